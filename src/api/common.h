@@ -1,0 +1,48 @@
+/*
+ * Shared pieces of the API handlers: rendering rows as resources, and
+ * Idempotency-Key handling for POSTs that create.
+ *
+ * Idempotency (per account, per key, 24 h): a claim row is committed first
+ * (state "in progress"); the creating transaction then records the outcome
+ * (status + resource id) in the same commit as the resource. A replay with
+ * the same request hash re-renders the stored resource (secrets are never
+ * stored, so they come back null); a different hash answers 422; an
+ * unfinished claim answers 409 (a claim abandoned by a crash is taken over
+ * after 60 s). Exactly one execution per key.
+ */
+#ifndef LX_API_COMMON_H
+#define LX_API_COMMON_H
+
+#include "auth/account.h"
+#include "http/request.h"
+
+#define LX_KEY_COLS "id, account_id, label, lx_ts(created_at), lx_ts(last_used_at), lx_ts(revoked_at)"
+
+json_t *lx_key_json(const PGresult *r, int row, int col0);
+/* 1 when the caller may see account `id` (operators: all; others: only themselves). */
+int lx_can_see_account(const lx_req_t *lr, const lx_uuid_t *id);
+
+typedef struct st_lx_idem_t {
+    char *account_id;
+    char *key;
+    char *operation;
+    char *request_hash;
+} lx_idem_t;
+
+/*
+ * fresh(lr, a, idem): do the work; idem is NULL when no Idempotency-Key was sent. When not NULL, add
+ * lx_idem_record(job, idem, status, resource_id) to the creating job and call lx_idem_abandon(idem) if it fails.
+ * replay(lr, status, resource_id): re-render the stored outcome.
+ */
+typedef void (*lx_idem_fresh_cb)(lx_req_t *lr, lx_idem_t *idem);
+typedef void (*lx_idem_replay_cb)(lx_req_t *lr, int status, const char *resource_id);
+
+void lx_idem_start(lx_req_t *lr, const char *operation, lx_idem_fresh_cb fresh, lx_idem_replay_cb replay);
+/* Adds the outcome-recording statement to a creating job; strings are copied into the async `a`. */
+void lx_idem_record(lx_async_t *a, const lx_idem_t *idem, int status, const char *resource_id);
+/* Deletes the claim so the client may retry (fire and forget). */
+void lx_idem_abandon(lx_worker_t *w, const lx_idem_t *idem);
+/* Copies an idem into async-owned memory (the claim's async is freed before the work's callback runs). */
+lx_idem_t *lx_idem_copy(lx_async_t *a, const lx_idem_t *idem);
+
+#endif

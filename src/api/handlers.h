@@ -1,0 +1,18 @@
+/* Handlers of the public API; each answers exactly once, now or after its database job. */
+#ifndef LX_API_HANDLERS_H
+#define LX_API_HANDLERS_H
+
+#include "http/request.h"
+
+void lx_api_healthz(lx_req_t *lr);
+void lx_api_readyz(lx_req_t *lr);
+void lx_api_metrics(lx_req_t *lr);
+void lx_api_me(lx_req_t *lr);
+void lx_api_accounts_create(lx_req_t *lr);
+void lx_api_accounts_list(lx_req_t *lr);
+void lx_api_accounts_get(lx_req_t *lr);
+void lx_api_keys_list(lx_req_t *lr);
+void lx_api_keys_create(lx_req_t *lr);
+void lx_api_keys_revoke(lx_req_t *lr);
+
+#endif

@@ -1,0 +1,7 @@
+/* The leadx sub-commands: serve, migrate, keygen, accounts. Each returns a process exit code. */
+#ifndef LX_CLI_H
+#define LX_CLI_H
+
+int lx_cli_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,80 @@
+#include "http/router.h"
+
+#include <string.h>
+
+/* Matches one pattern against a path, collecting parameters. */
+static int match_pattern(const char *pat, const char *path, size_t path_len, lx_route_match_t *m)
+{
+    size_t pi = 0, si = 0, plen = strlen(pat);
+    m->nparams = 0;
+    while (pi < plen && si < path_len) {
+        if (pat[pi] != '/' || path[si] != '/')
+            return 0;
+        pi++, si++;
+        size_t pend = pi, send = si;
+        while (pend < plen && pat[pend] != '/')
+            pend++;
+        while (send < path_len && path[send] != '/')
+            send++;
+        if (pat[pi] == '{') {
+            if (send == si || m->nparams == LX_ROUTE_MAX_PARAMS)
+                return 0;
+            lx_route_param_t *p = &m->params[m->nparams++];
+            p->name = pat + pi + 1;
+            p->name_len = pend - pi - 2;
+            p->value = path + si;
+            p->value_len = send - si;
+        } else if (pend - pi != send - si || memcmp(pat + pi, path + si, pend - pi) != 0) {
+            return 0;
+        }
+        pi = pend, si = send;
+    }
+    return pi == plen && si == path_len;
+}
+
+lx_status_t lx_router_match(const lx_route_t *routes, size_t nroutes, const char *method, size_t method_len, const char *path,
+                            size_t path_len, lx_route_match_t *m)
+{
+    lx_route_match_t probe;
+    size_t allow_len = 0;
+    m->route = NULL;
+    m->allow[0] = '\0';
+    /* A trailing slash names the same resource: "/v1/me/" == "/v1/me". */
+    if (path_len > 1 && path[path_len - 1] == '/')
+        path_len--;
+    for (size_t i = 0; i < nroutes; i++) {
+        if (!match_pattern(routes[i].pattern, path, path_len, &probe))
+            continue;
+        size_t ml = strlen(routes[i].method);
+        if (ml == method_len && memcmp(routes[i].method, method, ml) == 0) {
+            *m = probe;
+            m->route = &routes[i];
+            m->allow[0] = '\0';
+            return LX_OK;
+        }
+        /* Collect every method this path answers to, once each. */
+        if (strstr(m->allow, routes[i].method) == NULL && allow_len + ml + 3 < sizeof(m->allow)) {
+            if (allow_len != 0) {
+                memcpy(m->allow + allow_len, ", ", 2);
+                allow_len += 2;
+            }
+            memcpy(m->allow + allow_len, routes[i].method, ml);
+            allow_len += ml;
+            m->allow[allow_len] = '\0';
+        }
+    }
+    return allow_len != 0 ? LX_ERR_METHOD_NOT_ALLOWED : LX_ERR_NOT_FOUND;
+}
+
+const char *lx_route_param(const lx_route_match_t *m, const char *name, size_t *len)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < m->nparams; i++) {
+        if (m->params[i].name_len == nl && memcmp(m->params[i].name, name, nl) == 0) {
+            *len = m->params[i].value_len;
+            return m->params[i].value;
+        }
+    }
+    *len = 0;
+    return NULL;
+}

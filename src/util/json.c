@@ -1,0 +1,240 @@
+#include "util/json.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static size_t depth_of(json_t *v, size_t limit)
+{
+    size_t max = 0;
+    if (limit == 0)
+        return 1; /* already too deep: stop descending */
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *c;
+        json_object_foreach(v, k, c)
+        {
+            size_t d = depth_of(c, limit - 1);
+            if (d > max)
+                max = d;
+        }
+        return max + 1;
+    }
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(v, i, c)
+        {
+            size_t d = depth_of(c, limit - 1);
+            if (d > max)
+                max = d;
+        }
+        return max + 1;
+    }
+    return 0;
+}
+
+json_t *lx_json_parse(const char *buf, size_t len, size_t max_depth, lx_error_t *err)
+{
+    if (buf == NULL || len == 0) {
+        lx_error_field(err, "", "request body is empty; a JSON document is required");
+        lx_error_set(err, LX_ERR_MALFORMED_JSON, "The request body is empty.");
+        return NULL;
+    }
+    json_error_t jerr;
+    /* JSON_REJECT_DUPLICATES: {"a":1,"a":2} is ambiguous and refused. Jansson rejects invalid UTF-8 and \u0000
+     * (JSON_ALLOW_NUL is not set) on its own, and caps nesting at 2048 so the depth walk below is bounded. */
+    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        lx_error_field(err, "", "%s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
+        lx_error_set(err, LX_ERR_MALFORMED_JSON, "The request body is not valid JSON.");
+        return NULL;
+    }
+    if (depth_of(root, max_depth + 1) > max_depth) {
+        json_decref(root);
+        lx_error_field(err, "", "nesting deeper than %zu levels", max_depth);
+        lx_error_set(err, LX_ERR_MALFORMED_JSON, "The request body is nested too deeply.");
+        return NULL;
+    }
+    return root;
+}
+
+void lx_json_pointer(char out[LX_JSON_POINTER_MAX], const char *base, const char *key)
+{
+    size_t n = (size_t)snprintf(out, LX_JSON_POINTER_MAX, "%s/", base);
+    if (n >= LX_JSON_POINTER_MAX - 1)
+        return;
+    for (const char *p = key; *p != '\0' && n < LX_JSON_POINTER_MAX - 3; p++) {
+        if (*p == '~') {
+            out[n++] = '~';
+            out[n++] = '0';
+        } else if (*p == '/') {
+            out[n++] = '~';
+            out[n++] = '1';
+        } else {
+            out[n++] = *p;
+        }
+    }
+    out[n] = '\0';
+}
+
+int lx_json_expect_object(json_t *v, const char *path, lx_error_t *err)
+{
+    if (json_is_object(v))
+        return 0;
+    lx_error_field(err, path, "must be an object");
+    return -1;
+}
+
+int lx_json_reject_unknown(json_t *obj, const char *base, const char *const allowed[], lx_error_t *err)
+{
+    int n = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v)
+    {
+        int known = 0;
+        for (size_t i = 0; allowed[i] != NULL; i++) {
+            if (strcmp(allowed[i], k) == 0) {
+                known = 1;
+                break;
+            }
+        }
+        if (!known) {
+            char ptr[LX_JSON_POINTER_MAX];
+            lx_json_pointer(ptr, base, k);
+            lx_error_field(err, ptr, "unknown field");
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Common prologue of the field readers: absent / null handling. Returns 1 to continue with *v set. */
+static int member(json_t *obj, const char *base, const char *key, unsigned flags, json_t **v, char ptr[LX_JSON_POINTER_MAX],
+                  lx_error_t *err, int *result)
+{
+    lx_json_pointer(ptr, base, key);
+    *v = json_object_get(obj, key);
+    if (*v == NULL || (json_is_null(*v) && (flags & LX_JF_NULLABLE))) {
+        if ((flags & LX_JF_REQUIRED) && *v == NULL) {
+            lx_error_field(err, ptr, "is required");
+            *result = -1;
+        } else {
+            *result = 0;
+        }
+        return 0;
+    }
+    return 1;
+}
+
+size_t lx_utf8_length(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)s[i] & 0xc0) != 0x80)
+            n++;
+    return n;
+}
+
+int lx_has_control_chars(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            return 1;
+    }
+    return 0;
+}
+
+int lx_json_string(json_t *obj, const char *base, const char *key, unsigned flags, size_t min_chars, size_t max_chars,
+                   const char **out, lx_error_t *err)
+{
+    json_t *v;
+    char ptr[LX_JSON_POINTER_MAX];
+    int result;
+    if (!member(obj, base, key, flags, &v, ptr, err, &result))
+        return result;
+    if (!json_is_string(v)) {
+        lx_error_field(err, ptr, "must be a string");
+        return -1;
+    }
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v);
+    size_t chars = lx_utf8_length(s, len);
+    if (chars < min_chars || chars > max_chars) {
+        if (min_chars == max_chars)
+            lx_error_field(err, ptr, "must be exactly %zu characters long", min_chars);
+        else if (chars < min_chars)
+            lx_error_field(err, ptr, "must be at least %zu characters long", min_chars);
+        else
+            lx_error_field(err, ptr, "must be at most %zu characters long", max_chars);
+        return -1;
+    }
+    if (lx_has_control_chars(s, len)) {
+        lx_error_field(err, ptr, "must not contain control characters");
+        return -1;
+    }
+    *out = s;
+    return 1;
+}
+
+int lx_json_int(json_t *obj, const char *base, const char *key, unsigned flags, int64_t min, int64_t max, int64_t *out,
+                lx_error_t *err)
+{
+    json_t *v;
+    char ptr[LX_JSON_POINTER_MAX];
+    int result;
+    if (!member(obj, base, key, flags, &v, ptr, err, &result))
+        return result;
+    if (!json_is_integer(v)) {
+        lx_error_field(err, ptr, "must be an integer");
+        return -1;
+    }
+    json_int_t n = json_integer_value(v);
+    if (n < min || n > max) {
+        lx_error_field(err, ptr, "must be between %lld and %lld", (long long)min, (long long)max);
+        return -1;
+    }
+    *out = n;
+    return 1;
+}
+
+int lx_json_bool(json_t *obj, const char *base, const char *key, unsigned flags, int *out, lx_error_t *err)
+{
+    json_t *v;
+    char ptr[LX_JSON_POINTER_MAX];
+    int result;
+    if (!member(obj, base, key, flags, &v, ptr, err, &result))
+        return result;
+    if (!json_is_boolean(v)) {
+        lx_error_field(err, ptr, "must be a boolean");
+        return -1;
+    }
+    *out = json_is_true(v);
+    return 1;
+}
+
+int lx_json_enum(json_t *obj, const char *base, const char *key, unsigned flags, const char *const values[], int *index,
+                 lx_error_t *err)
+{
+    json_t *v;
+    char ptr[LX_JSON_POINTER_MAX];
+    int result;
+    if (!member(obj, base, key, flags, &v, ptr, err, &result))
+        return result;
+    if (json_is_string(v)) {
+        for (int i = 0; values[i] != NULL; i++) {
+            if (strcmp(values[i], json_string_value(v)) == 0) {
+                *index = i;
+                return 1;
+            }
+        }
+    }
+    char allowed[160];
+    size_t n = 0;
+    allowed[0] = '\0';
+    for (int i = 0; values[i] != NULL && n < sizeof(allowed); i++)
+        n += (size_t)snprintf(allowed + n, sizeof(allowed) - n, "%s%s", i ? ", " : "", values[i]);
+    lx_error_field(err, ptr, "must be one of: %s", allowed);
+    return -1;
+}
