@@ -164,11 +164,6 @@ INSERT INTO currencies (code, minor_units) VALUES
   ('ZMW', 2),
   ('ZWG', 2);
 
--- RFC 3339 UTC with microseconds: the one timestamp format of the API.
-CREATE FUNCTION lx_ts(t timestamptz) RETURNS text
-  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-  AS $$ SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') $$;
-
 CREATE TABLE accounts (
   id          uuid PRIMARY KEY,
   role        text NOT NULL CHECK (role IN ('operator', 'webmaster', 'advertiser')),

@@ -1,5 +1,6 @@
 #include "api/common.h"
 #include "util/log.h"
+#include "util/time.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -13,9 +14,9 @@ static json_t *str_or_null(const PGresult *r, int row, int col)
 
 json_t *lx_key_json(const PGresult *r, int row, int c)
 {
-    return json_pack("{s:s, s:s, s:o, s:s, s:o, s:o}", "id", PQgetvalue(r, row, c), "account_id", PQgetvalue(r, row, c + 1),
-                     "label", str_or_null(r, row, c + 2), "created_at", PQgetvalue(r, row, c + 3), "last_used_at",
-                     str_or_null(r, row, c + 4), "revoked_at", str_or_null(r, row, c + 5));
+    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "id", PQgetvalue(r, row, c), "account_id", PQgetvalue(r, row, c + 1),
+                     "label", str_or_null(r, row, c + 2), "created_at", lx_ts_json(r, row, c + 3), "last_used_at",
+                     lx_ts_json(r, row, c + 4), "revoked_at", lx_ts_json(r, row, c + 5));
 }
 
 int lx_can_see_account(const lx_req_t *lr, const lx_uuid_t *id)

@@ -16,7 +16,7 @@
 #include "auth/account.h"
 #include "http/request.h"
 
-#define LX_KEY_COLS "id, account_id, label, lx_ts(created_at), lx_ts(last_used_at), lx_ts(revoked_at)"
+#define LX_KEY_COLS "id, account_id, label, created_at, last_used_at, revoked_at"
 
 json_t *lx_key_json(const PGresult *r, int row, int col0);
 /* 1 when the caller may see account `id` (operators: all; others: only themselves). */

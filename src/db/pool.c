@@ -272,10 +272,12 @@ static void complete(lx_db_conn_t *c, lx_db_job_t *job)
 static void conn_fail(lx_db_conn_t *c, const char *what)
 {
     lx_db_t *db = c->db;
-    if (c->state != CONN_DOWN || c->pg != NULL) {
+    {
+        /* A lost connection is worth a warning; each failed retry while the database is down is not. */
         const char *msg = c->pg != NULL ? PQerrorMessage(c->pg) : "";
         size_t n = strlen(msg);
-        lx_log(LX_LOG_WARN, "db_connection_failed", "%s: %.*s", what, (int)(n > 0 && msg[n - 1] == '\n' ? n - 1 : n), msg);
+        lx_log(c->state == CONN_READY ? LX_LOG_WARN : LX_LOG_DEBUG, "db_connection_failed", "%s: %.*s", what,
+               (int)(n > 0 && msg[n - 1] == '\n' ? n - 1 : n), msg);
     }
     unwatch(c);
     if (c->pg != NULL) {

@@ -317,6 +317,11 @@ static void *worker_main(void *arg)
     lx_db_destroy(w->db);
     lx_auth_cache_dispose(&w->auth);
     lx_strbuf_free(&w->access_log);
+    h2o_multithread_unregister_receiver(w->ctx.queue, &w->shutdown_rcv);
+    h2o_multithread_unregister_receiver(w->ctx.queue, &w->auth_rcv);
+    h2o_timeout_dispose(w->ctx.loop, &w->tick_timeout);
+    /* No h2o_context_dispose: 2.2.5 asserts on timeouts its own connection code may still hold at exit, and the
+     * process ends here anyway (tests/lsan.supp lists what libh2o keeps). */
     return NULL;
 }
 
@@ -422,7 +427,6 @@ int lx_server_run(const lx_config_t *cfg, const lx_keys_t *keys)
     for (size_t i = 0; i < srv->nworkers; i++)
         pthread_join(srv->workers[i].tid, NULL);
     lx_listener_stop(srv->listener);
-    /* Free queued evictions the workers did not get to. */
     lx_log(LX_LOG_INFO, "stopped", "leadx stopped");
     rc = 0;
     for (size_t i = 0; i < srv->nworkers; i++)

@@ -1,0 +1,22 @@
+/*
+ * Timestamps. The API speaks RFC 3339 UTC with exactly six fractional digits
+ * ("2026-11-23T04:55:27.123456Z"). PostgreSQL sessions run with TimeZone=UTC
+ * and DateStyle=ISO, so timestamptz text is "2026-11-23 04:55:27.1234+00"
+ * (fraction trimmed, or absent); converting that in C is much cheaper than
+ * to_char() on the server for every row.
+ */
+#ifndef LX_UTIL_TIME_H
+#define LX_UTIL_TIME_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stddef.h>
+
+#define LX_TS_LEN 27 /* without the NUL */
+
+/* Converts PostgreSQL's ISO text of a UTC timestamptz. Returns 0, or -1 if `pg` is not in that form. */
+int lx_ts_from_pg(const char *pg, char out[LX_TS_LEN + 1]);
+/* The column as an RFC 3339 JSON string, or JSON null when SQL NULL (or unparsable). */
+json_t *lx_ts_json(const PGresult *r, int row, int col);
+
+#endif
