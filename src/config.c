@@ -66,7 +66,10 @@ static lx_status_t assign(lx_config_t *cfg, const setting_t *s, const char *valu
     }
     char *end;
     errno = 0;
-    long long v = strtoll(value, &end, 10);
+    /* Digits only (an optional leading '-'): strtoll alone would accept " 4" and "+4". */
+    long long v = (value[0] >= '0' && value[0] <= '9') || (value[0] == '-' && value[1] >= '0' && value[1] <= '9')
+                      ? strtoll(value, &end, 10)
+                      : (end = (char *)value, 0);
     if (errno != 0 || end == value || *end != '\0' || v < s->min || v > s->max) {
         lx_error_field(err, origin, "must be an integer between %lld and %lld", (long long)s->min, (long long)s->max);
         return lx_error_set(err, LX_ERR_INVALID_PARAMETER, "invalid value '%s' for %s", value, origin);
@@ -172,6 +175,8 @@ int lx_config_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t
     host[hlen] = '\0';
     char *end;
     errno = 0;
+    if (colon[1] < '0' || colon[1] > '9')
+        return -1;
     long p = strtol(colon + 1, &end, 10);
     if (errno != 0 || end == colon + 1 || *end != '\0' || p < 0 || p > 65535)
         return -1;

@@ -3,7 +3,7 @@
  *
  * A token is "lx_" + the key id as 32 lower-case hex digits + "_" + 32 random
  * bytes in unpadded base64url (43 chars): 79 characters. The key id is public
- * (it finds the row); only BLAKE2b-256(secret || key id) keyed with the
+ * (it finds the row); only BLAKE2b-256("leadx-api-key-v1" || secret || key id) keyed with the
  * API-key hashing key is stored, so a database dump yields no usable token and
  * a stolen hash cannot be replayed against another deployment. Comparisons of
  * hashes are constant-time.

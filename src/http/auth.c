@@ -62,7 +62,7 @@ static void admit(lx_req_t *lr, lx_auth_entry_t *e)
             return;
         }
     }
-    e->last_used_ms = now_us / 1000;
+    e->last_used_ms = lx_wall_ms();
     lx_request_after_auth(lr);
 }
 

@@ -32,6 +32,21 @@ static int match_pattern(const char *pat, const char *path, size_t path_len, lx_
     return pi == plen && si == path_len;
 }
 
+/* Whole-token membership in "GET, POST": "PATCH" is not in "PROPPATCH". */
+static int allow_has(const char *allow, const char *method, size_t ml)
+{
+    for (const char *p = allow; *p != '\0';) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == ml && memcmp(p, method, ml) == 0)
+            return 1;
+        if (end == NULL)
+            break;
+        p = end + 2;
+    }
+    return 0;
+}
+
 lx_status_t lx_router_match(const lx_route_t *routes, size_t nroutes, const char *method, size_t method_len, const char *path,
                             size_t path_len, lx_route_match_t *m)
 {
@@ -53,7 +68,7 @@ lx_status_t lx_router_match(const lx_route_t *routes, size_t nroutes, const char
             return LX_OK;
         }
         /* Collect every method this path answers to, once each. */
-        if (strstr(m->allow, routes[i].method) == NULL && allow_len + ml + 3 < sizeof(m->allow)) {
+        if (!allow_has(m->allow, routes[i].method, ml) && allow_len + ml + 3 < sizeof(m->allow)) {
             if (allow_len != 0) {
                 memcpy(m->allow + allow_len, ", ", 2);
                 allow_len += 2;

@@ -75,7 +75,10 @@ int lx_server_run(const lx_config_t *cfg, const lx_keys_t *keys);
 typedef enum { LX_AUTH_EVICT_KEY, LX_AUTH_EVICT_ACCOUNT, LX_AUTH_CLEAR } lx_auth_evict_kind_t;
 void lx_server_broadcast_evict(lx_server_t *server, lx_auth_evict_kind_t kind, const lx_uuid_t *id);
 
+/* Monotonic microseconds, for durations. */
 uint64_t lx_now_us(void);
+/* Wall-clock Unix milliseconds (coarse), for times stored in the database. */
+uint64_t lx_wall_ms(void);
 /* Appends every worker's HTTP metrics and pool gauges in Prometheus text format. */
 void lx_server_render_metrics(lx_server_t *server, lx_strbuf_t *out);
 /* Writes out the worker's buffered access-log lines. */

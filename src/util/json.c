@@ -33,6 +33,42 @@ static size_t depth_of(json_t *v, size_t limit)
     return 0;
 }
 
+/* Writes the pointer of the first real beyond the int64 range into `out`; returns 1 when found. */
+static int find_huge_number(json_t *v, const char *path, char out[LX_JSON_POINTER_MAX])
+{
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (d >= 9223372036854775807.0 || d <= -9223372036854775808.0) {
+            snprintf(out, LX_JSON_POINTER_MAX, "%s", path);
+            return 1;
+        }
+        return 0;
+    }
+    char child[LX_JSON_POINTER_MAX];
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *c;
+        json_object_foreach(v, k, c)
+        {
+            lx_json_pointer(child, path, k);
+            if (find_huge_number(c, child, out))
+                return 1;
+        }
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(v, i, c)
+        {
+            char idx[24];
+            snprintf(idx, sizeof(idx), "%zu", i);
+            lx_json_pointer(child, path, idx);
+            if (find_huge_number(c, child, out))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 json_t *lx_json_parse(const char *buf, size_t len, size_t max_depth, lx_error_t *err)
 {
     if (buf == NULL || len == 0) {
@@ -43,7 +79,20 @@ json_t *lx_json_parse(const char *buf, size_t len, size_t max_depth, lx_error_t 
     json_error_t jerr;
     /* JSON_REJECT_DUPLICATES: {"a":1,"a":2} is ambiguous and refused. Jansson rejects invalid UTF-8 and \u0000
      * (JSON_ALLOW_NUL is not set) on its own, and caps nesting at 2048 so the depth walk below is bounded. */
-    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (root == NULL && strncmp(jerr.text, "too big integer", 15) == 0) {
+        /* Valid JSON, but a number beyond int64: find it so the client learns which field is out of range. */
+        json_t *reals = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
+        if (reals != NULL && depth_of(reals, max_depth + 1) <= max_depth) {
+            char ptr[LX_JSON_POINTER_MAX] = "";
+            find_huge_number(reals, "", ptr);
+            json_decref(reals);
+            lx_error_field(err, ptr, "is out of range");
+            lx_error_set(err, LX_ERR_VALIDATION, "A number in the request body is out of range.");
+            return NULL;
+        }
+        json_decref(reals);
+    }
     if (root == NULL) {
         lx_error_field(err, "", "%s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
         lx_error_set(err, LX_ERR_MALFORMED_JSON, "The request body is not valid JSON.");

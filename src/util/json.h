@@ -28,7 +28,9 @@ enum {
     LX_JF_NULLABLE = 2,  /* explicit null allowed, reads as absent */
 };
 
-/* NULL + LX_ERR_MALFORMED_JSON (field "") on any problem. The caller owns the result (json_decref). */
+/* NULL + LX_ERR_MALFORMED_JSON (field "") on any problem, or LX_ERR_VALIDATION naming an integer beyond the int64
+ * range (valid JSON, so the client is told which field). Any JSON value is accepted at the top level; callers check
+ * its type. The caller owns the result (json_decref). */
 json_t *lx_json_parse(const char *buf, size_t len, size_t max_depth, lx_error_t *err);
 
 /* Writes base + "/" + escaped(key) into out. */

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# A private PostgreSQL cluster for development and tests.
+#
+#   deploy/pg.sh start|stop|status|url|psql [args]|destroy
+#
+# PGDIR (default <repo>/var/pg) holds the cluster; PGPORT is picked once (the
+# first free port from 54329) and kept in the cluster's postgresql.conf, so a
+# second run reuses everything. PostgreSQL refuses to run as root, so as root
+# the server runs as the `postgres` user (or a system user `leadx-pg`). That
+# user must be able to traverse every parent of PGDIR; where it cannot (a
+# clone under /root is mode 0700) the cluster moves to a stable per-checkout
+# directory under /var/tmp, and the script says so.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[ -n "$PGBIN" ] || { echo "leadx: no PostgreSQL server found under /usr/lib/postgresql" >&2; exit 1; }
+want_dir=${PGDIR:-$repo/var/pg}
+DBNAME=${DBNAME:-leadx}
+
+if [ "$(id -u)" = 0 ]; then
+  if id postgres >/dev/null 2>&1; then pguser=postgres
+  else
+    id leadx-pg >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin leadx-pg
+    pguser=leadx-pg
+  fi
+  as() { (cd / && runuser -u "$pguser" -- "$@"); }
+else
+  pguser=$(id -un)
+  as() { "$@"; }
+fi
+
+# Can the server's user reach $1 (traverse every existing parent)?
+reachable() {
+  local d=$1
+  while [ ! -e "$d" ]; do d=$(dirname "$d"); done
+  [ "$(id -u)" != 0 ] || as test -x "$d"
+}
+
+mkdir_for_user() {
+  mkdir -p "$1"
+  if [ "$(id -u)" = 0 ]; then chown "$pguser": "$1"; fi
+}
+
+resolve_dir() {
+  if reachable "$want_dir"; then
+    PGDIR=$want_dir
+  else
+    local canon hash
+    canon=$(realpath -m "$want_dir")
+    hash=$(printf '%s' "$canon" | sha256sum | cut -c1-12)
+    PGDIR=/var/tmp/leadx-$hash/pg
+    echo "leadx: user $pguser cannot reach $want_dir; using $PGDIR instead" >&2
+  fi
+  DATA=$PGDIR/data
+  SOCK=$PGDIR/sock
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+conf_port() { sed -n "s/^port *= *\([0-9]*\).*/\1/p" "$DATA/postgresql.conf" 2>/dev/null | tail -1; }
+
+running() { [ -s "$DATA/PG_VERSION" ] && as "$PGBIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }
+
+init_cluster() {
+  local port=${PGPORT:-}
+  if [ -z "$port" ]; then
+    port=54329
+    while ! port_free "$port"; do port=$((port + 1)); done
+  fi
+  mkdir -p "$(dirname "$PGDIR")"
+  [ "$(id -u)" != 0 ] || chmod 755 "$(dirname "$PGDIR")"
+  mkdir_for_user "$PGDIR"
+  chmod 711 "$PGDIR"
+  mkdir_for_user "$SOCK"
+  as "$PGBIN/initdb" -D "$DATA" -U leadx --auth=trust -E UTF8 --no-locale >"$PGDIR/initdb.log" 2>&1 \
+    || { cat "$PGDIR/initdb.log" >&2; exit 1; }
+  cat >>"$DATA/postgresql.conf" <<CONF
+# leadx private cluster
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$SOCK'
+max_connections = 300
+shared_buffers = 256MB
+fsync = on
+synchronous_commit = on
+log_min_messages = warning
+CONF
+}
+
+start() {
+  if [ ! -s "$DATA/PG_VERSION" ]; then init_cluster; fi
+  mkdir_for_user "$SOCK"
+  if ! running; then
+    as "$PGBIN/pg_ctl" -D "$DATA" -l "$PGDIR/server.log" -w -t 60 start >/dev/null \
+      || { tail -20 "$PGDIR/server.log" >&2; exit 1; }
+  fi
+  local port; port=$(conf_port)
+  if ! as "$PGBIN/psql" -h "$SOCK" -p "$port" -U leadx -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DBNAME'" | grep -q 1; then
+    as "$PGBIN/createdb" -h "$SOCK" -p "$port" -U leadx "$DBNAME"
+  fi
+}
+
+cmd=${1:-}
+shift || true
+resolve_dir
+case "$cmd" in
+  start) start ;;
+  stop) if running; then as "$PGBIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null; fi ;;
+  status) if running; then echo "running on port $(conf_port), data in $DATA"; else echo "stopped"; exit 3; fi ;;
+  url) echo "postgresql://leadx@/$DBNAME?host=$SOCK&port=$(conf_port)" ;;
+  psql) exec "$PGBIN/psql" -h "$SOCK" -p "$(conf_port)" -U leadx -d "$DBNAME" "$@" ;;
+  destroy)
+    if running; then as "$PGBIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null; fi
+    rm -rf "$PGDIR" ;;
+  *) echo "usage: deploy/pg.sh start|stop|status|url|psql [args]|destroy" >&2; exit 2 ;;
+esac

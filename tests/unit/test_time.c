@@ -1,0 +1,89 @@
+/*
+ * Unit tests for src/util/time.h lx_ts_from_pg: PostgreSQL's ISO text of a UTC
+ * timestamptz ("2026-11-23 04:55:27.1234+00", fraction trimmed or absent)
+ * becomes RFC 3339 with exactly six fractional digits and 'Z'; anything else
+ * (other offsets, more than six fractional digits, garbage) is refused.
+ */
+#include "util/time.h"
+
+#include <string.h>
+
+#include "check.h"
+
+static void test_good(void)
+{
+    static const struct {
+        const char *pg, *want;
+    } cases[] = {
+        {"2026-11-23 04:55:27.123456+00", "2026-11-23T04:55:27.123456Z"},
+        {"2026-11-23 04:55:27.1+00", "2026-11-23T04:55:27.100000Z"},
+        {"2026-11-23 04:55:27.12+00", "2026-11-23T04:55:27.120000Z"},
+        {"2026-11-23 04:55:27.12345+00", "2026-11-23T04:55:27.123450Z"},
+        {"2026-11-23 04:55:27.000001+00", "2026-11-23T04:55:27.000001Z"},
+        {"2026-11-23 04:55:27+00", "2026-11-23T04:55:27.000000Z"},
+        {"1970-01-01 00:00:00+00", "1970-01-01T00:00:00.000000Z"},
+        {"0001-01-01 00:00:00+00", "0001-01-01T00:00:00.000000Z"},
+        {"9999-12-31 23:59:59.999999+00", "9999-12-31T23:59:59.999999Z"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        CHECK_CTX("%s", cases[i].pg);
+        char out[LX_TS_LEN + 8];
+        memset(out, 'Z', sizeof(out));
+        CHECK_EQ_INT(lx_ts_from_pg(cases[i].pg, out), 0);
+        CHECK_EQ_STR(out, cases[i].want);
+        CHECK_EQ_INT(strlen(out), LX_TS_LEN);
+        CHECK(out[LX_TS_LEN + 1] == 'Z'); /* nothing written past the NUL */
+    }
+    CHECK_CTX("%s", "");
+}
+
+static void test_bad(void)
+{
+    static const char *const bad[] = {
+        "",
+        "garbage",
+        "2026-11-23",
+        "2026-11-23 04:55:27", /* no offset */
+        "2026-11-23 04:55:27Z",
+        "2026-11-23 04:55:27+01", /* other offsets */
+        "2026-11-23 04:55:27-00",
+        "2026-11-23 04:55:27+00:00",
+        "2026-11-23 04:55:27+0000",
+        "2026-11-23 04:55:27+05:30",
+        "2026-11-23 04:55:27.123456+01",
+        "2026-11-23 04:55:27.1234567+00", /* 7 fractional digits */
+        "2026-11-23 04:55:27.+00",        /* empty fraction */
+        "2026-11-23 04:55:27,123+00",
+        "2026-11-23 04:55:27.12a+00",
+        "2026-11-23T04:55:27.123456+00", /* RFC 3339 'T' is not PostgreSQL's form */
+        "2026-11-23 04:55:27.123456Z",
+        "2026-11-23 04:55:27.123456+00 BC", /* BC dates */
+        "2026-11-23 04:55:27+00 ",
+        " 2026-11-23 04:55:27+00",
+        "26-11-23 04:55:27+00",
+        "12026-11-23 04:55:27+00", /* five-digit years */
+        "2026/11/23 04:55:27+00",
+        "2026-1-23 04:55:27+00",
+        "2026-11-23 4:55:27+00",
+        "2026-11-23 04:55+00",
+        "2026-11-23 04:55:2+00",
+        "abcd-ef-gh ij:kl:mn+00",
+        "infinity",
+        "-infinity",
+        "2026-11-23 04:55:27+0",
+        "2026-11-23 04:55:27.123456",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK_CTX("\"%s\"", bad[i]);
+        char out[LX_TS_LEN + 1];
+        CHECK_EQ_INT(lx_ts_from_pg(bad[i], out), -1);
+    }
+    CHECK_CTX("%s", "");
+}
+
+int main(void)
+{
+    test_good();
+    test_bad();
+    return check_summary();
+}
