@@ -82,7 +82,7 @@ test)
   setup
   passed=0 failed=0
   fuzz_one() { # fuzz_one <binary> <corpus dir>: quiet unless it finds something
-    "$1" -max_total_time=20 "$2" >"$2.log" 2>&1 || { tail -40 "$2.log" >&2; return 1; }
+    "$1" -max_total_time=20 -artifact_prefix="$2/" "$2" >"$2.log" 2>&1 || { tail -40 "$2.log" >&2; return 1; }
   }
   suite() { # suite <name> <command...>
     local name=$1; shift

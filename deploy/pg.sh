@@ -92,10 +92,20 @@ CONF
 start() {
   if [ ! -s "$DATA/PG_VERSION" ]; then init_cluster; fi
   mkdir_for_user "$SOCK"
-  if ! running; then
-    as "$PGBIN/pg_ctl" -D "$DATA" -l "$PGDIR/server.log" -w -t 60 start >/dev/null \
-      || { tail -20 "$PGDIR/server.log" >&2; exit 1; }
-  fi
+  local tries=0
+  while ! running; do
+    if as "$PGBIN/pg_ctl" -D "$DATA" -l "$PGDIR/server.log" -w -t 60 start >/dev/null; then break; fi
+    # Two clusters initialised at the same moment can pick the same free port: move to the next free one.
+    if [ -z "${PGPORT:-}" ] && [ $tries -lt 20 ] && tail -20 "$PGDIR/server.log" | grep -q 'Address already in use'; then
+      local port; port=$(( $(conf_port) + 1 + RANDOM % 50 ))
+      while ! port_free "$port"; do port=$((port + 1)); done
+      echo "port = $port" >>"$DATA/postgresql.conf"
+      tries=$((tries + 1))
+      continue
+    fi
+    tail -20 "$PGDIR/server.log" >&2
+    exit 1
+  done
   local port; port=$(conf_port)
   if ! as "$PGBIN/psql" -h "$SOCK" -p "$port" -U leadx -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DBNAME'" | grep -q 1; then
     as "$PGBIN/createdb" -h "$SOCK" -p "$port" -U leadx "$DBNAME"

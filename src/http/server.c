@@ -410,8 +410,6 @@ int lx_server_run(const lx_config_t *cfg, const lx_keys_t *keys)
 
     srv->nworkers = (size_t)lx_config_threads(cfg);
     srv->workers = lx_calloc(srv->nworkers, sizeof(*srv->workers));
-    static const char *const channels[] = {"leadx_auth", NULL};
-    srv->listener = lx_listener_start(cfg->database_url, channels, on_notify, on_listen_state, srv);
     h2o_barrier_init(&srv->started, srv->nworkers + 1);
     for (size_t i = 0; i < srv->nworkers; i++) {
         lx_worker_t *w = &srv->workers[i];
@@ -422,6 +420,10 @@ int lx_server_run(const lx_config_t *cfg, const lx_keys_t *keys)
             lx_oom();
     }
     h2o_barrier_wait(&srv->started);
+    /* Only now: every worker has registered its receiver, so evictions have somewhere to go. Until the listener
+     * is connected, auth_cache_enabled is 0 and every key is looked up in the database. */
+    static const char *const channels[] = {"leadx_auth", NULL};
+    srv->listener = lx_listener_start(cfg->database_url, channels, on_notify, on_listen_state, srv);
     lx_log(LX_LOG_INFO, "listening", "leadx serving http://%s (HTTP/1.1 and h2c) with %zu threads", cfg->listen, srv->nworkers);
     if (srv->ssl != NULL)
         lx_log(LX_LOG_INFO, "listening", "leadx serving https://%s (TLS, ALPN h2 and http/1.1)", cfg->tls_listen);

@@ -431,6 +431,7 @@ class Server:
             self.proc = subprocess.Popen(
                 [str(LEADX_BIN), "serve", "--listen", f"127.0.0.1:{self.port}", "--threads", str(self.threads)],
                 env=full_env, stdout=self.stdout_f, stderr=self.stderr_f, stdin=subprocess.DEVNULL)
+            stderr_before = self.read_stderr()
             try:
                 self.wait_healthy(timeout)
                 return self
@@ -441,6 +442,10 @@ class Server:
                     self.proc.wait()
                 self.stdout_f.close()
                 self.stderr_f.close()
+                # Retry only a lost race for the port; any other failure (a crash above all) is the answer.
+                if "in use" not in self.read_stderr()[len(stderr_before):]:
+                    break
+        self._stopped = True
         raise AssertionError(f"{self.name} did not start: {last_error}\n{self.log_tail()}")
 
     def wait_healthy(self, timeout):

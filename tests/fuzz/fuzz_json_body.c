@@ -83,7 +83,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     lx_error_init(&err);
     json_t *body = lx_json_parse((const char *)data, size, 32, &err);
     if (body == NULL) {
-        FUZZ_ASSERT(err.status == LX_ERR_MALFORMED_JSON);
+        /* unparsable: 400 at ""; valid JSON with an integer beyond int64: 422 naming that field */
+        FUZZ_ASSERT(err.status == LX_ERR_MALFORMED_JSON || err.status == LX_ERR_VALIDATION);
         FUZZ_ASSERT(err.nfields >= 1);
     } else {
         FUZZ_ASSERT(err.status == LX_OK && err.nfields == 0);
