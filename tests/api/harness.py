@@ -446,7 +446,10 @@ class Server:
                 if "in use" not in self.read_stderr()[len(stderr_before):]:
                     break
         self._stopped = True
-        raise AssertionError(f"{self.name} did not start: {last_error}\n{self.log_tail()}")
+        message = f"{self.name} did not start: {last_error}\n{self.log_tail()}"
+        if not KEEP:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        raise AssertionError(message)
 
     def wait_healthy(self, timeout):
         deadline = time.monotonic() + timeout

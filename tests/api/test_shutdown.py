@@ -94,6 +94,23 @@ class GracefulShutdown(unittest.TestCase):
         server.stop(timeout=10)
         self.assertLess(time.monotonic() - start, 5, "idle keep-alive connections delayed the shutdown")
 
+    def test_repeated_start_and_stop(self):
+        """Twenty starts and SIGTERMs in a row, each clean (no crash while the threads and the NOTIFY listener
+        come up, exit status 0)."""
+        db = new_database()
+        first = Server(db, name="restart-0")
+        self.addCleanup(first.kill)
+        first.start()
+        first.stop()
+        for i in range(1, 21):
+            s = Server(db, key_dir=None, name=f"restart-{i}")
+            self.server = s
+            self.addCleanup(s.kill)
+            s.start()
+            with s.client(http2=True) as c:
+                self.assertEqual(c.get("/readyz").status_code, 200)
+            s.stop()
+
     def test_shutdown_timeout_bounds_a_stuck_request(self):
         server, db = self.start_server(LEADX_SHUTDOWN_TIMEOUT_MS="1500")
         op = create_operator(server)
