@@ -9,19 +9,12 @@
 #include "http/router.h"
 
 #include <stdint.h>
+#include "fuzz.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_ASSERT(c)                                                                                                             \
-    do {                                                                                                                           \
-        if (!(c)) {                                                                                                                \
-            fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);                                              \
-            abort();                                                                                                               \
-        }                                                                                                                          \
-    } while (0)
 
 static const lx_route_t routes[] = {
     {"GET", "/healthz", NULL},

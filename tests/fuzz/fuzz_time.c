@@ -6,19 +6,12 @@
 #include "util/time.h"
 
 #include <stdint.h>
+#include "fuzz.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_ASSERT(c)                                                                                                             \
-    do {                                                                                                                           \
-        if (!(c)) {                                                                                                                \
-            fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c);                                              \
-            abort();                                                                                                               \
-        }                                                                                                                          \
-    } while (0)
 
 static int is_digit(char c)
 {
