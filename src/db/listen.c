@@ -23,8 +23,9 @@ struct st_lx_listener_t {
 
 static PGconn *connect_and_listen(lx_listener_t *l)
 {
-    const char *keys[] = {"dbname", "application_name", NULL};
-    const char *vals[] = {l->conninfo, "leadx-listen", NULL};
+    /* connect_timeout bounds how long a shutdown can wait for this thread; a value in the URL wins. */
+    const char *keys[] = {"connect_timeout", "dbname", "application_name", NULL};
+    const char *vals[] = {"5", l->conninfo, "leadx-listen", NULL};
     PGconn *pg = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(pg) != CONNECTION_OK) {
         PQfinish(pg);

@@ -431,11 +431,14 @@ int lx_server_run(const lx_config_t *cfg, const lx_keys_t *keys)
     int sig = 0;
     sigwait(&sigs, &sig);
     lx_log(LX_LOG_INFO, "shutdown", "signal %d: stopping; finishing requests in flight", sig);
+    /* The NOTIFY listener goes first: it sends to the workers' receivers, which the workers unregister as they
+     * exit. Requests still draining look their keys up in the database from here on. */
+    lx_listener_stop(srv->listener);
+    atomic_store(&srv->auth_cache_enabled, 0); /* after the join: the listener can no longer turn it back on */
     for (size_t i = 0; i < srv->nworkers; i++)
         h2o_multithread_send_message(&srv->workers[i].shutdown_rcv, lx_calloc(1, sizeof(h2o_multithread_message_t)));
     for (size_t i = 0; i < srv->nworkers; i++)
         pthread_join(srv->workers[i].tid, NULL);
-    lx_listener_stop(srv->listener);
     lx_log(LX_LOG_INFO, "stopped", "leadx stopped");
     rc = 0;
     for (size_t i = 0; i < srv->nworkers; i++)
