@@ -9,6 +9,7 @@
 #include "db/migrate.h"
 #include "http/server.h"
 #include "keys.h"
+#include "leads/regions.h"
 #include "util/id.h"
 #include "util/log.h"
 
@@ -83,13 +84,16 @@ static int cmd_serve(int argc, char **argv)
     lx_error_t err;
     lx_error_init(&err);
     lx_keys_t *keys = NULL;
+    lx_regions_t *regions = NULL;
     int rc = 1;
-    if (lx_keys_load(cfg.key_dir, &keys, &err) != LX_OK || lx_migrate_check(cfg.database_url, &err) != LX_OK) {
+    if (lx_keys_load(cfg.key_dir, &keys, &err) != LX_OK || lx_migrate_check(cfg.database_url, &err) != LX_OK ||
+        lx_regions_load(cfg.database_url, &regions, &err) != LX_OK) {
         print_error(&err);
         goto out;
     }
-    rc = lx_server_run(&cfg, keys);
+    rc = lx_server_run(&cfg, keys, regions);
 out:
+    lx_regions_free(regions);
     lx_keys_free(keys);
     lx_config_free(&cfg);
     return rc;

@@ -44,6 +44,10 @@ static const setting_t settings[] = {
     S("auth-cache-ttl-ms", T_INT, auth_cache_ttl_ms, "300000", 0, 86400000, "ms", LX_CFG_SERVE, "how long a cached API key is trusted without a database look-up (revocations are pushed by NOTIFY regardless)"),
     S("shutdown-timeout-ms", T_INT, shutdown_timeout_ms, "10000", 0, 600000, "ms", LX_CFG_SERVE, "grace period for in-flight requests on SIGTERM"),
     S("statement-timeout-ms", T_INT, statement_timeout_ms, "10000", 0, 3600000, "ms", LX_CFG_SERVE, "PostgreSQL statement_timeout of server connections"),
+    S("intake-batch-max", T_INT, intake_batch_max, "256", 1, 10000, "leads", LX_CFG_SERVE, "leads per intake transaction (a batch request is never split, so one may exceed it)"),
+    S("intake-batch-wait-ms", T_INT, intake_batch_wait_ms, "0", 0, 1000, "ms", LX_CFG_SERVE, "how long a lead may wait for company before its transaction starts; 0 = only while earlier batches are in flight"),
+    S("intake-batches-in-flight", T_INT, intake_batches_in_flight, "2", 1, 64, "transactions", LX_CFG_SERVE, "intake transactions in flight per thread (each holds a pool connection)"),
+    S("batch-max-body-bytes", T_INT, batch_max_body_bytes, "8388608", 65536, 268435456, "bytes", LX_CFG_SERVE, "request body cap of POST /v1/leads/batch (413 beyond)"),
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -203,6 +207,9 @@ lx_status_t lx_config_validate(const lx_config_t *cfg, unsigned mask, lx_error_t
         }
         if (strcmp(cfg->access_log, "") == 0)
             lx_error_field(err, "LEADX_ACCESS_LOG", "must be -, off or a file path");
+        if (cfg->intake_batches_in_flight >= cfg->db_pool_size)
+            lx_error_field(err, "LEADX_INTAKE_BATCHES_IN_FLIGHT",
+                           "must be below LEADX_DB_POOL_SIZE (each batch holds a connection; others need one too)");
     }
     lx_log_level_t lvl;
     if (lx_log_parse_level(cfg->log_level, &lvl) != 0)

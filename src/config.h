@@ -33,6 +33,10 @@ typedef struct st_lx_config_t {
     int64_t auth_cache_ttl_ms;
     int64_t shutdown_timeout_ms;
     int64_t statement_timeout_ms;
+    int64_t intake_batch_max;
+    int64_t intake_batch_wait_ms;
+    int64_t intake_batches_in_flight;
+    int64_t batch_max_body_bytes;
 } lx_config_t;
 
 /* Which sub-commands read a setting (for --help). */

@@ -14,5 +14,16 @@ void lx_api_accounts_get(lx_req_t *lr);
 void lx_api_keys_list(lx_req_t *lr);
 void lx_api_keys_create(lx_req_t *lr);
 void lx_api_keys_revoke(lx_req_t *lr);
+void lx_api_niches_create(lx_req_t *lr);
+void lx_api_niches_list(lx_req_t *lr);
+void lx_api_niches_get(lx_req_t *lr);
+void lx_api_niches_update(lx_req_t *lr);
+void lx_api_regions_list(lx_req_t *lr);
+void lx_api_leads_create(lx_req_t *lr);
+void lx_api_leads_batch(lx_req_t *lr);
+void lx_api_leads_get(lx_req_t *lr);
+void lx_api_leads_list(lx_req_t *lr);
+void lx_api_leads_erase_contact(lx_req_t *lr);
+void lx_api_erasures_create(lx_req_t *lr);
 
 #endif

@@ -4,6 +4,8 @@
 
 #define OP LX_ROLE_OPERATOR
 #define ANY LX_ROLE_ANY
+#define WM LX_ROLE_WEBMASTER
+#define LEAD_BODY ((size_t)64 << 10) /* one realistic lead is 1-3 KiB; attributes are capped by the niche schema */
 
 enum {
     M_HEALTHZ,
@@ -16,6 +18,17 @@ enum {
     M_KEYS_LIST,
     M_KEYS_CREATE,
     M_KEYS_REVOKE,
+    M_NICHES_CREATE,
+    M_NICHES_LIST,
+    M_NICHES_GET,
+    M_NICHES_UPDATE,
+    M_REGIONS_LIST,
+    M_LEADS_CREATE,
+    M_LEADS_BATCH,
+    M_LEADS_LIST,
+    M_LEADS_GET,
+    M_LEADS_ERASE_CONTACT,
+    M_ERASURES_CREATE,
     M__COUNT
 };
 
@@ -29,6 +42,18 @@ static const lx_route_desc_t accounts_get = {lx_api_accounts_get, ANY, 0, 0, M_A
 static const lx_route_desc_t keys_list = {lx_api_keys_list, ANY, 0, 0, M_KEYS_LIST};
 static const lx_route_desc_t keys_create = {lx_api_keys_create, ANY, LX_ROUTE_BODY_OPTIONAL, 0, M_KEYS_CREATE};
 static const lx_route_desc_t keys_revoke = {lx_api_keys_revoke, ANY, 0, 0, M_KEYS_REVOKE};
+static const lx_route_desc_t niches_create = {lx_api_niches_create, OP, LX_ROUTE_BODY_JSON, 0, M_NICHES_CREATE};
+static const lx_route_desc_t niches_list = {lx_api_niches_list, ANY, 0, 0, M_NICHES_LIST};
+static const lx_route_desc_t niches_get = {lx_api_niches_get, ANY, 0, 0, M_NICHES_GET};
+static const lx_route_desc_t niches_update = {lx_api_niches_update, OP, LX_ROUTE_BODY_JSON, 0, M_NICHES_UPDATE};
+static const lx_route_desc_t regions_list = {lx_api_regions_list, ANY, 0, 0, M_REGIONS_LIST};
+static const lx_route_desc_t leads_create = {lx_api_leads_create, WM, LX_ROUTE_BODY_JSON, LEAD_BODY, M_LEADS_CREATE};
+static const lx_route_desc_t leads_batch = {lx_api_leads_batch, WM, LX_ROUTE_BODY_JSON | LX_ROUTE_BODY_BATCH, 0,
+                                            M_LEADS_BATCH};
+static const lx_route_desc_t leads_list = {lx_api_leads_list, ANY, 0, 0, M_LEADS_LIST};
+static const lx_route_desc_t leads_get = {lx_api_leads_get, ANY, 0, 0, M_LEADS_GET};
+static const lx_route_desc_t leads_erase_contact = {lx_api_leads_erase_contact, OP, 0, 0, M_LEADS_ERASE_CONTACT};
+static const lx_route_desc_t erasures_create = {lx_api_erasures_create, OP, LX_ROUTE_BODY_JSON, 0, M_ERASURES_CREATE};
 
 /* Order matters only where patterns overlap; the metrics index of each descriptor is its row's label. */
 static const lx_route_t routes[M__COUNT] = {
@@ -42,6 +67,17 @@ static const lx_route_t routes[M__COUNT] = {
     [M_KEYS_LIST] = {"GET", "/v1/accounts/{id}/keys", &keys_list},
     [M_KEYS_CREATE] = {"POST", "/v1/accounts/{id}/keys", &keys_create},
     [M_KEYS_REVOKE] = {"DELETE", "/v1/accounts/{id}/keys/{key_id}", &keys_revoke},
+    [M_NICHES_CREATE] = {"POST", "/v1/niches", &niches_create},
+    [M_NICHES_LIST] = {"GET", "/v1/niches", &niches_list},
+    [M_NICHES_GET] = {"GET", "/v1/niches/{slug}", &niches_get},
+    [M_NICHES_UPDATE] = {"PATCH", "/v1/niches/{slug}", &niches_update},
+    [M_REGIONS_LIST] = {"GET", "/v1/regions", &regions_list},
+    [M_LEADS_CREATE] = {"POST", "/v1/leads", &leads_create},
+    [M_LEADS_BATCH] = {"POST", "/v1/leads/batch", &leads_batch},
+    [M_LEADS_LIST] = {"GET", "/v1/leads", &leads_list},
+    [M_LEADS_GET] = {"GET", "/v1/leads/{id}", &leads_get},
+    [M_LEADS_ERASE_CONTACT] = {"DELETE", "/v1/leads/{id}/contact", &leads_erase_contact},
+    [M_ERASURES_CREATE] = {"POST", "/v1/erasures", &erasures_create},
 };
 
 const lx_route_t *lx_api_routes(size_t *n)

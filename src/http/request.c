@@ -54,6 +54,10 @@ static void on_lr_dispose(void *p)
         lr->pending->lr = NULL; /* the database answer will be dropped */
         lr->pending = NULL;
     }
+    if (lr->on_dispose != NULL) {
+        lr->on_dispose(lr);
+        lr->on_dispose = NULL;
+    }
     if (!lr->responded && lr->worker != NULL) {
         lr->responded = 1;
         lr->worker->inflight--;
@@ -521,7 +525,9 @@ int lx_request_on_req(h2o_handler_t *self, h2o_req_t *req)
     lr->route = lr->match.route->data;
     lr->metrics_index = lr->route->metrics_index;
 
-    size_t cap = lr->route->max_body ? lr->route->max_body : (size_t)srv->cfg->max_body_bytes;
+    size_t cap = lr->route->flags & LX_ROUTE_BODY_BATCH ? (size_t)srv->cfg->batch_max_body_bytes
+                 : lr->route->max_body                  ? lr->route->max_body
+                                                        : (size_t)srv->cfg->max_body_bytes;
     if (req->entity.base != NULL && req->entity.len > cap) {
         lx_respond_problem(lr, LX_ERR_PAYLOAD_TOO_LARGE, NULL, "The request body exceeds %zu bytes.", cap);
         return 0;

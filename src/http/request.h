@@ -26,6 +26,7 @@ typedef struct st_lx_async_t lx_async_t;
 enum {
     LX_ROUTE_BODY_JSON = 1,     /* a JSON body is required */
     LX_ROUTE_BODY_OPTIONAL = 2, /* a JSON body is allowed but may be empty */
+    LX_ROUTE_BODY_BATCH = 4,    /* body capped by batch-max-body-bytes instead of max-body-bytes */
 };
 
 typedef struct st_lx_route_desc_t {
@@ -50,6 +51,10 @@ struct st_lx_req_t {
     int authenticated;
     json_t *body; /* parsed body, or NULL */
     lx_async_t *pending;
+    /* Handler state that may outlive the request (leads waiting in the intake batch): on_dispose runs when the
+     * request's memory goes, answered or not, so the state can forget the request. */
+    void *handler_data;
+    void (*on_dispose)(lx_req_t *lr);
     char request_id[129];
     uint64_t start_us;
     int responded;

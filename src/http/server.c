@@ -211,7 +211,11 @@ static void on_evict(h2o_multithread_receiver_t *rcv, h2o_linklist_t *messages)
         switch (m->kind) {
         case LX_AUTH_EVICT_KEY: lx_auth_cache_evict_key(&w->auth, &m->id); break;
         case LX_AUTH_EVICT_ACCOUNT: lx_auth_cache_evict_account(&w->auth, &m->id); break;
-        case LX_AUTH_CLEAR: lx_auth_cache_clear(&w->auth); break;
+        case LX_AUTH_CLEAR:
+            lx_auth_cache_clear(&w->auth);
+            lx_niche_cache_clear(&w->niches);
+            break;
+        case LX_NICHES_CLEAR: lx_niche_cache_clear(&w->niches); break;
         }
         free(m);
     }
@@ -248,6 +252,8 @@ static void on_notify(void *data, const char *channel, const char *payload)
         lx_server_broadcast_evict(srv, LX_AUTH_EVICT_KEY, &id);
     else if (strncmp(payload, "account:", 8) == 0 && lx_uuid_parse(payload + 8, strlen(payload + 8), &id) == 0)
         lx_server_broadcast_evict(srv, LX_AUTH_EVICT_ACCOUNT, &id);
+    else if (strcmp(payload, "niches") == 0)
+        lx_server_broadcast_evict(srv, LX_NICHES_CLEAR, NULL);
     else
         lx_server_broadcast_evict(srv, LX_AUTH_CLEAR, NULL);
 }
@@ -278,6 +284,10 @@ static void *worker_main(void *arg)
     w->db = lx_db_create(w->ctx.loop, cfg->database_url, (size_t)cfg->db_pool_size, (size_t)cfg->db_pipeline_depth,
                          (size_t)cfg->db_queue_max, cfg->statement_timeout_ms);
     lx_auth_cache_init(&w->auth, 1 << 14, (uint64_t)cfg->auth_cache_ttl_ms);
+    lx_niche_cache_init(&w->niches, 60000);
+    lx_intake_config_t icfg = {(size_t)cfg->intake_batch_max, (uint64_t)cfg->intake_batch_wait_ms,
+                               (size_t)cfg->intake_batches_in_flight};
+    w->intake = lx_intake_create(w->ctx.loop, w->db, &icfg);
     lx_strbuf_init(&w->access_log, 1 << 20);
     h2o_timeout_init(w->ctx.loop, &w->tick_timeout, TICK_MS);
     w->tick.cb = on_tick;
@@ -321,8 +331,10 @@ static void *worker_main(void *arg)
     if (srv->access_log_fd >= 0 && w->access_log.len != 0)
         lx_worker_flush_access_log(w);
     h2o_timeout_unlink(&w->tick);
+    lx_intake_destroy(w->intake);
     lx_db_destroy(w->db);
     lx_auth_cache_dispose(&w->auth);
+    lx_niche_cache_dispose(&w->niches);
     lx_strbuf_free(&w->access_log);
     h2o_multithread_unregister_receiver(w->ctx.queue, &w->shutdown_rcv);
     h2o_multithread_unregister_receiver(w->ctx.queue, &w->auth_rcv);
@@ -349,11 +361,12 @@ static SSL_CTX *make_ssl_ctx(const lx_config_t *cfg)
     return ctx;
 }
 
-int lx_server_run(const lx_config_t *cfg, const lx_keys_t *keys)
+int lx_server_run(const lx_config_t *cfg, const lx_keys_t *keys, const lx_regions_t *regions)
 {
     lx_server_t *srv = lx_calloc(1, sizeof(*srv));
     srv->cfg = cfg;
     srv->keys = keys;
+    srv->regions = regions;
     srv->listen_fds[0] = srv->listen_fds[1] = -1;
     signal(SIGPIPE, SIG_IGN);
 
@@ -363,8 +376,9 @@ int lx_server_run(const lx_config_t *cfg, const lx_keys_t *keys)
     for (size_t i = 0; i < srv->nroutes; i++) {
         const lx_route_desc_t *d = srv->routes[i].data;
         srv->labels[d->metrics_index] = (lx_metrics_route_label_t){srv->routes[i].method, srv->routes[i].pattern};
-        if (d->max_body > largest_body)
-            largest_body = d->max_body;
+        size_t cap = d->flags & LX_ROUTE_BODY_BATCH ? (size_t)cfg->batch_max_body_bytes : d->max_body;
+        if (cap > largest_body)
+            largest_body = cap;
     }
     srv->labels[srv->nroutes] = (lx_metrics_route_label_t){"", "unmatched"};
 

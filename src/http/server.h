@@ -21,6 +21,9 @@
 #include "http/metrics.h"
 #include "http/router.h"
 #include "keys.h"
+#include "leads/intake.h"
+#include "leads/niche.h"
+#include "leads/regions.h"
 #include "util/strbuf.h"
 
 typedef struct st_lx_server_t lx_server_t;
@@ -33,6 +36,8 @@ typedef struct st_lx_worker_t {
     pthread_t tid;
     lx_db_t *db;
     lx_auth_cache_t auth;
+    lx_niche_cache_t niches;
+    lx_intake_t *intake;
     lx_metrics_t *metrics;
     h2o_multithread_receiver_t shutdown_rcv;
     h2o_multithread_receiver_t auth_rcv;
@@ -53,6 +58,7 @@ typedef struct st_lx_worker_t {
 struct st_lx_server_t {
     const lx_config_t *cfg;
     const lx_keys_t *keys;
+    const lx_regions_t *regions;
     h2o_globalconf_t h2o;
     SSL_CTX *ssl;
     int listen_fds[2]; /* sockets made on the main thread to fail fast on a busy port; workers make their own */
@@ -69,10 +75,11 @@ struct st_lx_server_t {
 };
 
 /* Runs until SIGTERM/SIGINT. Returns the process exit code. */
-int lx_server_run(const lx_config_t *cfg, const lx_keys_t *keys);
+int lx_server_run(const lx_config_t *cfg, const lx_keys_t *keys, const lx_regions_t *regions);
 
 /* Auth-cache invalidation, sent by the NOTIFY listener to every worker. */
-typedef enum { LX_AUTH_EVICT_KEY, LX_AUTH_EVICT_ACCOUNT, LX_AUTH_CLEAR } lx_auth_evict_kind_t;
+/* Cache invalidation, sent by the NOTIFY listener to every worker (LX_AUTH_CLEAR drops every cache). */
+typedef enum { LX_AUTH_EVICT_KEY, LX_AUTH_EVICT_ACCOUNT, LX_AUTH_CLEAR, LX_NICHES_CLEAR } lx_auth_evict_kind_t;
 void lx_server_broadcast_evict(lx_server_t *server, lx_auth_evict_kind_t kind, const lx_uuid_t *id);
 
 /* Monotonic microseconds, for durations. */

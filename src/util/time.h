@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define LX_TS_LEN 27 /* without the NUL */
 
@@ -18,5 +19,14 @@
 int lx_ts_from_pg(const char *pg, char out[LX_TS_LEN + 1]);
 /* The column as an RFC 3339 JSON string, or JSON null when SQL NULL (or unparsable). */
 json_t *lx_ts_json(const PGresult *r, int row, int col);
+
+/*
+ * Parses an RFC 3339 date-time from outside ("2026-11-23T10:00:00Z", "...T10:00:00.5+03:00"; 'T'/'t' and 'Z'/'z';
+ * up to 9 fractional digits, kept to the microsecond; leap second 60 read as 59.999999; years 1970..9999).
+ * `len` bytes, no NUL needed. Returns 0 and Unix microseconds (UTC) in *out_us, or -1.
+ */
+int lx_ts_parse_rfc3339(const char *s, size_t len, int64_t *out_us);
+/* Unix microseconds as RFC 3339 UTC with six fractional digits (LX_TS_LEN chars + NUL). */
+void lx_ts_format_us(int64_t us, char out[LX_TS_LEN + 1]);
 
 #endif

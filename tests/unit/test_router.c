@@ -25,6 +25,17 @@ static const lx_route_t api[] = {
     {"GET", "/v1/accounts/{id}/keys", (void *)7},
     {"POST", "/v1/accounts/{id}/keys", (void *)8},
     {"DELETE", "/v1/accounts/{id}/keys/{key_id}", (void *)9},
+    {"POST", "/v1/niches", (void *)10},
+    {"GET", "/v1/niches", (void *)11},
+    {"GET", "/v1/niches/{slug}", (void *)12},
+    {"PATCH", "/v1/niches/{slug}", (void *)13},
+    {"GET", "/v1/regions", (void *)14},
+    {"POST", "/v1/leads", (void *)15},
+    {"POST", "/v1/leads/batch", (void *)16},
+    {"GET", "/v1/leads", (void *)17},
+    {"GET", "/v1/leads/{id}", (void *)18},
+    {"DELETE", "/v1/leads/{id}/contact", (void *)19},
+    {"POST", "/v1/erasures", (void *)20},
 };
 #define NAPI (sizeof(api) / sizeof(api[0]))
 
@@ -57,6 +68,14 @@ static const case_t cases[] = {
     {"GET", "//healthz", LX_ERR_NOT_FOUND, -1, "", NULL, NULL, NULL, NULL},
     {"GET", "/v1", LX_ERR_NOT_FOUND, -1, "", NULL, NULL, NULL, NULL},
     {"GET", "/v2/me", LX_ERR_NOT_FOUND, -1, "", NULL, NULL, NULL, NULL},
+    /* a literal segment beside a parameter: the literal's row comes first */
+    {"POST", "/v1/leads/batch", LX_OK, 16, "", NULL, NULL, NULL, NULL},
+    {"GET", "/v1/leads/batch", LX_OK, 18, "", "id", "batch", NULL, NULL},
+    {"DELETE", "/v1/leads/batch", LX_ERR_METHOD_NOT_ALLOWED, -1, "POST, GET", NULL, NULL, NULL, NULL},
+    {"PATCH", "/v1/niches/loans", LX_OK, 13, "", "slug", "loans", NULL, NULL},
+    {"DELETE", "/v1/niches/loans", LX_ERR_METHOD_NOT_ALLOWED, -1, "GET, PATCH", NULL, NULL, NULL, NULL},
+    {"DELETE", "/v1/leads/x/contact", LX_OK, 19, "", "id", "x", NULL, NULL},
+    {"GET", "/v1/leads/x/contact", LX_ERR_METHOD_NOT_ALLOWED, -1, "DELETE", NULL, NULL, NULL, NULL},
     /* parameters */
     {"GET", "/v1/accounts/abc", LX_OK, 6, "", "id", "abc", NULL, NULL},
     {"GET", "/v1/accounts/abc/", LX_OK, 6, "", "id", "abc", NULL, NULL},

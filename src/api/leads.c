@@ -1,0 +1,844 @@
+/*
+ * Leads: submission (single and batch), reading, contact erasure.
+ *
+ * A submission validates every lead on the loop thread (leads/lead.h) against
+ * the niche catalogue (per-thread cache, one query for the slugs it misses),
+ * seals the contacts, then hands one group to the thread's intake batcher
+ * (leads/intake.h) and answers after the batch commits. The submission state
+ * is reference counted: the request may go (HTTP/2 reset) while its leads
+ * are in a transaction, and the batch still needs them.
+ *
+ * Roles: webmasters submit and read their own leads; operators read every
+ * lead and erase contacts; anyone else gets 404 for a lead (its existence is
+ * not revealed).
+ */
+#include "api/common.h"
+#include "api/handlers.h"
+#include "http/problem.h"
+#include "leads/intake.h"
+#include "leads/pii.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/time.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define LX_BATCH_LEADS_MAX 1000
+
+static int64_t wall_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+/* ---- rendering ------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *id, *webmaster_id, *niche, *region, *sale_mode, *status, *temperature, *duplicate_of, *created_at;
+    int score;
+    int contact_erased;
+    json_t *reasons, *contact, *attributes, *consent, *source; /* stolen */
+} lead_view_t;
+
+static json_t *lead_json(const lead_view_t *v)
+{
+    json_t *quality = json_pack("{s:i, s:s, s:o}", "score", v->score, "temperature", v->temperature, "reasons",
+                                v->reasons);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:s}", "id", v->id,
+                     "webmaster_id", v->webmaster_id, "niche", v->niche, "region", v->region, "sale_mode",
+                     v->sale_mode, "status", v->status, "quality", quality, "duplicate_of",
+                     v->duplicate_of ? json_string(v->duplicate_of) : json_null(), "contact",
+                     v->contact ? v->contact : json_null(), "contact_erased", v->contact_erased, "attributes",
+                     v->attributes, "consent", v->consent, "source", v->source, "created_at", v->created_at);
+}
+
+static json_t *item_json(const lx_intake_item_t *it)
+{
+    char at[LX_TS_LEN + 1];
+    lx_ts_format_us(it->created_us, at);
+    json_t *reasons = json_array();
+    for (size_t r = 0; r < it->nreasons; r++)
+        json_array_append_new(reasons, json_string(it->reasons[r]));
+    lead_view_t v = {
+        .id = it->id,
+        .webmaster_id = it->webmaster_id,
+        .niche = it->niche->slug,
+        .region = it->lead.region,
+        .sale_mode = lx_sale_mode_name(it->lead.sale_mode),
+        .status = lx_lead_status_name(it->status),
+        .temperature = lx_temperature_name(it->quality.temperature),
+        .duplicate_of = it->duplicate_of[0] ? it->duplicate_of : NULL,
+        .created_at = at,
+        .score = it->quality.score,
+        .reasons = reasons,
+        .contact = it->status == LX_LEAD_ACCEPTED ? json_deep_copy(it->lead.contact) : NULL,
+        .attributes = json_incref(it->lead.attributes),
+        .consent = json_incref(it->lead.consent),
+        .source = json_incref(it->lead.source),
+    };
+    return lead_json(&v);
+}
+
+#define LEAD_COLS                                                                                                      \
+    "l.id, n.slug, l.region, l.sale_mode, l.status, l.quality_score, l.temperature, array_to_json(l.reasons), "         \
+    "l.duplicate_of, encode(l.contact_ct, 'hex'), encode(k.wrapped, 'hex'), l.contact_erased_at IS NOT NULL, "         \
+    "l.attributes, l.consent, l.source, l.created_at, l.webmaster_id"
+#define LEAD_FROM " FROM leads l JOIN niches n ON n.id = l.niche_id LEFT JOIN lead_keys k ON k.lead_id = l.id "
+
+static json_t *parse_col(const PGresult *r, int row, int col)
+{
+    json_t *v = json_loadb(PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col), 0, NULL);
+    return v != NULL ? v : json_null();
+}
+
+/* The stored contact, opened with the master key; NULL when there is none (erased, rejected, duplicate). */
+static json_t *open_contact(const PGresult *r, int row, const lx_keys_t *keys)
+{
+    if (PQgetisnull(r, row, 9) || PQgetisnull(r, row, 10))
+        return NULL;
+    lx_uuid_t id;
+    if (lx_uuid_parse(PQgetvalue(r, row, 0), (size_t)PQgetlength(r, row, 0), &id) != 0)
+        return NULL;
+    const char *ct_hex = PQgetvalue(r, row, 9), *wk_hex = PQgetvalue(r, row, 10);
+    size_t ct_cap = (size_t)PQgetlength(r, row, 9) / 2, wk_len = 0, ct_len = 0, plain_len = 0;
+    uint8_t *ct = lx_malloc(ct_cap + 1), wk[LX_PII_WRAPPED_KEY_BYTES + 1];
+    json_t *contact = NULL;
+    if (sodium_hex2bin(ct, ct_cap + 1, ct_hex, strlen(ct_hex), NULL, &ct_len, NULL) == 0 &&
+        sodium_hex2bin(wk, sizeof(wk), wk_hex, strlen(wk_hex), NULL, &wk_len, NULL) == 0) {
+        size_t cap = lx_pii_opened_size(ct_len);
+        uint8_t *plain = lx_malloc(cap + 1);
+        if (lx_pii_open(keys->data_key, id.b, wk, wk_len, ct, ct_len, plain, cap, &plain_len) == 0)
+            contact = json_loadb((const char *)plain, plain_len, 0, NULL);
+        else
+            lx_log(LX_LOG_ERROR, "contact_unreadable", "lead %s: the contact does not open with this data key",
+                   PQgetvalue(r, row, 0));
+        sodium_memzero(plain, cap + 1);
+        free(plain);
+    }
+    sodium_memzero(wk, sizeof(wk));
+    free(ct);
+    return contact;
+}
+
+static json_t *row_json(const PGresult *r, int row, const lx_keys_t *keys)
+{
+    json_t *reasons = parse_col(r, row, 7);
+    if (!json_is_array(reasons)) {
+        json_decref(reasons);
+        reasons = json_array();
+    }
+    char at[LX_TS_LEN + 1];
+    if (lx_ts_from_pg(PQgetvalue(r, row, 15), at) != 0)
+        strcpy(at, "1970-01-01T00:00:00.000000Z");
+    lead_view_t v = {
+        .id = PQgetvalue(r, row, 0),
+        .niche = PQgetvalue(r, row, 1),
+        .region = PQgetvalue(r, row, 2),
+        .sale_mode = PQgetvalue(r, row, 3),
+        .status = PQgetvalue(r, row, 4),
+        .score = atoi(PQgetvalue(r, row, 5)),
+        .temperature = PQgetvalue(r, row, 6),
+        .reasons = reasons,
+        .duplicate_of = PQgetisnull(r, row, 8) ? NULL : PQgetvalue(r, row, 8),
+        .contact = open_contact(r, row, keys),
+        .contact_erased = PQgetvalue(r, row, 11)[0] == 't',
+        .attributes = parse_col(r, row, 12),
+        .consent = parse_col(r, row, 13),
+        .source = parse_col(r, row, 14),
+        .created_at = at,
+        .webmaster_id = PQgetvalue(r, row, 16),
+    };
+    return lead_json(&v);
+}
+
+/* ---- submission state ---------------------------------------------------------------------- */
+
+typedef struct {
+    int refs;
+    lx_req_t *lr; /* NULL once the request is gone */
+    lx_worker_t *worker;
+    int batch;
+    size_t ntotal;
+    json_t *elements;         /* the submitted leads (batch: the array; single: the body) */
+    json_t **problems;        /* [ntotal]: rendered problem of an invalid lead, else NULL */
+    lx_intake_item_t *items;  /* the valid leads, in order */
+    lx_intake_item_t **ptrs;
+    size_t *index_of_item;    /* item -> position in the request */
+    size_t nitems;
+    lx_niche_t **niches;      /* referenced niches the request names */
+    size_t nniches;
+    lx_intake_group_t group;
+    lx_idem_t *idem;          /* copy, when an Idempotency-Key was claimed */
+    char account_id[LX_UUID_STRLEN + 1];
+} submission_t;
+
+static void sub_unref(submission_t *s)
+{
+    if (--s->refs > 0)
+        return;
+    for (size_t i = 0; i < s->nitems; i++)
+        lx_intake_item_dispose(&s->items[i]);
+    for (size_t i = 0; s->problems != NULL && i < s->ntotal; i++)
+        json_decref(s->problems[i]);
+    for (size_t i = 0; i < s->nniches; i++)
+        lx_niche_unref(s->niches[i]);
+    if (s->idem != NULL) {
+        free(s->idem->account_id);
+        free(s->idem->key);
+        free(s->idem->operation);
+        free(s->idem->request_hash);
+        free(s->idem);
+    }
+    json_decref(s->elements);
+    free(s->group.idem_outcome);
+    free(s->problems);
+    free(s->items);
+    free(s->ptrs);
+    free(s->index_of_item);
+    free(s->niches);
+    free(s);
+}
+
+static void on_request_gone(lx_req_t *lr)
+{
+    submission_t *s = lr->handler_data;
+    lr->handler_data = NULL;
+    s->lr = NULL;
+    sub_unref(s);
+}
+
+static lx_niche_t *find_niche(submission_t *s, const char *slug)
+{
+    for (size_t i = 0; slug != NULL && i < s->nniches; i++)
+        if (strcmp(s->niches[i]->slug, slug) == 0)
+            return s->niches[i];
+    return NULL;
+}
+
+static int looks_like_slug(const char *s)
+{
+    size_t n = 0;
+    for (; s[n] != '\0'; n++)
+        if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '-'))
+            return 0;
+    return n >= 1 && n <= LX_NICHE_SLUG_MAX;
+}
+
+static json_t *problem_json(const lx_error_t *err, const char *request_id)
+{
+    lx_strbuf_t sb;
+    lx_strbuf_init(&sb, 1 << 20);
+    lx_problem_render(err, request_id, &sb);
+    json_t *p = json_loadb(sb.base, sb.len, 0, NULL);
+    lx_strbuf_free(&sb);
+    return p;
+}
+
+static void respond_results(submission_t *s);
+static void on_group_done(lx_intake_group_t *g);
+
+/* Every lead validated: the invalid ones have problems, the valid ones become items. */
+static void validate_all(submission_t *s)
+{
+    lx_req_t *lr = s->lr;
+    lx_worker_t *w = s->worker;
+    int64_t now = wall_us();
+    s->problems = lx_calloc(s->ntotal, sizeof(json_t *));
+    s->items = lx_calloc(s->ntotal, sizeof(lx_intake_item_t));
+    s->ptrs = lx_calloc(s->ntotal, sizeof(lx_intake_item_t *));
+    s->index_of_item = lx_calloc(s->ntotal, sizeof(size_t));
+    for (size_t i = 0; i < s->ntotal; i++) {
+        json_t *el = s->batch ? json_array_get(s->elements, i) : s->elements;
+        char base[LX_JSON_POINTER_MAX] = "";
+        if (s->batch)
+            snprintf(base, sizeof(base), "/leads/%zu", i);
+        lx_error_t err;
+        lx_error_init(&err);
+        lx_lead_t lead;
+        lx_niche_t *niche = find_niche(s, lx_lead_niche_slug(el));
+        if (lx_lead_parse(el, base, niche, w->server->regions, now, &lead, &err) != LX_OK) {
+            s->problems[i] = problem_json(&err, lr->request_id);
+            continue;
+        }
+        lx_intake_item_t *it = &s->items[s->nitems];
+        lx_intake_item_prepare(it, &lead, niche, s->account_id, w->server->keys->dedupe_key, w->server->keys->data_key,
+                               now);
+        s->ptrs[s->nitems] = it;
+        s->index_of_item[s->nitems++] = i;
+    }
+}
+
+static void enqueue(submission_t *s, lx_idem_t *idem)
+{
+    lx_intake_group_t *g = &s->group;
+    memset(g, 0, sizeof(*g));
+    snprintf(g->account_id, sizeof(g->account_id), "%s", s->account_id);
+    g->items = s->ptrs;
+    g->nitems = s->nitems;
+    g->done = on_group_done;
+    g->data = s;
+    if (idem != NULL) {
+        s->idem = lx_calloc(1, sizeof(*s->idem));
+        s->idem->account_id = lx_strdup(idem->account_id);
+        s->idem->key = lx_strdup(idem->key);
+        s->idem->operation = lx_strdup(idem->operation);
+        s->idem->request_hash = lx_strdup(idem->request_hash);
+        g->idem_key = s->idem->key;
+        if (s->batch) {
+            /* The outcome a replay re-renders: lead ids (re-read then) or the problem as answered. */
+            json_t *out = json_array();
+            size_t k = 0;
+            for (size_t i = 0; i < s->ntotal; i++) {
+                if (s->problems[i] != NULL)
+                    json_array_append_new(out, json_pack("{s:i, s:O}", "status_code", 422, "problem", s->problems[i]));
+                else
+                    json_array_append_new(out, json_pack("{s:i, s:s}", "status_code", 201, "lead_id", s->items[k++].id));
+            }
+            g->idem_status = 200;
+            g->idem_outcome = json_dumps(out, JSON_COMPACT);
+            json_decref(out);
+        } else {
+            g->idem_status = 201;
+            g->idem_resource_id = s->items[0].id;
+        }
+    }
+    if (s->nitems == 0) {
+        /* A batch of invalid leads only: nothing to store but the idempotency outcome. */
+        respond_results(s);
+        if (idem != NULL)
+            lx_idem_abandon(s->worker, idem);
+        return;
+    }
+    s->refs++; /* the batcher's */
+    lx_intake_submit(s->worker->intake, g);
+}
+
+static void respond_results(submission_t *s)
+{
+    lx_req_t *lr = s->lr;
+    if (lr == NULL)
+        return;
+    if (!s->batch) {
+        lx_respond_json(lr, 201, item_json(&s->items[0]));
+        return;
+    }
+    json_t *results = json_array();
+    size_t k = 0;
+    for (size_t i = 0; i < s->ntotal; i++) {
+        if (s->problems[i] != NULL) {
+            json_array_append_new(results, json_pack("{s:I, s:i, s:O}", "index", (json_int_t)i, "status_code", 422,
+                                                     "problem", s->problems[i]));
+        } else {
+            json_array_append_new(results, json_pack("{s:I, s:i, s:o}", "index", (json_int_t)i, "status_code", 201,
+                                                     "lead", item_json(&s->items[k++])));
+        }
+    }
+    lx_respond_json(lr, 200, json_pack("{s:o}", "results", results));
+}
+
+static void on_group_done(lx_intake_group_t *g)
+{
+    submission_t *s = g->data;
+    if (g->db_status != LX_DB_OK) {
+        if (s->idem != NULL)
+            lx_idem_abandon(s->worker, s->idem);
+        if (s->lr != NULL) {
+            lx_db_job_t fake;
+            memset(&fake, 0, sizeof(fake));
+            fake.status = g->db_status;
+            snprintf(fake.sqlstate, sizeof(fake.sqlstate), "%s", g->sqlstate);
+            snprintf(fake.message, sizeof(fake.message), "%s", g->message);
+            lx_respond_db_failure(s->lr, &fake);
+        }
+    } else {
+        respond_results(s);
+    }
+    sub_unref(s);
+}
+
+/* ---- idempotency -------------------------------------------------------------------------- */
+
+LX_DB_STMT(lead_get_any, 1, "SELECT " LEAD_COLS LEAD_FROM "WHERE l.id = $1::uuid");
+LX_DB_STMT(idem_outcome, 2, "SELECT outcome FROM idempotency_keys WHERE account_id = $1::uuid AND key = $2");
+
+static void fresh(lx_req_t *lr, lx_idem_t *idem)
+{
+    submission_t *s = lr->handler_data;
+    enqueue(s, idem);
+}
+
+static int on_single_replay(lx_req_t *lr, lx_async_t *a)
+{
+    if (a->job.status != LX_DB_OK) {
+        lx_respond_db_failure(lr, &a->job);
+        return 0;
+    }
+    PGresult *r = a->job.results[0];
+    if (PQntuples(r) != 1)
+        lx_respond_problem(lr, LX_ERR_INTERNAL, NULL, "The stored lead is missing.");
+    else
+        lx_respond_json(lr, 201, row_json(r, 0, lr->worker->server->keys));
+    return 0;
+}
+
+static void single_replay(lx_req_t *lr, int status, const char *resource_id)
+{
+    (void)status;
+    lx_async_t *a = lx_async_new(lr, on_single_replay);
+    lx_db_param(lx_db_job_add(&a->job, &lead_get_any), 0, lx_async_dup(a, resource_id, strlen(resource_id)));
+    lx_async_submit(a);
+}
+
+static int on_batch_replay(lx_req_t *lr, lx_async_t *a)
+{
+    if (a->job.status != LX_DB_OK) {
+        lx_respond_db_failure(lr, &a->job);
+        return 0;
+    }
+    PGresult *o = a->job.results[0], *r = a->job.results[1];
+    json_t *outcome = PQntuples(o) == 1 ? parse_col(o, 0, 0) : NULL;
+    if (!json_is_array(outcome)) {
+        json_decref(outcome);
+        lx_respond_problem(lr, LX_ERR_INTERNAL, NULL, "The stored outcome is missing.");
+        return 0;
+    }
+    json_t *results = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(outcome, i, e)
+    {
+        const char *lead_id = json_string_value(json_object_get(e, "lead_id"));
+        json_t *entry = json_pack("{s:I, s:O}", "index", (json_int_t)i, "status_code", json_object_get(e, "status_code"));
+        if (lead_id == NULL) {
+            json_object_set(entry, "problem", json_object_get(e, "problem"));
+        } else {
+            for (int row = 0; row < PQntuples(r); row++)
+                if (strcmp(PQgetvalue(r, row, 0), lead_id) == 0)
+                    json_object_set_new(entry, "lead", row_json(r, row, lr->worker->server->keys));
+        }
+        json_array_append_new(results, entry);
+    }
+    json_decref(outcome);
+    lx_respond_json(lr, 200, json_pack("{s:o}", "results", results));
+    return 0;
+}
+
+LX_DB_STMT(leads_by_outcome, 2,
+           "SELECT " LEAD_COLS LEAD_FROM
+           "WHERE l.id IN (SELECT (e->>'lead_id')::uuid FROM idempotency_keys i, jsonb_array_elements(i.outcome) e "
+           "WHERE i.account_id = $1::uuid AND i.key = $2 AND e ? 'lead_id')");
+
+static void batch_replay(lx_req_t *lr, int status, const char *resource_id)
+{
+    (void)status;
+    (void)resource_id;
+    size_t klen;
+    const char *key = lx_req_header(lr, "idempotency-key", &klen);
+    lx_async_t *a = lx_async_new(lr, on_batch_replay);
+    const char *acct = lx_async_dup(a, lr->who.account_id_str, LX_UUID_STRLEN);
+    const char *k = lx_async_dup(a, key, klen);
+    lx_db_call_t *c = lx_db_job_add(&a->job, &idem_outcome);
+    lx_db_param(c, 0, acct);
+    lx_db_param(c, 1, k);
+    c = lx_db_job_add(&a->job, &leads_by_outcome);
+    lx_db_param(c, 0, acct);
+    lx_db_param(c, 1, k);
+    lx_async_submit(a);
+}
+
+/* ---- niche resolution, then validation ---------------------------------------------------- */
+
+LX_DB_STMT(niches_by_slug, 1, "SELECT " LX_NICHE_COLS " FROM niches WHERE slug = ANY($1::text[])");
+
+static void proceed(submission_t *s)
+{
+    validate_all(s);
+    lx_req_t *lr = s->lr;
+    if (!s->batch && s->problems[0] != NULL) {
+        /* The single route answers the problem itself. */
+        char *text = json_dumps(s->problems[0], JSON_COMPACT);
+        lr->error_code = lx_status_code(LX_ERR_VALIDATION);
+        lx_respond_body(lr, 422, "application/problem+json", text, strlen(text));
+        free(text);
+        return;
+    }
+    lx_idem_start(lr, s->batch ? "leads.batch" : "leads.create", fresh, s->batch ? batch_replay : single_replay);
+}
+
+static int on_niches(lx_req_t *lr, lx_async_t *a)
+{
+    if (a->job.status != LX_DB_OK) {
+        lx_respond_db_failure(lr, &a->job);
+        return 0;
+    }
+    submission_t *s = lr->handler_data;
+    lx_worker_t *w = lr->worker;
+    PGresult *r = a->job.results[0];
+    int cache = atomic_load(&w->server->auth_cache_enabled);
+    uint64_t now_ms = lx_wall_ms();
+    for (int i = 0; i < PQntuples(r); i++) {
+        lx_niche_t *n = lx_niche_from_row(r, i, now_ms);
+        if (n == NULL)
+            continue;
+        if (cache)
+            lx_niche_cache_put(&w->niches, n);
+        s->niches[s->nniches++] = n; /* the reference from_row gave */
+    }
+    proceed(s);
+    return 0;
+}
+
+static void start_submission(lx_req_t *lr, json_t *elements, int batch)
+{
+    lx_worker_t *w = lr->worker;
+    submission_t *s = lx_calloc(1, sizeof(*s));
+    s->refs = 1; /* the request's */
+    s->lr = lr;
+    s->worker = w;
+    s->batch = batch;
+    s->elements = json_incref(elements);
+    s->ntotal = batch ? json_array_size(elements) : 1;
+    snprintf(s->account_id, sizeof(s->account_id), "%s", lr->who.account_id_str);
+    s->niches = lx_calloc(s->ntotal, sizeof(lx_niche_t *));
+    lr->handler_data = s;
+    lr->on_dispose = on_request_gone;
+
+    /* The slugs the request names: from the thread's cache, the rest in one query. */
+    int cache = atomic_load(&w->server->auth_cache_enabled);
+    uint64_t now_ms = lx_wall_ms();
+    lx_strbuf_t missing;
+    lx_strbuf_init(&missing, 1 << 20);
+    lx_strbuf_puts(&missing, "{");
+    size_t nmissing = 0;
+    for (size_t i = 0; i < s->ntotal; i++) {
+        const char *slug = lx_lead_niche_slug(batch ? json_array_get(elements, i) : elements);
+        if (slug == NULL || !looks_like_slug(slug) || find_niche(s, slug) != NULL)
+            continue;
+        lx_niche_t *n = cache ? lx_niche_cache_get(&w->niches, slug, now_ms) : NULL;
+        if (n != NULL) {
+            lx_niche_ref(n);
+            s->niches[s->nniches++] = n;
+            continue;
+        }
+        int seen = 0; /* already asked for (the list is tiny: a request names a few niches) */
+        for (size_t j = 0; j < i && !seen; j++) {
+            const char *prev = lx_lead_niche_slug(batch ? json_array_get(elements, j) : elements);
+            seen = prev != NULL && strcmp(prev, slug) == 0;
+        }
+        if (seen)
+            continue;
+        lx_strbuf_printf(&missing, "%s%s", nmissing++ ? "," : "", slug);
+    }
+    lx_strbuf_puts(&missing, "}");
+    if (nmissing == 0) {
+        lx_strbuf_free(&missing);
+        proceed(s);
+        return;
+    }
+    lx_async_t *a = lx_async_new(lr, on_niches);
+    lx_db_param(lx_db_job_add(&a->job, &niches_by_slug), 0, lx_async_dup(a, missing.base, missing.len));
+    lx_strbuf_free(&missing);
+    lx_async_submit(a);
+}
+
+void lx_api_leads_create(lx_req_t *lr)
+{
+    if (!json_is_object(lr->body)) {
+        lx_respond_problem(lr, LX_ERR_VALIDATION, "", "must be a JSON object (a lead)");
+        return;
+    }
+    start_submission(lr, lr->body, 0);
+}
+
+void lx_api_leads_batch(lx_req_t *lr)
+{
+    lx_error_t err;
+    lx_error_init(&err);
+    static const char *const allowed[] = {"leads", NULL};
+    if (lx_json_expect_object(lr->body, "", &err) == 0) {
+        lx_json_reject_unknown(lr->body, "", allowed, &err);
+        json_t *leads = json_object_get(lr->body, "leads");
+        if (leads == NULL)
+            lx_error_field(&err, "/leads", "is required");
+        else if (!json_is_array(leads))
+            lx_error_field(&err, "/leads", "must be an array of leads");
+        else if (json_array_size(leads) == 0 || json_array_size(leads) > LX_BATCH_LEADS_MAX)
+            lx_error_field(&err, "/leads", "must hold 1 to %d leads", LX_BATCH_LEADS_MAX);
+    }
+    if (err.nfields != 0) {
+        lx_error_set(&err, LX_ERR_VALIDATION, "The batch is not valid.");
+        lx_respond_error(lr, &err);
+        return;
+    }
+    start_submission(lr, json_object_get(lr->body, "leads"), 1);
+}
+
+/* ---- reading ------------------------------------------------------------------------------- */
+
+LX_DB_STMT(lead_get, 2, "SELECT " LEAD_COLS LEAD_FROM "WHERE l.id = $1::uuid AND ($2::uuid IS NULL OR l.webmaster_id = $2::uuid)");
+LX_DB_STMT(lead_list, 6,
+           "SELECT " LEAD_COLS LEAD_FROM
+           "WHERE ($1::uuid IS NULL OR l.webmaster_id = $1::uuid) AND ($2::uuid IS NULL OR l.id > $2::uuid) "
+           "AND ($3::text IS NULL OR l.status = $3) AND ($4::text IS NULL OR n.slug = $4) "
+           "AND ($5::timestamptz IS NULL OR l.created_at >= $5::timestamptz) ORDER BY l.id LIMIT $6::int");
+
+/* Operators see every lead; a webmaster its own; other roles none (404 either way). */
+static const char *owner_filter(lx_req_t *lr, lx_async_t *a)
+{
+    if (lr->who.role == LX_ROLE_OPERATOR)
+        return NULL;
+    return lx_async_dup(a, lr->who.account_id_str, LX_UUID_STRLEN);
+}
+
+static int on_lead(lx_req_t *lr, lx_async_t *a)
+{
+    if (a->job.status != LX_DB_OK) {
+        lx_respond_db_failure(lr, &a->job);
+        return 0;
+    }
+    PGresult *r = a->job.results[0];
+    if (PQntuples(r) != 1)
+        lx_respond_problem(lr, LX_ERR_NOT_FOUND, NULL, "No such lead.");
+    else
+        lx_respond_json(lr, 200, row_json(r, 0, lr->worker->server->keys));
+    return 0;
+}
+
+void lx_api_leads_get(lx_req_t *lr)
+{
+    lx_uuid_t id;
+    char ids[LX_UUID_STRLEN + 1];
+    if (lx_req_path_uuid(lr, "id", &id, ids) != 0)
+        return;
+    if (lr->who.role == LX_ROLE_ADVERTISER) {
+        lx_respond_problem(lr, LX_ERR_NOT_FOUND, NULL, "No such lead.");
+        return;
+    }
+    lx_async_t *a = lx_async_new(lr, on_lead);
+    lx_db_call_t *c = lx_db_job_add(&a->job, &lead_get);
+    lx_db_param(c, 0, lx_async_dup(a, ids, LX_UUID_STRLEN));
+    lx_db_param(c, 1, owner_filter(lr, a));
+    lx_async_submit(a);
+}
+
+static int on_lead_list(lx_req_t *lr, lx_async_t *a)
+{
+    if (a->job.status != LX_DB_OK) {
+        lx_respond_db_failure(lr, &a->job);
+        return 0;
+    }
+    PGresult *r = a->job.results[0];
+    int n = PQntuples(r), limit = *(int *)a->user;
+    json_t *items = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(items, row_json(r, i, lr->worker->server->keys));
+    json_t *next = n == limit ? lx_cursor_json(PQgetvalue(r, n - 1, 0)) : json_null();
+    lx_respond_json(lr, 200, json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
+    return 0;
+}
+
+void lx_api_leads_list(lx_req_t *lr)
+{
+    static const char *const names[] = {"limit", "cursor", "status", "niche", "since", NULL};
+    const char *q[5];
+    int limit;
+    char cursor[LX_UUID_STRLEN + 1];
+    if (lx_req_query(lr, names, q) != 0 || lx_req_page(lr, q[0], q[1], &limit, cursor) != 0)
+        return;
+    static const char *const statuses[] = {"accepted", "rejected", "duplicate", "sold", "unsold", "expired", NULL};
+    int ok = q[2] == NULL;
+    for (int i = 0; !ok && statuses[i] != NULL; i++)
+        ok = strcmp(q[2], statuses[i]) == 0;
+    if (!ok) {
+        lx_respond_problem(lr, LX_ERR_INVALID_PARAMETER, "query.status",
+                           "status must be accepted, rejected, duplicate, sold, unsold or expired.");
+        return;
+    }
+    if (q[3] != NULL && !looks_like_slug(q[3])) {
+        lx_respond_problem(lr, LX_ERR_INVALID_PARAMETER, "query.niche", "niche must be a niche slug.");
+        return;
+    }
+    int64_t since_us = 0;
+    char since[LX_TS_LEN + 1] = "";
+    if (q[4] != NULL) {
+        if (lx_ts_parse_rfc3339(q[4], strlen(q[4]), &since_us) != 0) {
+            lx_respond_problem(lr, LX_ERR_INVALID_PARAMETER, "query.since",
+                               "since must be an RFC 3339 date-time such as 2026-11-23T10:00:00Z.");
+            return;
+        }
+        lx_ts_format_us(since_us, since);
+    }
+    if (lr->who.role == LX_ROLE_ADVERTISER) {
+        lx_respond_json(lr, 200, json_pack("{s:[], s:n}", "items", "next_cursor"));
+        return;
+    }
+    lx_async_t *a = lx_async_new(lr, on_lead_list);
+    int *lim = lx_async_alloc(a, sizeof(int));
+    *lim = limit;
+    a->user = lim;
+    char limit_s[8];
+    snprintf(limit_s, sizeof(limit_s), "%d", limit);
+    lx_db_call_t *c = lx_db_job_add(&a->job, &lead_list);
+    lx_db_param(c, 0, owner_filter(lr, a));
+    lx_db_param(c, 1, cursor[0] ? lx_async_dup(a, cursor, strlen(cursor)) : NULL);
+    lx_db_param(c, 2, q[2] ? lx_async_dup(a, q[2], strlen(q[2])) : NULL);
+    lx_db_param(c, 3, q[3] ? lx_async_dup(a, q[3], strlen(q[3])) : NULL);
+    lx_db_param(c, 4, since[0] ? lx_async_dup(a, since, strlen(since)) : NULL);
+    lx_db_param(c, 5, lx_async_dup(a, limit_s, strlen(limit_s)));
+    lx_async_submit(a);
+}
+
+/* ---- erasure ------------------------------------------------------------------------------- */
+
+/* Crypto-shredding: the wrapped key goes, so the ciphertext (in backups too) is noise. */
+LX_DB_STMT(lead_erase, 1,
+           "WITH k AS (DELETE FROM lead_keys WHERE lead_id = $1::uuid) "
+           "UPDATE leads SET contact_ct = NULL, contact_erased_at = coalesce(contact_erased_at, now()) "
+           "WHERE id = $1::uuid RETURNING id");
+
+static int on_erased(lx_req_t *lr, lx_async_t *a)
+{
+    if (a->job.status != LX_DB_OK) {
+        lx_respond_db_failure(lr, &a->job);
+        return 0;
+    }
+    if (PQntuples(a->job.results[0]) != 1)
+        lx_respond_problem(lr, LX_ERR_NOT_FOUND, NULL, "No such lead.");
+    else
+        lx_respond_empty(lr, 204);
+    return 0;
+}
+
+void lx_api_leads_erase_contact(lx_req_t *lr)
+{
+    lx_uuid_t id;
+    char ids[LX_UUID_STRLEN + 1];
+    if (lx_req_path_uuid(lr, "id", &id, ids) != 0)
+        return;
+    lx_async_t *a = lx_async_new(lr, on_erased);
+    lx_db_param(lx_db_job_add(&a->job, &lead_erase), 0, lx_async_dup(a, ids, LX_UUID_STRLEN));
+    lx_async_submit(a);
+}
+
+LX_DB_STMT(erasure_run, 4,
+           "WITH l AS (UPDATE leads SET contact_ct = NULL, contact_erased_at = coalesce(contact_erased_at, now()) "
+           "  WHERE (phone_hash = $2::bytea OR email_hash = $3::bytea) AND contact_ct IS NOT NULL RETURNING id), "
+           "k AS (DELETE FROM lead_keys WHERE lead_id IN (SELECT id FROM l)), "
+           "e AS (INSERT INTO erasures (id, operator_id, phone_hash, email_hash, leads_erased) "
+           "  SELECT $1::uuid, $4::uuid, $2::bytea, $3::bytea, count(*) FROM l RETURNING id, leads_erased, created_at), "
+           "s AS (INSERT INTO suppressions (hash, kind, erasure_id) SELECT v.h, v.k, $1::uuid FROM "
+           "  (VALUES ($2::bytea, 'phone'), ($3::bytea, 'email')) v(h, k) WHERE v.h IS NOT NULL ON CONFLICT (hash) DO NOTHING) "
+           "SELECT id, leads_erased, created_at, $2::bytea IS NOT NULL, $3::bytea IS NOT NULL FROM e");
+LX_DB_STMT(erasure_get, 1,
+           "SELECT id, leads_erased, created_at, phone_hash IS NOT NULL, email_hash IS NOT NULL FROM erasures "
+           "WHERE id = $1::uuid");
+
+static int on_erasure(lx_req_t *lr, lx_async_t *a)
+{
+    if (a->job.status != LX_DB_OK) {
+        lx_idem_t *idem = a->user;
+        if (idem != NULL)
+            lx_idem_abandon(lr->worker, idem);
+        lx_respond_db_failure(lr, &a->job);
+        return 0;
+    }
+    PGresult *r = a->job.results[0];
+    if (PQntuples(r) != 1) {
+        lx_respond_problem(lr, LX_ERR_INTERNAL, NULL, "The erasure was not recorded.");
+        return 0;
+    }
+    json_t *kinds = json_array();
+    if (PQgetvalue(r, 0, 3)[0] == 't')
+        json_array_append_new(kinds, json_string("phone"));
+    if (PQgetvalue(r, 0, 4)[0] == 't')
+        json_array_append_new(kinds, json_string("email"));
+    lx_respond_json(lr, 201,
+                    json_pack("{s:s, s:I, s:o, s:o}", "id", PQgetvalue(r, 0, 0), "leads_erased",
+                              (json_int_t)strtoll(PQgetvalue(r, 0, 1), NULL, 10), "suppressed", kinds, "created_at",
+                              lx_ts_json(r, 0, 2)));
+    return 0;
+}
+
+typedef struct {
+    uint8_t phone_hash[LX_PII_HASH_BYTES], email_hash[LX_PII_HASH_BYTES];
+    int has_phone, has_email;
+} erasure_req_t;
+
+static void erasure_fresh(lx_req_t *lr, lx_idem_t *idem)
+{
+    erasure_req_t *er = lr->handler_data;
+    lx_async_t *a = lx_async_new(lr, on_erasure);
+    a->user = lx_idem_copy(a, idem);
+    lx_uuid_t id;
+    char ids[LX_UUID_STRLEN + 1];
+    lx_uuid_v7(&id);
+    lx_uuid_format(&id, ids);
+    uint8_t *ph = lx_async_alloc(a, LX_PII_HASH_BYTES), *eh = lx_async_alloc(a, LX_PII_HASH_BYTES);
+    memcpy(ph, er->phone_hash, LX_PII_HASH_BYTES);
+    memcpy(eh, er->email_hash, LX_PII_HASH_BYTES);
+    lx_db_call_t *c = lx_db_job_add(&a->job, &erasure_run);
+    lx_db_param(c, 0, lx_async_dup(a, ids, LX_UUID_STRLEN));
+    if (er->has_phone)
+        lx_db_param_bin(c, 1, ph, LX_PII_HASH_BYTES);
+    if (er->has_email)
+        lx_db_param_bin(c, 2, eh, LX_PII_HASH_BYTES);
+    lx_db_param(c, 3, lx_async_dup(a, lr->who.account_id_str, LX_UUID_STRLEN));
+    if (idem != NULL)
+        lx_idem_record(a, idem, 201, ids);
+    lx_async_submit(a);
+}
+
+static void erasure_replay(lx_req_t *lr, int status, const char *resource_id)
+{
+    (void)status;
+    lx_async_t *a = lx_async_new(lr, on_erasure);
+    lx_db_param(lx_db_job_add(&a->job, &erasure_get), 0, lx_async_dup(a, resource_id, strlen(resource_id)));
+    lx_async_submit(a);
+}
+
+void lx_api_erasures_create(lx_req_t *lr)
+{
+    lx_error_t err;
+    lx_error_init(&err);
+    static const char *const allowed[] = {"phone", "email", NULL};
+    erasure_req_t *er = h2o_mem_alloc_pool(&lr->req->pool, sizeof(*er));
+    memset(er, 0, sizeof(*er));
+    if (lx_json_expect_object(lr->body, "", &err) == 0) {
+        lx_json_reject_unknown(lr->body, "", allowed, &err);
+        const char *s, *reason = NULL;
+        if (lx_json_string(lr->body, "", "phone", LX_JF_NULLABLE, 1, LX_PHONE_INPUT_LEN_MAX, &s, &err) == 1) {
+            char e164[LX_PHONE_E164_SIZE];
+            /* No region here: the number must carry its country code. */
+            if (lx_phone_normalize(s, strlen(s), NULL, e164, NULL, &reason) != 0) {
+                lx_error_field(&err, "/phone", "%s", reason);
+            } else {
+                lx_pii_hash(lr->worker->server->keys->dedupe_key, LX_PII_PHONE, e164, strlen(e164), er->phone_hash);
+                er->has_phone = 1;
+            }
+        }
+        if (lx_json_string(lr->body, "", "email", LX_JF_NULLABLE, 1, LX_EMAIL_INPUT_LEN_MAX, &s, &err) == 1) {
+            char norm[LX_EMAIL_SIZE], canon[LX_EMAIL_SIZE];
+            if (lx_email_normalize(s, strlen(s), norm, sizeof(norm), &reason) != 0) {
+                lx_error_field(&err, "/email", "%s", reason);
+            } else {
+                lx_email_canonical(norm, canon, sizeof(canon));
+                lx_pii_hash(lr->worker->server->keys->dedupe_key, LX_PII_EMAIL, canon, strlen(canon), er->email_hash);
+                er->has_email = 1;
+            }
+        }
+        if (err.nfields == 0 && !er->has_phone && !er->has_email)
+            lx_error_field(&err, "", "must name a phone or an email");
+    }
+    if (err.nfields != 0) {
+        lx_error_set(&err, LX_ERR_VALIDATION, "The erasure request is not valid.");
+        lx_respond_error(lr, &err);
+        return;
+    }
+    lr->handler_data = er;
+    lx_idem_start(lr, "erasures.create", erasure_fresh, erasure_replay);
+}

@@ -1,0 +1,699 @@
+#include "leads/intake.h"
+#include "util/log.h"
+#include "util/strbuf.h"
+#include "util/time.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ATTEMPTS 5 /* deadlocks / serialisation failures before the batch is failed */
+
+static const char *const status_names[] = {"accepted", "rejected", "duplicate"};
+
+const char *lx_lead_status_name(lx_lead_status_t s)
+{
+    return status_names[s];
+}
+
+/* ---- statements ------------------------------------------------------------------ */
+
+LX_DB_STMT(st_begin, 0, "BEGIN");
+LX_DB_STMT(st_commit, 0, "COMMIT");
+/* Claim every (niche, hash) in key order: new ones and expired ones become ours (tentatively, for the first lead of
+ * the batch that has them); live ones are only locked (ON CONFLICT DO UPDATE locks the row even when WHERE fails). */
+LX_DB_STMT(st_claim, 1,
+           "INSERT INTO contact_claims AS c (niche_id, hash, lead_id, webmaster_id, expires_at) "
+           "SELECT x.n, decode(x.h, 'hex'), x.l, x.w, now() + make_interval(days => x.d) "
+           "FROM jsonb_to_recordset($1::jsonb) AS x(n uuid, h text, l uuid, w uuid, d int) ORDER BY x.n, x.h "
+           "ON CONFLICT (niche_id, hash) DO UPDATE SET lead_id = EXCLUDED.lead_id, webmaster_id = EXCLUDED.webmaster_id, "
+           "expires_at = EXCLUDED.expires_at WHERE c.expires_at <= now()");
+LX_DB_STMT(st_holders, 1,
+           "SELECT x.i, c.lead_id, c.webmaster_id FROM jsonb_to_recordset($1::jsonb) AS x(i int, n uuid, h text) "
+           "JOIN contact_claims c ON c.niche_id = x.n AND c.hash = decode(x.h, 'hex')");
+LX_DB_STMT(st_signals, 1,
+           "SELECT x.i, "
+           "CASE WHEN x.ip IS NULL THEN 0 ELSE (SELECT count(*) FROM (SELECT 1 FROM leads l WHERE l.source_ip = x.ip "
+           "  AND l.created_at > now() - interval '" LX_INTAKE_VELOCITY_WINDOW "' LIMIT 1000) s) END, "
+           "CASE WHEN x.sub IS NULL THEN 0 ELSE (SELECT count(*) FROM (SELECT 1 FROM leads l WHERE l.webmaster_id = x.w "
+           "  AND l.sub_id = x.sub AND l.created_at > now() - interval '" LX_INTAKE_VELOCITY_WINDOW "' LIMIT 1000) s) END, "
+           "(SELECT count(DISTINCT l.niche_id) FROM leads l WHERE (l.phone_hash = decode(x.ph, 'hex') "
+           "  OR l.email_hash = decode(x.eh, 'hex')) AND l.niche_id <> x.n "
+           "  AND l.created_at > now() - interval '" LX_INTAKE_OTHER_NICHES_WINDOW "'), "
+           "EXISTS (SELECT 1 FROM suppressions s WHERE s.hash IN (decode(x.ph, 'hex'), decode(x.eh, 'hex'))) "
+           "FROM jsonb_to_recordset($1::jsonb) AS x(i int, ip inet, w uuid, sub text, ph text, eh text, n uuid)");
+LX_DB_STMT(st_release, 1,
+           "DELETE FROM contact_claims c USING jsonb_to_recordset($1::jsonb) AS x(n uuid, h text) "
+           "WHERE c.niche_id = x.n AND c.hash = decode(x.h, 'hex')");
+LX_DB_STMT(st_reassign, 1,
+           "UPDATE contact_claims c SET lead_id = x.l, webmaster_id = x.w "
+           "FROM jsonb_to_recordset($1::jsonb) AS x(n uuid, h text, l uuid, w uuid) "
+           "WHERE c.niche_id = x.n AND c.hash = decode(x.h, 'hex')");
+LX_DB_STMT(st_insert_leads, 1,
+           "INSERT INTO leads (id, webmaster_id, niche_id, region, sale_mode, status, quality_score, temperature, reasons, "
+           "duplicate_of, phone_hash, email_hash, phone_country, contact_ct, attributes, consent, source, source_ip, sub_id, "
+           "created_at) "
+           "SELECT x.id, x.w, x.n, x.region, x.mode, x.status, x.score, x.temp, x.reasons, x.dup, decode(x.ph, 'hex'), "
+           "decode(x.eh, 'hex'), x.pc, decode(x.ct, 'hex'), x.attributes, x.consent, x.source, x.ip, x.sub, x.at "
+           "FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, w uuid, n uuid, region text, mode text, status text, "
+           "score int, temp text, reasons text[], dup uuid, ph text, eh text, pc text, ct text, attributes jsonb, "
+           "consent jsonb, source jsonb, ip inet, sub text, at timestamptz)");
+LX_DB_STMT(st_insert_keys, 1,
+           "INSERT INTO lead_keys (lead_id, wrapped) SELECT x.id, decode(x.k, 'hex') "
+           "FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, k text)");
+LX_DB_STMT(st_idem, 1,
+           "UPDATE idempotency_keys k SET status_code = x.s, resource_id = x.r, outcome = x.o, completed_at = now() "
+           "FROM jsonb_to_recordset($1::jsonb) AS x(a uuid, k text, s int, r uuid, o jsonb) "
+           "WHERE k.account_id = x.a AND k.key = x.k");
+
+/* ---- items ------------------------------------------------------------------------ */
+
+void lx_intake_item_prepare(lx_intake_item_t *item, lx_lead_t *lead, lx_niche_t *niche, const char *webmaster_id,
+                            const uint8_t dedupe_key[32], const uint8_t data_key[32], int64_t now_us)
+{
+    memset(item, 0, sizeof(*item));
+    item->lead = *lead;
+    memset(lead, 0, sizeof(*lead));
+    item->niche = niche;
+    lx_niche_ref(niche);
+    lx_uuid_t id;
+    lx_uuid_v7_fast(&id);
+    lx_uuid_format(&id, item->id);
+    item->created_us = now_us;
+    snprintf(item->webmaster_id, sizeof(item->webmaster_id), "%s", webmaster_id);
+    if (item->lead.sub_id != NULL)
+        snprintf(item->sub_id, sizeof(item->sub_id), "%s", item->lead.sub_id);
+    item->lead.sub_id = NULL; /* it pointed into the request body */
+    lx_pii_hash(dedupe_key, LX_PII_PHONE, item->lead.phone, strlen(item->lead.phone), item->phone_hash);
+    lx_pii_hash(dedupe_key, LX_PII_EMAIL, item->lead.email_canon, strlen(item->lead.email_canon), item->email_hash);
+    char *plain = json_dumps(item->lead.contact, JSON_COMPACT);
+    size_t plen = strlen(plain);
+    item->contact_ct_len = LX_PII_SEALED_SIZE(plen);
+    item->contact_ct = lx_malloc(item->contact_ct_len);
+    size_t ct_len = 0;
+    if (lx_pii_seal(data_key, id.b, (const uint8_t *)plain, plen, item->contact_ct, item->contact_ct_len, &ct_len,
+                    item->wrapped_key) != 0)
+        abort(); /* the buffer was sized by LX_PII_SEALED_SIZE */
+    item->contact_ct_len = ct_len;
+    sodium_memzero(plain, plen);
+    free(plain);
+}
+
+void lx_intake_item_dispose(lx_intake_item_t *item)
+{
+    if (item->contact_ct != NULL)
+        sodium_memzero(item->contact_ct, item->contact_ct_len);
+    free(item->contact_ct);
+    item->contact_ct = NULL;
+    lx_lead_dispose(&item->lead);
+    lx_niche_unref(item->niche);
+    item->niche = NULL;
+}
+
+/* ---- the batcher ------------------------------------------------------------------- */
+
+struct st_lx_intake_t {
+    h2o_loop_t *loop;
+    lx_db_t *db;
+    lx_intake_config_t cfg;
+    lx_intake_group_t *head, *tail;
+    size_t queued_leads;
+    size_t in_flight;
+    size_t in_flight_leads;
+    h2o_timeout_t wait_timeout;
+    h2o_timeout_entry_t wait_entry;
+};
+
+typedef struct {
+    size_t niche_item; /* item whose niche id names the pair */
+    const uint8_t *hash;
+    size_t first;      /* the first item of the batch with this pair: its tentative holder */
+    int external;      /* held by a live lead outside this batch */
+    char ext_lead[LX_UUID_STRLEN + 1], ext_webmaster[LX_UUID_STRLEN + 1];
+    ptrdiff_t holder;  /* accepted item of this batch holding it, or -1 */
+} pair_t;
+
+typedef struct {
+    lx_db_job_t job;
+    lx_intake_t *in;
+    lx_intake_group_t *groups;
+    lx_intake_item_t **items;
+    size_t n;
+    pair_t *pairs;
+    size_t npairs;
+    size_t (*item_pairs)[2]; /* pair index of each item's phone and e-mail, SIZE_MAX = not deduplicated */
+    int attempts;
+    int step;
+    lx_strbuf_t p[6]; /* statement parameters; they must outlive the job */
+} batch_t;
+
+static void flush(lx_intake_t *in);
+
+static void hex(lx_strbuf_t *sb, const uint8_t *b, size_t n)
+{
+    char buf[2 * 128 + 1];
+    while (n > 0) {
+        size_t k = n > 128 ? 128 : n;
+        sodium_bin2hex(buf, sizeof(buf), b, k);
+        lx_strbuf_append(sb, buf, 2 * k);
+        b += k, n -= k;
+    }
+}
+
+static int pair_cmp_items(const lx_intake_item_t *a, const uint8_t *ha, const lx_intake_item_t *b, const uint8_t *hb)
+{
+    int c = strcmp(a->niche->id, b->niche->id);
+    return c != 0 ? c : memcmp(ha, hb, LX_PII_HASH_BYTES);
+}
+
+typedef struct {
+    batch_t *b;
+    size_t item;
+    int which; /* 0 phone, 1 e-mail */
+} pair_ref_t;
+
+static const uint8_t *ref_hash(const pair_ref_t *r)
+{
+    lx_intake_item_t *it = r->b->items[r->item];
+    return r->which == 0 ? it->phone_hash : it->email_hash;
+}
+static int ref_cmp(const void *x, const void *y)
+{
+    const pair_ref_t *a = x, *b = y;
+    int c = pair_cmp_items(a->b->items[a->item], ref_hash(a), b->b->items[b->item], ref_hash(b));
+    if (c != 0)
+        return c;
+    return a->item < b->item ? -1 : a->item > b->item;
+}
+
+/* Unique (niche, hash) pairs in key order, each with the first item that has it. */
+static void build_pairs(batch_t *b)
+{
+    pair_ref_t *refs = lx_calloc(2 * b->n + 1, sizeof(*refs));
+    size_t nrefs = 0;
+    b->item_pairs = lx_calloc(b->n + 1, sizeof(*b->item_pairs));
+    for (size_t i = 0; i < b->n; i++) {
+        b->item_pairs[i][0] = b->item_pairs[i][1] = SIZE_MAX;
+        if (b->items[i]->niche->dedupe_days == 0)
+            continue;
+        refs[nrefs++] = (pair_ref_t){b, i, 0};
+        refs[nrefs++] = (pair_ref_t){b, i, 1};
+    }
+    qsort(refs, nrefs, sizeof(*refs), ref_cmp);
+    b->pairs = lx_calloc(nrefs + 1, sizeof(*b->pairs));
+    b->npairs = 0;
+    for (size_t r = 0; r < nrefs; r++) {
+        lx_intake_item_t *it = b->items[refs[r].item];
+        const uint8_t *h = ref_hash(&refs[r]);
+        if (b->npairs == 0 || pair_cmp_items(b->items[b->pairs[b->npairs - 1].niche_item], b->pairs[b->npairs - 1].hash,
+                                             it, h) != 0)
+            b->pairs[b->npairs++] = (pair_t){.niche_item = refs[r].item, .hash = h, .first = refs[r].item, .holder = -1};
+        b->item_pairs[refs[r].item][refs[r].which] = b->npairs - 1;
+    }
+    free(refs);
+}
+
+static void append_pair_key(lx_strbuf_t *sb, const batch_t *b, const pair_t *p)
+{
+    lx_strbuf_printf(sb, "\"n\":\"%s\",\"h\":\"", b->items[p->niche_item]->niche->id);
+    hex(sb, p->hash, LX_PII_HASH_BYTES);
+    lx_strbuf_puts(sb, "\"");
+}
+
+static void on_step(lx_db_job_t *job);
+
+static void json_id(lx_strbuf_t *sb, const char *key, const char *uuid)
+{
+    lx_strbuf_printf(sb, ",\"%s\":\"%s\"", key, uuid);
+}
+
+static void send_step1(batch_t *b)
+{
+    for (int i = 0; i < 6; i++)
+        lx_strbuf_reset(&b->p[i]);
+    lx_strbuf_t *claims = &b->p[0], *holders = &b->p[1], *signals = &b->p[2];
+    /* claims: [{n, h, l, w, d}]; holders: [{i, n, h}] */
+    lx_strbuf_puts(claims, "[");
+    lx_strbuf_puts(holders, "[");
+    for (size_t k = 0; k < b->npairs; k++) {
+        pair_t *p = &b->pairs[k];
+        p->external = 0;
+        p->holder = -1;
+        const lx_intake_item_t *first = b->items[p->first];
+        lx_strbuf_puts(claims, k ? ",{" : "{");
+        append_pair_key(claims, b, p);
+        json_id(claims, "l", first->id);
+        json_id(claims, "w", first->webmaster_id);
+        lx_strbuf_printf(claims, ",\"d\":%d}", first->niche->dedupe_days);
+        lx_strbuf_printf(holders, "%s{\"i\":%zu,", k ? "," : "", k);
+        append_pair_key(holders, b, p);
+        lx_strbuf_puts(holders, "}");
+    }
+    lx_strbuf_puts(claims, "]");
+    lx_strbuf_puts(holders, "]");
+    /* signals: [{i, n, w, ph, eh, ip?, sub?}] */
+    lx_strbuf_puts(signals, "[");
+    for (size_t i = 0; i < b->n; i++) {
+        const lx_intake_item_t *it = b->items[i];
+        lx_strbuf_printf(signals, "%s{\"i\":%zu", i ? "," : "", i);
+        json_id(signals, "n", it->niche->id);
+        json_id(signals, "w", it->webmaster_id);
+        lx_strbuf_puts(signals, ",\"ph\":\"");
+        hex(signals, it->phone_hash, LX_PII_HASH_BYTES);
+        lx_strbuf_puts(signals, "\",\"eh\":\"");
+        hex(signals, it->email_hash, LX_PII_HASH_BYTES);
+        lx_strbuf_puts(signals, "\"");
+        if (it->lead.source_ip[0] != '\0')
+            lx_strbuf_printf(signals, ",\"ip\":\"%s\"", it->lead.source_ip);
+        if (it->sub_id[0] != '\0') {
+            lx_strbuf_puts(signals, ",\"sub\":");
+            lx_strbuf_append_json_string(signals, it->sub_id, strlen(it->sub_id));
+        }
+        lx_strbuf_puts(signals, "}");
+    }
+    lx_strbuf_puts(signals, "]");
+    for (int i = 0; i < 3; i++)
+        lx_strbuf_append(&b->p[i], "", 1); /* NUL-terminate: text parameters */
+
+    lx_db_job_init(&b->job, on_step, b);
+    b->job.flags = LX_DB_RESERVE;
+    lx_db_job_add(&b->job, &st_begin);
+    if (b->npairs != 0) {
+        lx_db_param(lx_db_job_add(&b->job, &st_claim), 0, claims->base);
+        lx_db_param(lx_db_job_add(&b->job, &st_holders), 0, holders->base);
+    }
+    lx_db_param(lx_db_job_add(&b->job, &st_signals), 0, signals->base);
+    b->step = 1;
+}
+
+/* ---- deciding, in arrival order ------------------------------------------------------- */
+
+static int same_ip(const lx_intake_item_t *a, const lx_intake_item_t *b)
+{
+    return a->lead.source_ip[0] != '\0' && strcmp(a->lead.source_ip, b->lead.source_ip) == 0;
+}
+
+static int same_sub_id(const lx_intake_item_t *a, const lx_intake_item_t *b)
+{
+    return a->sub_id[0] != '\0' && strcmp(a->sub_id, b->sub_id) == 0 && strcmp(a->webmaster_id, b->webmaster_id) == 0;
+}
+
+static int same_contact(const lx_intake_item_t *a, const lx_intake_item_t *b)
+{
+    return sodium_memcmp(a->phone_hash, b->phone_hash, LX_PII_HASH_BYTES) == 0 ||
+           sodium_memcmp(a->email_hash, b->email_hash, LX_PII_HASH_BYTES) == 0;
+}
+
+static void add_reason(lx_intake_item_t *it, const char *reason)
+{
+    if (it->nreasons < LX_INTAKE_MAX_REASONS)
+        it->reasons[it->nreasons++] = reason;
+}
+
+static void decide(batch_t *b)
+{
+    PGresult *signals = b->job.results[b->npairs != 0 ? 3 : 1];
+    if (b->npairs != 0) {
+        PGresult *holders = b->job.results[2];
+        for (int r = 0; r < PQntuples(holders); r++) {
+            size_t k = (size_t)strtoul(PQgetvalue(holders, r, 0), NULL, 10);
+            if (k >= b->npairs)
+                continue;
+            pair_t *p = &b->pairs[k];
+            if (strcmp(PQgetvalue(holders, r, 1), b->items[p->first]->id) != 0) {
+                p->external = 1;
+                snprintf(p->ext_lead, sizeof(p->ext_lead), "%s", PQgetvalue(holders, r, 1));
+                snprintf(p->ext_webmaster, sizeof(p->ext_webmaster), "%s", PQgetvalue(holders, r, 2));
+            }
+        }
+    }
+    uint32_t (*sig)[3] = lx_calloc(b->n + 1, sizeof(*sig));
+    int *suppressed = lx_calloc(b->n + 1, sizeof(int));
+    for (int r = 0; r < PQntuples(signals); r++) {
+        size_t i = (size_t)strtoul(PQgetvalue(signals, r, 0), NULL, 10);
+        if (i >= b->n)
+            continue;
+        for (int c = 0; c < 3; c++)
+            sig[i][c] = (uint32_t)strtoul(PQgetvalue(signals, r, 1 + c), NULL, 10);
+        suppressed[i] = PQgetvalue(signals, r, 4)[0] == 't';
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        lx_intake_item_t *it = b->items[i];
+        it->nreasons = 0;
+        it->duplicate_of[0] = '\0';
+        /* Velocity and cross-niche signals count the earlier leads of this batch as if already stored. */
+        uint32_t ip_recent = sig[i][0], sub_recent = sig[i][1], other_niches = sig[i][2];
+        for (size_t j = 0; j < i; j++) {
+            const lx_intake_item_t *e = b->items[j];
+            ip_recent += same_ip(e, it);
+            sub_recent += same_sub_id(e, it);
+            other_niches += e->niche != it->niche && strcmp(e->niche->id, it->niche->id) != 0 && same_contact(e, it);
+        }
+        const lx_lead_t *l = &it->lead;
+        lx_quality_input_t q;
+        lx_quality_input_init(&q);
+        lx_quality_input_set_times(&q, l->form_started_us, l->form_submitted_us, it->created_us);
+        q.ip_recent = ip_recent;
+        q.sub_id_recent = sub_recent;
+        q.has_source_ip = l->source_ip[0] != '\0';
+        q.has_sub_id = it->sub_id[0] != '\0';
+        q.email_disposable = l->email_disposable;
+        q.phone_region_match = l->phone_country[0] == '\0' ? -1 : strcmp(l->phone_country, l->region_country) == 0;
+        q.email_region_match = lx_quality_email_region_match(l->email_canon, l->region);
+        q.missing_optional = l->missing_optional;
+        q.other_niches_recent = other_niches;
+        q.advertising_consent = l->advertising_consent;
+        lx_quality_score(&q, &lx_quality_default_rules, &it->quality);
+
+        const size_t *ip = b->item_pairs[i];
+        int dup = 0;
+        for (int w = 0; w < 2 && !dup; w++) {
+            if (ip[w] == SIZE_MAX)
+                continue;
+            pair_t *p = &b->pairs[ip[w]];
+            if (p->external) {
+                dup = 1;
+                if (strcmp(p->ext_webmaster, it->webmaster_id) == 0)
+                    snprintf(it->duplicate_of, sizeof(it->duplicate_of), "%s", p->ext_lead);
+            } else if (p->holder >= 0) {
+                dup = 1;
+                const lx_intake_item_t *h = b->items[p->holder];
+                if (strcmp(h->webmaster_id, it->webmaster_id) == 0)
+                    snprintf(it->duplicate_of, sizeof(it->duplicate_of), "%s", h->id);
+            }
+        }
+        if (suppressed[i]) {
+            it->status = LX_LEAD_REJECTED;
+            add_reason(it, "suppressed");
+        } else if (dup) {
+            it->status = LX_LEAD_DUPLICATE;
+        } else if (it->quality.score < it->niche->min_quality) {
+            it->status = LX_LEAD_REJECTED;
+            add_reason(it, "below_min_quality");
+        } else {
+            it->status = LX_LEAD_ACCEPTED;
+            for (int w = 0; w < 2; w++)
+                if (ip[w] != SIZE_MAX)
+                    b->pairs[ip[w]].holder = (ptrdiff_t)i;
+        }
+        for (size_t r = 0; r < it->quality.nreasons; r++)
+            add_reason(it, it->quality.reasons[r]);
+    }
+    free(sig);
+    free(suppressed);
+}
+
+/* ---- writing ------------------------------------------------------------------------ */
+
+static void append_json_value(lx_strbuf_t *sb, const char *key, json_t *v)
+{
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    lx_strbuf_printf(sb, ",\"%s\":%s", key, s);
+    free(s);
+}
+
+static void send_step2(batch_t *b)
+{
+    for (int i = 0; i < 6; i++)
+        lx_strbuf_reset(&b->p[i]);
+    lx_strbuf_t *release = &b->p[0], *reassign = &b->p[1], *leads = &b->p[2], *keys = &b->p[3], *idem = &b->p[4];
+    /* Claims: a pair nobody of this batch holds in the end is released; one held by a later lead than its tentative
+     * holder is reassigned. Pairs held outside the batch were never touched. */
+    lx_strbuf_puts(release, "[");
+    lx_strbuf_puts(reassign, "[");
+    int nrel = 0, nre = 0;
+    for (size_t k = 0; k < b->npairs; k++) {
+        const pair_t *p = &b->pairs[k];
+        if (p->external)
+            continue;
+        if (p->holder < 0) {
+            lx_strbuf_puts(release, nrel++ ? ",{" : "{");
+            append_pair_key(release, b, p);
+            lx_strbuf_puts(release, "}");
+        } else if ((size_t)p->holder != p->first) {
+            const lx_intake_item_t *h = b->items[p->holder];
+            lx_strbuf_puts(reassign, nre++ ? ",{" : "{");
+            append_pair_key(reassign, b, p);
+            json_id(reassign, "l", h->id);
+            json_id(reassign, "w", h->webmaster_id);
+            lx_strbuf_puts(reassign, "}");
+        }
+    }
+    lx_strbuf_puts(release, "]");
+    lx_strbuf_puts(reassign, "]");
+
+    lx_strbuf_puts(leads, "[");
+    lx_strbuf_puts(keys, "[");
+    int nkeys = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const lx_intake_item_t *it = b->items[i];
+        const lx_lead_t *l = &it->lead;
+        char at[LX_TS_LEN + 1];
+        lx_ts_format_us(it->created_us, at);
+        lx_strbuf_printf(leads, "%s{\"id\":\"%s\"", i ? "," : "", it->id);
+        json_id(leads, "w", it->webmaster_id);
+        json_id(leads, "n", it->niche->id);
+        lx_strbuf_printf(leads, ",\"region\":\"%s\",\"mode\":\"%s\",\"status\":\"%s\",\"score\":%d,\"temp\":\"%s\"",
+                         l->region, lx_sale_mode_name(l->sale_mode), lx_lead_status_name(it->status), it->quality.score,
+                         lx_temperature_name(it->quality.temperature));
+        lx_strbuf_puts(leads, ",\"reasons\":[");
+        for (size_t r = 0; r < it->nreasons; r++)
+            lx_strbuf_printf(leads, "%s\"%s\"", r ? "," : "", it->reasons[r]);
+        lx_strbuf_puts(leads, "]");
+        if (it->duplicate_of[0] != '\0')
+            json_id(leads, "dup", it->duplicate_of);
+        lx_strbuf_puts(leads, ",\"ph\":\"");
+        hex(leads, it->phone_hash, LX_PII_HASH_BYTES);
+        lx_strbuf_puts(leads, "\",\"eh\":\"");
+        hex(leads, it->email_hash, LX_PII_HASH_BYTES);
+        lx_strbuf_puts(leads, "\"");
+        if (l->phone_country[0] != '\0')
+            lx_strbuf_printf(leads, ",\"pc\":\"%s\"", l->phone_country);
+        if (it->status == LX_LEAD_ACCEPTED) {
+            /* Only accepted leads keep their contact: rejected and duplicate ones keep the keyed hashes alone. */
+            lx_strbuf_puts(leads, ",\"ct\":\"");
+            hex(leads, it->contact_ct, it->contact_ct_len);
+            lx_strbuf_puts(leads, "\"");
+            lx_strbuf_printf(keys, "%s{\"id\":\"%s\",\"k\":\"", nkeys++ ? "," : "", it->id);
+            hex(keys, it->wrapped_key, sizeof(it->wrapped_key));
+            lx_strbuf_puts(keys, "\"}");
+        }
+        append_json_value(leads, "attributes", l->attributes);
+        append_json_value(leads, "consent", l->consent);
+        append_json_value(leads, "source", l->source);
+        if (l->source_ip[0] != '\0')
+            lx_strbuf_printf(leads, ",\"ip\":\"%s\"", l->source_ip);
+        if (it->sub_id[0] != '\0') {
+            lx_strbuf_puts(leads, ",\"sub\":");
+            lx_strbuf_append_json_string(leads, it->sub_id, strlen(it->sub_id));
+        }
+        lx_strbuf_printf(leads, ",\"at\":\"%s\"}", at);
+    }
+    lx_strbuf_puts(leads, "]");
+    lx_strbuf_puts(keys, "]");
+
+    lx_strbuf_puts(idem, "[");
+    int nidem = 0;
+    for (lx_intake_group_t *g = b->groups; g != NULL; g = g->next) {
+        if (g->idem_key == NULL)
+            continue;
+        lx_strbuf_printf(idem, "%s{\"a\":\"%s\",\"k\":", nidem++ ? "," : "", g->account_id);
+        lx_strbuf_append_json_string(idem, g->idem_key, strlen(g->idem_key));
+        lx_strbuf_printf(idem, ",\"s\":%d", g->idem_status);
+        if (g->idem_resource_id != NULL)
+            json_id(idem, "r", g->idem_resource_id);
+        if (g->idem_outcome != NULL)
+            lx_strbuf_printf(idem, ",\"o\":%s", g->idem_outcome);
+        lx_strbuf_puts(idem, "}");
+    }
+    lx_strbuf_puts(idem, "]");
+    for (int i = 0; i < 5; i++)
+        lx_strbuf_append(&b->p[i], "", 1);
+
+    lx_db_conn_t *reserved = b->job.conn; /* the connection holding the open transaction */
+    lx_db_job_init(&b->job, on_step, b);
+    b->job.flags = LX_DB_RESERVE;
+    b->job.conn = reserved;
+    if (nrel != 0)
+        lx_db_param(lx_db_job_add(&b->job, &st_release), 0, release->base);
+    if (nre != 0)
+        lx_db_param(lx_db_job_add(&b->job, &st_reassign), 0, reassign->base);
+    lx_db_param(lx_db_job_add(&b->job, &st_insert_leads), 0, leads->base);
+    if (nkeys != 0)
+        lx_db_param(lx_db_job_add(&b->job, &st_insert_keys), 0, keys->base);
+    if (nidem != 0)
+        lx_db_param(lx_db_job_add(&b->job, &st_idem), 0, idem->base);
+    lx_db_job_add(&b->job, &st_commit);
+    b->step = 2;
+}
+
+/* ---- batch life ----------------------------------------------------------------------- */
+
+static void finish(batch_t *b, lx_db_status_t st, const char *sqlstate, const char *message)
+{
+    lx_intake_t *in = b->in;
+    in->in_flight--;
+    in->in_flight_leads -= b->n;
+    lx_intake_group_t *g = b->groups;
+    while (g != NULL) {
+        lx_intake_group_t *next = g->next;
+        g->next = NULL;
+        g->db_status = st;
+        snprintf(g->sqlstate, sizeof(g->sqlstate), "%s", sqlstate);
+        snprintf(g->message, sizeof(g->message), "%s", message);
+        g->done(g);
+        g = next;
+    }
+    for (int i = 0; i < 6; i++)
+        lx_strbuf_free(&b->p[i]);
+    free(b->items);
+    free(b->pairs);
+    free(b->item_pairs);
+    free(b);
+    if (in->head != NULL)
+        flush(in);
+}
+
+static int retryable(const char *sqlstate)
+{
+    return strcmp(sqlstate, "40P01") == 0 || strcmp(sqlstate, "40001") == 0;
+}
+
+static void start(batch_t *b)
+{
+    send_step1(b);
+    if (lx_db_submit(b->in->db, &b->job) != 0)
+        finish(b, b->job.status, "", b->job.message);
+}
+
+static void on_step(lx_db_job_t *job)
+{
+    batch_t *b = job->data;
+    if (job->status != LX_DB_OK) {
+        char sqlstate[6], message[256];
+        snprintf(sqlstate, sizeof(sqlstate), "%s", job->sqlstate);
+        snprintf(message, sizeof(message), "%s", job->message);
+        lx_db_status_t st = job->status;
+        lx_db_release(job);
+        if (st == LX_DB_ERR_QUERY && retryable(sqlstate) && ++b->attempts < MAX_ATTEMPTS) {
+            lx_log(LX_LOG_INFO, "intake_retry", "batch of %zu leads: %s; retrying", b->n, message);
+            start(b);
+            return;
+        }
+        if (st == LX_DB_ERR_QUERY)
+            lx_log(LX_LOG_ERROR, "intake_failed", "batch of %zu leads: %s %s", b->n, sqlstate, message);
+        finish(b, st, sqlstate, message);
+        return;
+    }
+    if (b->step == 1) {
+        decide(b);
+        send_step2(b);
+        if (lx_db_continue(&b->job) != 0) {
+            lx_db_status_t st = b->job.status;
+            char message[256];
+            snprintf(message, sizeof(message), "%s", b->job.message);
+            lx_db_release(&b->job);
+            finish(b, st, "", message);
+        }
+        return;
+    }
+    lx_db_release(job);
+    finish(b, LX_DB_OK, "", "");
+}
+
+static void flush(lx_intake_t *in)
+{
+    if (h2o_timeout_is_linked(&in->wait_entry))
+        h2o_timeout_unlink(&in->wait_entry);
+    while (in->head != NULL && in->in_flight < in->cfg.max_in_flight) {
+        batch_t *b = lx_calloc(1, sizeof(*b));
+        b->in = in;
+        for (int i = 0; i < 6; i++)
+            lx_strbuf_init(&b->p[i], (size_t)64 << 20);
+        /* Whole groups, up to batch_max leads (a group larger than that goes alone). */
+        lx_intake_group_t **tail = &b->groups;
+        size_t n = 0;
+        while (in->head != NULL && (n == 0 || n + in->head->nitems <= in->cfg.batch_max)) {
+            lx_intake_group_t *g = in->head;
+            in->head = g->next;
+            if (in->head == NULL)
+                in->tail = NULL;
+            g->next = NULL;
+            *tail = g;
+            tail = &g->next;
+            n += g->nitems;
+        }
+        in->queued_leads -= n;
+        b->items = lx_calloc(n + 1, sizeof(*b->items));
+        for (lx_intake_group_t *g = b->groups; g != NULL; g = g->next)
+            for (size_t i = 0; i < g->nitems; i++)
+                b->items[b->n++] = g->items[i];
+        in->in_flight++;
+        in->in_flight_leads += b->n;
+        build_pairs(b);
+        start(b);
+    }
+}
+
+static void on_wait_elapsed(h2o_timeout_entry_t *entry)
+{
+    lx_intake_t *in = H2O_STRUCT_FROM_MEMBER(lx_intake_t, wait_entry, entry);
+    flush(in);
+}
+
+lx_intake_t *lx_intake_create(h2o_loop_t *loop, lx_db_t *db, const lx_intake_config_t *cfg)
+{
+    lx_intake_t *in = lx_calloc(1, sizeof(*in));
+    in->loop = loop;
+    in->db = db;
+    in->cfg = *cfg;
+    if (in->cfg.batch_max == 0)
+        in->cfg.batch_max = 1;
+    if (in->cfg.max_in_flight == 0)
+        in->cfg.max_in_flight = 1;
+    h2o_timeout_init(loop, &in->wait_timeout, in->cfg.batch_wait_ms);
+    in->wait_entry.cb = on_wait_elapsed;
+    return in;
+}
+
+void lx_intake_destroy(lx_intake_t *in)
+{
+    if (in == NULL)
+        return;
+    if (h2o_timeout_is_linked(&in->wait_entry))
+        h2o_timeout_unlink(&in->wait_entry);
+    while (in->head != NULL) {
+        lx_intake_group_t *g = in->head;
+        in->head = g->next;
+        g->next = NULL;
+        g->db_status = LX_DB_ERR_UNAVAILABLE;
+        snprintf(g->message, sizeof(g->message), "server shutting down");
+        g->done(g);
+    }
+    h2o_timeout_dispose(in->loop, &in->wait_timeout);
+    free(in);
+}
+
+void lx_intake_submit(lx_intake_t *in, lx_intake_group_t *g)
+{
+    g->next = NULL;
+    if (in->tail != NULL)
+        in->tail->next = g;
+    else
+        in->head = g;
+    in->tail = g;
+    in->queued_leads += g->nitems;
+    if (in->in_flight < in->cfg.max_in_flight &&
+        (in->queued_leads >= in->cfg.batch_max || in->cfg.batch_wait_ms == 0)) {
+        flush(in);
+        return;
+    }
+    /* Wait for company: at most batch_wait_ms, or until a batch in flight completes (natural batching). */
+    if (!h2o_timeout_is_linked(&in->wait_entry) && in->in_flight < in->cfg.max_in_flight)
+        h2o_timeout_link(in->loop, &in->wait_timeout, &in->wait_entry);
+}
+
+size_t lx_intake_pending(const lx_intake_t *in)
+{
+    return in->queued_leads + in->in_flight_leads;
+}
