@@ -358,7 +358,7 @@ static void decide(batch_t *b)
         q.has_source_ip = l->source_ip[0] != '\0';
         q.has_sub_id = it->sub_id[0] != '\0';
         q.email_disposable = l->email_disposable;
-        q.phone_region_match = l->phone_country[0] == '\0' ? -1 : strcmp(l->phone_country, l->region_country) == 0;
+        q.phone_region_match = lx_phone_country_matches(l->phone, l->region_country);
         q.email_region_match = lx_quality_email_region_match(l->email_canon, l->region);
         q.missing_optional = l->missing_optional;
         q.other_niches_recent = other_niches;
@@ -382,22 +382,23 @@ static void decide(batch_t *b)
                     snprintf(it->duplicate_of, sizeof(it->duplicate_of), "%s", h->id);
             }
         }
+        /* The score's own reasons first, then the intake's verdict (quality.h) */
+        for (size_t r = 0; r < it->quality.nreasons; r++)
+            add_reason(it, it->quality.reasons[r]);
         if (suppressed[i]) {
             it->status = LX_LEAD_REJECTED;
-            add_reason(it, "suppressed");
+            add_reason(it, LX_QUALITY_SUPPRESSED);
         } else if (dup) {
             it->status = LX_LEAD_DUPLICATE;
         } else if (it->quality.score < it->niche->min_quality) {
             it->status = LX_LEAD_REJECTED;
-            add_reason(it, "below_min_quality");
+            add_reason(it, LX_QUALITY_BELOW_MIN_QUALITY);
         } else {
             it->status = LX_LEAD_ACCEPTED;
             for (int w = 0; w < 2; w++)
                 if (ip[w] != SIZE_MAX)
                     b->pairs[ip[w]].holder = (ptrdiff_t)i;
         }
-        for (size_t r = 0; r < it->quality.nreasons; r++)
-            add_reason(it, it->quality.reasons[r]);
     }
     free(sig);
     free(suppressed);

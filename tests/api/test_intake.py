@@ -1,0 +1,360 @@
+"""Lead intake end to end: acceptance and what is stored, duplicates (keyed hashes, the niche window, the same
+batch, 32 racing clients on one and on two server processes), quality screening, encryption at rest, contact
+erasure and suppression, reading and role isolation."""
+import concurrent.futures
+import json
+import secrets
+import threading
+
+from harness import Server, bearer, create_operator, main, new_database, problem, psql
+from leads_common import JSON, LeadTestCase, lead, niche_body, unique_email, unique_phone
+
+
+def db_count(url, sql):
+    return int(psql(url, sql))
+
+
+class Intake(LeadTestCase):
+    def test_accepted_lead_shape_and_read_back(self):
+        body = self.lead(phone="8 (916) 555-01-02".replace("555-01-02", unique_phone()[-9:]), region="RU-SPE")
+        r = self.submit(body)
+        self.assertEqual(r.status_code, 201, r.text)
+        doc = r.json()
+        self.assertEqual(doc["status"], "accepted")
+        self.assertEqual(doc["niche"], self.slug)
+        self.assertEqual(doc["region"], "RU-SPE")
+        self.assertEqual(doc["webmaster_id"], self.wm["id"])
+        self.assertRegex(doc["contact"]["phone"], r"^\+79\d{9}$")
+        self.assertEqual(doc["contact"]["email"], body["contact"]["email"])
+        self.assertIn(doc["quality"]["temperature"], ("hot", "warm", "cold"))
+        self.assertTrue(0 <= doc["quality"]["score"] <= 100)
+        self.assertFalse(doc["contact_erased"])
+        for c in (self.h2, self.h1):
+            got = c.get(f"/v1/leads/{doc['id']}", headers=bearer(self.wm_token))
+            self.assertEqual(got.status_code, 200, got.text)
+            self.assertEqual(got.json(), doc)  # re-rendered from storage, contact decrypted
+        op = self.h2.get(f"/v1/leads/{doc['id']}", headers=bearer(self.op))
+        self.assertEqual(op.json(), doc)
+
+    def test_other_accounts_get_404(self):
+        doc = self.submit(self.lead()).json()
+        _, other_wm = self.create_account("webmaster", currency="RUB")
+        _, adv = self.create_account("advertiser", currency="RUB")
+        for token in (other_wm, adv):
+            problem(self.h2.get(f"/v1/leads/{doc['id']}", headers=bearer(token)), 404, "not_found")
+            items = self.h2.get("/v1/leads", headers=bearer(token)).json()["items"]
+            self.assertNotIn(doc["id"], [i["id"] for i in items])
+        problem(self.h2.get("/v1/leads/not-a-uuid", headers=bearer(self.wm_token)), 404, "not_found")
+
+    def test_list_filters_and_pages(self):
+        _, wm = self.create_account("webmaster", currency="RUB")
+        ids = [self.submit(self.lead(), token=wm).json()["id"] for _ in range(5)]
+        dup_phone = unique_phone()
+        self.submit(self.lead(phone=dup_phone), token=wm)
+        dup = self.submit(self.lead(phone=dup_phone), token=wm).json()
+        self.assertEqual(dup["status"], "duplicate")
+        seen, cursor = [], None
+        while True:
+            q = "/v1/leads?limit=2" + (f"&cursor={cursor}" if cursor else "")
+            page = self.h2.get(q, headers=bearer(wm)).json()
+            seen += [i["id"] for i in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        self.assertEqual(len(seen), 7)
+        self.assertEqual(seen[:5], ids)
+        dups = self.h2.get("/v1/leads?status=duplicate", headers=bearer(wm)).json()["items"]
+        self.assertEqual([d["id"] for d in dups], [dup["id"]])
+        by_niche = self.h2.get(f"/v1/leads?niche={self.slug}&since=2000-01-01T00:00:00Z", headers=bearer(wm))
+        self.assertEqual(len(by_niche.json()["items"]), 7)
+        future = self.h2.get("/v1/leads?since=2999-01-01T00:00:00Z", headers=bearer(wm)).json()["items"]
+        self.assertEqual(future, [])
+        problem(self.h2.get("/v1/leads?status=sold-out", headers=bearer(wm)), 400, "invalid_parameter", "query.status")
+        problem(self.h2.get("/v1/leads?since=yesterday", headers=bearer(wm)), 400, "invalid_parameter", "query.since")
+        problem(self.h2.get("/v1/leads?niche=Bad%20Slug", headers=bearer(wm)), 400, "invalid_parameter", "query.niche")
+
+    # -- duplicates -----------------------------------------------------------------------------------------
+
+    def test_same_phone_or_email_in_the_niche_is_a_duplicate(self):
+        phone, email = unique_phone(), unique_email()
+        first = self.submit(self.lead(phone=phone, email=email)).json()
+        self.assertEqual(first["status"], "accepted")
+        # the same phone typed differently, another e-mail
+        same_phone = self.submit(self.lead(phone=phone.replace(" ", "").replace("-", ""))).json()
+        self.assertEqual(same_phone["status"], "duplicate")
+        self.assertEqual(same_phone["duplicate_of"], first["id"])  # same webmaster: it may know
+        self.assertIsNone(same_phone["contact"])
+        # the same e-mail in other letter case
+        same_email = self.submit(self.lead(email=email.upper())).json()
+        self.assertEqual(same_email["status"], "duplicate")
+        # another webmaster's duplicate reveals nothing about the earlier lead
+        _, other = self.create_account("webmaster", currency="RUB")
+        theirs = self.submit(self.lead(phone=phone), token=other).json()
+        self.assertEqual(theirs["status"], "duplicate")
+        self.assertIsNone(theirs["duplicate_of"])
+        # another niche is not a duplicate
+        n2 = self.h2.post("/v1/niches", json=niche_body(), headers=bearer(self.op)).json()
+        elsewhere = self.submit(self.lead(niche=n2["slug"], phone=phone)).json()
+        self.assertEqual(elsewhere["status"], "accepted")
+
+    def test_duplicate_window_ends(self):
+        phone = unique_phone()
+        first = self.submit(self.lead(phone=phone)).json()
+        self.assertEqual(self.submit(self.lead(phone=phone)).json()["status"], "duplicate")
+        psql(self.db_url, f"UPDATE contact_claims SET expires_at = now() - interval '1 second' "
+                          f"WHERE lead_id = '{first['id']}'")
+        again = self.submit(self.lead(phone=phone)).json()
+        self.assertEqual(again["status"], "accepted")
+        self.assertEqual(self.submit(self.lead(phone=phone)).json()["duplicate_of"], again["id"])
+
+    def test_dedupe_off_when_niche_window_is_zero(self):
+        n = self.h2.post("/v1/niches", json=niche_body(dedupe_days=0), headers=bearer(self.op)).json()
+        phone = unique_phone()
+        a = self.submit(self.lead(niche=n["slug"], phone=phone)).json()
+        b = self.submit(self.lead(niche=n["slug"], phone=phone)).json()
+        self.assertEqual((a["status"], b["status"]), ("accepted", "accepted"))
+
+    def test_same_contact_in_one_batch(self):
+        phone, email = unique_phone(), unique_email()
+        r = self.submit_batch([self.lead(phone=phone), self.lead(), self.lead(email=email),
+                               self.lead(phone=phone, email=email), self.lead(email=email.upper())])
+        self.assertEqual(r.status_code, 200, r.text)
+        res = r.json()["results"]
+        self.assertEqual([x["index"] for x in res], [0, 1, 2, 3, 4])
+        self.assertEqual([x["lead"]["status"] for x in res], ["accepted", "accepted", "accepted", "duplicate",
+                                                               "duplicate"])
+        self.assertIn(res[3]["lead"]["duplicate_of"], (res[0]["lead"]["id"], res[2]["lead"]["id"]))
+        self.assertEqual(res[4]["lead"]["duplicate_of"], res[2]["lead"]["id"])
+
+    def test_batch_decides_like_one_by_one(self):
+        """A rejected lead does not hold its contact: the next lead with it in the same batch is accepted, as it
+        would be if the two were sent one after the other."""
+        phone = unique_phone()
+        bot = self.lead(phone=phone, fill_s=1)  # filled in 1 s: a bot, under min_quality 30
+        human = self.lead(phone=phone)
+        res = self.submit_batch([bot, human]).json()["results"]
+        self.assertEqual(res[0]["lead"]["status"], "rejected")
+        self.assertEqual(res[0]["lead"]["quality"]["reasons"][-1], "below_min_quality")
+        self.assertIn("form_filled_too_fast", res[0]["lead"]["quality"]["reasons"])
+        self.assertEqual(res[1]["lead"]["status"], "accepted")
+        phone2 = unique_phone()
+        one = self.submit(self.lead(phone=phone2, fill_s=1)).json()
+        two = self.submit(self.lead(phone=phone2)).json()
+        self.assertEqual((one["status"], two["status"]), ("rejected", "accepted"))
+
+    # -- what is stored -----------------------------------------------------------------------------------------
+
+    def test_contact_is_encrypted_at_rest(self):
+        name = "Zinaida Kukushkina"
+        phone, email = unique_phone(), unique_email()
+        doc = self.submit(self.lead(phone=phone, email=email, name=name)).json()
+        digits = "".join(ch for ch in phone if ch.isdigit())
+        dump = psql(self.db_url, f"SELECT l::text || coalesce(k::text, '') FROM leads l LEFT JOIN lead_keys k "
+                                 f"ON k.lead_id = l.id WHERE l.id = '{doc['id']}'")
+        for secret in (digits, digits[1:], email, email.split("@")[0], "Kukushkina"):
+            self.assertNotIn(secret, dump)
+        self.assertEqual(db_count(self.db_url, f"SELECT count(*) FROM lead_keys WHERE lead_id = '{doc['id']}'"), 1)
+
+    def test_rejected_and_duplicate_leads_keep_no_contact(self):
+        phone = unique_phone()
+        self.submit(self.lead(phone=phone))
+        dup = self.submit(self.lead(phone=phone)).json()
+        rej = self.submit(self.lead(fill_s=0.5)).json()
+        self.assertEqual((dup["status"], rej["status"]), ("duplicate", "rejected"))
+        for d in (dup, rej):
+            row = psql(self.db_url, f"SELECT contact_ct IS NULL, length(phone_hash), "
+                                    f"(SELECT count(*) FROM lead_keys WHERE lead_id = l.id) FROM leads l "
+                                    f"WHERE id = '{d['id']}'")
+            self.assertEqual(row, "t|32|0")
+            self.assertIsNone(self.h2.get(f"/v1/leads/{d['id']}", headers=bearer(self.wm_token)).json()["contact"])
+
+    # -- quality ------------------------------------------------------------------------------------------
+
+    def test_quality_signals(self):
+        ip = f"203.0.113.{secrets.randbelow(200) + 1}"
+        statuses = [self.submit(self.lead(ip=ip)).json() for _ in range(6)]
+        self.assertNotIn("ip_velocity", statuses[0]["quality"]["reasons"])
+        self.assertIn("ip_velocity", statuses[-1]["quality"]["reasons"])
+        self.assertLess(statuses[-1]["quality"]["score"], statuses[0]["quality"]["score"])
+        disp = self.submit(self.lead(email=f"x{secrets.token_hex(4)}@mailinator.com")).json()
+        self.assertIn("disposable_email", disp["quality"]["reasons"])
+        abroad = self.submit(self.lead(phone=f"+48 512 {secrets.randbelow(1000):03d} {secrets.randbelow(1000):03d}"))
+        self.assertEqual(abroad.status_code, 201, abroad.text)
+        abroad = abroad.json()
+        self.assertIn("phone_region_mismatch", abroad["quality"]["reasons"])
+        bare = self.lead()
+        bare["contact"].pop("company")
+        bare["contact"].pop("position")
+        bare.pop("source")
+        for k in ("ip", "user_agent", "page_url", "advertising"):
+            bare["consent"].pop(k)
+        doc = self.submit(bare).json()
+        self.assertIn("form_fill_time_unknown", doc["quality"]["reasons"])
+        self.assertIn("missing_optional_fields", doc["quality"]["reasons"])
+        self.assertEqual(doc["quality"]["temperature"], "warm")  # age unknown: never hot
+
+    def test_contact_in_other_niches(self):
+        phone = unique_phone()
+        slugs = [self.h2.post("/v1/niches", json=niche_body(), headers=bearer(self.op)).json()["slug"]
+                 for _ in range(3)]
+        docs = [self.submit(self.lead(niche=s, phone=phone)).json() for s in slugs]
+        self.assertNotIn("contact_in_other_niches", docs[0]["quality"]["reasons"])
+        self.assertIn("contact_in_other_niches", docs[2]["quality"]["reasons"])
+
+    # -- erasure and suppression ---------------------------------------------------------------------------
+
+    def test_erase_one_lead_contact(self):
+        doc = self.submit(self.lead()).json()
+        problem(self.h2.delete(f"/v1/leads/{doc['id']}/contact", headers=bearer(self.wm_token)), 403, "forbidden")
+        r = self.h2.delete(f"/v1/leads/{doc['id']}/contact", headers=bearer(self.op))
+        self.assertEqual(r.status_code, 204, r.text)
+        got = self.h2.get(f"/v1/leads/{doc['id']}", headers=bearer(self.wm_token)).json()
+        self.assertIsNone(got["contact"])
+        self.assertTrue(got["contact_erased"])
+        self.assertEqual((got["status"], got["attributes"], got["consent"]), (doc["status"], doc["attributes"],
+                                                                              doc["consent"]))
+        self.assertEqual(psql(self.db_url, f"SELECT contact_ct IS NULL, (SELECT count(*) FROM lead_keys "
+                                           f"WHERE lead_id = l.id) FROM leads l WHERE id = '{doc['id']}'"), "t|0")
+        self.assertEqual(self.h2.delete(f"/v1/leads/{doc['id']}/contact", headers=bearer(self.op)).status_code, 204)
+        problem(self.h2.delete("/v1/leads/01a20000-0000-7000-8000-000000000000/contact", headers=bearer(self.op)),
+                404, "not_found")
+
+    def test_erasure_request_erases_everywhere_and_suppresses(self):
+        phone, email = unique_phone(), unique_email()
+        n2 = self.h2.post("/v1/niches", json=niche_body(), headers=bearer(self.op)).json()["slug"]
+        _, other = self.create_account("webmaster", currency="RUB")
+        a = self.submit(self.lead(phone=phone)).json()
+        b = self.submit(self.lead(niche=n2, email=email), token=other).json()
+        keep = self.submit(self.lead()).json()
+        r = self.h2.post("/v1/erasures", json={"phone": phone.replace(" ", ""), "email": email.upper()},
+                         headers=bearer(self.op))
+        self.assertEqual(r.status_code, 201, r.text)
+        self.assertEqual(r.json()["leads_erased"], 2)
+        self.assertEqual(sorted(r.json()["suppressed"]), ["email", "phone"])
+        for d, tok in ((a, self.wm_token), (b, other)):
+            got = self.h2.get(f"/v1/leads/{d['id']}", headers=bearer(tok)).json()
+            self.assertIsNone(got["contact"])
+            self.assertTrue(got["contact_erased"])
+        self.assertIsNotNone(self.h2.get(f"/v1/leads/{keep['id']}", headers=bearer(self.wm_token)).json()["contact"])
+        for body in (self.lead(phone=phone), self.lead(niche=n2, email=email)):
+            doc = self.submit(body, token=other).json()
+            self.assertEqual(doc["status"], "rejected")
+            self.assertEqual(doc["quality"]["reasons"][-1], "suppressed")
+            self.assertIsNone(doc["contact"])
+        again = self.h2.post("/v1/erasures", json={"phone": phone}, headers=bearer(self.op))
+        self.assertEqual(again.json()["leads_erased"], 0)
+
+    def test_erasure_input(self):
+        op = bearer(self.op)
+        problem(self.h2.post("/v1/erasures", json={}, headers=op), 422, "validation_failed", "")
+        problem(self.h2.post("/v1/erasures", json={"phone": "8 916 123 45 67"}, headers=op), 422,
+                "validation_failed", "/phone")
+        problem(self.h2.post("/v1/erasures", json={"email": "no-at-sign"}, headers=op), 422, "validation_failed",
+                "/email")
+        problem(self.h2.post("/v1/erasures", json={"phone": "+79161234567", "name": "x"}, headers=op), 422,
+                "validation_failed", "/name")
+        problem(self.h2.post("/v1/erasures", json={"phone": "+79161234567"}, headers=bearer(self.wm_token)), 403,
+                "forbidden")
+
+    # -- idempotency ----------------------------------------------------------------------------------------
+
+    def test_idempotent_single_submission(self):
+        key, body = "lead-" + secrets.token_hex(6), self.lead()
+        first = self.submit(body, key=key)
+        self.assertEqual(first.status_code, 201, first.text)
+        for c in (self.h1, self.h2):
+            again = self.submit(body, key=key, client=c)
+            self.assertEqual(again.status_code, 201)
+            self.assertEqual(again.json(), first.json())
+        problem(self.submit(self.lead(), key=key), 422, "idempotency_key_reused", "header.idempotency-key")
+        # an erased contact stays erased in the replay
+        self.h2.delete(f"/v1/leads/{first.json()['id']}/contact", headers=bearer(self.op))
+        replay = self.submit(body, key=key).json()
+        self.assertEqual(replay["id"], first.json()["id"])
+        self.assertIsNone(replay["contact"])
+        self.assertEqual(db_count(self.db_url, f"SELECT count(*) FROM leads WHERE id = '{first.json()['id']}'"), 1)
+
+    def test_idempotent_batch(self):
+        key = "batch-" + secrets.token_hex(6)
+        leads = [self.lead(), self.lead(region="XX"), self.lead()]
+        first = self.submit_batch(leads, key=key)
+        self.assertEqual(first.status_code, 200, first.text)
+        again = self.submit_batch(leads, key=key)
+        self.assertEqual(again.status_code, 200)
+        a, b = first.json()["results"], again.json()["results"]
+        self.assertEqual([x["status_code"] for x in b], [201, 422, 201])
+        self.assertEqual([x.get("lead", {}).get("id") for x in a], [x.get("lead", {}).get("id") for x in b])
+        self.assertEqual(a[1]["problem"]["errors"], b[1]["problem"]["errors"])
+        self.assertEqual(a[0]["lead"], b[0]["lead"])
+
+    def test_concurrent_same_key_executes_once(self):
+        key, body = "race-" + secrets.token_hex(6), self.lead()
+        barrier = threading.Barrier(8)
+
+        def go(_):
+            with self.server.client(http2=True) as c:
+                barrier.wait()
+                return self.submit(body, key=key, client=c)
+
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            rs = list(ex.map(go, range(8)))
+        codes = sorted(r.status_code for r in rs)
+        self.assertTrue(set(codes) <= {201, 409}, codes)
+        ids = {r.json()["id"] for r in rs if r.status_code == 201}
+        self.assertEqual(len(ids), 1)
+        phone = body["contact"]["phone"]
+        self.assertEqual(db_count(self.db_url, f"SELECT count(*) FROM leads WHERE webmaster_id = '{self.wm['id']}' "
+                                               f"AND id = '{ids.pop()}'"), 1)
+
+
+def race(test, servers, token, body_for, n=32):
+    """n clients (own connections, spread over `servers`) post the same contact at once; returns the statuses."""
+    barrier = threading.Barrier(n)
+
+    def go(i):
+        with servers[i % len(servers)].client(http2=True) as c:
+            barrier.wait()
+            return c.post("/v1/leads", content=json.dumps(body_for(i)).encode(), headers={**bearer(token), **JSON})
+
+    with concurrent.futures.ThreadPoolExecutor(n) as ex:
+        rs = list(ex.map(go, range(n)))
+    for r in rs:
+        test.assertEqual(r.status_code, 201, r.text)
+    return [r.json()["status"] for r in rs]
+
+
+class DuplicateRace(LeadTestCase):
+    """The same contact from 32 concurrent clients: exactly one accepted."""
+
+    def test_race_on_one_server(self):
+        for _ in range(3):
+            phone = unique_phone()
+            statuses = race(self, [self.server], self.wm_token, lambda i: self.lead(phone=phone))
+            self.assertEqual(statuses.count("accepted"), 1, statuses)
+            self.assertEqual(statuses.count("duplicate"), 31, statuses)
+            email = unique_email()
+            statuses = race(self, [self.server], self.wm_token, lambda i: self.lead(email=email.upper() if i % 2
+                                                                                      else email))
+            self.assertEqual(statuses.count("accepted"), 1, statuses)
+
+    def test_race_on_two_processes_batch_size_one(self):
+        """Two more server processes on the same database, each writing one lead per transaction: only the
+        database's claim rows can keep the second copy out."""
+        servers = []
+        for name in ("race-a", "race-b"):
+            s = Server(self.db_url, key_dir=self.server.key_dir, env={"LEADX_INTAKE_BATCH_MAX": "1"}, name=name)
+            self.addCleanup(s.kill)
+            s.start()
+            self.addCleanup(s.stop)
+            servers.append(s)
+        for _ in range(3):
+            phone = unique_phone()
+            statuses = race(self, servers, self.wm_token, lambda i: self.lead(phone=phone))
+            self.assertEqual(statuses.count("accepted"), 1, statuses)
+            self.assertEqual(statuses.count("duplicate"), 31, statuses)
+        self.assertEqual(db_count(self.db_url, "SELECT count(*) FROM (SELECT niche_id, phone_hash FROM leads "
+                                               "WHERE status = 'accepted' GROUP BY 1, 2 HAVING count(*) > 1) d"), 0)
+
+
+if __name__ == "__main__":
+    main()
