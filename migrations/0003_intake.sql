@@ -6,11 +6,18 @@
 --     contact_claims is what makes duplicate detection hold across batches,
 --     connections and server processes;
 --   * rejected and duplicate leads carry no contact ciphertext;
---   * a lead's region exists in the catalogue, its niche exists, money floors
---     and fees are in range.
+--   * money floors, fees and windows are in range; accounts, niches and
+--     regions are never deleted (triggers below), so the ids a lead carries
+--     keep naming what they named.
+-- The leads table carries no foreign keys on purpose: each one costs a
+-- KEY SHARE row lock per inserted lead on the same few account, niche and
+-- region rows (MultiXact traffic shared by every concurrent intake batch)
+-- and measured a quarter of the database's time per lead. The server writes
+-- only ids it has just read (the caller's account, a cached niche, a region of
+-- the catalogue), and the rows they name cannot disappear.
 -- Contact data is never stored in clear: leads.contact_ct is sealed with a
--- per-lead key whose wrapped form lives in lead_keys; deleting that row
--- crypto-shreds the contact (src/leads/pii.h).
+-- per-lead key, wrapped by the master data key in leads.contact_key; erasing
+-- both crypto-shreds the contact (src/leads/pii.h).
 
 CREATE TABLE niches (
   id                   uuid PRIMARY KEY,
@@ -40,11 +47,21 @@ END $$;
 CREATE TRIGGER niches_notify AFTER INSERT OR UPDATE ON niches
   FOR EACH STATEMENT EXECUTE FUNCTION lx_notify_niche_change();
 
+-- Leads, ledger entries and receipts refer to these rows by id for ever.
+CREATE FUNCTION lx_refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION '% rows are never deleted (suspend or archive instead)', TG_TABLE_NAME
+    USING ERRCODE = 'restrict_violation';
+END $$;
+CREATE TRIGGER accounts_keep BEFORE DELETE OR TRUNCATE ON accounts FOR EACH STATEMENT EXECUTE FUNCTION lx_refuse_delete();
+CREATE TRIGGER niches_keep BEFORE DELETE OR TRUNCATE ON niches FOR EACH STATEMENT EXECUTE FUNCTION lx_refuse_delete();
+CREATE TRIGGER regions_keep BEFORE DELETE OR TRUNCATE ON regions FOR EACH STATEMENT EXECUTE FUNCTION lx_refuse_delete();
+
 CREATE TABLE leads (
   id                 uuid PRIMARY KEY,
-  webmaster_id       uuid NOT NULL REFERENCES accounts (id),
-  niche_id           uuid NOT NULL REFERENCES niches (id),
-  region             text NOT NULL REFERENCES regions (code),
+  webmaster_id       uuid NOT NULL,
+  niche_id           uuid NOT NULL,
+  region             text NOT NULL,
   sale_mode          text NOT NULL CHECK (sale_mode IN ('any', 'exclusive', 'shared')),
   status             text NOT NULL CHECK (status IN ('accepted', 'rejected', 'duplicate', 'sold', 'unsold', 'expired')),
   quality_score      smallint NOT NULL CHECK (quality_score BETWEEN 0 AND 100),
@@ -55,6 +72,7 @@ CREATE TABLE leads (
   email_hash         bytea NOT NULL CHECK (length(email_hash) = 32),
   phone_country      char(2),
   contact_ct         bytea, -- sealed contact JSON; NULL for rejected/duplicate leads and after erasure
+  contact_key        bytea CHECK (length(contact_key) = 73), -- its data key, wrapped by the master data key
   contact_erased_at  timestamptz,
   attributes         jsonb NOT NULL,
   consent            jsonb NOT NULL,
@@ -63,19 +81,28 @@ CREATE TABLE leads (
   sub_id             text,
   created_at         timestamptz NOT NULL DEFAULT now(),
   CHECK (status NOT IN ('rejected', 'duplicate') OR contact_ct IS NULL),
+  CHECK ((contact_ct IS NULL) = (contact_key IS NULL)),
   CHECK (contact_erased_at IS NULL OR contact_ct IS NULL)
 );
 CREATE INDEX leads_webmaster ON leads (webmaster_id, id);
 CREATE INDEX leads_phone_hash ON leads (phone_hash);
 CREATE INDEX leads_email_hash ON leads (email_hash);
-CREATE INDEX leads_source_ip ON leads (source_ip, created_at) WHERE source_ip IS NOT NULL;
-CREATE INDEX leads_sub_id ON leads (webmaster_id, sub_id, created_at) WHERE sub_id IS NOT NULL;
 
--- The per-lead data key, wrapped by the master data key. Deleting the row
--- destroys the contact for everyone (backups aside: see README).
-CREATE TABLE lead_keys (
-  lead_id  uuid PRIMARY KEY REFERENCES leads (id),
-  wrapped  bytea NOT NULL CHECK (length(wrapped) = 73)
+-- Screening velocity: leads per visitor IP (kind 1) and per webmaster +
+-- sub_id (kind 2) in 10-minute buckets (bucket = Unix seconds / 600). The
+-- intake batch adds its counts in one upsert per key and reads the last hour
+-- as a sum over seven buckets: a few index entries per lead, however busy the
+-- source, where counting lead rows would read thousands. Each writer adds to
+-- its own row (shard = the PostgreSQL backend's pid), so concurrent batches
+-- never wait on a busy source's counter. Buckets older than two hours are
+-- pruned by the server.
+CREATE TABLE intake_velocity (
+  kind    smallint NOT NULL CHECK (kind IN (1, 2)),
+  key     text NOT NULL,
+  bucket  bigint NOT NULL,
+  shard   integer NOT NULL,
+  n       integer NOT NULL CHECK (n > 0),
+  PRIMARY KEY (kind, key, bucket, shard)
 );
 
 -- Duplicate detection: the accepted lead that holds a contact hash in a niche
@@ -83,7 +110,7 @@ CREATE TABLE lead_keys (
 -- upserts a claim for every hash it sees, in key order, so concurrent batches
 -- serialise on exactly the contacts they share.
 CREATE TABLE contact_claims (
-  niche_id      uuid NOT NULL REFERENCES niches (id),
+  niche_id      uuid NOT NULL,
   hash          bytea NOT NULL CHECK (length(hash) = 32),
   lead_id       uuid NOT NULL,
   webmaster_id  uuid NOT NULL,

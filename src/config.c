@@ -45,7 +45,7 @@ static const setting_t settings[] = {
     S("shutdown-timeout-ms", T_INT, shutdown_timeout_ms, "10000", 0, 600000, "ms", LX_CFG_SERVE, "grace period for in-flight requests on SIGTERM"),
     S("statement-timeout-ms", T_INT, statement_timeout_ms, "10000", 0, 3600000, "ms", LX_CFG_SERVE, "PostgreSQL statement_timeout of server connections"),
     S("intake-batch-max", T_INT, intake_batch_max, "256", 1, 10000, "leads", LX_CFG_SERVE, "leads per intake transaction (a batch request is never split, so one may exceed it)"),
-    S("intake-batch-wait-ms", T_INT, intake_batch_wait_ms, "0", 0, 1000, "ms", LX_CFG_SERVE, "how long a lead may wait for company before its transaction starts; 0 = only while earlier batches are in flight"),
+    S("intake-batch-wait-ms", T_INT, intake_batch_wait_ms, "2", 0, 1000, "ms", LX_CFG_SERVE, "while a batch is in flight, how long new leads wait for it before a further transaction starts beside it (an idle thread starts at once)"),
     S("intake-batches-in-flight", T_INT, intake_batches_in_flight, "2", 1, 64, "transactions", LX_CFG_SERVE, "intake transactions in flight per thread (each holds a pool connection)"),
     S("batch-max-body-bytes", T_INT, batch_max_body_bytes, "8388608", 65536, 268435456, "bytes", LX_CFG_SERVE, "request body cap of POST /v1/leads/batch (413 beyond)"),
 };

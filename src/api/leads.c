@@ -57,38 +57,60 @@ static json_t *lead_json(const lead_view_t *v)
                      v->attributes, "consent", v->consent, "source", v->source, "created_at", v->created_at);
 }
 
-static json_t *item_json(const lx_intake_item_t *it)
+static void put_str(lx_strbuf_t *sb, const char *key, const char *value)
 {
-    char at[LX_TS_LEN + 1];
+    lx_strbuf_puts(sb, key);
+    lx_strbuf_append_json_string(sb, value, strlen(value));
+}
+
+/* A just-written lead as the API shows it, from the pieces the intake serialised once (no JSON tree is built: this
+ * runs for every lead). The same shape as row_json renders from storage. */
+static void render_item(lx_strbuf_t *sb, const lx_intake_item_t *it)
+{
+    char at[LX_TS_LEN + 1], num[16];
     lx_ts_format_us(it->created_us, at);
-    json_t *reasons = json_array();
-    for (size_t r = 0; r < it->nreasons; r++)
-        json_array_append_new(reasons, json_string(it->reasons[r]));
-    lead_view_t v = {
-        .id = it->id,
-        .webmaster_id = it->webmaster_id,
-        .niche = it->niche->slug,
-        .region = it->lead.region,
-        .sale_mode = lx_sale_mode_name(it->lead.sale_mode),
-        .status = lx_lead_status_name(it->status),
-        .temperature = lx_temperature_name(it->quality.temperature),
-        .duplicate_of = it->duplicate_of[0] ? it->duplicate_of : NULL,
-        .created_at = at,
-        .score = it->quality.score,
-        .reasons = reasons,
-        .contact = it->status == LX_LEAD_ACCEPTED ? json_deep_copy(it->lead.contact) : NULL,
-        .attributes = json_incref(it->lead.attributes),
-        .consent = json_incref(it->lead.consent),
-        .source = json_incref(it->lead.source),
-    };
-    return lead_json(&v);
+    lx_strbuf_puts(sb, "{\"id\":\"");
+    lx_strbuf_puts(sb, it->id);
+    lx_strbuf_puts(sb, "\",\"webmaster_id\":\"");
+    lx_strbuf_puts(sb, it->webmaster_id);
+    lx_strbuf_puts(sb, "\"");
+    put_str(sb, ",\"niche\":", it->niche->slug);
+    put_str(sb, ",\"region\":", it->lead.region);
+    put_str(sb, ",\"sale_mode\":", lx_sale_mode_name(it->lead.sale_mode));
+    put_str(sb, ",\"status\":", lx_lead_status_name(it->status));
+    snprintf(num, sizeof(num), "%d", it->quality.score);
+    lx_strbuf_puts(sb, ",\"quality\":{\"score\":");
+    lx_strbuf_puts(sb, num);
+    put_str(sb, ",\"temperature\":", lx_temperature_name(it->quality.temperature));
+    lx_strbuf_puts(sb, ",\"reasons\":[");
+    for (size_t r = 0; r < it->nreasons; r++) {
+        if (r)
+            lx_strbuf_puts(sb, ",");
+        lx_strbuf_append_json_string(sb, it->reasons[r], strlen(it->reasons[r]));
+    }
+    lx_strbuf_puts(sb, "]},\"duplicate_of\":");
+    if (it->duplicate_of[0] != '\0')
+        lx_strbuf_append_json_string(sb, it->duplicate_of, strlen(it->duplicate_of));
+    else
+        lx_strbuf_puts(sb, "null");
+    lx_strbuf_puts(sb, ",\"contact\":");
+    lx_strbuf_puts(sb, it->status == LX_LEAD_ACCEPTED ? it->contact_json : "null");
+    lx_strbuf_puts(sb, ",\"contact_erased\":false,\"attributes\":");
+    lx_strbuf_puts(sb, it->attributes_json);
+    lx_strbuf_puts(sb, ",\"consent\":");
+    lx_strbuf_puts(sb, it->consent_json);
+    lx_strbuf_puts(sb, ",\"source\":");
+    lx_strbuf_puts(sb, it->source_json);
+    lx_strbuf_puts(sb, ",\"created_at\":\"");
+    lx_strbuf_puts(sb, at);
+    lx_strbuf_puts(sb, "\"}");
 }
 
 #define LEAD_COLS                                                                                                      \
     "l.id, n.slug, l.region, l.sale_mode, l.status, l.quality_score, l.temperature, array_to_json(l.reasons), "         \
-    "l.duplicate_of, encode(l.contact_ct, 'hex'), encode(k.wrapped, 'hex'), l.contact_erased_at IS NOT NULL, "         \
+    "l.duplicate_of, encode(l.contact_ct, 'hex'), encode(l.contact_key, 'hex'), l.contact_erased_at IS NOT NULL, "         \
     "l.attributes, l.consent, l.source, l.created_at, l.webmaster_id"
-#define LEAD_FROM " FROM leads l JOIN niches n ON n.id = l.niche_id LEFT JOIN lead_keys k ON k.lead_id = l.id "
+#define LEAD_FROM " FROM leads l JOIN niches n ON n.id = l.niche_id "
 
 static json_t *parse_col(const PGresult *r, int row, int col)
 {
@@ -240,6 +262,12 @@ static json_t *problem_json(const lx_error_t *err, const char *request_id)
 }
 
 static void respond_results(submission_t *s);
+
+static int problem_status(json_t *problem)
+{
+    json_int_t st = json_integer_value(json_object_get(problem, "status"));
+    return st >= 400 && st <= 599 ? (int)st : 422;
+}
 static void on_group_done(lx_intake_group_t *g);
 
 /* Every lead validated: the invalid ones have problems, the valid ones become items. */
@@ -295,7 +323,8 @@ static void enqueue(submission_t *s, lx_idem_t *idem)
             size_t k = 0;
             for (size_t i = 0; i < s->ntotal; i++) {
                 if (s->problems[i] != NULL)
-                    json_array_append_new(out, json_pack("{s:i, s:O}", "status_code", 422, "problem", s->problems[i]));
+                    json_array_append_new(out, json_pack("{s:i, s:O}", "status_code", problem_status(s->problems[i]),
+                                                         "problem", s->problems[i]));
                 else
                     json_array_append_new(out, json_pack("{s:i, s:s}", "status_code", 201, "lead_id", s->items[k++].id));
             }
@@ -323,22 +352,37 @@ static void respond_results(submission_t *s)
     lx_req_t *lr = s->lr;
     if (lr == NULL)
         return;
+    lx_strbuf_t sb;
+    lx_strbuf_init(&sb, (size_t)256 << 20);
     if (!s->batch) {
-        lx_respond_json(lr, 201, item_json(&s->items[0]));
-        return;
-    }
-    json_t *results = json_array();
-    size_t k = 0;
-    for (size_t i = 0; i < s->ntotal; i++) {
-        if (s->problems[i] != NULL) {
-            json_array_append_new(results, json_pack("{s:I, s:i, s:O}", "index", (json_int_t)i, "status_code", 422,
-                                                     "problem", s->problems[i]));
-        } else {
-            json_array_append_new(results, json_pack("{s:I, s:i, s:o}", "index", (json_int_t)i, "status_code", 201,
-                                                     "lead", item_json(&s->items[k++])));
+        render_item(&sb, &s->items[0]);
+    } else {
+        lx_strbuf_puts(&sb, "{\"results\":[");
+        size_t k = 0;
+        for (size_t i = 0; i < s->ntotal; i++) {
+            char head[64];
+            if (s->problems[i] != NULL) {
+                snprintf(head, sizeof(head), "%s{\"index\":%zu,\"status_code\":%d,\"problem\":", i ? "," : "", i,
+                         problem_status(s->problems[i]));
+                lx_strbuf_puts(&sb, head);
+                char *p = json_dumps(s->problems[i], JSON_COMPACT);
+                lx_strbuf_puts(&sb, p);
+                free(p);
+            } else {
+                snprintf(head, sizeof(head), "%s{\"index\":%zu,\"status_code\":201,\"lead\":", i ? "," : "", i);
+                lx_strbuf_puts(&sb, head);
+                render_item(&sb, &s->items[k++]);
+            }
+            lx_strbuf_puts(&sb, "}");
         }
+        lx_strbuf_puts(&sb, "]}");
     }
-    lx_respond_json(lr, 200, json_pack("{s:o}", "results", results));
+    char *body = h2o_mem_alloc_pool(&lr->req->pool, sb.len);
+    memcpy(body, sb.base, sb.len);
+    size_t len = sb.len;
+    sodium_memzero(sb.base, sb.len); /* the answer holds contacts in clear: wipe the scratch copy */
+    lx_strbuf_free(&sb);
+    lx_respond_body(lr, s->batch ? 200 : 201, "application/json", body, len);
 }
 
 static void on_group_done(lx_intake_group_t *g)
@@ -462,8 +506,8 @@ static void proceed(submission_t *s)
     if (!s->batch && s->problems[0] != NULL) {
         /* The single route answers the problem itself. */
         char *text = json_dumps(s->problems[0], JSON_COMPACT);
-        lr->error_code = lx_status_code(LX_ERR_VALIDATION);
-        lx_respond_body(lr, 422, "application/problem+json", text, strlen(text));
+        lr->error_code = json_string_value(json_object_get(s->problems[0], "code"));
+        lx_respond_body(lr, problem_status(s->problems[0]), "application/problem+json", text, strlen(text));
         free(text);
         return;
     }
@@ -697,8 +741,8 @@ void lx_api_leads_list(lx_req_t *lr)
 
 /* Crypto-shredding: the wrapped key goes, so the ciphertext (in backups too) is noise. */
 LX_DB_STMT(lead_erase, 1,
-           "WITH k AS (DELETE FROM lead_keys WHERE lead_id = $1::uuid) "
-           "UPDATE leads SET contact_ct = NULL, contact_erased_at = coalesce(contact_erased_at, now()) "
+           "UPDATE leads SET contact_ct = NULL, contact_key = NULL, "
+           "contact_erased_at = CASE WHEN contact_ct IS NULL THEN contact_erased_at ELSE now() END "
            "WHERE id = $1::uuid RETURNING id");
 
 static int on_erased(lx_req_t *lr, lx_async_t *a)
@@ -726,9 +770,8 @@ void lx_api_leads_erase_contact(lx_req_t *lr)
 }
 
 LX_DB_STMT(erasure_run, 4,
-           "WITH l AS (UPDATE leads SET contact_ct = NULL, contact_erased_at = coalesce(contact_erased_at, now()) "
+           "WITH l AS (UPDATE leads SET contact_ct = NULL, contact_key = NULL, contact_erased_at = now() "
            "  WHERE (phone_hash = $2::bytea OR email_hash = $3::bytea) AND contact_ct IS NOT NULL RETURNING id), "
-           "k AS (DELETE FROM lead_keys WHERE lead_id IN (SELECT id FROM l)), "
            "e AS (INSERT INTO erasures (id, operator_id, phone_hash, email_hash, leads_erased) "
            "  SELECT $1::uuid, $4::uuid, $2::bytea, $3::bytea, count(*) FROM l RETURNING id, leads_erased, created_at), "
            "s AS (INSERT INTO suppressions (hash, kind, erasure_id) SELECT v.h, v.k, $1::uuid FROM "

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #define TICK_MS 1000
+#define PRUNE_TICKS 60 /* once a minute */
 #define LAST_USED_FLUSH_TICKS 10
 
 uint64_t lx_now_us(void)
@@ -171,6 +172,28 @@ static void flush_last_used(lx_worker_t *w)
         on_last_used_flushed(&f->job);
 }
 
+/* Housekeeping, from one thread of each process (idempotent deletes; several processes may run it). */
+LX_DB_STMT(prune_velocity, 0,
+           "DELETE FROM intake_velocity WHERE bucket < extract(epoch from now())::bigint / 600 - 12");
+LX_DB_STMT(prune_idempotency, 0, "DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'");
+
+static void on_pruned(lx_db_job_t *job)
+{
+    if (job->status != LX_DB_OK && job->status != LX_DB_ERR_UNAVAILABLE)
+        lx_log(LX_LOG_WARN, "prune_failed", "%s %s", job->sqlstate, job->message);
+    free(job);
+}
+
+static void prune(lx_worker_t *w)
+{
+    lx_db_job_t *job = lx_calloc(1, sizeof(*job));
+    lx_db_job_init(job, on_pruned, NULL);
+    lx_db_job_add(job, &prune_velocity);
+    lx_db_job_add(job, &prune_idempotency);
+    if (lx_db_submit(w->db, job) != 0)
+        free(job);
+}
+
 static void publish_db_stats(lx_worker_t *w)
 {
     lx_db_stats_t st;
@@ -191,6 +214,8 @@ static void on_tick(h2o_timeout_entry_t *entry)
     publish_db_stats(w);
     if (++w->ticks % LAST_USED_FLUSH_TICKS == 0)
         flush_last_used(w);
+    if (w->index == 0 && w->ticks % PRUNE_TICKS == 0)
+        prune(w);
     h2o_timeout_link(w->ctx.loop, &w->tick_timeout, &w->tick);
 }
 

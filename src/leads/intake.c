@@ -20,28 +20,36 @@ const char *lx_lead_status_name(lx_lead_status_t s)
 
 LX_DB_STMT(st_begin, 0, "BEGIN");
 LX_DB_STMT(st_commit, 0, "COMMIT");
-/* Claim every (niche, hash) in key order: new ones and expired ones become ours (tentatively, for the first lead of
- * the batch that has them); live ones are only locked (ON CONFLICT DO UPDATE locks the row even when WHERE fails). */
+/* Claim every (niche, hash) in key order: new and expired claims become the tentative holder's (the first lead of
+ * the batch that has the pair); a live claim keeps its holder. Every row is updated, so RETURNING names the holder of
+ * each pair and every row stays locked until COMMIT. */
 LX_DB_STMT(st_claim, 1,
            "INSERT INTO contact_claims AS c (niche_id, hash, lead_id, webmaster_id, expires_at) "
            "SELECT x.n, decode(x.h, 'hex'), x.l, x.w, now() + make_interval(days => x.d) "
            "FROM jsonb_to_recordset($1::jsonb) AS x(n uuid, h text, l uuid, w uuid, d int) ORDER BY x.n, x.h "
-           "ON CONFLICT (niche_id, hash) DO UPDATE SET lead_id = EXCLUDED.lead_id, webmaster_id = EXCLUDED.webmaster_id, "
-           "expires_at = EXCLUDED.expires_at WHERE c.expires_at <= now()");
-LX_DB_STMT(st_holders, 1,
-           "SELECT x.i, c.lead_id, c.webmaster_id FROM jsonb_to_recordset($1::jsonb) AS x(i int, n uuid, h text) "
-           "JOIN contact_claims c ON c.niche_id = x.n AND c.hash = decode(x.h, 'hex')");
+           "ON CONFLICT (niche_id, hash) DO UPDATE SET "
+           "lead_id = CASE WHEN c.expires_at <= now() THEN EXCLUDED.lead_id ELSE c.lead_id END, "
+           "webmaster_id = CASE WHEN c.expires_at <= now() THEN EXCLUDED.webmaster_id ELSE c.webmaster_id END, "
+           "expires_at = CASE WHEN c.expires_at <= now() THEN EXCLUDED.expires_at ELSE c.expires_at END "
+           "RETURNING c.niche_id, encode(c.hash, 'hex'), c.lead_id, c.webmaster_id");
+#define NOW_BUCKET "(extract(epoch from now())::bigint / 600)"
 LX_DB_STMT(st_signals, 1,
            "SELECT x.i, "
-           "CASE WHEN x.ip IS NULL THEN 0 ELSE (SELECT count(*) FROM (SELECT 1 FROM leads l WHERE l.source_ip = x.ip "
-           "  AND l.created_at > now() - interval '" LX_INTAKE_VELOCITY_WINDOW "' LIMIT 1000) s) END, "
-           "CASE WHEN x.sub IS NULL THEN 0 ELSE (SELECT count(*) FROM (SELECT 1 FROM leads l WHERE l.webmaster_id = x.w "
-           "  AND l.sub_id = x.sub AND l.created_at > now() - interval '" LX_INTAKE_VELOCITY_WINDOW "' LIMIT 1000) s) END, "
+           "CASE WHEN x.ip IS NULL THEN 0 ELSE (SELECT coalesce(sum(v.n), 0) FROM intake_velocity v WHERE v.kind = 1 "
+           "  AND v.key = x.ip AND v.bucket > " NOW_BUCKET " - 7) END, "
+           "CASE WHEN x.sub IS NULL THEN 0 ELSE (SELECT coalesce(sum(v.n), 0) FROM intake_velocity v WHERE v.kind = 2 "
+           "  AND v.key = x.w || ':' || x.sub AND v.bucket > " NOW_BUCKET " - 7) END, "
            "(SELECT count(DISTINCT l.niche_id) FROM leads l WHERE (l.phone_hash = decode(x.ph, 'hex') "
            "  OR l.email_hash = decode(x.eh, 'hex')) AND l.niche_id <> x.n "
            "  AND l.created_at > now() - interval '" LX_INTAKE_OTHER_NICHES_WINDOW "'), "
            "EXISTS (SELECT 1 FROM suppressions s WHERE s.hash IN (decode(x.ph, 'hex'), decode(x.eh, 'hex'))) "
-           "FROM jsonb_to_recordset($1::jsonb) AS x(i int, ip inet, w uuid, sub text, ph text, eh text, n uuid)");
+           "FROM jsonb_to_recordset($1::jsonb) AS x(i int, ip text, w text, sub text, ph text, eh text, n uuid)");
+/* Each backend adds to its own counter row (shard = its pid): concurrent batches never share one. */
+LX_DB_STMT(st_velocity, 1,
+           "INSERT INTO intake_velocity AS v (kind, key, bucket, shard, n) "
+           "SELECT x.k, x.key, " NOW_BUCKET ", pg_backend_pid(), x.n "
+           "FROM jsonb_to_recordset($1::jsonb) AS x(k int, key text, n int) "
+           "ON CONFLICT (kind, key, bucket, shard) DO UPDATE SET n = v.n + EXCLUDED.n");
 LX_DB_STMT(st_release, 1,
            "DELETE FROM contact_claims c USING jsonb_to_recordset($1::jsonb) AS x(n uuid, h text) "
            "WHERE c.niche_id = x.n AND c.hash = decode(x.h, 'hex')");
@@ -51,16 +59,14 @@ LX_DB_STMT(st_reassign, 1,
            "WHERE c.niche_id = x.n AND c.hash = decode(x.h, 'hex')");
 LX_DB_STMT(st_insert_leads, 1,
            "INSERT INTO leads (id, webmaster_id, niche_id, region, sale_mode, status, quality_score, temperature, reasons, "
-           "duplicate_of, phone_hash, email_hash, phone_country, contact_ct, attributes, consent, source, source_ip, sub_id, "
-           "created_at) "
+           "duplicate_of, phone_hash, email_hash, phone_country, contact_ct, contact_key, attributes, consent, source, "
+           "source_ip, sub_id, created_at) "
            "SELECT x.id, x.w, x.n, x.region, x.mode, x.status, x.score, x.temp, x.reasons, x.dup, decode(x.ph, 'hex'), "
-           "decode(x.eh, 'hex'), x.pc, decode(x.ct, 'hex'), x.attributes, x.consent, x.source, x.ip, x.sub, x.at "
+           "decode(x.eh, 'hex'), x.pc, decode(x.ct, 'hex'), decode(x.ck, 'hex'), x.attributes, x.consent, x.source, x.ip, "
+           "x.sub, x.at "
            "FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, w uuid, n uuid, region text, mode text, status text, "
-           "score int, temp text, reasons text[], dup uuid, ph text, eh text, pc text, ct text, attributes jsonb, "
+           "score int, temp text, reasons text[], dup uuid, ph text, eh text, pc text, ct text, ck text, attributes jsonb, "
            "consent jsonb, source jsonb, ip inet, sub text, at timestamptz)");
-LX_DB_STMT(st_insert_keys, 1,
-           "INSERT INTO lead_keys (lead_id, wrapped) SELECT x.id, decode(x.k, 'hex') "
-           "FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, k text)");
 LX_DB_STMT(st_idem, 1,
            "UPDATE idempotency_keys k SET status_code = x.s, resource_id = x.r, outcome = x.o, completed_at = now() "
            "FROM jsonb_to_recordset($1::jsonb) AS x(a uuid, k text, s int, r uuid, o jsonb) "
@@ -88,6 +94,10 @@ void lx_intake_item_prepare(lx_intake_item_t *item, lx_lead_t *lead, lx_niche_t 
     lx_pii_hash(dedupe_key, LX_PII_EMAIL, item->lead.email_canon, strlen(item->lead.email_canon), item->email_hash);
     char *plain = json_dumps(item->lead.contact, JSON_COMPACT);
     size_t plen = strlen(plain);
+    item->contact_json = plain;
+    item->attributes_json = json_dumps(item->lead.attributes, JSON_COMPACT);
+    item->consent_json = json_dumps(item->lead.consent, JSON_COMPACT);
+    item->source_json = json_dumps(item->lead.source, JSON_COMPACT);
     item->contact_ct_len = LX_PII_SEALED_SIZE(plen);
     item->contact_ct = lx_malloc(item->contact_ct_len);
     size_t ct_len = 0;
@@ -95,8 +105,6 @@ void lx_intake_item_prepare(lx_intake_item_t *item, lx_lead_t *lead, lx_niche_t 
                     item->wrapped_key) != 0)
         abort(); /* the buffer was sized by LX_PII_SEALED_SIZE */
     item->contact_ct_len = ct_len;
-    sodium_memzero(plain, plen);
-    free(plain);
 }
 
 void lx_intake_item_dispose(lx_intake_item_t *item)
@@ -105,6 +113,13 @@ void lx_intake_item_dispose(lx_intake_item_t *item)
         sodium_memzero(item->contact_ct, item->contact_ct_len);
     free(item->contact_ct);
     item->contact_ct = NULL;
+    if (item->contact_json != NULL)
+        sodium_memzero(item->contact_json, strlen(item->contact_json));
+    free(item->contact_json);
+    free(item->attributes_json);
+    free(item->consent_json);
+    free(item->source_json);
+    item->contact_json = item->attributes_json = item->consent_json = item->source_json = NULL;
     lx_lead_dispose(&item->lead);
     lx_niche_unref(item->niche);
     item->niche = NULL;
@@ -213,6 +228,26 @@ static void build_pairs(batch_t *b)
     free(refs);
 }
 
+/* The pair (niche id, hash) of this batch, by binary search (pairs are in key order), or NULL. */
+static pair_t *find_pair(batch_t *b, const char *niche_id, const uint8_t *hash)
+{
+    size_t lo = 0, hi = b->npairs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        pair_t *p = &b->pairs[mid];
+        int c = strcmp(b->items[p->niche_item]->niche->id, niche_id);
+        if (c == 0)
+            c = memcmp(p->hash, hash, LX_PII_HASH_BYTES);
+        if (c == 0)
+            return p;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
 static void append_pair_key(lx_strbuf_t *sb, const batch_t *b, const pair_t *p)
 {
     lx_strbuf_printf(sb, "\"n\":\"%s\",\"h\":\"", b->items[p->niche_item]->niche->id);
@@ -221,6 +256,8 @@ static void append_pair_key(lx_strbuf_t *sb, const batch_t *b, const pair_t *p)
 }
 
 static void on_step(lx_db_job_t *job);
+static size_t velocity_param(const batch_t *b, lx_strbuf_t *sb);
+static int should_start(const lx_intake_t *in);
 
 static void json_id(lx_strbuf_t *sb, const char *key, const char *uuid)
 {
@@ -231,10 +268,9 @@ static void send_step1(batch_t *b)
 {
     for (int i = 0; i < 6; i++)
         lx_strbuf_reset(&b->p[i]);
-    lx_strbuf_t *claims = &b->p[0], *holders = &b->p[1], *signals = &b->p[2];
-    /* claims: [{n, h, l, w, d}]; holders: [{i, n, h}] */
+    lx_strbuf_t *claims = &b->p[0], *signals = &b->p[2];
+    /* claims: [{n, h, l, w, d}] */
     lx_strbuf_puts(claims, "[");
-    lx_strbuf_puts(holders, "[");
     for (size_t k = 0; k < b->npairs; k++) {
         pair_t *p = &b->pairs[k];
         p->external = 0;
@@ -245,12 +281,8 @@ static void send_step1(batch_t *b)
         json_id(claims, "l", first->id);
         json_id(claims, "w", first->webmaster_id);
         lx_strbuf_printf(claims, ",\"d\":%d}", first->niche->dedupe_days);
-        lx_strbuf_printf(holders, "%s{\"i\":%zu,", k ? "," : "", k);
-        append_pair_key(holders, b, p);
-        lx_strbuf_puts(holders, "}");
     }
     lx_strbuf_puts(claims, "]");
-    lx_strbuf_puts(holders, "]");
     /* signals: [{i, n, w, ph, eh, ip?, sub?}] */
     lx_strbuf_puts(signals, "[");
     for (size_t i = 0; i < b->n; i++) {
@@ -272,16 +304,14 @@ static void send_step1(batch_t *b)
         lx_strbuf_puts(signals, "}");
     }
     lx_strbuf_puts(signals, "]");
-    for (int i = 0; i < 3; i++)
-        lx_strbuf_append(&b->p[i], "", 1); /* NUL-terminate: text parameters */
+    lx_strbuf_append(claims, "", 1); /* NUL-terminate: text parameters */
+    lx_strbuf_append(signals, "", 1);
 
     lx_db_job_init(&b->job, on_step, b);
     b->job.flags = LX_DB_RESERVE;
     lx_db_job_add(&b->job, &st_begin);
-    if (b->npairs != 0) {
+    if (b->npairs != 0)
         lx_db_param(lx_db_job_add(&b->job, &st_claim), 0, claims->base);
-        lx_db_param(lx_db_job_add(&b->job, &st_holders), 0, holders->base);
-    }
     lx_db_param(lx_db_job_add(&b->job, &st_signals), 0, signals->base);
     b->step = 1;
 }
@@ -312,18 +342,22 @@ static void add_reason(lx_intake_item_t *it, const char *reason)
 
 static void decide(batch_t *b)
 {
-    PGresult *signals = b->job.results[b->npairs != 0 ? 3 : 1];
+    PGresult *signals = b->job.results[b->npairs != 0 ? 2 : 1];
     if (b->npairs != 0) {
-        PGresult *holders = b->job.results[2];
-        for (int r = 0; r < PQntuples(holders); r++) {
-            size_t k = (size_t)strtoul(PQgetvalue(holders, r, 0), NULL, 10);
-            if (k >= b->npairs)
+        PGresult *claims = b->job.results[1];
+        for (int r = 0; r < PQntuples(claims); r++) {
+            uint8_t hash[LX_PII_HASH_BYTES];
+            const char *hex = PQgetvalue(claims, r, 1);
+            size_t hlen = 0;
+            if (sodium_hex2bin(hash, sizeof(hash), hex, strlen(hex), NULL, &hlen, NULL) != 0 || hlen != sizeof(hash))
                 continue;
-            pair_t *p = &b->pairs[k];
-            if (strcmp(PQgetvalue(holders, r, 1), b->items[p->first]->id) != 0) {
+            pair_t *p = find_pair(b, PQgetvalue(claims, r, 0), hash);
+            if (p == NULL)
+                continue;
+            if (strcmp(PQgetvalue(claims, r, 2), b->items[p->first]->id) != 0) {
                 p->external = 1;
-                snprintf(p->ext_lead, sizeof(p->ext_lead), "%s", PQgetvalue(holders, r, 1));
-                snprintf(p->ext_webmaster, sizeof(p->ext_webmaster), "%s", PQgetvalue(holders, r, 2));
+                snprintf(p->ext_lead, sizeof(p->ext_lead), "%s", PQgetvalue(claims, r, 2));
+                snprintf(p->ext_webmaster, sizeof(p->ext_webmaster), "%s", PQgetvalue(claims, r, 3));
             }
         }
     }
@@ -406,18 +440,11 @@ static void decide(batch_t *b)
 
 /* ---- writing ------------------------------------------------------------------------ */
 
-static void append_json_value(lx_strbuf_t *sb, const char *key, json_t *v)
-{
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    lx_strbuf_printf(sb, ",\"%s\":%s", key, s);
-    free(s);
-}
-
 static void send_step2(batch_t *b)
 {
     for (int i = 0; i < 6; i++)
         lx_strbuf_reset(&b->p[i]);
-    lx_strbuf_t *release = &b->p[0], *reassign = &b->p[1], *leads = &b->p[2], *keys = &b->p[3], *idem = &b->p[4];
+    lx_strbuf_t *release = &b->p[0], *reassign = &b->p[1], *leads = &b->p[2], *idem = &b->p[4];
     /* Claims: a pair nobody of this batch holds in the end is released; one held by a later lead than its tentative
      * holder is reassigned. Pairs held outside the batch were never touched. */
     lx_strbuf_puts(release, "[");
@@ -444,8 +471,6 @@ static void send_step2(batch_t *b)
     lx_strbuf_puts(reassign, "]");
 
     lx_strbuf_puts(leads, "[");
-    lx_strbuf_puts(keys, "[");
-    int nkeys = 0;
     for (size_t i = 0; i < b->n; i++) {
         const lx_intake_item_t *it = b->items[i];
         const lx_lead_t *l = &it->lead;
@@ -474,14 +499,16 @@ static void send_step2(batch_t *b)
             /* Only accepted leads keep their contact: rejected and duplicate ones keep the keyed hashes alone. */
             lx_strbuf_puts(leads, ",\"ct\":\"");
             hex(leads, it->contact_ct, it->contact_ct_len);
+            lx_strbuf_puts(leads, "\",\"ck\":\"");
+            hex(leads, it->wrapped_key, sizeof(it->wrapped_key));
             lx_strbuf_puts(leads, "\"");
-            lx_strbuf_printf(keys, "%s{\"id\":\"%s\",\"k\":\"", nkeys++ ? "," : "", it->id);
-            hex(keys, it->wrapped_key, sizeof(it->wrapped_key));
-            lx_strbuf_puts(keys, "\"}");
         }
-        append_json_value(leads, "attributes", l->attributes);
-        append_json_value(leads, "consent", l->consent);
-        append_json_value(leads, "source", l->source);
+        lx_strbuf_puts(leads, ",\"attributes\":");
+        lx_strbuf_puts(leads, it->attributes_json);
+        lx_strbuf_puts(leads, ",\"consent\":");
+        lx_strbuf_puts(leads, it->consent_json);
+        lx_strbuf_puts(leads, ",\"source\":");
+        lx_strbuf_puts(leads, it->source_json);
         if (l->source_ip[0] != '\0')
             lx_strbuf_printf(leads, ",\"ip\":\"%s\"", l->source_ip);
         if (it->sub_id[0] != '\0') {
@@ -491,7 +518,6 @@ static void send_step2(batch_t *b)
         lx_strbuf_printf(leads, ",\"at\":\"%s\"}", at);
     }
     lx_strbuf_puts(leads, "]");
-    lx_strbuf_puts(keys, "]");
 
     lx_strbuf_puts(idem, "[");
     int nidem = 0;
@@ -508,7 +534,8 @@ static void send_step2(batch_t *b)
         lx_strbuf_puts(idem, "}");
     }
     lx_strbuf_puts(idem, "]");
-    for (int i = 0; i < 5; i++)
+    size_t nvelocity = velocity_param(b, &b->p[5]);
+    for (int i = 0; i < 6; i++)
         lx_strbuf_append(&b->p[i], "", 1);
 
     lx_db_conn_t *reserved = b->job.conn; /* the connection holding the open transaction */
@@ -520,12 +547,56 @@ static void send_step2(batch_t *b)
     if (nre != 0)
         lx_db_param(lx_db_job_add(&b->job, &st_reassign), 0, reassign->base);
     lx_db_param(lx_db_job_add(&b->job, &st_insert_leads), 0, leads->base);
-    if (nkeys != 0)
-        lx_db_param(lx_db_job_add(&b->job, &st_insert_keys), 0, keys->base);
     if (nidem != 0)
         lx_db_param(lx_db_job_add(&b->job, &st_idem), 0, idem->base);
+    if (nvelocity != 0)
+        lx_db_param(lx_db_job_add(&b->job, &st_velocity), 0, b->p[5].base);
     lx_db_job_add(&b->job, &st_commit);
     b->step = 2;
+}
+
+typedef struct {
+    int kind;
+    char key[LX_UUID_STRLEN + 1 + 65 + 64];
+} velocity_key_t;
+
+static int velocity_cmp(const void *a, const void *b)
+{
+    const velocity_key_t *x = a, *y = b;
+    return x->kind != y->kind ? x->kind - y->kind : strcmp(x->key, y->key);
+}
+
+/* [{k, key, n}]: this batch's leads per visitor IP and per webmaster + sub_id, in key order. Returns the count. */
+static size_t velocity_param(const batch_t *b, lx_strbuf_t *sb)
+{
+    velocity_key_t *keys = lx_calloc(2 * b->n + 1, sizeof(*keys));
+    size_t nkeys = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const lx_intake_item_t *it = b->items[i];
+        if (it->lead.source_ip[0] != '\0') {
+            keys[nkeys].kind = 1;
+            snprintf(keys[nkeys++].key, sizeof(keys->key), "%s", it->lead.source_ip);
+        }
+        if (it->sub_id[0] != '\0') {
+            keys[nkeys].kind = 2;
+            snprintf(keys[nkeys++].key, sizeof(keys->key), "%s:%s", it->webmaster_id, it->sub_id);
+        }
+    }
+    qsort(keys, nkeys, sizeof(*keys), velocity_cmp);
+    size_t out = 0;
+    lx_strbuf_puts(sb, "[");
+    for (size_t i = 0; i < nkeys;) {
+        size_t j = i;
+        while (j < nkeys && velocity_cmp(&keys[i], &keys[j]) == 0)
+            j++;
+        lx_strbuf_printf(sb, "%s{\"k\":%d,\"n\":%zu,\"key\":", out++ ? "," : "", keys[i].kind, j - i);
+        lx_strbuf_append_json_string(sb, keys[i].key, strlen(keys[i].key));
+        lx_strbuf_puts(sb, "}");
+        i = j;
+    }
+    lx_strbuf_puts(sb, "]");
+    free(keys);
+    return out;
 }
 
 /* ---- batch life ----------------------------------------------------------------------- */
@@ -551,8 +622,10 @@ static void finish(batch_t *b, lx_db_status_t st, const char *sqlstate, const ch
     free(b->pairs);
     free(b->item_pairs);
     free(b);
-    if (in->head != NULL)
+    if (should_start(in))
         flush(in);
+    else if (in->head != NULL && !h2o_timeout_is_linked(&in->wait_entry))
+        h2o_timeout_link(in->loop, &in->wait_timeout, &in->wait_entry);
 }
 
 static int retryable(const char *sqlstate)
@@ -675,6 +748,18 @@ void lx_intake_destroy(lx_intake_t *in)
     free(in);
 }
 
+/*
+ * When a batch starts: at once when the thread has none in flight (an idle server answers a lone lead without
+ * waiting) or when a full batch is waiting; otherwise leads wait for the batch in flight to finish (natural batching:
+ * under load each transaction takes everything that arrived during the previous one) or for batch_wait_ms, after
+ * which a second transaction may start beside the first.
+ */
+static int should_start(const lx_intake_t *in)
+{
+    return in->head != NULL && in->in_flight < in->cfg.max_in_flight &&
+           (in->in_flight == 0 || in->queued_leads >= in->cfg.batch_max);
+}
+
 void lx_intake_submit(lx_intake_t *in, lx_intake_group_t *g)
 {
     g->next = NULL;
@@ -684,13 +769,11 @@ void lx_intake_submit(lx_intake_t *in, lx_intake_group_t *g)
         in->head = g;
     in->tail = g;
     in->queued_leads += g->nitems;
-    if (in->in_flight < in->cfg.max_in_flight &&
-        (in->queued_leads >= in->cfg.batch_max || in->cfg.batch_wait_ms == 0)) {
+    if (should_start(in)) {
         flush(in);
         return;
     }
-    /* Wait for company: at most batch_wait_ms, or until a batch in flight completes (natural batching). */
-    if (!h2o_timeout_is_linked(&in->wait_entry) && in->in_flight < in->cfg.max_in_flight)
+    if (!h2o_timeout_is_linked(&in->wait_entry))
         h2o_timeout_link(in->loop, &in->wait_timeout, &in->wait_entry);
 }
 

@@ -55,6 +55,9 @@ typedef struct st_lx_intake_item_t {
     char sub_id[65];
     uint8_t phone_hash[LX_PII_HASH_BYTES], email_hash[LX_PII_HASH_BYTES];
     uint8_t *contact_ct; /* sealed contact (malloc) */
+    /* The lead's JSON pieces, serialised once for both the database and the answer (malloc). */
+    char *contact_json; /* plaintext: wiped when disposed */
+    char *attributes_json, *consent_json, *source_json;
     size_t contact_ct_len;
     uint8_t wrapped_key[LX_PII_WRAPPED_KEY_BYTES];
     /* decided by the batch */

@@ -35,6 +35,30 @@ static uint32_t next_cp(const unsigned char **p)
     return c;
 }
 
+/* Decimal digits of other scripts (Unicode Nd outside ASCII): a name with digits is a bot or a prank. */
+static const uint32_t other_digits[][2] = {
+    {0x0660, 0x0669}, {0x06f0, 0x06f9}, {0x07c0, 0x07c9}, {0x0966, 0x096f}, {0x09e6, 0x09ef}, {0x0a66, 0x0a6f},
+    {0x0ae6, 0x0aef}, {0x0b66, 0x0b6f}, {0x0be6, 0x0bef}, {0x0c66, 0x0c6f}, {0x0ce6, 0x0cef}, {0x0d66, 0x0d6f},
+    {0x0de6, 0x0def}, {0x0e50, 0x0e59}, {0x0ed0, 0x0ed9}, {0x0f20, 0x0f29}, {0x1040, 0x1049}, {0x1090, 0x1099},
+    {0x17e0, 0x17e9}, {0x1810, 0x1819}, {0x1946, 0x194f}, {0x19d0, 0x19d9}, {0x1a80, 0x1a89}, {0x1a90, 0x1a99},
+    {0x1b50, 0x1b59}, {0x1bb0, 0x1bb9}, {0x1c40, 0x1c49}, {0x1c50, 0x1c59}, {0xa620, 0xa629}, {0xa8d0, 0xa8d9},
+    {0xa900, 0xa909}, {0xa9d0, 0xa9d9}, {0xa9f0, 0xa9f9}, {0xaa50, 0xaa59}, {0xabf0, 0xabf9}, {0xff10, 0xff19},
+};
+
+/* Characters that render as nothing: a name made of them looks filled in and is not. */
+static int invisible(uint32_t c)
+{
+    return c == 0x00ad || c == 0x034f || c == 0x061c || c == 0x115f || c == 0x1160 || c == 0x17b4 || c == 0x17b5 ||
+           c == 0x180e || c == 0x3164 || c == 0xfeff || c == 0xffa0 || (c >= 0x2000 && c <= 0x206f);
+}
+
+/* Combining marks accent a letter; alone they are not one. */
+static int combining(uint32_t c)
+{
+    return (c >= 0x0300 && c <= 0x036f) || (c >= 0x1ab0 && c <= 0x1aff) || (c >= 0x1dc0 && c <= 0x1dff) ||
+           (c >= 0xfe20 && c <= 0xfe2f);
+}
+
 /* Letters of any script, combining marks, spaces and the punctuation names really carry. */
 static int name_char_ok(uint32_t c)
 {
@@ -46,28 +70,36 @@ static int name_char_ok(uint32_t c)
         return 0; /* multiplication and division signs */
     if (c == 0x2019 || c == 0x2010 || c == 0x2011 || c == 0x02bc)
         return 1; /* typographic apostrophes and hyphens */
-    if (c >= 0x2000 && c <= 0x2bff)
+    if (invisible(c) || (c >= 0x2000 && c <= 0x2bff))
         return 0; /* general punctuation, symbols, arrows, technical, box drawing, dingbats */
     if ((c >= 0x3000 && c <= 0x303f) || (c >= 0xe000 && c <= 0xf8ff) || (c >= 0xfe00 && c <= 0xfe0f) ||
         (c >= 0xfff0 && c <= 0xffff) || c >= 0x1f000)
         return 0; /* CJK punctuation, private use, variation selectors, specials, emoji and pictographs */
-    if ((c >= 0x0660 && c <= 0x0669) || (c >= 0x06f0 && c <= 0x06f9) || (c >= 0x0966 && c <= 0x096f) ||
-        (c >= 0xff10 && c <= 0xff19))
-        return 0; /* digits of other scripts */
+    for (size_t i = 0; i < sizeof(other_digits) / sizeof(other_digits[0]); i++)
+        if (c >= other_digits[i][0] && c <= other_digits[i][1])
+            return 0;
     return 1;
 }
 
-/* Trims ASCII and no-break spaces at both ends. */
+/* Trims ASCII spaces, tabs and no-break spaces, in any mix, at both ends. */
 static void trim(const char **s, size_t *len)
 {
-    while (*len > 0 && ((*s)[0] == ' ' || (*s)[0] == '\t'))
-        (*s)++, (*len)--;
-    while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t'))
-        (*len)--;
-    while (*len >= 2 && (unsigned char)(*s)[0] == 0xc2 && (unsigned char)(*s)[1] == 0xa0)
-        (*s) += 2, (*len) -= 2;
-    while (*len >= 2 && (unsigned char)(*s)[*len - 2] == 0xc2 && (unsigned char)(*s)[*len - 1] == 0xa0)
-        (*len) -= 2;
+    for (;;) {
+        if (*len > 0 && ((*s)[0] == ' ' || (*s)[0] == '\t'))
+            (*s)++, (*len)--;
+        else if (*len >= 2 && (unsigned char)(*s)[0] == 0xc2 && (unsigned char)(*s)[1] == 0xa0)
+            (*s) += 2, (*len) -= 2;
+        else
+            break;
+    }
+    for (;;) {
+        if (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t'))
+            (*len)--;
+        else if (*len >= 2 && (unsigned char)(*s)[*len - 2] == 0xc2 && (unsigned char)(*s)[*len - 1] == 0xa0)
+            (*len) -= 2;
+        else
+            break;
+    }
 }
 
 /* A trimmed, non-empty, capped text member; returns a new JSON string or NULL (absent or invalid). */
@@ -99,7 +131,7 @@ static json_t *text_member(json_t *obj, const char *base, const char *key, unsig
                 lx_error_field(err, ptr, "must contain only letters, spaces, hyphens, apostrophes and periods");
                 return NULL;
             }
-            letters += c != ' ' && c != '-' && c != '\'' && c != '.';
+            letters += c != ' ' && c != '-' && c != '\'' && c != '.' && !combining(c);
         }
         if (letters == 0) {
             lx_error_field(err, ptr, "must contain letters");
@@ -233,10 +265,9 @@ static void parse_contact(json_t *lead, const char *base, lx_lead_t *out, lx_err
     }
     if (name != NULL && out->phone[0] != '\0' && out->email[0] != '\0') {
         out->contact = json_pack("{s:O, s:s, s:s}", "name", name, "phone", out->phone, "email", out->email);
-        if (company != NULL)
-            json_object_set(out->contact, "company", company);
-        if (position != NULL)
-            json_object_set(out->contact, "position", position);
+        /* Every member present (null when not given): the stored and answered shape never varies. */
+        json_object_set_new(out->contact, "company", company != NULL ? json_incref(company) : json_null());
+        json_object_set_new(out->contact, "position", position != NULL ? json_incref(position) : json_null());
     }
     json_decref(name);
     json_decref(company);
@@ -279,12 +310,10 @@ static void parse_consent(json_t *lead, const char *base, int64_t now_us, lx_lea
         out->consent_given_us = given;
         out->consent = json_pack("{s:O, s:b, s:b}", "text", text, "personal_data", 1, "advertising", advertising);
         set_time(out->consent, "given_at", given);
-        if (has_ip == 1)
-            json_object_set_new(out->consent, "ip", json_string(ip));
-        if (has_ua == 1)
-            json_object_set_new(out->consent, "user_agent", json_string(ua));
-        if (has_page == 1)
-            json_object_set(out->consent, "page_url", json_object_get(c, "page_url"));
+        json_object_set_new(out->consent, "ip", has_ip == 1 ? json_string(ip) : json_null());
+        json_object_set_new(out->consent, "user_agent", has_ua == 1 ? json_string(ua) : json_null());
+        json_object_set_new(out->consent, "page_url",
+                            has_page == 1 ? json_incref(json_object_get(c, "page_url")) : json_null());
     }
     json_decref(text);
 }
@@ -295,7 +324,8 @@ static void parse_source(json_t *lead, const char *base, int64_t now_us, lx_lead
     lx_json_pointer(sbase, base, "source");
     json_t *s = json_object_get(lead, "source");
     out->form_started_us = out->form_submitted_us = -1;
-    out->source = json_object();
+    out->source = json_pack("{s:n, s:n, s:n, s:n, s:n, s:n}", "sub_id", "click_id", "landing_url", "ip",
+                            "form_started_at", "form_submitted_at"); /* every member present, null when not given */
     if (s == NULL || json_is_null(s)) {
         out->missing_optional += 6;
         return;
@@ -327,7 +357,7 @@ static void parse_source(json_t *lead, const char *base, int64_t now_us, lx_lead
     if (has_click == 1)
         json_object_set_new(out->source, "click_id", json_string(click_id));
     if (has_landing == 1)
-        json_object_set(out->source, "landing_url", json_object_get(s, "landing_url"));
+        json_object_set_new(out->source, "landing_url", json_incref(json_object_get(s, "landing_url")));
     if (has_ip == 1)
         json_object_set_new(out->source, "ip", json_string(out->source_ip));
     if (has_started == 1) {
@@ -383,21 +413,21 @@ lx_status_t lx_lead_parse(json_t *lead, const char *base, const lx_niche_t *nich
     json_t *attrs = json_object_get(lead, "attributes");
     if (attrs != NULL && json_is_null(attrs))
         attrs = NULL;
+    lx_status_t attrs_status = LX_OK;
     if (niche != NULL) {
-        lx_error_t aerr;
-        lx_error_init(&aerr);
-        if (lx_attrs_validate(niche->attributes, attrs, abase, &aerr) != LX_OK)
-            for (size_t i = 0; i < aerr.nfields; i++)
-                lx_error_field(err, aerr.fields[i].field, "%s", aerr.fields[i].message);
-        else
+        attrs_status = lx_attrs_validate(niche->attributes, attrs, abase, err);
+        if (attrs_status == LX_OK)
             out->missing_optional += (unsigned)lx_attrs_count_missing_optional(niche->attributes, attrs);
     } else if (attrs != NULL && !json_is_object(attrs)) {
         lx_error_field(err, abase, "must be an object");
     }
     out->attributes = attrs != NULL ? json_deep_copy(attrs) : json_object();
 
-    if (err->nfields + err->nfields_dropped != before || out->contact == NULL || out->consent == NULL) {
+    if (attrs_status != LX_OK || err->nfields + err->nfields_dropped != before || out->contact == NULL ||
+        out->consent == NULL) {
         lx_lead_dispose(out);
+        if (attrs_status == LX_ERR_INTERNAL) /* a damaged stored schema is the server's fault, not the lead's */
+            return lx_error_set(err, LX_ERR_INTERNAL, "The niche's attribute schema is damaged.");
         if (err->nfields == 0)
             lx_error_field(err, base, "is not a valid lead");
         return lx_error_set(err, LX_ERR_VALIDATION, "The lead is not valid.");

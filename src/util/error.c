@@ -60,7 +60,14 @@ void lx_error_field(lx_error_t *err, const char *field, const char *fmt, ...)
         return;
     }
     lx_field_error_t *f = &err->fields[err->nfields++];
-    snprintf(f->field, sizeof(f->field), "%s", field);
+    size_t len = strlen(field);
+    if (len >= sizeof(f->field)) { /* cut at a character boundary */
+        len = sizeof(f->field) - 1;
+        while (len > 0 && ((unsigned char)field[len] & 0xc0) == 0x80)
+            len--;
+    }
+    memcpy(f->field, field, len);
+    f->field[len] = '\0';
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(f->message, sizeof(f->message), fmt, ap);

@@ -40,7 +40,7 @@ typedef enum {
 } lx_status_t;
 
 #define LX_ERROR_MAX_FIELDS 16
-#define LX_ERROR_FIELD_LEN 128
+#define LX_ERROR_FIELD_LEN 1024 /* a member name up to about a thousand bytes is named whole */
 #define LX_ERROR_MESSAGE_LEN 192
 #define LX_ERROR_DETAIL_LEN 256
 

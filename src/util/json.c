@@ -113,6 +113,11 @@ void lx_json_pointer(char out[LX_JSON_POINTER_MAX], const char *base, const char
     if (n >= LX_JSON_POINTER_MAX - 1)
         return;
     for (const char *p = key; *p != '\0' && n < LX_JSON_POINTER_MAX - 3; p++) {
+        /* never cut a UTF-8 sequence: stop before a lead byte whose sequence would not fit */
+        unsigned char c = (unsigned char)*p;
+        size_t seq = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+        if (seq > 1 && n + seq > LX_JSON_POINTER_MAX - 3)
+            break;
         if (*p == '~') {
             out[n++] = '~';
             out[n++] = '0';

@@ -21,7 +21,7 @@
 
 #include "util/error.h"
 
-#define LX_JSON_POINTER_MAX 128
+#define LX_JSON_POINTER_MAX 1024 /* longer pointers are cut at a character boundary */
 
 enum {
     LX_JF_REQUIRED = 1,  /* absent -> "is required" */

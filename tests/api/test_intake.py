@@ -149,11 +149,10 @@ class Intake(LeadTestCase):
         phone, email = unique_phone(), unique_email()
         doc = self.submit(self.lead(phone=phone, email=email, name=name)).json()
         digits = "".join(ch for ch in phone if ch.isdigit())
-        dump = psql(self.db_url, f"SELECT l::text || coalesce(k::text, '') FROM leads l LEFT JOIN lead_keys k "
-                                 f"ON k.lead_id = l.id WHERE l.id = '{doc['id']}'")
+        dump = psql(self.db_url, f"SELECT l::text FROM leads l WHERE l.id = '{doc['id']}'")
         for secret in (digits, digits[1:], email, email.split("@")[0], "Kukushkina"):
             self.assertNotIn(secret, dump)
-        self.assertEqual(db_count(self.db_url, f"SELECT count(*) FROM lead_keys WHERE lead_id = '{doc['id']}'"), 1)
+        self.assertEqual(psql(self.db_url, f"SELECT length(contact_key) FROM leads WHERE id = '{doc['id']}'"), "73")
 
     def test_rejected_and_duplicate_leads_keep_no_contact(self):
         phone = unique_phone()
@@ -162,10 +161,9 @@ class Intake(LeadTestCase):
         rej = self.submit(self.lead(fill_s=0.5)).json()
         self.assertEqual((dup["status"], rej["status"]), ("duplicate", "rejected"))
         for d in (dup, rej):
-            row = psql(self.db_url, f"SELECT contact_ct IS NULL, length(phone_hash), "
-                                    f"(SELECT count(*) FROM lead_keys WHERE lead_id = l.id) FROM leads l "
+            row = psql(self.db_url, f"SELECT contact_ct IS NULL, length(phone_hash), contact_key IS NULL FROM leads l "
                                     f"WHERE id = '{d['id']}'")
-            self.assertEqual(row, "t|32|0")
+            self.assertEqual(row, "t|32|t")
             self.assertIsNone(self.h2.get(f"/v1/leads/{d['id']}", headers=bearer(self.wm_token)).json()["contact"])
 
     # -- quality ------------------------------------------------------------------------------------------
@@ -213,8 +211,8 @@ class Intake(LeadTestCase):
         self.assertTrue(got["contact_erased"])
         self.assertEqual((got["status"], got["attributes"], got["consent"]), (doc["status"], doc["attributes"],
                                                                               doc["consent"]))
-        self.assertEqual(psql(self.db_url, f"SELECT contact_ct IS NULL, (SELECT count(*) FROM lead_keys "
-                                           f"WHERE lead_id = l.id) FROM leads l WHERE id = '{doc['id']}'"), "t|0")
+        self.assertEqual(psql(self.db_url, f"SELECT contact_ct IS NULL, contact_key IS NULL FROM leads l "
+                                           f"WHERE id = '{doc['id']}'"), "t|t")
         self.assertEqual(self.h2.delete(f"/v1/leads/{doc['id']}/contact", headers=bearer(self.op)).status_code, 204)
         problem(self.h2.delete("/v1/leads/01a20000-0000-7000-8000-000000000000/contact", headers=bearer(self.op)),
                 404, "not_found")
