@@ -193,6 +193,7 @@ typedef struct {
     size_t *index_of_item;    /* item -> position in the request */
     size_t nitems;
     lx_niche_t **niches;      /* referenced niches the request names */
+    uint64_t niche_generation; /* of the thread's niche cache when the look-up started */
     size_t nniches;
     lx_intake_group_t group;
     lx_idem_t *idem;          /* copy, when an Idempotency-Key was claimed */
@@ -523,7 +524,8 @@ static int on_niches(lx_req_t *lr, lx_async_t *a)
     submission_t *s = lr->handler_data;
     lx_worker_t *w = lr->worker;
     PGresult *r = a->job.results[0];
-    int cache = atomic_load(&w->server->auth_cache_enabled);
+    /* a NOTIFY that cleared the cache meanwhile may concern these very rows: use them, do not cache them */
+    int cache = atomic_load(&w->server->auth_cache_enabled) && w->niches.generation == s->niche_generation;
     uint64_t now_ms = lx_wall_ms();
     for (int i = 0; i < PQntuples(r); i++) {
         lx_niche_t *n = lx_niche_from_row(r, i, now_ms);
@@ -584,6 +586,7 @@ static void start_submission(lx_req_t *lr, json_t *elements, int batch)
         proceed(s);
         return;
     }
+    s->niche_generation = w->niches.generation;
     lx_async_t *a = lx_async_new(lr, on_niches);
     lx_db_param(lx_db_job_add(&a->job, &niches_by_slug), 0, lx_async_dup(a, missing.base, missing.len));
     lx_strbuf_free(&missing);

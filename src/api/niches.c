@@ -18,7 +18,7 @@ LX_DB_STMT(niche_insert, 14,
            "VALUES ($1::uuid, $2, $3, $4, coalesce($5::int, 1), $6::bigint, $7::bigint, coalesce($8::int, 72), "
            "coalesce($9::int, 72), coalesce($10::int, 30), $11::int, coalesce($12::int, 0), coalesce($13::jsonb, '{}'), "
            "coalesce($14, 'active')) RETURNING " LX_NICHE_COLS);
-LX_DB_STMT(niche_update, 13,
+LX_DB_STMT(niche_update, 12,
            "UPDATE niches SET name = coalesce($2, name), max_shares = coalesce($3::int, max_shares), "
            "floor_exclusive = coalesce($4::bigint, floor_exclusive), floor_shared = coalesce($5::bigint, floor_shared), "
            "return_window_hours = coalesce($6::int, return_window_hours), "

@@ -172,6 +172,17 @@ static int read_number_bound(json_t *spec, const char *ptr, const char *key, jso
         lx_error_field(err, mptr, "must be a number");
         return -1;
     }
+    /* PostgreSQL keeps a whole bound such as 1e20 as the integer 100000000000000000000, which no int64 reader takes
+     * back; and past 2^53 a double no longer holds every whole number. Bounds stay within +-2^53. */
+    const json_int_t lim = (json_int_t)1 << 53;
+    int outside = json_is_integer(v) ? json_integer_value(v) > lim || json_integer_value(v) < -lim
+                                     : json_real_value(v) > (double)lim || json_real_value(v) < -(double)lim;
+    if (outside) {
+        char mptr[LX_JSON_POINTER_MAX];
+        lx_json_pointer(mptr, ptr, key);
+        lx_error_field(err, mptr, "must be between -9007199254740992 and 9007199254740992");
+        return -1;
+    }
     *out = v;
     return 1;
 }

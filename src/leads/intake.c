@@ -1,4 +1,5 @@
 #include "leads/intake.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 #include "util/time.h"
@@ -92,12 +93,12 @@ void lx_intake_item_prepare(lx_intake_item_t *item, lx_lead_t *lead, lx_niche_t 
     item->lead.sub_id = NULL; /* it pointed into the request body */
     lx_pii_hash(dedupe_key, LX_PII_PHONE, item->lead.phone, strlen(item->lead.phone), item->phone_hash);
     lx_pii_hash(dedupe_key, LX_PII_EMAIL, item->lead.email_canon, strlen(item->lead.email_canon), item->email_hash);
-    char *plain = json_dumps(item->lead.contact, JSON_COMPACT);
+    char *plain = lx_json_dumps(item->lead.contact);
     size_t plen = strlen(plain);
     item->contact_json = plain;
-    item->attributes_json = json_dumps(item->lead.attributes, JSON_COMPACT);
-    item->consent_json = json_dumps(item->lead.consent, JSON_COMPACT);
-    item->source_json = json_dumps(item->lead.source, JSON_COMPACT);
+    item->attributes_json = lx_json_dumps(item->lead.attributes);
+    item->consent_json = lx_json_dumps(item->lead.consent);
+    item->source_json = lx_json_dumps(item->lead.source);
     item->contact_ct_len = LX_PII_SEALED_SIZE(plen);
     item->contact_ct = lx_malloc(item->contact_ct_len);
     size_t ct_len = 0;

@@ -24,8 +24,11 @@ json_t *lx_niche_json(const PGresult *r, int row)
 {
     const char *attrs_text = PQgetvalue(r, row, 12);
     json_t *attrs = json_loadb(attrs_text, (size_t)PQgetlength(r, row, 12), 0, NULL);
-    if (attrs == NULL)
-        attrs = json_object();
+    if (attrs == NULL) { /* schemas are checked before they are stored: this is damage, say so */
+        lx_log(LX_LOG_ERROR, "niche_schema_unreadable", "niche %s: stored attribute schema does not parse",
+               PQgetvalue(r, row, 1));
+        attrs = json_pack("{s:{s:s}}", "__unreadable__", "type", "damaged"); /* fails lx_attrs_validate: 500 */
+    }
     return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:o, s:o}", "id",
                      PQgetvalue(r, row, 0), "slug", PQgetvalue(r, row, 1), "name", PQgetvalue(r, row, 2), "currency",
                      PQgetvalue(r, row, 3), "max_shares", (json_int_t)col_int(r, row, 4), "floor_exclusive",
@@ -178,6 +181,7 @@ void lx_niche_cache_init(lx_niche_cache_t *c, uint64_t ttl_ms)
 
 void lx_niche_cache_clear(lx_niche_cache_t *c)
 {
+    c->generation++;
     for (size_t i = 0; i < c->n; i++)
         lx_niche_unref(c->items[i]);
     c->n = 0;

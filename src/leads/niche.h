@@ -64,6 +64,7 @@ typedef struct st_lx_niche_cache_t {
     lx_niche_t **items;
     size_t n, cap;
     uint64_t ttl_ms;
+    uint64_t generation; /* bumped by every clear: a look-up started before one must not fill the cache after it */
 } lx_niche_cache_t;
 
 void lx_niche_cache_init(lx_niche_cache_t *c, uint64_t ttl_ms);

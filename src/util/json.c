@@ -1,4 +1,5 @@
 #include "util/json.h"
+#include "util/strbuf.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -109,9 +110,15 @@ json_t *lx_json_parse(const char *buf, size_t len, size_t max_depth, lx_error_t 
 
 void lx_json_pointer(char out[LX_JSON_POINTER_MAX], const char *base, const char *key)
 {
-    size_t n = (size_t)snprintf(out, LX_JSON_POINTER_MAX, "%s/", base);
-    if (n >= LX_JSON_POINTER_MAX - 1)
-        return;
+    size_t n = strlen(base);
+    if (n >= LX_JSON_POINTER_MAX - 2) { /* cannot happen with pointers built here; keep the base, cut */
+        n = LX_JSON_POINTER_MAX - 2;
+        while (n > 0 && ((unsigned char)base[n] & 0xc0) == 0x80)
+            n--;
+    }
+    memcpy(out, base, n);
+    out[n++] = '/';
+    out[n] = '\0';
     for (const char *p = key; *p != '\0' && n < LX_JSON_POINTER_MAX - 3; p++) {
         /* never cut a UTF-8 sequence: stop before a lead byte whose sequence would not fit */
         unsigned char c = (unsigned char)*p;
@@ -291,4 +298,75 @@ int lx_json_enum(json_t *obj, const char *base, const char *key, unsigned flags,
         n += (size_t)snprintf(allowed + n, sizeof(allowed) - n, "%s%s", i ? ", " : "", values[i]);
     lx_error_field(err, ptr, "must be one of: %s", allowed);
     return -1;
+}
+
+void lx_json_dump(const json_t *v, lx_strbuf_t *out)
+{
+    char num[32];
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        lx_strbuf_append(out, "{", 1);
+        const char *k;
+        json_t *m;
+        int first = 1;
+        json_object_foreach((json_t *)v, k, m)
+        {
+            if (!first)
+                lx_strbuf_append(out, ",", 1);
+            first = 0;
+            lx_strbuf_append_json_string(out, k, strlen(k));
+            lx_strbuf_append(out, ":", 1);
+            lx_json_dump(m, out);
+        }
+        lx_strbuf_append(out, "}", 1);
+        break;
+    }
+    case JSON_ARRAY: {
+        lx_strbuf_append(out, "[", 1);
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            if (i)
+                lx_strbuf_append(out, ",", 1);
+            lx_json_dump(json_array_get(v, i), out);
+        }
+        lx_strbuf_append(out, "]", 1);
+        break;
+    }
+    case JSON_STRING: lx_strbuf_append_json_string(out, json_string_value(v), json_string_length(v)); break;
+    case JSON_INTEGER: {
+        int n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        lx_strbuf_append(out, num, (size_t)n);
+        break;
+    }
+    case JSON_REAL: {
+        int n = snprintf(num, sizeof(num), "%.17g", json_real_value(v));
+        char *e = strchr(num, 'e');
+        if (e != NULL) { /* as Jansson writes exponents: no '+', no leading zeros */
+            char *src = e + 1, *dst = e + 1;
+            if (*src == '+')
+                src++;
+            else if (*src == '-')
+                *dst++ = *src++;
+            while (*src == '0' && src[1] != '\0')
+                src++;
+            memmove(dst, src, strlen(src) + 1);
+            n = (int)strlen(num);
+        } else if (strchr(num, '.') == NULL && n + 2 < (int)sizeof(num)) { /* keep it a real when read back */
+            memcpy(num + n, ".0", 3), n += 2;
+        }
+        lx_strbuf_append(out, num, (size_t)n);
+        break;
+    }
+    case JSON_TRUE: lx_strbuf_append(out, "true", 4); break;
+    case JSON_FALSE: lx_strbuf_append(out, "false", 5); break;
+    default: lx_strbuf_append(out, "null", 4); break;
+    }
+}
+
+char *lx_json_dumps(const json_t *v)
+{
+    lx_strbuf_t sb;
+    lx_strbuf_init(&sb, SIZE_MAX);
+    lx_json_dump(v, &sb);
+    lx_strbuf_append(&sb, "", 1);
+    return sb.base; /* the buffer is the string: the caller frees it */
 }

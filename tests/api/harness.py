@@ -49,7 +49,7 @@ SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "Und
 # The stable problem codes and their HTTP statuses (the contract's error table).
 PROBLEM_STATUS = {
     "malformed_json": 400, "invalid_parameter": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404,
-    "method_not_allowed": 405, "idempotency_in_progress": 409, "payload_too_large": 413,
+    "method_not_allowed": 405, "conflict": 409, "idempotency_in_progress": 409, "payload_too_large": 413,
     "unsupported_media_type": 415, "validation_failed": 422, "idempotency_key_reused": 422, "rate_limited": 429,
     "request_header_fields_too_large": 431, "internal_error": 500, "database_unavailable": 503, "overloaded": 503,
 }

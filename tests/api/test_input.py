@@ -203,9 +203,10 @@ class BadInput(ServerTestCase):
         problem(self.post(body + b" ", raw=True), 413, "payload_too_large")
 
     def test_body_beyond_twice_the_cap_is_refused_by_h2o(self):
-        """Documented protocol-level behaviour: beyond 2 x the largest route cap, h2o itself refuses the body
-        (HTTP/2: RST_STREAM REFUSED_STREAM, the connection lives on; HTTP/1.1: 413 text/plain or a reset)."""
-        body = b"x" * (3 << 20)
+        """Documented protocol-level behaviour: beyond 2 x the largest route cap (the lead batch route's 8 MiB), h2o
+        itself refuses the body (HTTP/2: RST_STREAM REFUSED_STREAM, the connection lives on; HTTP/1.1: 413 text/plain
+        or a reset)."""
+        body = b"x" * (17 << 20)
         with self.assertRaises(httpx.RemoteProtocolError) as ctx:
             self.post(body, raw=True)
         self.assertIn("error_code:7", str(ctx.exception))  # REFUSED_STREAM

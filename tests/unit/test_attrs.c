@@ -203,6 +203,10 @@ static const schema_case_t schema_cases[] = {
     /* number */
     {"number min as a string", "{'x': {'type': 'number', 'min': '1000'}}", {{"/attributes/x/min", "must be a number"}}},
     {"number max as a boolean", "{'x': {'type': 'number', 'max': true}}", {{"/attributes/x/max", "must be a number"}}},
+    {"number bound past 2^53", "{'x': {'type': 'number', 'max': 1e20}}",
+     {{"/attributes/x/max", "must be between -9007199254740992 and 9007199254740992"}}},
+    {"integer-valued number bound past 2^53", "{'x': {'type': 'number', 'min': -9007199254740993}}",
+     {{"/attributes/x/min", "must be between -9007199254740992 and 9007199254740992"}}},
     {"number min above max, reals",
      "{'x': {'type': 'number', 'min': 1.5, 'max': 1.25}}",
      {{"/attributes/x/max", "must not be less than min"}}},
@@ -637,12 +641,14 @@ static void test_number_bounds(void)
                    "must be at most 0");
     check_validate("whole real bound printed without a fraction", parse("{'p': {'type': 'number', 'max': 1000.0}}"),
                    parse("{'p': 1000.5}"), "/a/p", "must be at most 1000");
-    check_validate("large real bound", parse("{'p': {'type': 'number', 'max': 1e20}}"), parse("{'p': 1e21}"), "/a/p",
-                   "must be at most 1e+20");
-    check_validate("int64 max under a large real bound", parse("{'p': {'type': 'number', 'max': 1e20}}"),
-                   parse("{'p': 9223372036854775807}"), NULL, NULL);
-    check_validate("int64 min above a large negative real bound", parse("{'p': {'type': 'number', 'min': -1e20}}"),
-                   parse("{'p': -9223372036854775808}"), NULL, NULL);
+    check_validate("large real bound", parse("{'p': {'type': 'number', 'max': 1e15}}"), parse("{'p': 1e21}"), "/a/p",
+                   "must be at most 1e+15");
+    check_validate("int64 max over a large real bound", parse("{'p': {'type': 'number', 'max': 9e15}}"),
+                   parse("{'p': 9223372036854775807}"), "/a/p", "must be at most 9e+15");
+    check_validate("integer just under a large real bound", parse("{'p': {'type': 'number', 'max': 9e15}}"),
+                   parse("{'p': 8999999999999999}"), NULL, NULL);
+    check_validate("integer just above a large negative real bound", parse("{'p': {'type': 'number', 'min': -9e15}}"),
+                   parse("{'p': -8999999999999999}"), NULL, NULL);
 
     /* above 2^53 a double cannot tell these apart; the comparison must */
     check_validate("integer bound, integer one above 2^53", parse("{'n': {'type': 'number', 'max': 9007199254740992}}"),
