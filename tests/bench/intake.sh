@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# Lead-intake benchmark: tests/bench/leadgen (distinct, realistic leads over h2c) against the real server on
+# the private cluster, beside a pgbench baseline of the intake SQL, in the same run.
+#
+#   tests/bench/intake.sh            (after deploy/dev.sh has built and set up once)
+#
+# Scenarios (each after a warm-up that no figure includes):
+#   (a) max throughput, POST /v1/leads, closed loop, 16 connections x 16 streams, RUNS runs, median
+#   (b) max throughput, POST /v1/leads/batch with 100 leads a request, RUNS runs, median
+#   (c) latency at a fixed rate: open loop, RATE leads/s spread evenly, latency from each request's
+#       scheduled start (no coordinated omission)
+#   (d) pgbench of the server's intake transaction with as many clients as (a) has connections
+# Every lead is distinct (phone, e-mail, source IP): leadgen numbers leads by seed, and the next free seed
+# is kept in var/bench/leadgen.seed so later runs on the same database do not resend earlier contacts.
+# Figures are reported, never asserted; the exit status is 1 if a run saw connection errors, reset
+# streams, 5xx or unanswered requests.
+#
+# Environment: RUNS (3), DURATION seconds per run (10), WARMUP seconds (2), RATE leads/s for (c) (5000).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cd "$repo"
+PY=/usr/bin/python3
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+PGBENCH=$PGBIN/pgbench
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+RATE=${RATE:-5000}
+CONNS=16 STREAMS=16             # (a) and (c)
+BATCH=100 BATCH_CONNS=4 BATCH_STREAMS=4 # (b): 16 batches, 1,600 leads in flight
+ATTRIBUTES='{"age": 35}'        # what the bench niche's attribute schema asks for
+
+[ -x build/leadx ] || { echo "bench: build/leadx missing: run deploy/dev.sh test (or run) once first" >&2; exit 1; }
+cc -O2 -std=c17 -Wall -Wextra -Werror $(pkg-config --cflags libnghttp2 jansson) \
+  -o build/leadgen tests/bench/leadgen.c $(pkg-config --libs libnghttp2 jansson)
+deploy/pg.sh start
+export LEADX_DATABASE_URL=${LEADX_DATABASE_URL:-$(deploy/pg.sh url)}
+export LEADX_KEY_DIR=${LEADX_KEY_DIR:-$repo/var/keys}
+build/leadx keygen >/dev/null
+build/leadx migrate >/dev/null
+
+port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+tmp=$(mktemp -d)
+LEADX_RATE_LIMIT=0 build/leadx serve --listen 127.0.0.1:$port --threads 2 --access-log off 2>"$tmp/server.log" &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$tmp"' EXIT
+for _ in $(seq 50); do curl -sf --http2-prior-knowledge "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+base=http://127.0.0.1:$port
+
+op=$(build/leadx accounts create --role operator --name bench 2>/dev/null)
+created=$(curl -sf --http2-prior-knowledge -H "authorization: Bearer $op" -H 'content-type: application/json' \
+  -d '{"role":"webmaster","name":"bench webmaster","currency":"RUB"}' "$base/v1/accounts")
+wm_id=$(echo "$created" | $PY -c 'import json,sys; print(json.load(sys.stdin)["account"]["id"])')
+wm_token=$(echo "$created" | $PY -c 'import json,sys; print(json.load(sys.stdin)["key"]["token"])')
+
+niche_code=$(curl -s --http2-prior-knowledge -o "$tmp/niche.json" -w '%{http_code}' \
+  -H "authorization: Bearer $op" -H 'content-type: application/json' -d '{
+    "slug": "bench-loans", "name": "Bench loans", "currency": "RUB", "max_shares": 3,
+    "floor_exclusive": 50000, "floor_shared": 20000, "return_window_hours": 72, "inventory_ttl_hours": 48,
+    "dedupe_days": 30, "fee_bps": 1500, "min_quality": 30,
+    "attributes": {"age": {"type": "integer", "min": 18, "max": 100}}}' "$base/v1/niches")
+case $niche_code in
+200 | 201 | 409) ;; # 409: made by an earlier run
+*) echo "bench: POST /v1/niches answered $niche_code: $(cat "$tmp/niche.json")" >&2; exit 1 ;;
+esac
+niche_id=$("$PGBIN/psql" "$LEADX_DATABASE_URL" -Atc "SELECT id FROM niches WHERE slug = 'bench-loans'" 2>/dev/null || true)
+
+seed_file=var/bench/leadgen.seed
+mkdir -p var/bench
+seed=$(cat "$seed_file" 2>/dev/null || echo 1)
+failed=0
+
+# run_leadgen <json out> <leadgen args...>: one run with the next free seed; the result line goes to the
+# file, its human summary to $tmp/run.log (kept in $tmp/failures.log if the run failed); the seed file moves
+# past the leads this run used.
+run_leadgen() {
+  local out=$1 rc=0
+  shift
+  build/leadgen --url "$base" --token "$wm_token" --niche bench-loans --attributes "$ATTRIBUTES" --seed "$seed" \
+    "$@" >"$out" 2>"$tmp/run.log" || rc=$?
+  if [ ! -s "$out" ]; then
+    echo "bench: leadgen produced no result (exit $rc):" >&2
+    tail -20 "$tmp/run.log" >&2
+    exit 1
+  fi
+  seed=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["next_seed"])' "$out")
+  echo "$seed" >"$seed_file"
+  if [ "$rc" -ne 0 ]; then
+    failed=1
+    cat "$tmp/run.log" >>"$tmp/failures.log"
+  fi
+}
+
+# field <json file> <key>: one number from a result line
+field() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+
+# ok2xx <json file>: true if every answer was 2xx and nothing failed
+ok2xx() {
+  $PY - "$1" <<'PYEOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+ok = r["responses"] > 0 and all(200 <= int(k) < 300 for k in r["http"]) and not any(r["errors"][k] for k in ("connection", "stream", "unfinished"))
+sys.exit(0 if ok else 1)
+PYEOF
+}
+
+# row <label> <run> <json file>: one table row
+row() {
+  $PY - "$@" <<'PYEOF'
+import json, sys
+label, run, path = sys.argv[1:4]
+r = json.load(open(path))
+lat, err = r["latency_ms"], r["errors"]
+errors = err["connection"] + err["stream"] + err["unfinished"]
+http = " ".join(f"{k}:{v}" for k, v in r["http"].items())
+leads = " ".join(f"{k}:{v}" for k, v in r["leads"].items())
+problems = " ".join(f"{k}:{v}" for k, v in r["problems"].items())
+print(f"{label:<24} {run:>3} {r['leads_per_s']:>9.0f} {r['requests_per_s']:>8.0f} {lat['p50']:>7.2f} {lat['p90']:>7.2f}"
+      f" {lat['p99']:>7.2f} {lat['max']:>8.2f} {errors:>4} {r['client_cpu_s']:>6.1f}  {http} | {leads}"
+      + (f" | problems {problems}" if problems else ""))
+PYEOF
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# ==== pgbench baseline of the intake SQL ========================================================================
+# pgbench_intake <clients>: the tps pgbench reaches running the server's own intake transaction (the statements
+# of src/leads/intake.c, in its order) for ONE accepted lead per transaction: what leadx would cost without its
+# micro-batcher. The jsonb documents the server sends as parameters are built in SQL from pgbench variables;
+# contacts are fresh (random 32-byte hashes), the lead row is the size of leadgen's.
+pgbench_intake() {
+  local clients=$1 sql=$tmp/intake.sql
+  cat >"$sql" <<'SQL'
+\set r random(1, 1000000000)
+BEGIN;
+SELECT set_config('bench.id', (md5(:r::text || clock_timestamp()::text)::uuid)::text, true) AS lead_id,
+       encode(sha256((:r::text || clock_timestamp()::text || 'p')::bytea), 'hex') AS ph,
+       encode(sha256((:r::text || clock_timestamp()::text || 'e')::bytea), 'hex') AS eh \gset
+INSERT INTO contact_claims AS c (niche_id, hash, lead_id, webmaster_id, expires_at)
+  SELECT x.n, decode(x.h, 'hex'), x.l, x.w, now() + make_interval(days => x.d)
+  FROM jsonb_to_recordset(jsonb_build_array(
+    jsonb_build_object('n', ':niche_id', 'h', ':ph', 'l', ':lead_id', 'w', ':webmaster_id', 'd', 30),
+    jsonb_build_object('n', ':niche_id', 'h', ':eh', 'l', ':lead_id', 'w', ':webmaster_id', 'd', 30)))
+    AS x(n uuid, h text, l uuid, w uuid, d int) ORDER BY x.n, x.h
+  ON CONFLICT (niche_id, hash) DO UPDATE SET
+    lead_id = CASE WHEN c.expires_at <= now() THEN EXCLUDED.lead_id ELSE c.lead_id END,
+    webmaster_id = CASE WHEN c.expires_at <= now() THEN EXCLUDED.webmaster_id ELSE c.webmaster_id END,
+    expires_at = CASE WHEN c.expires_at <= now() THEN EXCLUDED.expires_at ELSE c.expires_at END
+  RETURNING c.niche_id, encode(c.hash, 'hex'), c.lead_id, c.webmaster_id;
+SELECT x.i,
+  (SELECT coalesce(sum(v.n), 0) FROM intake_velocity v WHERE v.kind = 1 AND v.key = x.ip
+     AND v.bucket > (extract(epoch from now())::bigint / 600) - 7),
+  (SELECT coalesce(sum(v.n), 0) FROM intake_velocity v WHERE v.kind = 2 AND v.key = x.w || ':' || x.sub
+     AND v.bucket > (extract(epoch from now())::bigint / 600) - 7),
+  (SELECT count(DISTINCT l.niche_id) FROM leads l WHERE (l.phone_hash = decode(x.ph, 'hex')
+     OR l.email_hash = decode(x.eh, 'hex')) AND l.niche_id <> x.n AND l.created_at > now() - interval '30 days'),
+  EXISTS (SELECT 1 FROM suppressions s WHERE s.hash IN (decode(x.ph, 'hex'), decode(x.eh, 'hex')))
+  FROM jsonb_to_recordset(jsonb_build_array(jsonb_build_object('i', 0, 'n', ':niche_id', 'w', ':webmaster_id',
+    'ph', ':ph', 'eh', ':eh', 'ip', '198.51.' || (:r % 256) || '.' || (:r % 250 + 1), 'sub', 's' || (:r % 12))))
+    AS x(i int, ip text, w text, sub text, ph text, eh text, n uuid);
+INSERT INTO leads (id, webmaster_id, niche_id, region, sale_mode, status, quality_score, temperature, reasons,
+    duplicate_of, phone_hash, email_hash, phone_country, contact_ct, contact_key, attributes, consent, source,
+    source_ip, sub_id, created_at)
+  SELECT x.id, x.w, x.n, x.region, x.mode, x.status, x.score, x.temp, x.reasons, x.dup, decode(x.ph, 'hex'),
+    decode(x.eh, 'hex'), x.pc, decode(x.ct, 'hex'), decode(x.ck, 'hex'), x.attributes, x.consent, x.source, x.ip,
+    x.sub, x.at
+  FROM jsonb_to_recordset(jsonb_build_array(jsonb_build_object(
+    'id', ':lead_id', 'w', ':webmaster_id', 'n', ':niche_id', 'region', 'RU-MOW', 'mode', 'any',
+    'status', 'accepted', 'score', 100, 'temp', 'hot', 'reasons', jsonb_build_array(), 'ph', ':ph', 'eh', ':eh',
+    'pc', 'RU', 'ct', encode(sha512(':ph'::bytea) || sha512(':eh'::bytea), 'hex'),
+    'ck', encode(sha512(':ph'::bytea) || substr(sha256(':eh'::bytea), 1, 9), 'hex'),
+    'attributes', jsonb_build_object('age', 35),
+    'consent', jsonb_build_object('text', 'Я согласен на обработку персональных данных и получение звонков.',
+      'given_at', now(), 'personal_data', true, 'advertising', true, 'ip', '198.51.100.7',
+      'user_agent', 'Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/126.0 Mobile Safari/537.36',
+      'page_url', 'https://zaim.example.ru/anketa'),
+    'source', jsonb_build_object('sub_id', 's1', 'click_id', 'c-' || :r, 'landing_url', 'https://zaim.example.ru/',
+      'ip', '198.51.100.7', 'form_started_at', now() - interval '40 seconds', 'form_submitted_at', now()),
+    'ip', '198.51.100.7', 'sub', 's1', 'at', now())))
+    AS x(id uuid, w uuid, n uuid, region text, mode text, status text, score int, temp text, reasons text[],
+      dup uuid, ph text, eh text, pc text, ct text, ck text, attributes jsonb, consent jsonb, source jsonb, ip inet,
+      sub text, at timestamptz);
+INSERT INTO intake_velocity AS v (kind, key, bucket, shard, n)
+  SELECT x.k, x.key, extract(epoch from now())::bigint / 600, pg_backend_pid(), x.n
+  FROM jsonb_to_recordset(jsonb_build_array(
+    jsonb_build_object('k', 1, 'key', '198.51.' || (:r % 256) || '.' || (:r % 250 + 1), 'n', 1),
+    jsonb_build_object('k', 2, 'key', ':webmaster_id' || ':s' || (:r % 12), 'n', 1)))
+    AS x(k int, key text, n int)
+  ON CONFLICT (kind, key, bucket, shard) DO UPDATE SET n = v.n + EXCLUDED.n;
+COMMIT;
+SQL
+  [ -n "$niche_id" ] || return 0
+  "$PGBENCH" -n -c "$clients" -j 2 -T "$DURATION" -f "$sql" -D webmaster_id="$wm_id" -D niche_id="$niche_id" \
+    "$LEADX_DATABASE_URL" >"$tmp/pgbench.out" 2>&1 ||
+    { echo "bench: pgbench failed:" >&2; tail -5 "$tmp/pgbench.out" >&2; return 0; }
+  sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$tmp/pgbench.out"
+}
+# ====================================================================================================================
+
+# Smoke tests: one lead on each route, so a missing route or a rejected body stops here with its answer.
+run_leadgen "$tmp/smoke.json" -n 1 -c 1 -m 1
+if ! ok2xx "$tmp/smoke.json"; then
+  echo "bench: POST /v1/leads did not take a lead:" >&2
+  cat "$tmp/run.log" >&2
+  exit 1
+fi
+batch_ok=1
+run_leadgen "$tmp/smoke-batch.json" -n 2 --batch 2 -c 1 -m 1
+if ! ok2xx "$tmp/smoke-batch.json"; then
+  batch_ok=0
+  batch_why=$(sed -n 's/^ *first non-2xx answer //p' "$tmp/run.log")
+  [ -n "$batch_why" ] || batch_why=$(cat "$tmp/smoke-batch.json")
+fi
+
+out=var/bench/intake-$(date -u +%Y%m%dT%H%M%SZ).txt
+exec > >(tee "$out")
+
+echo "leadx intake benchmark — $(date -u +%FT%TZ), $(nproc) CPUs; leadgen, server and PostgreSQL on this machine"
+echo "server: leadx serve --threads 2 (rate limit off, access log off); leadgen: one thread, h2c;" \
+  "runs of ${DURATION} s after ${WARMUP} s warm-up"
+echo "niche bench-loans (RUB, dedupe 30 days, min quality 30); leads distinct in phone, e-mail and source IP"
+printf '\n%-24s %3s %9s %8s %7s %7s %7s %8s %4s %6s  %s\n' scenario run leads/s req/s p50_ms p90_ms p99_ms max_ms errs cli_s \
+  'responses | lead statuses'
+
+# (a) single route, max throughput
+: >"$tmp/lps.single"
+for run in $(seq "$RUNS"); do
+  run_leadgen "$tmp/single.$run.json" -c $CONNS -m $STREAMS -d "$DURATION" --warmup "$WARMUP"
+  row "POST /v1/leads c${CONNS}m${STREAMS}" "$run" "$tmp/single.$run.json"
+  field "$tmp/single.$run.json" leads_per_s >>"$tmp/lps.single"
+done
+med_single=$(median <"$tmp/lps.single")
+
+# (b) batch route, max throughput
+med_batch=
+if [ $batch_ok = 1 ]; then
+  : >"$tmp/lps.batch"
+  for run in $(seq "$RUNS"); do
+    run_leadgen "$tmp/batch.$run.json" --batch $BATCH -c $BATCH_CONNS -m $BATCH_STREAMS -d "$DURATION" --warmup "$WARMUP"
+    row "POST /v1/leads/batch x$BATCH" "$run" "$tmp/batch.$run.json"
+    field "$tmp/batch.$run.json" leads_per_s >>"$tmp/lps.batch"
+  done
+  med_batch=$(median <"$tmp/lps.batch")
+else
+  echo "POST /v1/leads/batch: skipped, two leads were not taken: $batch_why"
+fi
+
+# (c) fixed rate, open loop
+run_leadgen "$tmp/rate.json" --rate "$RATE" -c $CONNS -m $STREAMS -d "$DURATION" --warmup "$WARMUP"
+row "POST /v1/leads @${RATE}/s" 1 "$tmp/rate.json"
+
+# (d) pgbench
+pg_tps=$(pgbench_intake $CONNS)
+
+echo
+printf 'median POST /v1/leads:            %.0f leads/s\n' "$med_single"
+[ -z "$med_batch" ] || printf 'median POST /v1/leads/batch x%s: %.0f leads/s\n' "$BATCH" "$med_batch"
+$PY - "$tmp/rate.json" "$RATE" <<'PYEOF'
+import json, sys
+r, rate = json.load(open(sys.argv[1])), float(sys.argv[2])
+lat = r["latency_ms"]
+print(f"at {rate:.0f} leads/s offered: {r['leads_per_s']:.0f} leads/s answered 2xx; latency from the scheduled start "
+      f"p50 {lat['p50']:.2f} ms, p90 {lat['p90']:.2f} ms, p99 {lat['p99']:.2f} ms, max {lat['max']:.2f} ms")
+if r["requests_per_s"] < 0.98 * rate:
+    print(f"  the server did not keep up (most requests waiting for a stream: {r['max_backlog']}); "
+          "those latencies include the queue")
+PYEOF
+if [ -n "$pg_tps" ]; then
+  printf 'pgbench, the intake transaction, %s clients, prepared: %.0f tps\n' "$CONNS" "$pg_tps"
+else
+  echo "pgbench, the intake transaction: n/a (pgbench_intake in tests/bench/intake.sh is still a placeholder)"
+fi
+$PY - "$med_single" "${med_batch:-0}" "${pg_tps:-0}" <<'PYEOF'
+import sys
+single, batch, pg = (float(x) for x in sys.argv[1:4])
+if batch and single:
+    print(f"ratio batch / single route leads/s: {batch / single:.2f}")
+if pg:
+    print(f"ratio leadx POST /v1/leads / pgbench: {single / pg:.2f}")
+    if batch:
+        print(f"ratio leadx POST /v1/leads/batch / pgbench: {batch / pg:.2f}")
+PYEOF
+if [ $failed = 1 ]; then
+  echo
+  echo "runs with connection errors, reset streams, 5xx or unanswered requests:"
+  cat "$tmp/failures.log"
+fi
+echo "(written to $out)"
+[ $failed = 0 ]
