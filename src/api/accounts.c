@@ -85,14 +85,16 @@ void lx_api_accounts_get(lx_req_t *lr)
 
 /* ---- GET /v1/accounts --------------------------------------------------------------- */
 
-static json_t *page_json(PGresult *r, int limit, json_t *(*render)(const PGresult *, int, int))
+static json_t *account_row(const PGresult *r, int row, void *ctx)
 {
-    json_t *items = json_array();
-    int n = PQntuples(r);
-    for (int i = 0; i < n; i++)
-        json_array_append_new(items, render(r, i, 0));
-    json_t *next = n == limit ? lx_cursor_json(PQgetvalue(r, n - 1, 0)) : json_null();
-    return json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
+    (void)ctx;
+    return lx_account_json(r, row, 0);
+}
+
+static json_t *key_row(const PGresult *r, int row, void *ctx)
+{
+    (void)ctx;
+    return lx_key_json(r, row, 0);
 }
 
 static int on_accounts(lx_req_t *lr, lx_async_t *a)
@@ -101,7 +103,7 @@ static int on_accounts(lx_req_t *lr, lx_async_t *a)
         lx_respond_db_failure(lr, &a->job);
         return 0;
     }
-    lx_respond_json(lr, 200, page_json(a->job.results[0], *(int *)a->user, lx_account_json));
+    lx_respond_json(lr, 200, lx_page_json(a, a->job.results[0], account_row, NULL));
     return 0;
 }
 
@@ -118,15 +120,10 @@ void lx_api_accounts_list(lx_req_t *lr)
         return;
     }
     lx_async_t *a = lx_async_new(lr, on_accounts);
-    int *lim = lx_async_alloc(a, sizeof(int));
-    *lim = limit;
-    a->user = lim;
-    char limit_s[8];
-    snprintf(limit_s, sizeof(limit_s), "%d", limit);
     lx_db_call_t *c = lx_db_job_add(&a->job, &acct_list);
-    lx_db_param(c, 0, cursor[0] ? lx_async_dup(a, cursor, strlen(cursor)) : NULL);
-    lx_db_param(c, 1, lx_async_dup(a, limit_s, strlen(limit_s)));
-    lx_db_param(c, 2, q[2] ? lx_async_dup(a, q[2], strlen(q[2])) : NULL);
+    lx_db_param(c, 0, cursor[0] ? lx_async_str(a, cursor) : NULL);
+    lx_db_param(c, 1, lx_async_page_limit(a, limit));
+    lx_db_param(c, 2, lx_async_str(a, q[2]));
     lx_async_submit(a);
 }
 
@@ -319,7 +316,7 @@ static int on_keys(lx_req_t *lr, lx_async_t *a)
         lx_respond_problem(lr, LX_ERR_NOT_FOUND, NULL, "No such account.");
         return 0;
     }
-    lx_respond_json(lr, 200, page_json(a->job.results[1], *(int *)a->user, lx_key_json));
+    lx_respond_json(lr, 200, lx_page_json(a, a->job.results[1], key_row, NULL));
     return 0;
 }
 
@@ -345,17 +342,13 @@ void lx_api_keys_list(lx_req_t *lr)
     if (account_param(lr, ids) != 0 || lx_req_query(lr, names, q) != 0 || lx_req_page(lr, q[0], q[1], &limit, cursor) != 0)
         return;
     lx_async_t *a = lx_async_new(lr, on_keys);
-    int *lim = lx_async_alloc(a, sizeof(int));
-    *lim = limit;
-    a->user = lim;
-    char limit_s[8];
-    snprintf(limit_s, sizeof(limit_s), "%d", limit);
+    const char *limit_s = lx_async_page_limit(a, limit);
     char *id = lx_async_dup(a, ids, LX_UUID_STRLEN);
     lx_db_param(lx_db_job_add(&a->job, &acct_exists), 0, id);
     lx_db_call_t *c = lx_db_job_add(&a->job, &key_list);
     lx_db_param(c, 0, id);
     lx_db_param(c, 1, cursor[0] ? lx_async_dup(a, cursor, LX_UUID_STRLEN) : NULL);
-    lx_db_param(c, 2, lx_async_dup(a, limit_s, strlen(limit_s)));
+    lx_db_param(c, 2, limit_s);
     lx_async_submit(a);
 }
 

@@ -19,6 +19,38 @@ json_t *lx_key_json(const PGresult *r, int row, int c)
                      lx_ts_json(r, row, c + 4), "revoked_at", lx_ts_json(r, row, c + 5));
 }
 
+const char *lx_async_page_limit(lx_async_t *a, int limit)
+{
+    int *lim = lx_async_alloc(a, sizeof(int));
+    *lim = limit;
+    a->user = lim;
+    char buf[16];
+    int n = snprintf(buf, sizeof(buf), "%d", limit);
+    return lx_async_dup(a, buf, (size_t)n);
+}
+
+const char *lx_async_str(lx_async_t *a, const char *s)
+{
+    return s != NULL ? lx_async_dup(a, s, strlen(s)) : NULL;
+}
+
+json_t *lx_page_json(const lx_async_t *a, const PGresult *r, lx_row_render_cb render, void *ctx)
+{
+    int n = PQntuples(r), limit = *(const int *)a->user;
+    json_t *items = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(items, render(r, i, ctx));
+    json_t *next = n == limit ? lx_cursor_json(PQgetvalue(r, n - 1, 0)) : json_null();
+    return json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
+}
+
+void lx_async_submit_one(lx_req_t *lr, lx_async_cb_t cb, lx_db_stmt_t *stmt, const char *value)
+{
+    lx_async_t *a = lx_async_new(lr, cb);
+    lx_db_param(lx_db_job_add(&a->job, stmt), 0, lx_async_str(a, value));
+    lx_async_submit(a);
+}
+
 int lx_can_see_account(const lx_req_t *lr, const lx_uuid_t *id)
 {
     return lr->who.role == LX_ROLE_OPERATOR || memcmp(lr->who.account_id.b, id->b, 16) == 0;

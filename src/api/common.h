@@ -19,6 +19,17 @@
 #define LX_KEY_COLS "id, account_id, label, created_at, last_used_at, revoked_at"
 
 json_t *lx_key_json(const PGresult *r, int row, int col0);
+
+/* ---- pages and small jobs ---- */
+/* Remembers the page size (in a->user) for lx_page_json and returns it as a text parameter. */
+const char *lx_async_page_limit(lx_async_t *a, int limit);
+/* A copy of `s` that lives as long as `a`, or NULL for NULL. */
+const char *lx_async_str(lx_async_t *a, const char *s);
+/* {"items": [...], "next_cursor": ...} for rows read with lx_async_page_limit's limit; a row's id is column 0. */
+typedef json_t *(*lx_row_render_cb)(const PGresult *r, int row, void *ctx);
+json_t *lx_page_json(const lx_async_t *a, const PGresult *r, lx_row_render_cb render, void *ctx);
+/* One statement with one text parameter, answered by `cb` (a get by id, a replay). */
+void lx_async_submit_one(lx_req_t *lr, lx_async_cb_t cb, lx_db_stmt_t *stmt, const char *value);
 /* 1 when the caller may see account `id` (operators: all; others: only themselves). */
 int lx_can_see_account(const lx_req_t *lr, const lx_uuid_t *id);
 

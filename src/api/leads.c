@@ -434,9 +434,7 @@ static int on_single_replay(lx_req_t *lr, lx_async_t *a)
 static void single_replay(lx_req_t *lr, int status, const char *resource_id)
 {
     (void)status;
-    lx_async_t *a = lx_async_new(lr, on_single_replay);
-    lx_db_param(lx_db_job_add(&a->job, &lead_get_any), 0, lx_async_dup(a, resource_id, strlen(resource_id)));
-    lx_async_submit(a);
+    lx_async_submit_one(lr, on_single_replay, &lead_get_any, resource_id);
 }
 
 static int on_batch_replay(lx_req_t *lr, lx_async_t *a)
@@ -673,19 +671,18 @@ void lx_api_leads_get(lx_req_t *lr)
     lx_async_submit(a);
 }
 
+static json_t *lead_row(const PGresult *r, int row, void *keys)
+{
+    return row_json(r, row, keys);
+}
+
 static int on_lead_list(lx_req_t *lr, lx_async_t *a)
 {
     if (a->job.status != LX_DB_OK) {
         lx_respond_db_failure(lr, &a->job);
         return 0;
     }
-    PGresult *r = a->job.results[0];
-    int n = PQntuples(r), limit = *(int *)a->user;
-    json_t *items = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(items, row_json(r, i, lr->worker->server->keys));
-    json_t *next = n == limit ? lx_cursor_json(PQgetvalue(r, n - 1, 0)) : json_null();
-    lx_respond_json(lr, 200, json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
+    lx_respond_json(lr, 200, lx_page_json(a, a->job.results[0], lead_row, (void *)lr->worker->server->keys));
     return 0;
 }
 
@@ -725,18 +722,14 @@ void lx_api_leads_list(lx_req_t *lr)
         return;
     }
     lx_async_t *a = lx_async_new(lr, on_lead_list);
-    int *lim = lx_async_alloc(a, sizeof(int));
-    *lim = limit;
-    a->user = lim;
-    char limit_s[8];
-    snprintf(limit_s, sizeof(limit_s), "%d", limit);
+    const char *limit_s = lx_async_page_limit(a, limit);
     lx_db_call_t *c = lx_db_job_add(&a->job, &lead_list);
     lx_db_param(c, 0, owner_filter(lr, a));
     lx_db_param(c, 1, cursor[0] ? lx_async_dup(a, cursor, strlen(cursor)) : NULL);
     lx_db_param(c, 2, q[2] ? lx_async_dup(a, q[2], strlen(q[2])) : NULL);
     lx_db_param(c, 3, q[3] ? lx_async_dup(a, q[3], strlen(q[3])) : NULL);
     lx_db_param(c, 4, since[0] ? lx_async_dup(a, since, strlen(since)) : NULL);
-    lx_db_param(c, 5, lx_async_dup(a, limit_s, strlen(limit_s)));
+    lx_db_param(c, 5, limit_s);
     lx_async_submit(a);
 }
 
@@ -767,9 +760,7 @@ void lx_api_leads_erase_contact(lx_req_t *lr)
     char ids[LX_UUID_STRLEN + 1];
     if (lx_req_path_uuid(lr, "id", &id, ids) != 0)
         return;
-    lx_async_t *a = lx_async_new(lr, on_erased);
-    lx_db_param(lx_db_job_add(&a->job, &lead_erase), 0, lx_async_dup(a, ids, LX_UUID_STRLEN));
-    lx_async_submit(a);
+    lx_async_submit_one(lr, on_erased, &lead_erase, ids);
 }
 
 LX_DB_STMT(erasure_run, 4,
@@ -842,9 +833,7 @@ static void erasure_fresh(lx_req_t *lr, lx_idem_t *idem)
 static void erasure_replay(lx_req_t *lr, int status, const char *resource_id)
 {
     (void)status;
-    lx_async_t *a = lx_async_new(lr, on_erasure);
-    lx_db_param(lx_db_job_add(&a->job, &erasure_get), 0, lx_async_dup(a, resource_id, strlen(resource_id)));
-    lx_async_submit(a);
+    lx_async_submit_one(lr, on_erasure, &erasure_get, resource_id);
 }
 
 void lx_api_erasures_create(lx_req_t *lr)

@@ -104,9 +104,7 @@ static void create_fresh(lx_req_t *lr, lx_idem_t *idem)
 static void create_replay(lx_req_t *lr, int status, const char *resource_id)
 {
     (void)status;
-    lx_async_t *a = lx_async_new(lr, on_created);
-    lx_db_param(lx_db_job_add(&a->job, &niche_get_id), 0, lx_async_dup(a, resource_id, strlen(resource_id)));
-    lx_async_submit(a);
+    lx_async_submit_one(lr, on_created, &niche_get_id, resource_id);
 }
 
 void lx_api_niches_create(lx_req_t *lr)
@@ -144,9 +142,7 @@ void lx_api_niches_get(lx_req_t *lr)
     const char *slug;
     if (path_slug(lr, &slug) != 0)
         return;
-    lx_async_t *a = lx_async_new(lr, on_row);
-    lx_db_param(lx_db_job_add(&a->job, &niche_get_slug), 0, lx_async_dup(a, slug, strlen(slug)));
-    lx_async_submit(a);
+    lx_async_submit_one(lr, on_row, &niche_get_slug, slug);
 }
 
 void lx_api_niches_update(lx_req_t *lr)
@@ -171,19 +167,19 @@ void lx_api_niches_update(lx_req_t *lr)
     lx_async_submit(a);
 }
 
+static json_t *niche_row(const PGresult *r, int row, void *ctx)
+{
+    (void)ctx;
+    return lx_niche_json(r, row);
+}
+
 static int on_list(lx_req_t *lr, lx_async_t *a)
 {
     if (a->job.status != LX_DB_OK) {
         lx_respond_db_failure(lr, &a->job);
         return 0;
     }
-    PGresult *r = a->job.results[0];
-    int n = PQntuples(r), limit = *(int *)a->user;
-    json_t *items = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(items, lx_niche_json(r, i));
-    json_t *next = n == limit ? lx_cursor_json(PQgetvalue(r, n - 1, 0)) : json_null();
-    lx_respond_json(lr, 200, json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
+    lx_respond_json(lr, 200, lx_page_json(a, a->job.results[0], niche_row, NULL));
     return 0;
 }
 
@@ -200,15 +196,10 @@ void lx_api_niches_list(lx_req_t *lr)
         return;
     }
     lx_async_t *a = lx_async_new(lr, on_list);
-    int *lim = lx_async_alloc(a, sizeof(int));
-    *lim = limit;
-    a->user = lim;
-    char limit_s[8];
-    snprintf(limit_s, sizeof(limit_s), "%d", limit);
     lx_db_call_t *c = lx_db_job_add(&a->job, &niche_list);
-    lx_db_param(c, 0, cursor[0] ? lx_async_dup(a, cursor, strlen(cursor)) : NULL);
-    lx_db_param(c, 1, lx_async_dup(a, limit_s, strlen(limit_s)));
-    lx_db_param(c, 2, q[2] ? lx_async_dup(a, q[2], strlen(q[2])) : NULL);
+    lx_db_param(c, 0, cursor[0] ? lx_async_str(a, cursor) : NULL);
+    lx_db_param(c, 1, lx_async_page_limit(a, limit));
+    lx_db_param(c, 2, lx_async_str(a, q[2]));
     lx_async_submit(a);
 }
 
@@ -274,14 +265,9 @@ void lx_api_regions_list(lx_req_t *lr)
         limit = (int)v;
     }
     lx_async_t *a = lx_async_new(lr, on_regions);
-    int *lim = lx_async_alloc(a, sizeof(int));
-    *lim = limit;
-    a->user = lim;
-    char limit_s[8];
-    snprintf(limit_s, sizeof(limit_s), "%d", limit);
     lx_db_call_t *c = lx_db_job_add(&a->job, &region_list);
-    lx_db_param(c, 0, q[0] ? lx_async_dup(a, q[0], strlen(q[0])) : NULL);
-    lx_db_param(c, 1, q[2] ? lx_async_dup(a, q[2], strlen(q[2])) : NULL);
-    lx_db_param(c, 2, lx_async_dup(a, limit_s, strlen(limit_s)));
+    lx_db_param(c, 0, lx_async_str(a, q[0]));
+    lx_db_param(c, 1, lx_async_str(a, q[2]));
+    lx_db_param(c, 2, lx_async_page_limit(a, limit));
     lx_async_submit(a);
 }

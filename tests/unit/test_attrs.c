@@ -304,7 +304,7 @@ static json_t *many_attributes(size_t n, json_t *spec)
 {
     json_t *o = json_object();
     for (size_t i = 0; i < n; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof(name), "a%zu", i);
         json_object_set(o, name, spec);
     }
