@@ -763,6 +763,11 @@ void lx_api_leads_erase_contact(lx_req_t *lr)
     lx_async_submit_one(lr, on_erased, &lead_erase, ids);
 }
 
+/* Waits for intake batches in flight (they hold ROW SHARE on suppressions from their first statement), so none can
+ * store this contact after the erasure: the statement below takes its snapshot only once the lock is granted. */
+LX_DB_STMT(erasure_begin, 0, "BEGIN"); /* LOCK TABLE needs a transaction block, not the pipeline's implicit one */
+LX_DB_STMT(erasure_guard, 0, "LOCK TABLE suppressions IN EXCLUSIVE MODE");
+LX_DB_STMT(erasure_commit, 0, "COMMIT");
 LX_DB_STMT(erasure_run, 4,
            "WITH l AS (UPDATE leads SET contact_ct = NULL, contact_key = NULL, contact_erased_at = now() "
            "  WHERE (phone_hash = $2::bytea OR email_hash = $3::bytea) AND contact_ct IS NOT NULL RETURNING id), "
@@ -784,7 +789,7 @@ static int on_erasure(lx_req_t *lr, lx_async_t *a)
         lx_respond_db_failure(lr, &a->job);
         return 0;
     }
-    PGresult *r = a->job.results[0];
+    PGresult *r = a->job.results[a->job.calls[0].stmt == &erasure_begin ? 2 : 0]; /* fresh, or a replay's read */
     if (PQntuples(r) != 1) {
         lx_respond_problem(lr, LX_ERR_INTERNAL, NULL, "The erasure was not recorded.");
         return 0;
@@ -818,6 +823,8 @@ static void erasure_fresh(lx_req_t *lr, lx_idem_t *idem)
     uint8_t *ph = lx_async_alloc(a, LX_PII_HASH_BYTES), *eh = lx_async_alloc(a, LX_PII_HASH_BYTES);
     memcpy(ph, er->phone_hash, LX_PII_HASH_BYTES);
     memcpy(eh, er->email_hash, LX_PII_HASH_BYTES);
+    lx_db_job_add(&a->job, &erasure_begin);
+    lx_db_job_add(&a->job, &erasure_guard);
     lx_db_call_t *c = lx_db_job_add(&a->job, &erasure_run);
     lx_db_param(c, 0, lx_async_dup(a, ids, LX_UUID_STRLEN));
     if (er->has_phone)
@@ -827,6 +834,7 @@ static void erasure_fresh(lx_req_t *lr, lx_idem_t *idem)
     lx_db_param(c, 3, lx_async_dup(a, lr->who.account_id_str, LX_UUID_STRLEN));
     if (idem != NULL)
         lx_idem_record(a, idem, 201, ids);
+    lx_db_job_add(&a->job, &erasure_commit);
     lx_async_submit(a);
 }
 

@@ -21,6 +21,9 @@ const char *lx_lead_status_name(lx_lead_status_t s)
 
 LX_DB_STMT(st_begin, 0, "BEGIN");
 LX_DB_STMT(st_commit, 0, "COMMIT");
+/* Intake batches share this lock; an erasure takes it EXCLUSIVE, so it waits for every batch that may have read the
+ * suppressions before the erasure's own write, and batches after it see that write (api/leads.c). */
+LX_DB_STMT(st_guard, 0, "LOCK TABLE suppressions IN ROW SHARE MODE");
 /* Claim every (niche, hash) in key order: new and expired claims become the tentative holder's (the first lead of
  * the batch that has the pair); a live claim keeps its holder. Every row is updated, so RETURNING names the holder of
  * each pair and every row stays locked until COMMIT. */
@@ -311,6 +314,7 @@ static void send_step1(batch_t *b)
     lx_db_job_init(&b->job, on_step, b);
     b->job.flags = LX_DB_RESERVE;
     lx_db_job_add(&b->job, &st_begin);
+    lx_db_job_add(&b->job, &st_guard);
     if (b->npairs != 0)
         lx_db_param(lx_db_job_add(&b->job, &st_claim), 0, claims->base);
     lx_db_param(lx_db_job_add(&b->job, &st_signals), 0, signals->base);
@@ -343,9 +347,10 @@ static void add_reason(lx_intake_item_t *it, const char *reason)
 
 static void decide(batch_t *b)
 {
-    PGresult *signals = b->job.results[b->npairs != 0 ? 2 : 1];
+    /* BEGIN, the guard, the claims (when there are pairs), the signals */
+    PGresult *signals = b->job.results[b->npairs != 0 ? 3 : 2];
     if (b->npairs != 0) {
-        PGresult *claims = b->job.results[1];
+        PGresult *claims = b->job.results[2];
         for (int r = 0; r < PQntuples(claims); r++) {
             uint8_t hash[LX_PII_HASH_BYTES];
             const char *hex = PQgetvalue(claims, r, 1);

@@ -117,13 +117,13 @@ def new_database(pgdir=None):
 
 
 class PgLock:
-    """Holds `LOCK TABLE <table> IN ACCESS EXCLUSIVE MODE` in an open transaction of a psql session, so the
+    """Holds `LOCK TABLE <table> IN <mode> MODE` (default ACCESS EXCLUSIVE) in an open transaction of a psql session, so the
     server's queries on that table wait until release(). Used to keep requests in flight on purpose."""
 
-    def __init__(self, url, table):
+    def __init__(self, url, table, mode="ACCESS EXCLUSIVE"):
         self.p = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.p.stdin.write(f"BEGIN;\nLOCK TABLE {table} IN ACCESS EXCLUSIVE MODE;\nSELECT 'locked';\n")
+        self.p.stdin.write(f"BEGIN;\nLOCK TABLE {table} IN {mode} MODE;\nSELECT 'locked';\n")
         self.p.stdin.flush()
         line = self.p.stdout.readline().strip()
         if line != "locked":

@@ -7,7 +7,7 @@ import secrets
 import threading
 import time
 
-from harness import Server, bearer, create_operator, main, new_database, problem, psql
+from harness import PgLock, Server, bearer, create_operator, main, new_database, problem, psql, wait_for
 from leads_common import JSON, LeadTestCase, lead, niche_body, unique_email, unique_phone
 
 
@@ -242,6 +242,38 @@ class Intake(LeadTestCase):
             self.assertIsNone(doc["contact"])
         again = self.h2.post("/v1/erasures", json={"phone": phone}, headers=bearer(self.op))
         self.assertEqual(again.json()["leads_erased"], 0)
+
+    def test_erasure_waits_for_a_batch_in_flight(self):
+        """A lead whose batch read the suppressions before an erasure of its contact committed must still be erased:
+        the erasure waits for the batch (table lock on suppressions), then sees the stored lead."""
+        phone = unique_phone()
+        # reads pass, so the batch's first round trip does; its last write (the velocity counters) waits
+        lock = PgLock(self.db_url, "intake_velocity", "SHARE")
+        out = {}
+        try:
+            t = threading.Thread(target=lambda: out.setdefault("lead", self.submit(self.lead(phone=phone),
+                                                                                    client=self.h1)))
+            t.start()
+            wait_for(lambda: psql(self.db_url, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                               "AND query LIKE 'INSERT INTO intake_velocity%'") != "0",
+                     10, interval=0.05, what="the batch to wait on the lock")
+            e = threading.Thread(target=lambda: out.setdefault("erasure", self.h2.post(
+                "/v1/erasures", json={"phone": phone.replace(" ", "")}, headers=bearer(self.op))))
+            e.start()
+            wait_for(lambda: psql(self.db_url, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                               "AND query LIKE 'LOCK TABLE suppressions%'") != "0",
+                     10, interval=0.05, what="the erasure to wait for the batch")
+        finally:
+            lock.release()
+        t.join(15)
+        e.join(15)
+        self.assertEqual(out["lead"].status_code, 201, out["lead"].text)
+        self.assertEqual(out["lead"].json()["status"], "accepted")
+        self.assertEqual(out["erasure"].status_code, 201, out["erasure"].text)
+        self.assertEqual(out["erasure"].json()["leads_erased"], 1)
+        got = self.h2.get(f"/v1/leads/{out['lead'].json()['id']}", headers=bearer(self.wm_token)).json()
+        self.assertIsNone(got["contact"])
+        self.assertTrue(got["contact_erased"])
 
     def test_erasure_input(self):
         op = bearer(self.op)
