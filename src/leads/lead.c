@@ -81,11 +81,16 @@ static int name_char_ok(uint32_t c)
     return 1;
 }
 
-/* Trims ASCII spaces, tabs and no-break spaces, in any mix, at both ends. */
+static int blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Trims ASCII blanks, line breaks and no-break spaces, in any mix, at both ends. */
 static void trim(const char **s, size_t *len)
 {
     for (;;) {
-        if (*len > 0 && ((*s)[0] == ' ' || (*s)[0] == '\t'))
+        if (*len > 0 && blank((*s)[0]))
             (*s)++, (*len)--;
         else if (*len >= 2 && (unsigned char)(*s)[0] == 0xc2 && (unsigned char)(*s)[1] == 0xa0)
             (*s) += 2, (*len) -= 2;
@@ -93,7 +98,7 @@ static void trim(const char **s, size_t *len)
             break;
     }
     for (;;) {
-        if (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t'))
+        if (*len > 0 && blank((*s)[*len - 1]))
             (*len)--;
         else if (*len >= 2 && (unsigned char)(*s)[*len - 2] == 0xc2 && (unsigned char)(*s)[*len - 1] == 0xa0)
             (*len) -= 2;
@@ -103,13 +108,47 @@ static void trim(const char **s, size_t *len)
 }
 
 /* A trimmed, non-empty, capped text member; returns a new JSON string or NULL (absent or invalid). */
-static json_t *text_member(json_t *obj, const char *base, const char *key, unsigned flags, size_t max_chars,
-                           int name_rules, lx_error_t *err)
+enum { TEXT_PLAIN = 0, TEXT_NAME = 1, TEXT_MULTILINE = 2 };
+
+/* A string member that may hold line breaks and tabs (text copied from a web page), but no other control character. */
+static int multiline_member(json_t *obj, const char *ptr, const char *key, unsigned flags, size_t max_bytes,
+                            const char **out, lx_error_t *err)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL || (json_is_null(v) && (flags & LX_JF_NULLABLE))) {
+        if (flags & LX_JF_REQUIRED)
+            lx_error_field(err, ptr, "is required");
+        return 0;
+    }
+    if (!json_is_string(v)) {
+        lx_error_field(err, ptr, "must be a string");
+        return -1;
+    }
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v);
+    if (len > max_bytes) {
+        lx_error_field(err, ptr, "is too long");
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)s[i] < 0x20 && s[i] != '\n' && s[i] != '\r' && s[i] != '\t') || s[i] == 0x7f) {
+            lx_error_field(err, ptr, "must not contain control characters other than line breaks and tabs");
+            return -1;
+        }
+    *out = s;
+    return 1;
+}
+
+static json_t *text_member(json_t *obj, const char *base, const char *key, unsigned flags, size_t max_chars, int mode,
+                           lx_error_t *err)
 {
     const char *s;
     char ptr[LX_JSON_POINTER_MAX];
     lx_json_pointer(ptr, base, key);
-    if (lx_json_string(obj, base, key, flags, 0, max_chars * 4, &s, err) != 1)
+    int name_rules = mode == TEXT_NAME;
+    int rc = mode == TEXT_MULTILINE ? multiline_member(obj, ptr, key, flags, max_chars * 4, &s, err)
+                                    : lx_json_string(obj, base, key, flags, 0, max_chars * 4, &s, err);
+    if (rc != 1)
         return NULL;
     size_t len = strlen(s);
     trim(&s, &len);
@@ -242,9 +281,9 @@ static void parse_contact(json_t *lead, const char *base, lx_lead_t *out, lx_err
         return;
     static const char *const allowed[] = {"name", "phone", "email", "company", "position", NULL};
     lx_json_reject_unknown(c, cbase, allowed, err);
-    json_t *name = text_member(c, cbase, "name", LX_JF_REQUIRED, LX_LEAD_NAME_MAX, 1, err);
-    json_t *company = text_member(c, cbase, "company", LX_JF_NULLABLE, LX_LEAD_TEXT_MAX, 0, err);
-    json_t *position = text_member(c, cbase, "position", LX_JF_NULLABLE, LX_LEAD_TEXT_MAX, 0, err);
+    json_t *name = text_member(c, cbase, "name", LX_JF_REQUIRED, LX_LEAD_NAME_MAX, TEXT_NAME, err);
+    json_t *company = text_member(c, cbase, "company", LX_JF_NULLABLE, LX_LEAD_TEXT_MAX, TEXT_PLAIN, err);
+    json_t *position = text_member(c, cbase, "position", LX_JF_NULLABLE, LX_LEAD_TEXT_MAX, TEXT_PLAIN, err);
     out->missing_optional += (company == NULL) + (position == NULL);
 
     char ptr[LX_JSON_POINTER_MAX];
@@ -289,7 +328,7 @@ static void parse_consent(json_t *lead, const char *base, int64_t now_us, lx_lea
                                           "advertising", NULL};
     size_t before = err->nfields;
     lx_json_reject_unknown(c, cbase, allowed, err);
-    json_t *text = text_member(c, cbase, "text", LX_JF_REQUIRED, LX_LEAD_CONSENT_MAX, 0, err);
+    json_t *text = text_member(c, cbase, "text", LX_JF_REQUIRED, LX_LEAD_CONSENT_MAX, TEXT_MULTILINE, err);
     int personal = 0, advertising = 0;
     char ptr[LX_JSON_POINTER_MAX];
     lx_json_pointer(ptr, cbase, "personal_data");

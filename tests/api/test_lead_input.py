@@ -124,6 +124,22 @@ class LeadInput(LeadTestCase):
 
     # -- strings: empty, whitespace, names ----------------------------------------------------------------------
 
+    def test_consent_text_keeps_line_breaks(self):
+        """Consent wording is copied from the form page: line breaks and tabs inside it are kept (and trimmed at the
+        ends); other control characters are refused."""
+        body = self.lead()
+        body["consent"]["text"] = "\n  I agree to the processing of my data.\r\n\tDetails: https://example.ru/pd\n"
+        r = self.submit(body)
+        self.assertEqual(r.status_code, 201, r.text)
+        self.assertEqual(r.json()["consent"]["text"], "I agree to the processing of my data.\r\n\tDetails: https://example.ru/pd")
+        got = self.h2.get(f"/v1/leads/{r.json()['id']}", headers=bearer(self.wm_token)).json()
+        self.assertEqual(got["consent"]["text"], r.json()["consent"]["text"])
+        self.created += 1
+        for bad in ("I agree\u0007", "I\u001bagree", "\n\r\t "):
+            body = self.lead()
+            body["consent"]["text"] = bad
+            problem(self.submit(body), 422, "validation_failed", "/consent/text")
+
     def test_empty_strings(self):
         good = self.lead()
         cases = [(p, at(good, p, ""), ["/" + p]) for p in (
