@@ -634,9 +634,12 @@ static void finish(batch_t *b, lx_db_status_t st, const char *sqlstate, const ch
         h2o_timeout_link(in->loop, &in->wait_timeout, &in->wait_entry);
 }
 
+/* Deadlock and serialisation failures, and a statement whose lazy PREPARE failed (a lock wait past
+ * statement_timeout, say) and so aborted the open transaction: the next attempt prepares it again. */
 static int retryable(const char *sqlstate)
 {
-    return strcmp(sqlstate, "40P01") == 0 || strcmp(sqlstate, "40001") == 0;
+    return strcmp(sqlstate, "40P01") == 0 || strcmp(sqlstate, "40001") == 0 || strcmp(sqlstate, "26000") == 0 ||
+           strcmp(sqlstate, "25P02") == 0;
 }
 
 static void start(batch_t *b)

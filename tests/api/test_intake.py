@@ -387,6 +387,25 @@ class DuplicateRace(LeadTestCase):
                                                "WHERE status = 'accepted' GROUP BY 1, 2 HAVING count(*) > 1) d"), 0)
 
 
+class PrepareFailureRetried(LeadTestCase):
+    """A statement prepared lazily inside the open intake transaction whose PREPARE times out (a lock wait past
+    statement_timeout) aborts the transaction; the batch is retried and the lead stored, not answered 500."""
+    server_env = {"LEADX_STATEMENT_TIMEOUT_MS": "400"}
+
+    def test_lead_is_stored_after_prepare_timeouts(self):
+        out = {}
+        lock = PgLock(self.db_url, "leads", "SHARE")  # reads (and their PREPAREs) pass; the INSERT's PREPARE waits
+        try:
+            t = threading.Thread(target=lambda: out.setdefault("r", self.submit(self.lead(), client=self.h1)))
+            t.start()
+            time.sleep(1.0)  # two or so attempts time out meanwhile
+        finally:
+            lock.release()
+        t.join(20)
+        self.assertEqual(out["r"].status_code, 201, out["r"].text)
+        self.assertIn("intake_retry", self.server.read_stderr())
+
+
 class CrashDurability(LeadTestCase):
     """Invariant 1: a lead answered 2xx is in the database after the server is killed (SIGKILL) under load."""
 
