@@ -22,31 +22,30 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "leadx %s — lead-exchange marketplace server\n\n"
-               "Usage: leadx <command> [options]\n\n"
-               "Commands:\n"
-               "  serve      run the HTTP/1.1 + HTTP/2 API server\n"
-               "  migrate    apply pending database migrations\n"
-               "  keygen     create missing key files (receipt signing, data encryption, dedupe, API-key hashing)\n"
-               "  accounts   accounts create --role operator --name NAME [--currency CUR]: prints a new key once\n\n"
-               "`leadx <command> --help` lists the command's settings. Every setting is also read from its LEADX_*\n"
-               "environment variable; flags win over the environment.\n",
+    fprintf(f,
+            "leadx %s — lead-exchange marketplace server\n\n"
+            "Usage: leadx <command> [options]\n\n"
+            "Commands:\n"
+            "  serve      run the HTTP/1.1 + HTTP/2 API server\n"
+            "  migrate    apply pending database migrations\n"
+            "  keygen     create missing key files (receipt signing, data encryption, dedupe, API-key hashing)\n"
+            "  accounts   accounts create --role operator --name NAME [--currency CUR]: prints a new key once\n\n"
+            "`leadx <command> --help` lists the command's settings. Every setting is also read from its LEADX_*\n"
+            "environment variable; flags win over the environment.\n",
             LEADX_VERSION);
 }
 
 static int is_help(int argc, char **argv)
 {
     for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            return 1;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return 1;
     return 0;
 }
 
 static void print_error(const lx_error_t *err)
 {
     fprintf(stderr, "leadx: %s\n", err->detail);
-    for (size_t i = 0; i < err->nfields; i++)
-        fprintf(stderr, "  %s: %s\n", err->fields[i].field, err->fields[i].message);
+    for (size_t i = 0; i < err->nfields; i++) fprintf(stderr, "  %s: %s\n", err->fields[i].field, err->fields[i].message);
 }
 
 /* Loads env + flags for `mask`; anything left over in argv is an error unless extra_ok. */
@@ -65,8 +64,7 @@ static int load_config(lx_config_t *cfg, unsigned mask, int *argc, char **argv, 
         return -1;
     }
     lx_log_level_t lvl;
-    if (lx_log_parse_level(cfg->log_level, &lvl) == 0)
-        lx_log_set_level(lvl);
+    if (lx_log_parse_level(cfg->log_level, &lvl) == 0) lx_log_set_level(lvl);
     return 0;
 }
 
@@ -79,8 +77,7 @@ static int cmd_serve(int argc, char **argv)
         return 0;
     }
     lx_config_t cfg;
-    if (load_config(&cfg, LX_CFG_SERVE | LX_CFG_DB, &argc, argv, 0) != 0)
-        return 2;
+    if (load_config(&cfg, LX_CFG_SERVE | LX_CFG_DB, &argc, argv, 0) != 0) return 2;
     lx_error_t err;
     lx_error_init(&err);
     lx_keys_t *keys = NULL;
@@ -108,8 +105,7 @@ static int cmd_migrate(int argc, char **argv)
         return 0;
     }
     lx_config_t cfg;
-    if (load_config(&cfg, LX_CFG_DB, &argc, argv, 0) != 0)
-        return 2;
+    if (load_config(&cfg, LX_CFG_DB, &argc, argv, 0) != 0) return 2;
     lx_error_t err;
     lx_error_init(&err);
     int rc = 0;
@@ -130,8 +126,7 @@ static int cmd_keygen(int argc, char **argv)
         return 0;
     }
     lx_config_t cfg;
-    if (load_config(&cfg, LX_CFG_KEYS, &argc, argv, 0) != 0)
-        return 2;
+    if (load_config(&cfg, LX_CFG_KEYS, &argc, argv, 0) != 0) return 2;
     lx_error_t err;
     lx_error_init(&err);
     int rc = 0;
@@ -172,23 +167,20 @@ static int cmd_accounts(int argc, char **argv)
         fprintf(f, "Usage: leadx accounts create --role operator|webmaster|advertiser --name NAME [--currency CUR] [settings]\n\n"
                    "Creates an account and its first API key and prints the key on stdout, once: it is stored only\n"
                    "as a keyed hash. This is how the first operator key is made.\n\n");
-        if (f == stdout)
-            lx_config_print_help(LX_CFG_DB);
+        if (f == stdout) lx_config_print_help(LX_CFG_DB);
         return f == stdout ? 0 : 2;
     }
     argc--, argv++;
     const char *role = take_flag(&argc, argv, "--role");
     const char *name = take_flag(&argc, argv, "--name");
     const char *currency = take_flag(&argc, argv, "--currency");
-    if (currency == NULL)
-        currency = "USD";
+    if (currency == NULL) currency = "USD";
     if (role == NULL || lx_role_parse(role) == 0 || name == NULL || name[0] == '\0' || strlen(name) > 200) {
         fprintf(stderr, "leadx: --role operator|webmaster|advertiser and --name (1-200 chars) are required\n");
         return 2;
     }
     lx_config_t cfg;
-    if (load_config(&cfg, LX_CFG_DB, &argc, argv, 0) != 0)
-        return 2;
+    if (load_config(&cfg, LX_CFG_DB, &argc, argv, 0) != 0) return 2;
     lx_error_t err;
     lx_error_init(&err);
     lx_keys_t *keys = NULL;
@@ -237,8 +229,7 @@ static int cmd_accounts(int argc, char **argv)
     sodium_memzero(token, sizeof(token));
     rc = 0;
 out:
-    if (pg != NULL)
-        PQfinish(pg);
+    if (pg != NULL) PQfinish(pg);
     lx_keys_free(keys);
     lx_config_free(&cfg);
     return rc;
@@ -260,14 +251,10 @@ int lx_cli_main(int argc, char **argv)
     }
     int sub_argc = argc - 2;
     char **sub_argv = argv + 2;
-    if (strcmp(argv[1], "serve") == 0)
-        return cmd_serve(sub_argc, sub_argv);
-    if (strcmp(argv[1], "migrate") == 0)
-        return cmd_migrate(sub_argc, sub_argv);
-    if (strcmp(argv[1], "keygen") == 0)
-        return cmd_keygen(sub_argc, sub_argv);
-    if (strcmp(argv[1], "accounts") == 0)
-        return cmd_accounts(sub_argc, sub_argv);
+    if (strcmp(argv[1], "serve") == 0) return cmd_serve(sub_argc, sub_argv);
+    if (strcmp(argv[1], "migrate") == 0) return cmd_migrate(sub_argc, sub_argv);
+    if (strcmp(argv[1], "keygen") == 0) return cmd_keygen(sub_argc, sub_argv);
+    if (strcmp(argv[1], "accounts") == 0) return cmd_accounts(sub_argc, sub_argv);
     fprintf(stderr, "leadx: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;

@@ -32,8 +32,7 @@ static int write_exact(int fd, const uint8_t *p, size_t n)
     while (n > 0) {
         ssize_t w = write(fd, p, n);
         if (w < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             return -1;
         }
         p += w;
@@ -46,8 +45,7 @@ static lx_status_t write_key(const char *dir, const keyfile_t *kf, lx_error_t *e
 {
     char path[4096], tmp[4200];
     snprintf(path, sizeof(path), "%s/%s", dir, kf->file);
-    if (access(path, F_OK) == 0)
-        return LX_OK;
+    if (access(path, F_OK) == 0) return LX_OK;
     uint8_t buf[64], pk[32];
     if (kf->len == 64)
         crypto_sign_keypair(pk, buf);
@@ -65,8 +63,7 @@ static lx_status_t write_key(const char *dir, const keyfile_t *kf, lx_error_t *e
     if (bad || link(tmp, path) != 0) { /* link fails if another keygen won the race: keep theirs */
         int e = errno;
         unlink(tmp);
-        if (!bad && e == EEXIST)
-            return LX_OK;
+        if (!bad && e == EEXIST) return LX_OK;
         return lx_error_set(err, LX_ERR_INTERNAL, "cannot write %s: %s", path, strerror(e));
     }
     unlink(tmp);
@@ -79,16 +76,14 @@ lx_status_t lx_keys_generate_missing(const char *dir, lx_error_t *err)
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return lx_error_set(err, LX_ERR_INTERNAL, "cannot create key directory %s: %s", dir, strerror(errno));
     for (size_t i = 0; i < NKEYFILES; i++)
-        if (write_key(dir, &keyfiles[i], err) != LX_OK)
-            return err->status;
+        if (write_key(dir, &keyfiles[i], err) != LX_OK) return err->status;
     return LX_OK;
 }
 
 lx_status_t lx_keys_load(const char *dir, lx_keys_t **out, lx_error_t *err)
 {
     lx_keys_t *keys = sodium_malloc(sizeof(*keys));
-    if (keys == NULL)
-        return lx_error_set(err, LX_ERR_INTERNAL, "cannot allocate key memory");
+    if (keys == NULL) return lx_error_set(err, LX_ERR_INTERNAL, "cannot allocate key memory");
     for (size_t i = 0; i < NKEYFILES; i++) {
         char path[4096];
         snprintf(path, sizeof(path), "%s/%s", dir, keyfiles[i].file);
@@ -113,6 +108,5 @@ lx_status_t lx_keys_load(const char *dir, lx_keys_t **out, lx_error_t *err)
 
 void lx_keys_free(lx_keys_t *keys)
 {
-    if (keys != NULL)
-        sodium_free(keys); /* sodium_free zeroes the memory before releasing it */
+    if (keys != NULL) sodium_free(keys); /* sodium_free zeroes the memory before releasing it */
 }

@@ -72,8 +72,7 @@ void lx_api_accounts_get(lx_req_t *lr)
 {
     lx_uuid_t id;
     char ids[LX_UUID_STRLEN + 1];
-    if (lx_req_path_uuid(lr, "id", &id, ids) != 0)
-        return;
+    if (lx_req_path_uuid(lr, "id", &id, ids) != 0) return;
     if (!lx_can_see_account(lr, &id)) {
         lx_respond_problem(lr, LX_ERR_NOT_FOUND, NULL, "No such account.");
         return;
@@ -113,8 +112,7 @@ void lx_api_accounts_list(lx_req_t *lr)
     const char *q[3];
     int limit;
     char cursor[LX_UUID_STRLEN + 1];
-    if (lx_req_query(lr, names, q) != 0 || lx_req_page(lr, q[0], q[1], &limit, cursor) != 0)
-        return;
+    if (lx_req_query(lr, names, q) != 0 || lx_req_page(lr, q[0], q[1], &limit, cursor) != 0) return;
     if (q[2] != NULL && lx_role_parse(q[2]) == 0) {
         lx_respond_problem(lr, LX_ERR_INVALID_PARAMETER, "query.role", "role must be operator, webmaster or advertiser.");
         return;
@@ -180,8 +178,7 @@ static int on_account_created(lx_req_t *lr, lx_async_t *a)
     create_state_t *st = a->user;
     if (a->job.status != LX_DB_OK) {
         lx_apikey_wipe(&st->key->key);
-        if (st->idem != NULL)
-            lx_idem_abandon(lr->worker, st->idem);
+        if (st->idem != NULL) lx_idem_abandon(lr->worker, st->idem);
         if (strcmp(a->job.sqlstate, "23503") == 0) /* currency not in the ISO 4217 catalogue */
             lx_respond_problem(lr, LX_ERR_VALIDATION, "/currency", "must be an ISO 4217 currency code");
         else
@@ -209,8 +206,7 @@ static void create_account_fresh(lx_req_t *lr, lx_idem_t *idem)
     lx_json_string(body, "", "currency", LX_JF_REQUIRED, 3, 3, &currency, &err);
     int has_rate = lx_json_int(body, "", "rate_limit", LX_JF_NULLABLE, 1, 1000000, &rate, &err);
     if (err.nfields != 0) {
-        if (idem != NULL)
-            lx_idem_abandon(lr->worker, idem);
+        if (idem != NULL) lx_idem_abandon(lr->worker, idem);
         lx_error_set(&err, LX_ERR_VALIDATION, "The account is not valid.");
         lx_respond_error(lr, &err);
         return;
@@ -227,10 +223,8 @@ static void create_account_fresh(lx_req_t *lr, lx_idem_t *idem)
     snprintf(rate_s, sizeof(rate_s), "%lld", (long long)rate);
     /* Names are stored trimmed: "  Acme " and "Acme" are the same account name. */
     size_t nlen = strlen(name);
-    while (nlen > 0 && name[0] == ' ')
-        name++, nlen--;
-    while (nlen > 0 && name[nlen - 1] == ' ')
-        nlen--;
+    while (nlen > 0 && name[0] == ' ') name++, nlen--;
+    while (nlen > 0 && name[nlen - 1] == ' ') nlen--;
     lx_db_call_t *c = lx_db_job_add(&a->job, &acct_insert);
     lx_db_param(c, 0, ids);
     lx_db_param(c, 1, roles[role]);
@@ -239,8 +233,7 @@ static void create_account_fresh(lx_req_t *lr, lx_idem_t *idem)
     lx_db_param(c, 4, has_rate == 1 ? lx_async_dup(a, rate_s, strlen(rate_s)) : NULL);
     st->key = new_key(a, lr->worker->server->keys);
     add_key_insert(a, &key_insert, st->key, ids, NULL);
-    if (st->idem != NULL)
-        lx_idem_record(a, st->idem, 201, ids);
+    if (st->idem != NULL) lx_idem_record(a, st->idem, 201, ids);
     lx_async_submit(a);
 }
 
@@ -287,8 +280,7 @@ void lx_api_accounts_create(lx_req_t *lr)
         lx_json_enum(body, "", "role", LX_JF_REQUIRED, roles, &role, &err);
         if (lx_json_string(body, "", "name", LX_JF_REQUIRED, 1, 200, &name, &err) == 1) {
             size_t n = strlen(name), lead = strspn(name, " ");
-            if (lead == n)
-                lx_error_field(&err, "/name", "must not be blank");
+            if (lead == n) lx_error_field(&err, "/name", "must not be blank");
         }
         if (lx_json_string(body, "", "currency", LX_JF_REQUIRED, 3, 3, &currency, &err) == 1 &&
             strspn(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 3)
@@ -324,8 +316,7 @@ static int on_keys(lx_req_t *lr, lx_async_t *a)
 static int account_param(lx_req_t *lr, char ids[LX_UUID_STRLEN + 1])
 {
     lx_uuid_t id;
-    if (lx_req_path_uuid(lr, "id", &id, ids) != 0)
-        return -1;
+    if (lx_req_path_uuid(lr, "id", &id, ids) != 0) return -1;
     if (!lx_can_see_account(lr, &id)) {
         lx_respond_problem(lr, LX_ERR_NOT_FOUND, NULL, "No such account.");
         return -1;
@@ -339,8 +330,7 @@ void lx_api_keys_list(lx_req_t *lr)
     const char *q[2];
     int limit;
     char cursor[LX_UUID_STRLEN + 1], ids[LX_UUID_STRLEN + 1];
-    if (account_param(lr, ids) != 0 || lx_req_query(lr, names, q) != 0 || lx_req_page(lr, q[0], q[1], &limit, cursor) != 0)
-        return;
+    if (account_param(lr, ids) != 0 || lx_req_query(lr, names, q) != 0 || lx_req_page(lr, q[0], q[1], &limit, cursor) != 0) return;
     lx_async_t *a = lx_async_new(lr, on_keys);
     const char *limit_s = lx_async_page_limit(a, limit);
     char *id = lx_async_dup(a, ids, LX_UUID_STRLEN);
@@ -358,8 +348,7 @@ static int on_key_created(lx_req_t *lr, lx_async_t *a)
     if (a->job.status != LX_DB_OK || PQntuples(a->job.results[0]) != 1) {
         int missing = a->job.status == LX_DB_OK;
         lx_apikey_wipe(&st->key->key);
-        if (st->idem != NULL)
-            lx_idem_abandon(lr->worker, st->idem);
+        if (st->idem != NULL) lx_idem_abandon(lr->worker, st->idem);
         if (missing)
             lx_respond_problem(lr, LX_ERR_NOT_FOUND, NULL, "No such account.");
         else
@@ -374,8 +363,7 @@ static const char *key_label(lx_req_t *lr, lx_error_t *err)
 {
     static const char *const allowed[] = {"label", NULL};
     const char *label = NULL;
-    if (lr->body == NULL || lx_json_expect_object(lr->body, "", err) != 0)
-        return NULL;
+    if (lr->body == NULL || lx_json_expect_object(lr->body, "", err) != 0) return NULL;
     lx_json_reject_unknown(lr->body, "", allowed, err);
     lx_json_string(lr->body, "", "label", LX_JF_NULLABLE, 1, 100, &label, err);
     return label;
@@ -397,8 +385,7 @@ static void create_key_fresh(lx_req_t *lr, lx_idem_t *idem)
     st->key = new_key(a, lr->worker->server->keys);
     add_key_insert(a, &key_insert_checked, st->key, lx_async_dup(a, ids, strlen(ids)),
                    label ? lx_async_dup(a, label, strlen(label)) : NULL);
-    if (st->idem != NULL)
-        lx_idem_record(a, st->idem, 201, st->key->id);
+    if (st->idem != NULL) lx_idem_record(a, st->idem, 201, st->key->id);
     lx_async_submit(a);
 }
 
@@ -429,8 +416,7 @@ static void create_key_replay(lx_req_t *lr, int status, const char *resource_id)
 void lx_api_keys_create(lx_req_t *lr)
 {
     char ids[LX_UUID_STRLEN + 1];
-    if (account_param(lr, ids) != 0)
-        return;
+    if (account_param(lr, ids) != 0) return;
     lx_error_t err;
     lx_error_init(&err);
     key_label(lr, &err);
@@ -466,8 +452,7 @@ void lx_api_keys_revoke(lx_req_t *lr)
 {
     char ids[LX_UUID_STRLEN + 1], kids[LX_UUID_STRLEN + 1];
     lx_uuid_t kid;
-    if (account_param(lr, ids) != 0 || lx_req_path_uuid(lr, "key_id", &kid, kids) != 0)
-        return;
+    if (account_param(lr, ids) != 0 || lx_req_path_uuid(lr, "key_id", &kid, kids) != 0) return;
     lx_async_t *a = lx_async_new(lr, on_key_revoked);
     lx_db_call_t *c = lx_db_job_add(&a->job, &key_revoke);
     lx_db_param(c, 0, lx_async_dup(a, kids, LX_UUID_STRLEN));

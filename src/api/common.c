@@ -38,8 +38,7 @@ json_t *lx_page_json(const lx_async_t *a, const PGresult *r, lx_row_render_cb re
 {
     int n = PQntuples(r), limit = *(const int *)a->user;
     json_t *items = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(items, render(r, i, ctx));
+    for (int i = 0; i < n; i++) json_array_append_new(items, render(r, i, ctx));
     json_t *next = n == limit ? lx_cursor_json(PQgetvalue(r, n - 1, 0)) : json_null();
     return json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
 }
@@ -72,8 +71,7 @@ typedef struct {
 
 lx_idem_t *lx_idem_copy(lx_async_t *a, const lx_idem_t *idem)
 {
-    if (idem == NULL)
-        return NULL;
+    if (idem == NULL) return NULL;
     lx_idem_t *c = lx_async_alloc(a, sizeof(*c));
     c->account_id = lx_async_dup(a, idem->account_id, strlen(idem->account_id));
     c->key = lx_async_dup(a, idem->key, strlen(idem->key));
@@ -115,8 +113,7 @@ void lx_idem_start(lx_req_t *lr, const char *operation, lx_idem_fresh_cb fresh, 
         return;
     }
     int ok = klen >= 1 && klen <= 255;
-    for (size_t i = 0; ok && i < klen; i++)
-        ok = key[i] >= 0x20 && key[i] < 0x7f;
+    for (size_t i = 0; ok && i < klen; i++) ok = key[i] >= 0x20 && key[i] < 0x7f;
     if (!ok) {
         lx_respond_problem(lr, LX_ERR_INVALID_PARAMETER, "header.idempotency-key",
                            "Idempotency-Key must be 1 to 255 printable ASCII characters.");
@@ -129,8 +126,7 @@ void lx_idem_start(lx_req_t *lr, const char *operation, lx_idem_fresh_cb fresh, 
     crypto_generichash_update(&st, (const uint8_t *)operation, strlen(operation) + 1);
     crypto_generichash_update(&st, (const uint8_t *)lr->req->path.base, lr->req->path.len);
     crypto_generichash_update(&st, (const uint8_t *)"\n", 1);
-    if (lr->req->entity.base != NULL)
-        crypto_generichash_update(&st, (const uint8_t *)lr->req->entity.base, lr->req->entity.len);
+    if (lr->req->entity.base != NULL) crypto_generichash_update(&st, (const uint8_t *)lr->req->entity.base, lr->req->entity.len);
     crypto_generichash_final(&st, h, sizeof(h));
     char hex[65];
     sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
@@ -185,6 +181,5 @@ void lx_idem_abandon(lx_worker_t *w, const lx_idem_t *idem)
     lx_db_call_t *c = lx_db_job_add(&ab->job, &idem_delete);
     lx_db_param(c, 0, ab->account_id);
     lx_db_param(c, 1, ab->key);
-    if (lx_db_submit(w->db, &ab->job) != 0)
-        on_abandoned(&ab->job);
+    if (lx_db_submit(w->db, &ab->job) != 0) on_abandoned(&ab->job);
 }

@@ -47,14 +47,12 @@ typedef struct {
 
 static json_t *lead_json(const lead_view_t *v)
 {
-    json_t *quality = json_pack("{s:i, s:s, s:o}", "score", v->score, "temperature", v->temperature, "reasons",
-                                v->reasons);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:s}", "id", v->id,
-                     "webmaster_id", v->webmaster_id, "niche", v->niche, "region", v->region, "sale_mode",
-                     v->sale_mode, "status", v->status, "quality", quality, "duplicate_of",
-                     v->duplicate_of ? json_string(v->duplicate_of) : json_null(), "contact",
-                     v->contact ? v->contact : json_null(), "contact_erased", v->contact_erased, "attributes",
-                     v->attributes, "consent", v->consent, "source", v->source, "created_at", v->created_at);
+    json_t *quality = json_pack("{s:i, s:s, s:o}", "score", v->score, "temperature", v->temperature, "reasons", v->reasons);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:s}", "id", v->id, "webmaster_id",
+                     v->webmaster_id, "niche", v->niche, "region", v->region, "sale_mode", v->sale_mode, "status", v->status,
+                     "quality", quality, "duplicate_of", v->duplicate_of ? json_string(v->duplicate_of) : json_null(), "contact",
+                     v->contact ? v->contact : json_null(), "contact_erased", v->contact_erased, "attributes", v->attributes,
+                     "consent", v->consent, "source", v->source, "created_at", v->created_at);
 }
 
 static void put_str(lx_strbuf_t *sb, const char *key, const char *value)
@@ -84,8 +82,7 @@ static void render_item(lx_strbuf_t *sb, const lx_intake_item_t *it)
     put_str(sb, ",\"temperature\":", lx_temperature_name(it->quality.temperature));
     lx_strbuf_puts(sb, ",\"reasons\":[");
     for (size_t r = 0; r < it->nreasons; r++) {
-        if (r)
-            lx_strbuf_puts(sb, ",");
+        if (r) lx_strbuf_puts(sb, ",");
         lx_strbuf_append_json_string(sb, it->reasons[r], strlen(it->reasons[r]));
     }
     lx_strbuf_puts(sb, "]},\"duplicate_of\":");
@@ -106,9 +103,9 @@ static void render_item(lx_strbuf_t *sb, const lx_intake_item_t *it)
     lx_strbuf_puts(sb, "\"}");
 }
 
-#define LEAD_COLS                                                                                                      \
-    "l.id, n.slug, l.region, l.sale_mode, l.status, l.quality_score, l.temperature, array_to_json(l.reasons), "         \
-    "l.duplicate_of, encode(l.contact_ct, 'hex'), encode(l.contact_key, 'hex'), l.contact_erased_at IS NOT NULL, "         \
+#define LEAD_COLS                                                                                                                  \
+    "l.id, n.slug, l.region, l.sale_mode, l.status, l.quality_score, l.temperature, array_to_json(l.reasons), "                    \
+    "l.duplicate_of, encode(l.contact_ct, 'hex'), encode(l.contact_key, 'hex'), l.contact_erased_at IS NOT NULL, "                 \
     "l.attributes, l.consent, l.source, l.created_at, l.webmaster_id"
 #define LEAD_FROM " FROM leads l JOIN niches n ON n.id = l.niche_id "
 
@@ -121,11 +118,9 @@ static json_t *parse_col(const PGresult *r, int row, int col)
 /* The stored contact, opened with the master key; NULL when there is none (erased, rejected, duplicate). */
 static json_t *open_contact(const PGresult *r, int row, const lx_keys_t *keys)
 {
-    if (PQgetisnull(r, row, 9) || PQgetisnull(r, row, 10))
-        return NULL;
+    if (PQgetisnull(r, row, 9) || PQgetisnull(r, row, 10)) return NULL;
     lx_uuid_t id;
-    if (lx_uuid_parse(PQgetvalue(r, row, 0), (size_t)PQgetlength(r, row, 0), &id) != 0)
-        return NULL;
+    if (lx_uuid_parse(PQgetvalue(r, row, 0), (size_t)PQgetlength(r, row, 0), &id) != 0) return NULL;
     const char *ct_hex = PQgetvalue(r, row, 9), *wk_hex = PQgetvalue(r, row, 10);
     size_t ct_cap = (size_t)PQgetlength(r, row, 9) / 2, wk_len = 0, ct_len = 0, plain_len = 0;
     uint8_t *ct = lx_malloc(ct_cap + 1), wk[LX_PII_WRAPPED_KEY_BYTES + 1];
@@ -155,8 +150,7 @@ static json_t *row_json(const PGresult *r, int row, const lx_keys_t *keys)
         reasons = json_array();
     }
     char at[LX_TS_LEN + 1];
-    if (lx_ts_from_pg(PQgetvalue(r, row, 15), at) != 0)
-        strcpy(at, "1970-01-01T00:00:00.000000Z");
+    if (lx_ts_from_pg(PQgetvalue(r, row, 15), at) != 0) strcpy(at, "1970-01-01T00:00:00.000000Z");
     lead_view_t v = {
         .id = PQgetvalue(r, row, 0),
         .niche = PQgetvalue(r, row, 1),
@@ -186,30 +180,26 @@ typedef struct {
     lx_worker_t *worker;
     int batch;
     size_t ntotal;
-    json_t *elements;         /* the submitted leads (batch: the array; single: the body) */
-    json_t **problems;        /* [ntotal]: rendered problem of an invalid lead, else NULL */
-    lx_intake_item_t *items;  /* the valid leads, in order */
+    json_t *elements;        /* the submitted leads (batch: the array; single: the body) */
+    json_t **problems;       /* [ntotal]: rendered problem of an invalid lead, else NULL */
+    lx_intake_item_t *items; /* the valid leads, in order */
     lx_intake_item_t **ptrs;
-    size_t *index_of_item;    /* item -> position in the request */
+    size_t *index_of_item; /* item -> position in the request */
     size_t nitems;
-    lx_niche_t **niches;      /* referenced niches the request names */
+    lx_niche_t **niches;       /* referenced niches the request names */
     uint64_t niche_generation; /* of the thread's niche cache when the look-up started */
     size_t nniches;
     lx_intake_group_t group;
-    lx_idem_t *idem;          /* copy, when an Idempotency-Key was claimed */
+    lx_idem_t *idem; /* copy, when an Idempotency-Key was claimed */
     char account_id[LX_UUID_STRLEN + 1];
 } submission_t;
 
 static void sub_unref(submission_t *s)
 {
-    if (--s->refs > 0)
-        return;
-    for (size_t i = 0; i < s->nitems; i++)
-        lx_intake_item_dispose(&s->items[i]);
-    for (size_t i = 0; s->problems != NULL && i < s->ntotal; i++)
-        json_decref(s->problems[i]);
-    for (size_t i = 0; i < s->nniches; i++)
-        lx_niche_unref(s->niches[i]);
+    if (--s->refs > 0) return;
+    for (size_t i = 0; i < s->nitems; i++) lx_intake_item_dispose(&s->items[i]);
+    for (size_t i = 0; s->problems != NULL && i < s->ntotal; i++) json_decref(s->problems[i]);
+    for (size_t i = 0; i < s->nniches; i++) lx_niche_unref(s->niches[i]);
     if (s->idem != NULL) {
         free(s->idem->account_id);
         free(s->idem->key);
@@ -238,8 +228,7 @@ static void on_request_gone(lx_req_t *lr)
 static lx_niche_t *find_niche(submission_t *s, const char *slug)
 {
     for (size_t i = 0; slug != NULL && i < s->nniches; i++)
-        if (strcmp(s->niches[i]->slug, slug) == 0)
-            return s->niches[i];
+        if (strcmp(s->niches[i]->slug, slug) == 0) return s->niches[i];
     return NULL;
 }
 
@@ -247,8 +236,7 @@ static int looks_like_slug(const char *s)
 {
     size_t n = 0;
     for (; s[n] != '\0'; n++)
-        if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '-'))
-            return 0;
+        if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '-')) return 0;
     return n >= 1 && n <= LX_NICHE_SLUG_MAX;
 }
 
@@ -284,8 +272,7 @@ static void validate_all(submission_t *s)
     for (size_t i = 0; i < s->ntotal; i++) {
         json_t *el = s->batch ? json_array_get(s->elements, i) : s->elements;
         char base[LX_JSON_POINTER_MAX] = "";
-        if (s->batch)
-            snprintf(base, sizeof(base), "/leads/%zu", i);
+        if (s->batch) snprintf(base, sizeof(base), "/leads/%zu", i);
         lx_error_t err;
         lx_error_init(&err);
         lx_lead_t lead;
@@ -295,8 +282,7 @@ static void validate_all(submission_t *s)
             continue;
         }
         lx_intake_item_t *it = &s->items[s->nitems];
-        lx_intake_item_prepare(it, &lead, niche, s->account_id, w->server->keys->dedupe_key, w->server->keys->data_key,
-                               now);
+        lx_intake_item_prepare(it, &lead, niche, s->account_id, w->server->keys->dedupe_key, w->server->keys->data_key, now);
         s->ptrs[s->nitems] = it;
         s->index_of_item[s->nitems++] = i;
     }
@@ -324,8 +310,8 @@ static void enqueue(submission_t *s, lx_idem_t *idem)
             size_t k = 0;
             for (size_t i = 0; i < s->ntotal; i++) {
                 if (s->problems[i] != NULL)
-                    json_array_append_new(out, json_pack("{s:i, s:O}", "status_code", problem_status(s->problems[i]),
-                                                         "problem", s->problems[i]));
+                    json_array_append_new(
+                        out, json_pack("{s:i, s:O}", "status_code", problem_status(s->problems[i]), "problem", s->problems[i]));
                 else
                     json_array_append_new(out, json_pack("{s:i, s:s}", "status_code", 201, "lead_id", s->items[k++].id));
             }
@@ -340,8 +326,7 @@ static void enqueue(submission_t *s, lx_idem_t *idem)
     if (s->nitems == 0) {
         /* A batch of invalid leads only: nothing to store but the idempotency outcome. */
         respond_results(s);
-        if (idem != NULL)
-            lx_idem_abandon(s->worker, idem);
+        if (idem != NULL) lx_idem_abandon(s->worker, idem);
         return;
     }
     s->refs++; /* the batcher's */
@@ -351,8 +336,7 @@ static void enqueue(submission_t *s, lx_idem_t *idem)
 static void respond_results(submission_t *s)
 {
     lx_req_t *lr = s->lr;
-    if (lr == NULL)
-        return;
+    if (lr == NULL) return;
     lx_strbuf_t sb;
     lx_strbuf_init(&sb, (size_t)256 << 20);
     if (!s->batch) {
@@ -390,8 +374,7 @@ static void on_group_done(lx_intake_group_t *g)
 {
     submission_t *s = g->data;
     if (g->db_status != LX_DB_OK) {
-        if (s->idem != NULL)
-            lx_idem_abandon(s->worker, s->idem);
+        if (s->idem != NULL) lx_idem_abandon(s->worker, s->idem);
         if (s->lr != NULL) {
             lx_db_job_t fake;
             memset(&fake, 0, sizeof(fake));
@@ -527,10 +510,8 @@ static int on_niches(lx_req_t *lr, lx_async_t *a)
     uint64_t now_ms = lx_wall_ms();
     for (int i = 0; i < PQntuples(r); i++) {
         lx_niche_t *n = lx_niche_from_row(r, i, now_ms);
-        if (n == NULL)
-            continue;
-        if (cache)
-            lx_niche_cache_put(&w->niches, n);
+        if (n == NULL) continue;
+        if (cache) lx_niche_cache_put(&w->niches, n);
         s->niches[s->nniches++] = n; /* the reference from_row gave */
     }
     proceed(s);
@@ -561,8 +542,7 @@ static void start_submission(lx_req_t *lr, json_t *elements, int batch)
     size_t nmissing = 0;
     for (size_t i = 0; i < s->ntotal; i++) {
         const char *slug = lx_lead_niche_slug(batch ? json_array_get(elements, i) : elements);
-        if (slug == NULL || !looks_like_slug(slug) || find_niche(s, slug) != NULL)
-            continue;
+        if (slug == NULL || !looks_like_slug(slug) || find_niche(s, slug) != NULL) continue;
         lx_niche_t *n = cache ? lx_niche_cache_get(&w->niches, slug, now_ms) : NULL;
         if (n != NULL) {
             lx_niche_ref(n);
@@ -574,8 +554,7 @@ static void start_submission(lx_req_t *lr, json_t *elements, int batch)
             const char *prev = lx_lead_niche_slug(batch ? json_array_get(elements, j) : elements);
             seen = prev != NULL && strcmp(prev, slug) == 0;
         }
-        if (seen)
-            continue;
+        if (seen) continue;
         lx_strbuf_printf(&missing, "%s%s", nmissing++ ? "," : "", slug);
     }
     lx_strbuf_puts(&missing, "}");
@@ -635,8 +614,7 @@ LX_DB_STMT(lead_list, 6,
 /* Operators see every lead; a webmaster its own; other roles none (404 either way). */
 static const char *owner_filter(lx_req_t *lr, lx_async_t *a)
 {
-    if (lr->who.role == LX_ROLE_OPERATOR)
-        return NULL;
+    if (lr->who.role == LX_ROLE_OPERATOR) return NULL;
     return lx_async_dup(a, lr->who.account_id_str, LX_UUID_STRLEN);
 }
 
@@ -658,8 +636,7 @@ void lx_api_leads_get(lx_req_t *lr)
 {
     lx_uuid_t id;
     char ids[LX_UUID_STRLEN + 1];
-    if (lx_req_path_uuid(lr, "id", &id, ids) != 0)
-        return;
+    if (lx_req_path_uuid(lr, "id", &id, ids) != 0) return;
     if (lr->who.role == LX_ROLE_ADVERTISER) {
         lx_respond_problem(lr, LX_ERR_NOT_FOUND, NULL, "No such lead.");
         return;
@@ -692,12 +669,10 @@ void lx_api_leads_list(lx_req_t *lr)
     const char *q[5];
     int limit;
     char cursor[LX_UUID_STRLEN + 1];
-    if (lx_req_query(lr, names, q) != 0 || lx_req_page(lr, q[0], q[1], &limit, cursor) != 0)
-        return;
+    if (lx_req_query(lr, names, q) != 0 || lx_req_page(lr, q[0], q[1], &limit, cursor) != 0) return;
     static const char *const statuses[] = {"accepted", "rejected", "duplicate", "sold", "unsold", "expired", NULL};
     int ok = q[2] == NULL;
-    for (int i = 0; !ok && statuses[i] != NULL; i++)
-        ok = strcmp(q[2], statuses[i]) == 0;
+    for (int i = 0; !ok && statuses[i] != NULL; i++) ok = strcmp(q[2], statuses[i]) == 0;
     if (!ok) {
         lx_respond_problem(lr, LX_ERR_INVALID_PARAMETER, "query.status",
                            "status must be accepted, rejected, duplicate, sold, unsold or expired.");
@@ -758,8 +733,7 @@ void lx_api_leads_erase_contact(lx_req_t *lr)
 {
     lx_uuid_t id;
     char ids[LX_UUID_STRLEN + 1];
-    if (lx_req_path_uuid(lr, "id", &id, ids) != 0)
-        return;
+    if (lx_req_path_uuid(lr, "id", &id, ids) != 0) return;
     lx_async_submit_one(lr, on_erased, &lead_erase, ids);
 }
 
@@ -784,8 +758,7 @@ static int on_erasure(lx_req_t *lr, lx_async_t *a)
 {
     if (a->job.status != LX_DB_OK) {
         lx_idem_t *idem = a->user;
-        if (idem != NULL)
-            lx_idem_abandon(lr->worker, idem);
+        if (idem != NULL) lx_idem_abandon(lr->worker, idem);
         lx_respond_db_failure(lr, &a->job);
         return 0;
     }
@@ -795,10 +768,8 @@ static int on_erasure(lx_req_t *lr, lx_async_t *a)
         return 0;
     }
     json_t *kinds = json_array();
-    if (PQgetvalue(r, 0, 3)[0] == 't')
-        json_array_append_new(kinds, json_string("phone"));
-    if (PQgetvalue(r, 0, 4)[0] == 't')
-        json_array_append_new(kinds, json_string("email"));
+    if (PQgetvalue(r, 0, 3)[0] == 't') json_array_append_new(kinds, json_string("phone"));
+    if (PQgetvalue(r, 0, 4)[0] == 't') json_array_append_new(kinds, json_string("email"));
     lx_respond_json(lr, 201,
                     json_pack("{s:s, s:I, s:o, s:o}", "id", PQgetvalue(r, 0, 0), "leads_erased",
                               (json_int_t)strtoll(PQgetvalue(r, 0, 1), NULL, 10), "suppressed", kinds, "created_at",
@@ -827,13 +798,10 @@ static void erasure_fresh(lx_req_t *lr, lx_idem_t *idem)
     lx_db_job_add(&a->job, &erasure_guard);
     lx_db_call_t *c = lx_db_job_add(&a->job, &erasure_run);
     lx_db_param(c, 0, lx_async_dup(a, ids, LX_UUID_STRLEN));
-    if (er->has_phone)
-        lx_db_param_bin(c, 1, ph, LX_PII_HASH_BYTES);
-    if (er->has_email)
-        lx_db_param_bin(c, 2, eh, LX_PII_HASH_BYTES);
+    if (er->has_phone) lx_db_param_bin(c, 1, ph, LX_PII_HASH_BYTES);
+    if (er->has_email) lx_db_param_bin(c, 2, eh, LX_PII_HASH_BYTES);
     lx_db_param(c, 3, lx_async_dup(a, lr->who.account_id_str, LX_UUID_STRLEN));
-    if (idem != NULL)
-        lx_idem_record(a, idem, 201, ids);
+    if (idem != NULL) lx_idem_record(a, idem, 201, ids);
     lx_db_job_add(&a->job, &erasure_commit);
     lx_async_submit(a);
 }
@@ -874,8 +842,7 @@ void lx_api_erasures_create(lx_req_t *lr)
                 er->has_email = 1;
             }
         }
-        if (err.nfields == 0 && !er->has_phone && !er->has_email)
-            lx_error_field(&err, "", "must name a phone or an email");
+        if (err.nfields == 0 && !er->has_phone && !er->has_email) lx_error_field(&err, "", "must name a phone or an email");
     }
     if (err.nfields != 0) {
         lx_error_set(&err, LX_ERR_VALIDATION, "The erasure request is not valid.");

@@ -39,10 +39,8 @@ LX_DB_STMT(region_list, 3,
 static const char *param(lx_async_t *a, json_t *body, const char *key)
 {
     json_t *v = json_object_get(body, key);
-    if (v == NULL || json_is_null(v))
-        return NULL;
-    if (json_is_string(v))
-        return lx_async_dup(a, json_string_value(v), json_string_length(v));
+    if (v == NULL || json_is_null(v)) return NULL;
+    if (json_is_string(v)) return lx_async_dup(a, json_string_value(v), json_string_length(v));
     char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     const char *copy = lx_async_dup(a, s, strlen(s));
     free(s);
@@ -53,8 +51,7 @@ static int on_niche_row(lx_req_t *lr, lx_async_t *a, int created)
 {
     if (a->job.status != LX_DB_OK) {
         lx_idem_t *idem = a->user;
-        if (idem != NULL)
-            lx_idem_abandon(lr->worker, idem);
+        if (idem != NULL) lx_idem_abandon(lr->worker, idem);
         if (strcmp(a->job.sqlstate, "23505") == 0)
             lx_respond_problem(lr, LX_ERR_CONFLICT, "/slug", "A niche with this slug exists.");
         else if (strcmp(a->job.sqlstate, "23503") == 0)
@@ -89,15 +86,23 @@ static void create_fresh(lx_req_t *lr, lx_idem_t *idem)
     char ids[LX_UUID_STRLEN + 1];
     lx_uuid_v7(&id);
     lx_uuid_format(&id, ids);
-    static const char *const members[] = {"slug", "name", "currency", "max_shares", "floor_exclusive", "floor_shared",
-                                          "return_window_hours", "inventory_ttl_hours", "dedupe_days", "fee_bps",
-                                          "min_quality", "attributes", "status"};
+    static const char *const members[] = {"slug",
+                                          "name",
+                                          "currency",
+                                          "max_shares",
+                                          "floor_exclusive",
+                                          "floor_shared",
+                                          "return_window_hours",
+                                          "inventory_ttl_hours",
+                                          "dedupe_days",
+                                          "fee_bps",
+                                          "min_quality",
+                                          "attributes",
+                                          "status"};
     lx_db_call_t *c = lx_db_job_add(&a->job, &niche_insert);
     lx_db_param(c, 0, lx_async_dup(a, ids, LX_UUID_STRLEN));
-    for (int i = 0; i < 13; i++)
-        lx_db_param(c, i + 1, param(a, lr->body, members[i]));
-    if (idem != NULL)
-        lx_idem_record(a, idem, 201, ids);
+    for (int i = 0; i < 13; i++) lx_db_param(c, i + 1, param(a, lr->body, members[i]));
+    if (idem != NULL) lx_idem_record(a, idem, 201, ids);
     lx_async_submit(a);
 }
 
@@ -124,8 +129,7 @@ static int path_slug(lx_req_t *lr, const char **out)
     size_t len;
     const char *v = lx_route_param(&lr->match, "slug", &len);
     int ok = v != NULL && len >= 1 && len <= LX_NICHE_SLUG_MAX;
-    for (size_t k = 0; ok && k < len; k++)
-        ok = (v[k] >= 'a' && v[k] <= 'z') || (v[k] >= '0' && v[k] <= '9') || v[k] == '-';
+    for (size_t k = 0; ok && k < len; k++) ok = (v[k] >= 'a' && v[k] <= 'z') || (v[k] >= '0' && v[k] <= '9') || v[k] == '-';
     if (!ok) {
         lx_respond_problem(lr, LX_ERR_NOT_FOUND, NULL, "No such niche.");
         return -1;
@@ -140,16 +144,14 @@ static int path_slug(lx_req_t *lr, const char **out)
 void lx_api_niches_get(lx_req_t *lr)
 {
     const char *slug;
-    if (path_slug(lr, &slug) != 0)
-        return;
+    if (path_slug(lr, &slug) != 0) return;
     lx_async_submit_one(lr, on_row, &niche_get_slug, slug);
 }
 
 void lx_api_niches_update(lx_req_t *lr)
 {
     const char *slug;
-    if (path_slug(lr, &slug) != 0)
-        return;
+    if (path_slug(lr, &slug) != 0) return;
     lx_error_t err;
     lx_error_init(&err);
     if (lx_niche_check_patch(lr->body, &err) != LX_OK) {
@@ -157,13 +159,12 @@ void lx_api_niches_update(lx_req_t *lr)
         return;
     }
     lx_async_t *a = lx_async_new(lr, on_row);
-    static const char *const members[] = {"name", "max_shares", "floor_exclusive", "floor_shared",
-                                          "return_window_hours", "inventory_ttl_hours", "dedupe_days", "fee_bps",
-                                          "min_quality", "attributes", "status"};
+    static const char *const members[] = {
+        "name",    "max_shares",  "floor_exclusive", "floor_shared", "return_window_hours", "inventory_ttl_hours", "dedupe_days",
+        "fee_bps", "min_quality", "attributes",      "status"};
     lx_db_call_t *c = lx_db_job_add(&a->job, &niche_update);
     lx_db_param(c, 0, lx_async_dup(a, slug, strlen(slug)));
-    for (int i = 0; i < 11; i++)
-        lx_db_param(c, i + 1, param(a, lr->body, members[i]));
+    for (int i = 0; i < 11; i++) lx_db_param(c, i + 1, param(a, lr->body, members[i]));
     lx_async_submit(a);
 }
 
@@ -189,8 +190,7 @@ void lx_api_niches_list(lx_req_t *lr)
     const char *q[3];
     int limit;
     char cursor[LX_UUID_STRLEN + 1];
-    if (lx_req_query(lr, names, q) != 0 || lx_req_page(lr, q[0], q[1], &limit, cursor) != 0)
-        return;
+    if (lx_req_query(lr, names, q) != 0 || lx_req_page(lr, q[0], q[1], &limit, cursor) != 0) return;
     if (q[2] != NULL && strcmp(q[2], "active") != 0 && strcmp(q[2], "paused") != 0 && strcmp(q[2], "archived") != 0) {
         lx_respond_problem(lr, LX_ERR_INVALID_PARAMETER, "query.status", "status must be active, paused or archived.");
         return;
@@ -216,9 +216,8 @@ static int on_regions(lx_req_t *lr, lx_async_t *a)
     json_t *items = json_array();
     for (int i = 0; i < n; i++)
         json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s, s:o}", "code", PQgetvalue(r, i, 0), "name",
-                                               PQgetvalue(r, i, 1), "country", PQgetvalue(r, i, 2), "kind",
-                                               PQgetvalue(r, i, 3), "parent",
-                                               PQgetisnull(r, i, 4) ? json_null() : json_string(PQgetvalue(r, i, 4))));
+                                               PQgetvalue(r, i, 1), "country", PQgetvalue(r, i, 2), "kind", PQgetvalue(r, i, 3),
+                                               "parent", PQgetisnull(r, i, 4) ? json_null() : json_string(PQgetvalue(r, i, 4))));
     json_t *next = n == limit ? json_string(PQgetvalue(r, n - 1, 0)) : json_null();
     lx_respond_json(lr, 200, json_pack("{s:o, s:o}", "items", items, "next_cursor", next));
     return 0;
@@ -227,15 +226,11 @@ static int on_regions(lx_req_t *lr, lx_async_t *a)
 static int region_code_ok(const char *s, int country_only)
 {
     size_t len = strlen(s);
-    if (len < 2 || s[0] < 'A' || s[0] > 'Z' || s[1] < 'A' || s[1] > 'Z')
-        return 0;
-    if (len == 2)
-        return 1;
-    if (country_only || s[2] != '-' || len > 6)
-        return 0;
+    if (len < 2 || s[0] < 'A' || s[0] > 'Z' || s[1] < 'A' || s[1] > 'Z') return 0;
+    if (len == 2) return 1;
+    if (country_only || s[2] != '-' || len > 6) return 0;
     for (size_t i = 3; i < len; i++)
-        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
-            return 0;
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9'))) return 0;
     return 1;
 }
 
@@ -243,8 +238,7 @@ void lx_api_regions_list(lx_req_t *lr)
 {
     static const char *const names[] = {"country", "limit", "cursor", NULL};
     const char *q[3];
-    if (lx_req_query(lr, names, q) != 0)
-        return;
+    if (lx_req_query(lr, names, q) != 0) return;
     if (q[0] != NULL && !region_code_ok(q[0], 1)) {
         lx_respond_problem(lr, LX_ERR_INVALID_PARAMETER, "query.country",
                            "country must be an ISO 3166-1 alpha-2 code in upper case, e.g. RU.");

@@ -2,9 +2,9 @@
 #include "api/handlers.h"
 #include "auth/cache.h"
 
-#define OP LX_ROLE_OPERATOR
-#define ANY LX_ROLE_ANY
-#define WM LX_ROLE_WEBMASTER
+#define OP        LX_ROLE_OPERATOR
+#define ANY       LX_ROLE_ANY
+#define WM        LX_ROLE_WEBMASTER
 #define LEAD_BODY ((size_t)64 << 10) /* one realistic lead is 1-3 KiB; attributes are capped by the niche schema */
 
 enum {
@@ -48,8 +48,7 @@ static const lx_route_desc_t niches_get = {lx_api_niches_get, ANY, 0, 0, M_NICHE
 static const lx_route_desc_t niches_update = {lx_api_niches_update, OP, LX_ROUTE_BODY_JSON, 0, M_NICHES_UPDATE};
 static const lx_route_desc_t regions_list = {lx_api_regions_list, ANY, 0, 0, M_REGIONS_LIST};
 static const lx_route_desc_t leads_create = {lx_api_leads_create, WM, LX_ROUTE_BODY_JSON, LEAD_BODY, M_LEADS_CREATE};
-static const lx_route_desc_t leads_batch = {lx_api_leads_batch, WM, LX_ROUTE_BODY_JSON | LX_ROUTE_BODY_BATCH, 0,
-                                            M_LEADS_BATCH};
+static const lx_route_desc_t leads_batch = {lx_api_leads_batch, WM, LX_ROUTE_BODY_JSON | LX_ROUTE_BODY_BATCH, 0, M_LEADS_BATCH};
 static const lx_route_desc_t leads_list = {lx_api_leads_list, ANY, 0, 0, M_LEADS_LIST};
 static const lx_route_desc_t leads_get = {lx_api_leads_get, ANY, 0, 0, M_LEADS_GET};
 static const lx_route_desc_t leads_erase_contact = {lx_api_leads_erase_contact, OP, 0, 0, M_LEADS_ERASE_CONTACT};

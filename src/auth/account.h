@@ -9,7 +9,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#define LX_ACCOUNT_COLS "id, role, name, currency, status, rate_limit, created_at, updated_at"
+#define LX_ACCOUNT_COLS  "id, role, name, currency, status, rate_limit, created_at, updated_at"
 #define LX_ACCOUNT_NCOLS 8
 
 /* Renders the LX_ACCOUNT_COLS columns starting at col0 of `row`. */

@@ -13,10 +13,8 @@ void lx_apikey_generate(lx_apikey_t *key)
 
 int lx_apikey_parse(const char *token, size_t len, lx_apikey_t *key)
 {
-    if (len != LX_APIKEY_TOKEN_LEN || memcmp(token, "lx_", 3) != 0 || token[3 + LX_UUID_HEXLEN] != '_')
-        return -1;
-    if (lx_uuid_parse_hex(token + 3, LX_UUID_HEXLEN, &key->id) != 0)
-        return -1;
+    if (len != LX_APIKEY_TOKEN_LEN || memcmp(token, "lx_", 3) != 0 || token[3 + LX_UUID_HEXLEN] != '_') return -1;
+    if (lx_uuid_parse_hex(token + 3, LX_UUID_HEXLEN, &key->id) != 0) return -1;
     const char *b64 = token + 4 + LX_UUID_HEXLEN;
     size_t bin_len = 0;
     const char *end = NULL;
@@ -27,8 +25,7 @@ int lx_apikey_parse(const char *token, size_t len, lx_apikey_t *key)
     /* Reject non-canonical encodings (stray low bits in the last character): one token, one spelling. */
     char again[B64_LEN + 1];
     sodium_bin2base64(again, sizeof(again), key->secret, sizeof(key->secret), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    if (memcmp(again, b64, B64_LEN) != 0)
-        return -1;
+    if (memcmp(again, b64, B64_LEN) != 0) return -1;
     return 0;
 }
 

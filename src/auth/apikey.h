@@ -16,10 +16,10 @@
 
 #include "util/id.h"
 
-#define LX_APIKEY_SECRET_BYTES 32
-#define LX_APIKEY_HASH_BYTES 32
+#define LX_APIKEY_SECRET_BYTES      32
+#define LX_APIKEY_HASH_BYTES        32
 #define LX_APIKEY_HASHING_KEY_BYTES 32
-#define LX_APIKEY_TOKEN_LEN 79
+#define LX_APIKEY_TOKEN_LEN         79
 
 typedef struct st_lx_apikey_t {
     lx_uuid_t id;

@@ -10,17 +10,19 @@ static const char *const role_names[] = {"operator", "webmaster", "advertiser"};
 lx_role_t lx_role_parse(const char *s)
 {
     for (int i = 0; i < 3; i++)
-        if (strcmp(s, role_names[i]) == 0)
-            return (lx_role_t)(1 << i);
+        if (strcmp(s, role_names[i]) == 0) return (lx_role_t)(1 << i);
     return 0;
 }
 
 const char *lx_role_name(lx_role_t role)
 {
     switch (role) {
-    case LX_ROLE_OPERATOR: return "operator";
-    case LX_ROLE_WEBMASTER: return "webmaster";
-    case LX_ROLE_ADVERTISER: return "advertiser";
+    case LX_ROLE_OPERATOR:
+        return "operator";
+    case LX_ROLE_WEBMASTER:
+        return "webmaster";
+    case LX_ROLE_ADVERTISER:
+        return "advertiser";
     }
     return "unknown";
 }
@@ -59,10 +61,8 @@ static lx_auth_entry_t *find(lx_auth_cache_t *c, const lx_uuid_t *id)
 {
     for (size_t i = slot_of(c, id), n = 0; n < c->nslots; i = (i + 1) & (c->nslots - 1), n++) {
         lx_auth_entry_t *e = &c->slots[i];
-        if (!e->used)
-            return NULL;
-        if (memcmp(e->who.key_id.b, id->b, 16) == 0)
-            return e;
+        if (!e->used) return NULL;
+        if (memcmp(e->who.key_id.b, id->b, 16) == 0) return e;
     }
     return NULL;
 }
@@ -70,8 +70,7 @@ static lx_auth_entry_t *find(lx_auth_cache_t *c, const lx_uuid_t *id)
 lx_auth_entry_t *lx_auth_cache_get(lx_auth_cache_t *c, const lx_uuid_t *key_id, uint64_t now_ms)
 {
     lx_auth_entry_t *e = find(c, key_id);
-    if (e != NULL && c->ttl_ms != 0 && now_ms - e->fetched_at_ms > c->ttl_ms)
-        return NULL;
+    if (e != NULL && c->ttl_ms != 0 && now_ms - e->fetched_at_ms > c->ttl_ms) return NULL;
     return e;
 }
 
@@ -79,23 +78,18 @@ lx_auth_entry_t *lx_auth_cache_put(lx_auth_cache_t *c, const lx_auth_entry_t *sr
 {
     lx_auth_entry_t *e = find(c, &src->who.key_id);
     if (e == NULL) {
-        if (c->used * 4 >= c->nslots * 3)
-            lx_auth_cache_clear(c);
+        if (c->used * 4 >= c->nslots * 3) lx_auth_cache_clear(c);
         size_t i = slot_of(c, &src->who.key_id);
-        while (c->slots[i].used)
-            i = (i + 1) & (c->nslots - 1);
+        while (c->slots[i].used) i = (i + 1) & (c->nslots - 1);
         e = &c->slots[i];
         c->used++;
     }
     uint64_t last_used = e->used ? e->last_used_ms : 0, last_flushed = e->used ? e->last_flushed_ms : 0;
-    if (e->used && e->account_json != src->account_json)
-        free(e->account_json);
+    if (e->used && e->account_json != src->account_json) free(e->account_json);
     *e = *src;
     e->used = 1;
-    if (last_used > e->last_used_ms)
-        e->last_used_ms = last_used;
-    if (last_flushed > e->last_flushed_ms)
-        e->last_flushed_ms = last_flushed;
+    if (last_used > e->last_used_ms) e->last_used_ms = last_used;
+    if (last_flushed > e->last_flushed_ms) e->last_flushed_ms = last_flushed;
     return e;
 }
 
@@ -109,8 +103,7 @@ static void remove_at(lx_auth_cache_t *c, size_t i)
         memset(&c->slots[j], 0, sizeof(c->slots[j]));
         c->used--;
         size_t k = slot_of(c, &moved.who.key_id);
-        while (c->slots[k].used)
-            k = (k + 1) & (c->nslots - 1);
+        while (c->slots[k].used) k = (k + 1) & (c->nslots - 1);
         c->slots[k] = moved;
         c->used++;
     }
@@ -119,8 +112,7 @@ static void remove_at(lx_auth_cache_t *c, size_t i)
 void lx_auth_cache_evict_key(lx_auth_cache_t *c, const lx_uuid_t *key_id)
 {
     lx_auth_entry_t *e = find(c, key_id);
-    if (e != NULL)
-        remove_at(c, (size_t)(e - c->slots));
+    if (e != NULL) remove_at(c, (size_t)(e - c->slots));
 }
 
 void lx_auth_cache_evict_account(lx_auth_cache_t *c, const lx_uuid_t *account_id)
@@ -134,8 +126,7 @@ void lx_auth_cache_evict_account(lx_auth_cache_t *c, const lx_uuid_t *account_id
 void lx_auth_cache_clear(lx_auth_cache_t *c)
 {
     for (size_t i = 0; i < c->nslots; i++)
-        if (c->slots[i].used)
-            free(c->slots[i].account_json);
+        if (c->slots[i].used) free(c->slots[i].account_json);
     sodium_memzero(c->slots, c->nslots * sizeof(*c->slots));
     c->used = 0;
 }

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #define NSTRIPES 64
-#define UNIT 1000000ull
+#define UNIT     1000000ull
 
 typedef struct {
     lx_uuid_t id;
@@ -61,27 +61,22 @@ static bucket_t *lookup(stripe_t *s, const lx_uuid_t *id, uint64_t h)
         s->nslots *= 2;
         s->slots = lx_calloc(s->nslots, sizeof(bucket_t));
         for (size_t i = 0; i < oldn; i++) {
-            if (!old[i].used)
-                continue;
+            if (!old[i].used) continue;
             size_t j = (size_t)(hash_of(&old[i].id) >> 6) & (s->nslots - 1);
-            while (s->slots[j].used)
-                j = (j + 1) & (s->nslots - 1);
+            while (s->slots[j].used) j = (j + 1) & (s->nslots - 1);
             s->slots[j] = old[i];
         }
         free(old);
     }
     size_t j = (size_t)(h >> 6) & (s->nslots - 1);
-    while (s->slots[j].used && memcmp(s->slots[j].id.b, id->b, 16) != 0)
-        j = (j + 1) & (s->nslots - 1);
+    while (s->slots[j].used && memcmp(s->slots[j].id.b, id->b, 16) != 0) j = (j + 1) & (s->nslots - 1);
     return &s->slots[j];
 }
 
 uint32_t lx_ratelimit_take(lx_ratelimit_t *rl, const lx_uuid_t *key_id, uint64_t rate, uint64_t burst, uint64_t now_us)
 {
-    if (rate == 0)
-        return 0;
-    if (burst == 0)
-        burst = 1;
+    if (rate == 0) return 0;
+    if (burst == 0) burst = 1;
     uint64_t h = hash_of(key_id);
     stripe_t *s = &rl->stripes[h & (NSTRIPES - 1)];
     uint32_t wait = 0;
@@ -101,15 +96,13 @@ uint32_t lx_ratelimit_take(lx_ratelimit_t *rl, const lx_uuid_t *key_id, uint64_t
         b->tokens = b->tokens + add > cap ? cap : b->tokens + add;
         b->updated_us = now_us;
     }
-    if (b->tokens > cap)
-        b->tokens = cap; /* the limit was lowered */
+    if (b->tokens > cap) b->tokens = cap; /* the limit was lowered */
     if (b->tokens >= UNIT) {
         b->tokens -= UNIT;
     } else {
         uint64_t missing_us = (UNIT - b->tokens + rate - 1) / rate;
         wait = (uint32_t)((missing_us + 999999) / 1000000);
-        if (wait == 0)
-            wait = 1;
+        if (wait == 0) wait = 1;
     }
     pthread_mutex_unlock(&s->lock);
     return wait;

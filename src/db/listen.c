@@ -56,8 +56,7 @@ static void *run(void *arg)
         if (pg == NULL) {
             pg = connect_and_listen(l);
             if (pg == NULL) {
-                if (!warned)
-                    lx_log(LX_LOG_WARN, "listen_unavailable", "cannot LISTEN for cache invalidations; retrying");
+                if (!warned) lx_log(LX_LOG_WARN, "listen_unavailable", "cannot LISTEN for cache invalidations; retrying");
                 warned = 1;
                 usleep(250 * 1000);
                 continue;
@@ -67,8 +66,7 @@ static void *run(void *arg)
         }
         struct pollfd pfd = {.fd = PQsocket(pg), .events = POLLIN};
         int n = poll(&pfd, 1, 200);
-        if (n < 0)
-            continue;
+        if (n < 0) continue;
         if (n > 0 && !PQconsumeInput(pg)) {
             lx_log(LX_LOG_WARN, "listen_lost", "LISTEN connection lost; caches disabled until it is back");
             l->on_state(l->data, 0);
@@ -82,8 +80,7 @@ static void *run(void *arg)
             PQfreemem(nt);
         }
     }
-    if (pg != NULL)
-        PQfinish(pg);
+    if (pg != NULL) PQfinish(pg);
     return NULL;
 }
 
@@ -92,16 +89,13 @@ lx_listener_t *lx_listener_start(const char *conninfo, const char *const channel
 {
     lx_listener_t *l = lx_calloc(1, sizeof(*l));
     l->conninfo = lx_strdup(conninfo);
-    while (channels[l->nchannels] != NULL)
-        l->nchannels++;
+    while (channels[l->nchannels] != NULL) l->nchannels++;
     l->channels = lx_calloc(l->nchannels, sizeof(char *));
-    for (size_t i = 0; i < l->nchannels; i++)
-        l->channels[i] = lx_strdup(channels[i]);
+    for (size_t i = 0; i < l->nchannels; i++) l->channels[i] = lx_strdup(channels[i]);
     l->on_notify = on_notify;
     l->on_state = on_state;
     l->data = data;
-    if (pthread_create(&l->tid, NULL, run, l) != 0)
-        lx_oom();
+    if (pthread_create(&l->tid, NULL, run, l) != 0) lx_oom();
     return l;
 }
 
@@ -109,8 +103,7 @@ void lx_listener_stop(lx_listener_t *l)
 {
     atomic_store(&l->stop, 1);
     pthread_join(l->tid, NULL);
-    for (size_t i = 0; i < l->nchannels; i++)
-        free(l->channels[i]);
+    for (size_t i = 0; i < l->nchannels; i++) free(l->channels[i]);
     free(l->channels);
     free(l->conninfo);
     free(l);

@@ -11,8 +11,7 @@ static void checksum_hex(const lx_migration_t *m, char out[65])
 {
     unsigned char d[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)m->sql, m->len, d);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-        snprintf(out + 2 * i, 3, "%02x", d[i]);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
 static PGconn *connect_db(const char *conninfo, lx_error_t *err)
@@ -33,8 +32,7 @@ static int exec_ok(PGconn *pg, const char *sql, lx_error_t *err, const char *wha
     PGresult *r = PQexec(pg, sql);
     ExecStatusType st = PQresultStatus(r);
     int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-    if (!ok)
-        lx_error_set(err, LX_ERR_INTERNAL, "%s: %s", what, PQresultErrorMessage(r));
+    if (!ok) lx_error_set(err, LX_ERR_INTERNAL, "%s: %s", what, PQresultErrorMessage(r));
     PQclear(r);
     return ok;
 }
@@ -82,43 +80,36 @@ static int compare(PGconn *pg, int *pending_from, lx_error_t *err)
 lx_status_t lx_migrate_apply(const char *conninfo, lx_error_t *err)
 {
     PGconn *pg = connect_db(conninfo, err);
-    if (pg == NULL)
-        return err->status;
+    if (pg == NULL) return err->status;
     lx_status_t rc = LX_ERR_INTERNAL;
-    if (!exec_ok(pg, "SELECT pg_advisory_lock(" MIGRATION_LOCK_ID ")", err, "advisory lock"))
-        goto out;
-    if (!exec_ok(pg, create_table, err, "create schema_migrations"))
-        goto unlock;
+    if (!exec_ok(pg, "SELECT pg_advisory_lock(" MIGRATION_LOCK_ID ")", err, "advisory lock")) goto out;
+    if (!exec_ok(pg, create_table, err, "create schema_migrations")) goto unlock;
     int from;
     int pending = compare(pg, &from, err);
-    if (pending < 0)
-        goto unlock;
+    if (pending < 0) goto unlock;
     for (size_t i = (size_t)from; i < lx_migrations_count; i++) {
         const lx_migration_t *m = &lx_migrations[i];
         char sum[65];
         checksum_hex(m, sum);
-        if (!exec_ok(pg, "BEGIN", err, "begin"))
-            goto unlock;
+        if (!exec_ok(pg, "BEGIN", err, "begin")) goto unlock;
         /* Multi-statement SQL text must go through the simple protocol: PQexec, no parameters. */
         if (!exec_ok(pg, m->sql, err, m->name)) {
             PQclear(PQexec(pg, "ROLLBACK"));
             goto unlock;
         }
         const char *params[2] = {m->name, sum};
-        PGresult *r = PQexecParams(pg, "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)", 2, NULL, params, NULL,
-                                   NULL, 0);
+        PGresult *r =
+            PQexecParams(pg, "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)", 2, NULL, params, NULL, NULL, 0);
         int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
         PQclear(r);
         if (!ok || !exec_ok(pg, "COMMIT", err, "commit")) {
-            if (!ok)
-                lx_error_set(err, LX_ERR_INTERNAL, "cannot record migration %s", m->name);
+            if (!ok) lx_error_set(err, LX_ERR_INTERNAL, "cannot record migration %s", m->name);
             PQclear(PQexec(pg, "ROLLBACK"));
             goto unlock;
         }
         printf("applied %s\n", m->name);
     }
-    if (pending == 0)
-        printf("database is up to date (%zu migrations)\n", lx_migrations_count);
+    if (pending == 0) printf("database is up to date (%zu migrations)\n", lx_migrations_count);
     rc = LX_OK;
 unlock:
     PQclear(PQexec(pg, "SELECT pg_advisory_unlock(" MIGRATION_LOCK_ID ")"));
@@ -130,8 +121,7 @@ out:
 lx_status_t lx_migrate_check(const char *conninfo, lx_error_t *err)
 {
     PGconn *pg = connect_db(conninfo, err);
-    if (pg == NULL)
-        return err->status;
+    if (pg == NULL) return err->status;
     lx_status_t rc = LX_ERR_INTERNAL;
     PGresult *r = PQexec(pg, "SELECT to_regclass('schema_migrations') IS NOT NULL");
     int has_table = PQresultStatus(r) == PGRES_TUPLES_OK && PQgetvalue(r, 0, 0)[0] == 't';

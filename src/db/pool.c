@@ -66,11 +66,16 @@ static void drain(lx_db_conn_t *c);
 const char *lx_db_status_text(lx_db_status_t st)
 {
     switch (st) {
-    case LX_DB_OK: return "ok";
-    case LX_DB_ERR_QUERY: return "query failed";
-    case LX_DB_ERR_CONNECTION: return "connection lost";
-    case LX_DB_ERR_UNAVAILABLE: return "database unavailable";
-    case LX_DB_ERR_OVERLOADED: return "database queue full";
+    case LX_DB_OK:
+        return "ok";
+    case LX_DB_ERR_QUERY:
+        return "query failed";
+    case LX_DB_ERR_CONNECTION:
+        return "connection lost";
+    case LX_DB_ERR_UNAVAILABLE:
+        return "database unavailable";
+    case LX_DB_ERR_OVERLOADED:
+        return "database queue full";
     }
     return "unknown";
 }
@@ -78,8 +83,7 @@ const char *lx_db_status_text(lx_db_status_t st)
 static int stmt_index(lx_db_stmt_t *s)
 {
     int idx = __atomic_load_n(&s->index, __ATOMIC_ACQUIRE);
-    if (idx >= 0)
-        return idx;
+    if (idx >= 0) return idx;
     int fresh = atomic_fetch_add(&next_stmt_index, 1);
     if (fresh >= LX_DB_MAX_STMTS) {
         lx_log(LX_LOG_ERROR, "db_stmt_overflow", "more than %d prepared statements", LX_DB_MAX_STMTS);
@@ -87,8 +91,7 @@ static int stmt_index(lx_db_stmt_t *s)
     }
     int expected = -1;
     /* Two threads may race on first use; the loser adopts the winner's index (its fresh slot stays unused). */
-    if (!__atomic_compare_exchange_n(&s->index, &expected, fresh, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-        return expected;
+    if (!__atomic_compare_exchange_n(&s->index, &expected, fresh, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return expected;
     return fresh;
 }
 
@@ -111,8 +114,7 @@ static int watch(lx_db_conn_t *c)
 {
     unwatch(c);
     int fd = dup(PQsocket(c->pg));
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     c->sock = h2o_evloop_socket_create(c->db->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     c->sock->data = c;
     return 0;
@@ -149,10 +151,8 @@ static void on_readable(h2o_socket_t *sock, const char *err)
         conn_fail(c, "read");
         return;
     }
-    if (!c->want_write)
-        flush(c); /* libpq: on read-ready with output pending, flush again */
-    if (c->state == CONN_READY)
-        drain(c);
+    if (!c->want_write) flush(c); /* libpq: on read-ready with output pending, flush again */
+    if (c->state == CONN_READY) drain(c);
 }
 
 /* ---- connecting --------------------------------------------------------- */
@@ -232,21 +232,16 @@ static void conn_connect(lx_db_conn_t *c)
 static void complete(lx_db_conn_t *c, lx_db_job_t *job)
 {
     if (job->internal_kind == KIND_PREPARE) {
-        if (c->state == CONN_READY)
-            c->prepared[job->prepare_index] = job->status == LX_DB_OK ? PREP_DONE : PREP_NONE;
-        if (job->status == LX_DB_ERR_QUERY)
-            lx_log(LX_LOG_ERROR, "db_prepare_failed", "%s: %s", job->sqlstate, job->message);
-        for (size_t i = 0; i < LX_DB_MAX_CALLS; i++)
-            PQclear(job->results[i]);
+        if (c->state == CONN_READY) c->prepared[job->prepare_index] = job->status == LX_DB_OK ? PREP_DONE : PREP_NONE;
+        if (job->status == LX_DB_ERR_QUERY) lx_log(LX_LOG_ERROR, "db_prepare_failed", "%s: %s", job->sqlstate, job->message);
+        for (size_t i = 0; i < LX_DB_MAX_CALLS; i++) PQclear(job->results[i]);
         free(job);
         return;
     }
     if (job->internal_kind == KIND_ROLLBACK) {
-        for (size_t i = 0; i < LX_DB_MAX_CALLS; i++)
-            PQclear(job->results[i]);
+        for (size_t i = 0; i < LX_DB_MAX_CALLS; i++) PQclear(job->results[i]);
         free(job);
-        if (c->state == CONN_READY)
-            c->reserved = 0;
+        if (c->state == CONN_READY) c->reserved = 0;
         return;
     }
     /* Results move to the stack: the callback may free the job or reuse it for the next step. */
@@ -265,8 +260,7 @@ static void complete(lx_db_conn_t *c, lx_db_job_t *job)
         job->conn = keep ? c : NULL;
     }
     job->cb(job);
-    for (size_t i = 0; i < LX_DB_MAX_CALLS; i++)
-        PQclear(results[i]);
+    for (size_t i = 0; i < LX_DB_MAX_CALLS; i++) PQclear(results[i]);
 }
 
 static void conn_fail(lx_db_conn_t *c, const char *what)
@@ -289,8 +283,7 @@ static void conn_fail(lx_db_conn_t *c, const char *what)
     lx_db_job_t *list = c->head;
     c->head = c->tail = NULL;
     c->inflight = 0;
-    if (!h2o_timeout_is_linked(&c->retry))
-        h2o_timeout_link(db->loop, &db->retry_timeout, &c->retry);
+    if (!h2o_timeout_is_linked(&c->retry)) h2o_timeout_link(db->loop, &db->retry_timeout, &c->retry);
     /* Fail in-flight work first, then anything queued that no other connection can take. */
     while (list != NULL) {
         lx_db_job_t *j = list;
@@ -319,8 +312,7 @@ static void conn_fail(lx_db_conn_t *c, const char *what)
 
 static void record_error(lx_db_job_t *job, const PGresult *r)
 {
-    if (job->status != LX_DB_OK)
-        return;
+    if (job->status != LX_DB_OK) return;
     job->status = LX_DB_ERR_QUERY;
     const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
@@ -334,16 +326,14 @@ static void drain(lx_db_conn_t *c)
         lx_db_job_t *job = c->head;
         PGresult *r = PQgetResult(c->pg);
         if (r == NULL) {
-            if (job->cur < job->ncalls)
-                job->cur++; /* end of one statement's results */
+            if (job->cur < job->ncalls) job->cur++; /* end of one statement's results */
             continue;
         }
         ExecStatusType st = PQresultStatus(r);
         if (st == PGRES_PIPELINE_SYNC) {
             PQclear(r);
             c->head = job->next;
-            if (c->head == NULL)
-                c->tail = NULL;
+            if (c->head == NULL) c->tail = NULL;
             c->inflight--;
             job->next = NULL;
             complete(c, job);
@@ -400,19 +390,15 @@ static int send_job(lx_db_conn_t *c, lx_db_job_t *job)
 {
     for (size_t i = 0; i < job->ncalls; i++) {
         int idx = stmt_index(job->calls[i].stmt);
-        if (c->prepared[idx] == PREP_NONE && send_prepare(c, job->calls[i].stmt, idx) != 0)
-            return -1;
+        if (c->prepared[idx] == PREP_NONE && send_prepare(c, job->calls[i].stmt, idx) != 0) return -1;
     }
     for (size_t i = 0; i < job->ncalls; i++) {
         lx_db_call_t *call = &job->calls[i];
         int formats[16];
-        for (int k = 0; k < call->stmt->nparams; k++)
-            formats[k] = call->binary[k];
-        if (!PQsendQueryPrepared(c->pg, call->stmt->name, call->stmt->nparams, call->values, call->lengths, formats, 0))
-            return -1;
+        for (int k = 0; k < call->stmt->nparams; k++) formats[k] = call->binary[k];
+        if (!PQsendQueryPrepared(c->pg, call->stmt->name, call->stmt->nparams, call->values, call->lengths, formats, 0)) return -1;
     }
-    if (!PQpipelineSync(c->pg))
-        return -1;
+    if (!PQpipelineSync(c->pg)) return -1;
     c->db->queries_total += job->ncalls;
     push_inflight(c, job);
     flush(c);
@@ -424,11 +410,9 @@ static lx_db_conn_t *pick(lx_db_t *db, int reserve)
     lx_db_conn_t *best = NULL;
     for (size_t i = 0; i < db->nconns; i++) {
         lx_db_conn_t *c = &db->conns[i];
-        if (c->state != CONN_READY || c->reserved)
-            continue;
+        if (c->state != CONN_READY || c->reserved) continue;
         if (reserve) {
-            if (c->inflight == 0)
-                return c;
+            if (c->inflight == 0) return c;
         } else if (c->inflight < db->depth && (best == NULL || c->inflight < best->inflight)) {
             best = c;
         }
@@ -438,8 +422,7 @@ static lx_db_conn_t *pick(lx_db_t *db, int reserve)
 
 static void start_on(lx_db_conn_t *c, lx_db_job_t *job)
 {
-    if (job->flags & LX_DB_RESERVE)
-        c->reserved = 1;
+    if (job->flags & LX_DB_RESERVE) c->reserved = 1;
     job->conn = c;
     if (send_job(c, job) != 0) {
         /* The job is not in flight yet: conn_fail won't see it, so fail it here after the connection is reset. */
@@ -455,8 +438,7 @@ static lx_db_job_t *pop(lx_db_job_t **head, lx_db_job_t **tail)
 {
     lx_db_job_t *j = *head;
     *head = j->next;
-    if (*head == NULL)
-        *tail = NULL;
+    if (*head == NULL) *tail = NULL;
     j->next = NULL;
     return j;
 }
@@ -503,16 +485,13 @@ void lx_db_destroy(lx_db_t *db)
 {
     for (size_t i = 0; i < db->nconns; i++) {
         lx_db_conn_t *c = &db->conns[i];
-        if (h2o_timeout_is_linked(&c->retry))
-            h2o_timeout_unlink(&c->retry);
+        if (h2o_timeout_is_linked(&c->retry)) h2o_timeout_unlink(&c->retry);
         unwatch(c);
-        if (c->pg != NULL)
-            PQfinish(c->pg);
+        if (c->pg != NULL) PQfinish(c->pg);
         while (c->head != NULL) {
             lx_db_job_t *j = pop(&c->head, &c->tail);
             if (j->internal_kind != KIND_USER) {
-                for (size_t k = 0; k < LX_DB_MAX_CALLS; k++)
-                    PQclear(j->results[k]);
+                for (size_t k = 0; k < LX_DB_MAX_CALLS; k++) PQclear(j->results[k]);
                 free(j);
             }
         }
@@ -614,8 +593,7 @@ void lx_db_release(lx_db_job_t *job)
 {
     lx_db_conn_t *c = job->conn;
     job->conn = NULL;
-    if (c == NULL || c->state != CONN_READY || !c->reserved)
-        return;
+    if (c == NULL || c->state != CONN_READY || !c->reserved) return;
     if (PQtransactionStatus(c->pg) == PQTRANS_IDLE && c->inflight == 0) {
         c->reserved = 0;
         dispatch(c->db);
@@ -635,8 +613,7 @@ void lx_db_release(lx_db_job_t *job)
 size_t lx_db_ready(const lx_db_t *db)
 {
     size_t n = 0;
-    for (size_t i = 0; i < db->nconns; i++)
-        n += db->conns[i].state == CONN_READY;
+    for (size_t i = 0; i < db->nconns; i++) n += db->conns[i].state == CONN_READY;
     return n;
 }
 
@@ -652,8 +629,11 @@ void lx_db_stats(const lx_db_t *db, lx_db_stats_t *out)
             else
                 out->ready++;
             break;
-        case CONN_CONNECTING: out->connecting++; break;
-        default: out->down++;
+        case CONN_CONNECTING:
+            out->connecting++;
+            break;
+        default:
+            out->down++;
         }
     }
     out->queue_length = db->queued;

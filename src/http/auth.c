@@ -112,8 +112,7 @@ static int on_key_loaded(lx_req_t *lr, lx_async_t *a)
     json_t *account = lx_account_json(r, 0, 6);
     e.account_json = json_dumps(account, JSON_COMPACT);
     json_decref(account);
-    if (e.account_json == NULL)
-        lx_oom();
+    if (e.account_json == NULL) lx_oom();
     e.account_json_len = strlen(e.account_json);
     if (!ok || e.who.role == 0) {
         lx_apikey_wipe(&st->key);
@@ -136,8 +135,7 @@ static int on_key_loaded(lx_req_t *lr, lx_async_t *a)
         unauthorized(lr, "The API key has been revoked.");
     else
         admit(lr, cached); /* synchronous: the handler has used cached->account_json before this returns */
-    if (owned)
-        free(e.account_json);
+    if (owned) free(e.account_json);
     return 0;
 }
 
@@ -154,8 +152,7 @@ void lx_auth_authenticate(lx_req_t *lr)
         return;
     }
     size_t off = 7;
-    while (off < len && v[off] == ' ')
-        off++;
+    while (off < len && v[off] == ' ') off++;
     lx_apikey_t key;
     if (lx_apikey_parse(v + off, len - off, &key) != 0) {
         unauthorized(lr, "Malformed API key.");

@@ -13,7 +13,7 @@
 #include "util/strbuf.h"
 
 #define LX_METRICS_MAX_ROUTES 64
-#define LX_METRICS_NBUCKETS 14
+#define LX_METRICS_NBUCKETS   14
 
 typedef struct st_lx_metrics_t {
     _Atomic uint64_t requests[LX_METRICS_MAX_ROUTES][600];

@@ -26,23 +26,40 @@ static void pipeline_continue(lx_req_t *lr);
 static const char *reason_phrase(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 402: return "Payment Required";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 402:
+        return "Payment Required";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
     }
     return "Unknown";
 }
@@ -69,15 +86,13 @@ static void on_lr_dispose(void *p)
 static void access_log(lx_req_t *lr, int status, size_t bytes, uint64_t us)
 {
     lx_worker_t *w = lr->worker;
-    if (w->server->access_log_fd < 0)
-        return;
+    if (w->server->access_log_fd < 0) return;
     h2o_req_t *req = lr->req;
     char ts[32];
     lx_log_now_rfc3339(ts);
     lx_strbuf_t *sb = &w->access_log;
     size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
-    if (plen > 512)
-        plen = 512;
+    if (plen > 512) plen = 512;
     lx_strbuf_printf(sb, "{\"ts\":\"%s\",\"request_id\":", ts);
     lx_strbuf_append_json_string(sb, lr->request_id, strlen(lr->request_id));
     lx_strbuf_puts(sb, ",\"method\":");
@@ -87,28 +102,23 @@ static void access_log(lx_req_t *lr, int status, size_t bytes, uint64_t us)
     lx_strbuf_printf(sb, ",\"route\":\"%s\",\"status\":%d,\"duration_us\":%llu,\"bytes\":%zu,\"protocol\":\"%s\"",
                      w->server->labels[lr->metrics_index].route, status, (unsigned long long)us, bytes,
                      req->version >= 0x200 ? "h2" : "http/1.1");
-    if (lr->authenticated)
-        lx_strbuf_printf(sb, ",\"account_id\":\"%s\"", lr->who.account_id_str);
-    if (lr->error_code != NULL)
-        lx_strbuf_printf(sb, ",\"code\":\"%s\"", lr->error_code);
+    if (lr->authenticated) lx_strbuf_printf(sb, ",\"account_id\":\"%s\"", lr->who.account_id_str);
+    if (lr->error_code != NULL) lx_strbuf_printf(sb, ",\"code\":\"%s\"", lr->error_code);
     lx_strbuf_puts(sb, "}\n");
-    if (sb->len >= ACCESS_LOG_FLUSH_BYTES || sb->overflow)
-        lx_worker_flush_access_log(w);
+    if (sb->len >= ACCESS_LOG_FLUSH_BYTES || sb->overflow) lx_worker_flush_access_log(w);
 }
 
 static void finish(lx_req_t *lr, int status, const char *content_type, const char *body, size_t len)
 {
     static h2o_generator_t generator = {NULL, NULL};
-    if (lr->responded)
-        return;
+    if (lr->responded) return;
     lr->responded = 1;
     lx_worker_t *w = lr->worker;
     w->inflight--;
     uint64_t us = lx_now_us() - lr->start_us;
     lx_metrics_observe(w->metrics, lr->metrics_index, status, us);
     h2o_req_t *req = lr->req;
-    if (req == NULL)
-        return;
+    if (req == NULL) return;
     req->res.status = status;
     req->res.reason = reason_phrase(status);
     req->res.content_length = len;
@@ -179,8 +189,7 @@ void lx_respond_problem(lx_req_t *lr, lx_status_t status, const char *field, con
     va_start(ap, fmt);
     vsnprintf(err.detail, sizeof(err.detail), fmt, ap);
     va_end(ap);
-    if (field != NULL)
-        lx_error_field(&err, field, "%s", err.detail);
+    if (field != NULL) lx_error_field(&err, field, "%s", err.detail);
     lx_respond_error(lr, &err);
 }
 
@@ -192,8 +201,7 @@ void lx_respond_db_failure(lx_req_t *lr, const lx_db_job_t *job)
         return;
     case LX_DB_ERR_QUERY:
         lx_log(LX_LOG_ERROR, "db_query_failed", "request %s: %s %s", lr->request_id, job->sqlstate, job->message);
-        lx_respond_problem(lr, LX_ERR_INTERNAL, NULL, "The request failed; it was not applied. Request id %s.",
-                           lr->request_id);
+        lx_respond_problem(lr, LX_ERR_INTERNAL, NULL, "The request failed; it was not applied. Request id %s.", lr->request_id);
         return;
     default:
         lx_respond_problem(lr, LX_ERR_DB_UNAVAILABLE, NULL, "The database is unavailable; retry shortly.");
@@ -229,8 +237,7 @@ int lx_req_path_uuid(lx_req_t *lr, const char *name, lx_uuid_t *out, char str[LX
 
 static int hexdigit(int c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
+    if (c >= '0' && c <= '9') return c - '0';
     c = tolower(c);
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
@@ -242,11 +249,9 @@ static char *url_decode(h2o_mem_pool_t *pool, const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         if (s[i] == '%') {
             int hi, lo;
-            if (i + 2 >= len || (hi = hexdigit(s[i + 1])) < 0 || (lo = hexdigit(s[i + 2])) < 0)
-                return NULL;
+            if (i + 2 >= len || (hi = hexdigit(s[i + 1])) < 0 || (lo = hexdigit(s[i + 2])) < 0) return NULL;
             char c = (char)(hi << 4 | lo);
-            if (c == '\0')
-                return NULL;
+            if (c == '\0') return NULL;
             *o++ = c;
             i += 2;
         } else {
@@ -261,10 +266,8 @@ int lx_req_query(lx_req_t *lr, const char *const names[], const char *values[])
 {
     h2o_req_t *req = lr->req;
     size_t nnames = 0;
-    while (names[nnames] != NULL)
-        values[nnames++] = NULL;
-    if (req->query_at == SIZE_MAX)
-        return 0;
+    while (names[nnames] != NULL) values[nnames++] = NULL;
+    if (req->query_at == SIZE_MAX) return 0;
     const char *p = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
     while (p < end) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
@@ -281,8 +284,7 @@ int lx_req_query(lx_req_t *lr, const char *const names[], const char *values[])
                 return -1;
             }
             size_t i = 0;
-            while (i < nnames && strcmp(names[i], name) != 0)
-                i++;
+            while (i < nnames && strcmp(names[i], name) != 0) i++;
             if (i == nnames) {
                 lx_respond_problem(lr, LX_ERR_INVALID_PARAMETER, field, "Unknown query parameter.");
                 return -1;
@@ -339,8 +341,7 @@ int lx_req_page(lx_req_t *lr, const char *limit_s, const char *cursor_s, int *li
 json_t *lx_cursor_json(const char *last_id)
 {
     lx_uuid_t id;
-    if (last_id == NULL || lx_uuid_parse(last_id, strlen(last_id), &id) != 0)
-        return json_null();
+    if (last_id == NULL || lx_uuid_parse(last_id, strlen(last_id), &id) != 0) return json_null();
     char b64[32];
     sodium_bin2base64(b64, sizeof(b64), id.b, 16, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     return json_string(b64);
@@ -371,19 +372,15 @@ static void async_on_db(lx_db_job_t *job)
     lx_req_t *lr = a->lr;
     if (lr == NULL) {
         /* The client is gone: nothing to answer; end a reservation so the connection is not leaked. */
-        if (job->conn != NULL)
-            lx_db_release(job);
+        if (job->conn != NULL) lx_db_release(job);
         async_free(a);
         return;
     }
     /* lr->pending stays set while the callback runs, so a continued step still learns about a disposed request. */
     int more = a->cb(lr, a);
-    if (more)
-        return;
-    if (job->conn != NULL)
-        lx_db_release(job);
-    if (a->lr != NULL && a->lr->pending == a)
-        a->lr->pending = NULL; /* the callback may have started the request's next async */
+    if (more) return;
+    if (job->conn != NULL) lx_db_release(job);
+    if (a->lr != NULL && a->lr->pending == a) a->lr->pending = NULL; /* the callback may have started the request's next async */
     async_free(a);
 }
 
@@ -458,17 +455,12 @@ static int content_type_is_json(const char *v, size_t len)
 {
     /* application/json, optionally with "; charset=utf-8" (any case, optional spaces) */
     static const char mt[] = "application/json";
-    if (len < sizeof(mt) - 1 || strncasecmp(v, mt, sizeof(mt) - 1) != 0)
-        return 0;
+    if (len < sizeof(mt) - 1 || strncasecmp(v, mt, sizeof(mt) - 1) != 0) return 0;
     size_t i = sizeof(mt) - 1;
-    while (i < len && v[i] == ' ')
-        i++;
-    if (i == len)
-        return 1;
-    if (v[i++] != ';')
-        return 0;
-    while (i < len && v[i] == ' ')
-        i++;
+    while (i < len && v[i] == ' ') i++;
+    if (i == len) return 1;
+    if (v[i++] != ';') return 0;
+    while (i < len && v[i] == ' ') i++;
     return len - i == 13 && strncasecmp(v + i, "charset=utf-8", 13) == 0;
 }
 
@@ -478,8 +470,7 @@ static void set_request_id(lx_req_t *lr)
     const char *v = lx_req_header(lr, "x-request-id", &len);
     if (v != NULL && len >= 1 && len <= 128) {
         size_t i = 0;
-        while (i < len && v[i] > 0x20 && v[i] < 0x7f)
-            i++;
+        while (i < len && v[i] > 0x20 && v[i] < 0x7f) i++;
         if (i == len) {
             memcpy(lr->request_id, v, len);
             lr->request_id[len] = '\0';
@@ -510,8 +501,8 @@ int lx_request_on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
-    lx_status_t st = lx_router_match(srv->routes, srv->nroutes, req->method.base, req->method.len, req->path.base, path_len,
-                                     &lr->match);
+    lx_status_t st =
+        lx_router_match(srv->routes, srv->nroutes, req->method.base, req->method.len, req->path.base, path_len, &lr->match);
     if (st == LX_ERR_METHOD_NOT_ALLOWED) {
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, lr->match.allow, strlen(lr->match.allow));
         lx_respond_problem(lr, LX_ERR_METHOD_NOT_ALLOWED, NULL, "Method %.*s is not allowed here; allowed: %s.",

@@ -8,17 +8,13 @@ static int match_pattern(const char *pat, const char *path, size_t path_len, lx_
     size_t pi = 0, si = 0, plen = strlen(pat);
     m->nparams = 0;
     while (pi < plen && si < path_len) {
-        if (pat[pi] != '/' || path[si] != '/')
-            return 0;
+        if (pat[pi] != '/' || path[si] != '/') return 0;
         pi++, si++;
         size_t pend = pi, send = si;
-        while (pend < plen && pat[pend] != '/')
-            pend++;
-        while (send < path_len && path[send] != '/')
-            send++;
+        while (pend < plen && pat[pend] != '/') pend++;
+        while (send < path_len && path[send] != '/') send++;
         if (pat[pi] == '{') {
-            if (send == si || m->nparams == LX_ROUTE_MAX_PARAMS)
-                return 0;
+            if (send == si || m->nparams == LX_ROUTE_MAX_PARAMS) return 0;
             lx_route_param_t *p = &m->params[m->nparams++];
             p->name = pat + pi + 1;
             p->name_len = pend - pi - 2;
@@ -38,10 +34,8 @@ static int allow_has(const char *allow, const char *method, size_t ml)
     for (const char *p = allow; *p != '\0';) {
         const char *end = strchr(p, ',');
         size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (n == ml && memcmp(p, method, ml) == 0)
-            return 1;
-        if (end == NULL)
-            break;
+        if (n == ml && memcmp(p, method, ml) == 0) return 1;
+        if (end == NULL) break;
         p = end + 2;
     }
     return 0;
@@ -55,11 +49,9 @@ lx_status_t lx_router_match(const lx_route_t *routes, size_t nroutes, const char
     m->route = NULL;
     m->allow[0] = '\0';
     /* A trailing slash names the same resource: "/v1/me/" == "/v1/me". */
-    if (path_len > 1 && path[path_len - 1] == '/')
-        path_len--;
+    if (path_len > 1 && path[path_len - 1] == '/') path_len--;
     for (size_t i = 0; i < nroutes; i++) {
-        if (!match_pattern(routes[i].pattern, path, path_len, &probe))
-            continue;
+        if (!match_pattern(routes[i].pattern, path, path_len, &probe)) continue;
         size_t ml = strlen(routes[i].method);
         if (ml == method_len && memcmp(routes[i].method, method, ml) == 0) {
             *m = probe;

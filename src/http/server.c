@@ -18,8 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TICK_MS 1000
-#define PRUNE_TICKS 60 /* once a minute */
+#define TICK_MS               1000
+#define PRUNE_TICKS           60 /* once a minute */
 #define LAST_USED_FLUSH_TICKS 10
 
 uint64_t lx_now_us(void)
@@ -61,8 +61,7 @@ static int open_listener(const char *hostport, int *out, char *err, size_t errle
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
         listen(fd, 1024) != 0) {
         snprintf(err, errlen, "cannot listen on %s: %s", hostport, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+        if (fd >= 0) close(fd);
         freeaddrinfo(res);
         return -1;
     }
@@ -79,14 +78,12 @@ static void on_sock_close(void *data)
 
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
-    if (err != NULL)
-        return;
+    if (err != NULL) return;
     h2o_accept_ctx_t *actx = listener->data;
     lx_worker_t *w = H2O_STRUCT_FROM_MEMBER(lx_worker_t, ctx, actx->ctx);
     for (int n = 0; n < 16; ++n) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        if (sock == NULL)
-            break;
+        if (sock == NULL) break;
         w->nconn++;
         sock->on_close.cb = on_sock_close;
         sock->on_close.data = w;
@@ -104,8 +101,7 @@ void lx_worker_flush_access_log(lx_worker_t *w)
     while (n > 0) {
         ssize_t r = write(w->server->access_log_fd, p, n);
         if (r < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             break; /* a full disk must not stop the server; the lines are dropped */
         }
         p += r;
@@ -138,14 +134,12 @@ static void on_last_used_flushed(lx_db_job_t *job)
 /* One UPDATE for every key this thread saw used since the last flush. */
 static void flush_last_used(lx_worker_t *w)
 {
-    if (w->flushing_last_used)
-        return;
+    if (w->flushing_last_used) return;
     last_used_flush_t *f = NULL;
     size_t n = 0;
     for (size_t i = 0; i < w->auth.nslots && n < 10000; i++) {
         lx_auth_entry_t *e = &w->auth.slots[i];
-        if (!e->used || e->last_used_ms <= e->last_flushed_ms)
-            continue;
+        if (!e->used || e->last_used_ms <= e->last_flushed_ms) continue;
         if (f == NULL) {
             f = lx_calloc(1, sizeof(*f));
             f->w = w;
@@ -159,8 +153,7 @@ static void flush_last_used(lx_worker_t *w)
         e->last_flushed_ms = e->last_used_ms;
         n++;
     }
-    if (f == NULL)
-        return;
+    if (f == NULL) return;
     lx_strbuf_puts(&f->ids, "}");
     lx_strbuf_puts(&f->times, "}");
     lx_db_job_init(&f->job, on_last_used_flushed, f);
@@ -168,13 +161,11 @@ static void flush_last_used(lx_worker_t *w)
     lx_db_param(c, 0, f->ids.base);
     lx_db_param(c, 1, f->times.base);
     w->flushing_last_used = 1;
-    if (lx_db_submit(w->db, &f->job) != 0)
-        on_last_used_flushed(&f->job);
+    if (lx_db_submit(w->db, &f->job) != 0) on_last_used_flushed(&f->job);
 }
 
 /* Housekeeping, from one thread of each process (idempotent deletes; several processes may run it). */
-LX_DB_STMT(prune_velocity, 0,
-           "DELETE FROM intake_velocity WHERE bucket < extract(epoch from now())::bigint / 600 - 12");
+LX_DB_STMT(prune_velocity, 0, "DELETE FROM intake_velocity WHERE bucket < extract(epoch from now())::bigint / 600 - 12");
 LX_DB_STMT(prune_idempotency, 0, "DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'");
 
 static void on_pruned(lx_db_job_t *job)
@@ -190,8 +181,7 @@ static void prune(lx_worker_t *w)
     lx_db_job_init(job, on_pruned, NULL);
     lx_db_job_add(job, &prune_velocity);
     lx_db_job_add(job, &prune_idempotency);
-    if (lx_db_submit(w->db, job) != 0)
-        free(job);
+    if (lx_db_submit(w->db, job) != 0) free(job);
 }
 
 static void publish_db_stats(lx_worker_t *w)
@@ -209,13 +199,10 @@ static void publish_db_stats(lx_worker_t *w)
 static void on_tick(h2o_timeout_entry_t *entry)
 {
     lx_worker_t *w = H2O_STRUCT_FROM_MEMBER(lx_worker_t, tick, entry);
-    if (w->server->access_log_fd >= 0 && w->access_log.len != 0)
-        lx_worker_flush_access_log(w);
+    if (w->server->access_log_fd >= 0 && w->access_log.len != 0) lx_worker_flush_access_log(w);
     publish_db_stats(w);
-    if (++w->ticks % LAST_USED_FLUSH_TICKS == 0)
-        flush_last_used(w);
-    if (w->index == 0 && w->ticks % PRUNE_TICKS == 0)
-        prune(w);
+    if (++w->ticks % LAST_USED_FLUSH_TICKS == 0) flush_last_used(w);
+    if (w->index == 0 && w->ticks % PRUNE_TICKS == 0) prune(w);
     h2o_timeout_link(w->ctx.loop, &w->tick_timeout, &w->tick);
 }
 
@@ -234,13 +221,19 @@ static void on_evict(h2o_multithread_receiver_t *rcv, h2o_linklist_t *messages)
         evict_msg_t *m = H2O_STRUCT_FROM_MEMBER(evict_msg_t, super.link, messages->next);
         h2o_linklist_unlink(&m->super.link);
         switch (m->kind) {
-        case LX_AUTH_EVICT_KEY: lx_auth_cache_evict_key(&w->auth, &m->id); break;
-        case LX_AUTH_EVICT_ACCOUNT: lx_auth_cache_evict_account(&w->auth, &m->id); break;
+        case LX_AUTH_EVICT_KEY:
+            lx_auth_cache_evict_key(&w->auth, &m->id);
+            break;
+        case LX_AUTH_EVICT_ACCOUNT:
+            lx_auth_cache_evict_account(&w->auth, &m->id);
+            break;
         case LX_AUTH_CLEAR:
             lx_auth_cache_clear(&w->auth);
             lx_niche_cache_clear(&w->niches);
             break;
-        case LX_NICHES_CLEAR: lx_niche_cache_clear(&w->niches); break;
+        case LX_NICHES_CLEAR:
+            lx_niche_cache_clear(&w->niches);
+            break;
         }
         free(m);
     }
@@ -251,8 +244,7 @@ void lx_server_broadcast_evict(lx_server_t *srv, lx_auth_evict_kind_t kind, cons
     for (size_t i = 0; i < srv->nworkers; i++) {
         evict_msg_t *m = lx_calloc(1, sizeof(*m));
         m->kind = kind;
-        if (id != NULL)
-            m->id = *id;
+        if (id != NULL) m->id = *id;
         h2o_multithread_send_message(&srv->workers[i].auth_rcv, &m->super);
     }
 }
@@ -320,8 +312,7 @@ static void *worker_main(void *arg)
 
     const char *addrs[2] = {cfg->listen, cfg->tls_listen};
     for (int i = 0; i < 2; i++) {
-        if (srv->listen_fds[i] < 0)
-            continue;
+        if (srv->listen_fds[i] < 0) continue;
         int fd = srv->listen_fds[i];
         char err[256];
         if (w->index != 0 && open_listener(addrs[i], &fd, err, sizeof(err)) != 0) {
@@ -335,8 +326,7 @@ static void *worker_main(void *arg)
     }
     h2o_barrier_wait(&srv->started);
 
-    while (!w->stopping)
-        h2o_evloop_run(w->ctx.loop, INT32_MAX);
+    while (!w->stopping) h2o_evloop_run(w->ctx.loop, INT32_MAX);
 
     /* Graceful stop: no new connections, GOAWAY / close idle keep-alive, finish what is in flight. */
     for (int i = 0; i < 2; i++) {
@@ -348,13 +338,11 @@ static void *worker_main(void *arg)
     }
     h2o_context_request_shutdown(&w->ctx);
     uint64_t deadline = h2o_now(w->ctx.loop) + (uint64_t)cfg->shutdown_timeout_ms;
-    while ((w->nconn != 0 || w->inflight != 0) && h2o_now(w->ctx.loop) < deadline)
-        h2o_evloop_run(w->ctx.loop, 50);
+    while ((w->nconn != 0 || w->inflight != 0) && h2o_now(w->ctx.loop) < deadline) h2o_evloop_run(w->ctx.loop, 50);
     if (w->inflight != 0 || w->nconn != 0)
         lx_log(LX_LOG_WARN, "shutdown_timeout", "worker %zu: %zu requests and %zu connections left", w->index, w->inflight,
                w->nconn);
-    if (srv->access_log_fd >= 0 && w->access_log.len != 0)
-        lx_worker_flush_access_log(w);
+    if (srv->access_log_fd >= 0 && w->access_log.len != 0) lx_worker_flush_access_log(w);
     h2o_timeout_unlink(&w->tick);
     lx_intake_destroy(w->intake);
     lx_db_destroy(w->db);
@@ -402,8 +390,7 @@ int lx_server_run(const lx_config_t *cfg, const lx_keys_t *keys, const lx_region
         const lx_route_desc_t *d = srv->routes[i].data;
         srv->labels[d->metrics_index] = (lx_metrics_route_label_t){srv->routes[i].method, srv->routes[i].pattern};
         size_t cap = d->flags & LX_ROUTE_BODY_BATCH ? (size_t)cfg->batch_max_body_bytes : d->max_body;
-        if (cap > largest_body)
-            largest_body = cap;
+        if (cap > largest_body) largest_body = cap;
     }
     srv->labels[srv->nroutes] = (lx_metrics_route_label_t){"", "unmatched"};
 
@@ -424,8 +411,7 @@ int lx_server_run(const lx_config_t *cfg, const lx_keys_t *keys, const lx_region
         goto out;
     }
     if (cfg->tls_listen[0] != '\0') {
-        if ((srv->ssl = make_ssl_ctx(cfg)) == NULL)
-            goto out;
+        if ((srv->ssl = make_ssl_ctx(cfg)) == NULL) goto out;
         if (open_listener(cfg->tls_listen, &srv->listen_fds[1], err, sizeof(err)) != 0) {
             lx_log(LX_LOG_ERROR, "listen_failed", "%s", err);
             goto out;
@@ -455,8 +441,7 @@ int lx_server_run(const lx_config_t *cfg, const lx_keys_t *keys, const lx_region
         w->server = srv;
         w->index = i;
         w->metrics = lx_calloc(1, sizeof(*w->metrics));
-        if (pthread_create(&w->tid, NULL, worker_main, w) != 0)
-            lx_oom();
+        if (pthread_create(&w->tid, NULL, worker_main, w) != 0) lx_oom();
     }
     h2o_barrier_wait(&srv->started);
     /* Only now: every worker has registered its receiver, so evictions have somewhere to go. Until the listener
@@ -464,8 +449,7 @@ int lx_server_run(const lx_config_t *cfg, const lx_keys_t *keys, const lx_region
     static const char *const channels[] = {"leadx_auth", NULL};
     srv->listener = lx_listener_start(cfg->database_url, channels, on_notify, on_listen_state, srv);
     lx_log(LX_LOG_INFO, "listening", "leadx serving http://%s (HTTP/1.1 and h2c) with %zu threads", cfg->listen, srv->nworkers);
-    if (srv->ssl != NULL)
-        lx_log(LX_LOG_INFO, "listening", "leadx serving https://%s (TLS, ALPN h2 and http/1.1)", cfg->tls_listen);
+    if (srv->ssl != NULL) lx_log(LX_LOG_INFO, "listening", "leadx serving https://%s (TLS, ALPN h2 and http/1.1)", cfg->tls_listen);
 
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -476,19 +460,15 @@ int lx_server_run(const lx_config_t *cfg, const lx_keys_t *keys, const lx_region
     atomic_store(&srv->auth_cache_enabled, 0); /* after the join: the listener can no longer turn it back on */
     for (size_t i = 0; i < srv->nworkers; i++)
         h2o_multithread_send_message(&srv->workers[i].shutdown_rcv, lx_calloc(1, sizeof(h2o_multithread_message_t)));
-    for (size_t i = 0; i < srv->nworkers; i++)
-        pthread_join(srv->workers[i].tid, NULL);
+    for (size_t i = 0; i < srv->nworkers; i++) pthread_join(srv->workers[i].tid, NULL);
     lx_log(LX_LOG_INFO, "stopped", "leadx stopped");
     rc = 0;
-    for (size_t i = 0; i < srv->nworkers; i++)
-        free(srv->workers[i].metrics);
+    for (size_t i = 0; i < srv->nworkers; i++) free(srv->workers[i].metrics);
     free(srv->workers);
     lx_ratelimit_destroy(srv->ratelimit);
 out:
-    if (srv->access_log_fd >= 0)
-        close(srv->access_log_fd);
-    if (srv->ssl != NULL)
-        SSL_CTX_free(srv->ssl);
+    if (srv->access_log_fd >= 0) close(srv->access_log_fd);
+    if (srv->ssl != NULL) SSL_CTX_free(srv->ssl);
     free(srv->labels);
     free(srv);
     return rc;
@@ -499,8 +479,7 @@ void lx_server_render_metrics(lx_server_t *srv, lx_strbuf_t *out)
 {
     lx_metrics_t *per[256] = {0};
     size_t n = srv->nworkers < 256 ? srv->nworkers : 256;
-    for (size_t i = 0; i < n; i++)
-        per[i] = srv->workers[i].metrics;
+    for (size_t i = 0; i < n; i++) per[i] = srv->workers[i].metrics;
     lx_metrics_render(per, n, srv->labels, srv->nroutes + 1, out);
     uint64_t ready = 0, busy = 0, connecting = 0, down = 0, queue = 0, queries = 0;
     for (size_t i = 0; i < n; i++) {
@@ -521,6 +500,6 @@ void lx_server_render_metrics(lx_server_t *srv, lx_strbuf_t *out)
                      "# TYPE leadx_db_queue_length gauge\nleadx_db_queue_length %llu\n"
                      "# HELP leadx_db_queries_total Statements sent to PostgreSQL.\n"
                      "# TYPE leadx_db_queries_total counter\nleadx_db_queries_total %llu\n",
-                     (unsigned long long)ready, (unsigned long long)busy, (unsigned long long)connecting,
-                     (unsigned long long)down, (unsigned long long)queue, (unsigned long long)queries);
+                     (unsigned long long)ready, (unsigned long long)busy, (unsigned long long)connecting, (unsigned long long)down,
+                     (unsigned long long)queue, (unsigned long long)queries);
 }

@@ -16,7 +16,7 @@ static const char *const disposable_domains[] = {
 #define DISPOSABLE_COUNT (sizeof(disposable_domains) / sizeof(disposable_domains[0]))
 
 #define LX__STR2(x) #x
-#define LX__STR(x) LX__STR2(x)
+#define LX__STR(x)  LX__STR2(x)
 
 static int is_blank(const unsigned char *s, size_t len, size_t i, size_t *w)
 {
@@ -36,10 +36,8 @@ static int is_blank(const unsigned char *s, size_t len, size_t i, size_t *w)
 static size_t trailing_blank(const unsigned char *s, size_t start, size_t end)
 {
     unsigned char c = s[end - 1];
-    if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f')
-        return 1;
-    if (c == 0xA0 && end - start >= 2 && s[end - 2] == 0xC2)
-        return 2;
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f') return 1;
+    if (c == 0xA0 && end - start >= 2 && s[end - 2] == 0xC2) return 2;
     return 0;
 }
 
@@ -61,29 +59,20 @@ static char lower(char c)
 
 static const char *check_local(const unsigned char *s, size_t n)
 {
-    if (n == 0)
-        return "must have a name before the @";
-    if (n > LX_EMAIL_LOCAL_LEN_MAX)
-        return "must have at most " LX__STR(LX_EMAIL_LOCAL_LEN_MAX) " characters before the @";
+    if (n == 0) return "must have a name before the @";
+    if (n > LX_EMAIL_LOCAL_LEN_MAX) return "must have at most " LX__STR(LX_EMAIL_LOCAL_LEN_MAX) " characters before the @";
     for (size_t i = 0; i < n; i++) {
         unsigned char c = s[i];
-        if (is_alnum(c) || is_atext_special(c))
-            continue;
+        if (is_alnum(c) || is_atext_special(c)) continue;
         if (c == '.') {
-            if (i == 0 || i == n - 1)
-                return "must not start or end the part before the @ with a dot";
-            if (s[i - 1] == '.')
-                return "must not contain two dots in a row";
+            if (i == 0 || i == n - 1) return "must not start or end the part before the @ with a dot";
+            if (s[i - 1] == '.') return "must not contain two dots in a row";
             continue;
         }
-        if (c == ' ' || c == '\t')
-            return "must not contain spaces";
-        if (c < 0x20 || c == 0x7f)
-            return "must not contain control characters";
-        if (c >= 0x80)
-            return "must use only ASCII letters, digits and punctuation before the @";
-        if (c == '"')
-            return "must not use quotes (quoted names before the @ are not accepted)";
+        if (c == ' ' || c == '\t') return "must not contain spaces";
+        if (c < 0x20 || c == 0x7f) return "must not contain control characters";
+        if (c >= 0x80) return "must use only ASCII letters, digits and punctuation before the @";
+        if (c == '"') return "must not use quotes (quoted names before the @ are not accepted)";
         return "contains a character that is not allowed before the @ (letters, digits and !#$%&'*+-/=?^_`{|}~. are)";
     }
     return NULL;
@@ -91,44 +80,31 @@ static const char *check_local(const unsigned char *s, size_t n)
 
 static const char *check_domain(const unsigned char *s, size_t n)
 {
-    if (n == 0)
-        return "must have a domain after the @";
-    if (n > LX_EMAIL_DOMAIN_LEN_MAX)
-        return "must have a domain of at most " LX__STR(LX_EMAIL_DOMAIN_LEN_MAX) " characters";
-    if (s[0] == '[')
-        return "must use a domain name, not an IP address literal";
+    if (n == 0) return "must have a domain after the @";
+    if (n > LX_EMAIL_DOMAIN_LEN_MAX) return "must have a domain of at most " LX__STR(LX_EMAIL_DOMAIN_LEN_MAX) " characters";
+    if (s[0] == '[') return "must use a domain name, not an IP address literal";
     size_t labels = 0, label_start = 0;
     for (size_t i = 0; i <= n; i++) {
         if (i == n || s[i] == '.') {
             size_t ll = i - label_start;
-            if (ll == 0)
-                return "must not have an empty label in the domain (check the dots)";
-            if (ll > 63)
-                return "must not have a domain label longer than 63 characters";
-            if (s[label_start] == '-' || s[i - 1] == '-')
-                return "must not have a domain label that starts or ends with a hyphen";
+            if (ll == 0) return "must not have an empty label in the domain (check the dots)";
+            if (ll > 63) return "must not have a domain label longer than 63 characters";
+            if (s[label_start] == '-' || s[i - 1] == '-') return "must not have a domain label that starts or ends with a hyphen";
             labels++;
             if (i == n) {
                 int tld_numeric = 1;
-                for (size_t j = label_start; j < n; j++)
-                    tld_numeric &= s[j] >= '0' && s[j] <= '9';
-                if (labels < 2)
-                    return "must have a domain with at least two labels, like example.com";
-                if (tld_numeric)
-                    return "must not have an all-numeric top-level domain";
-                if (ll < 2)
-                    return "must not have a one-character top-level domain";
+                for (size_t j = label_start; j < n; j++) tld_numeric &= s[j] >= '0' && s[j] <= '9';
+                if (labels < 2) return "must have a domain with at least two labels, like example.com";
+                if (tld_numeric) return "must not have an all-numeric top-level domain";
+                if (ll < 2) return "must not have a one-character top-level domain";
             }
             label_start = i + 1;
             continue;
         }
         unsigned char c = s[i];
-        if (is_alnum(c) || c == '-')
-            continue;
-        if (c >= 0x80)
-            return "must have an ASCII domain (write an internationalised domain in its xn-- form)";
-        if (c == ' ' || c == '\t')
-            return "must not contain spaces";
+        if (is_alnum(c) || c == '-') continue;
+        if (c >= 0x80) return "must have an ASCII domain (write an internationalised domain in its xn-- form)";
+        if (c == ' ' || c == '\t') return "must not contain spaces";
         return "must have a domain of letters, digits, hyphens and dots only";
     }
     return NULL;
@@ -136,8 +112,7 @@ static const char *check_domain(const unsigned char *s, size_t n)
 
 int lx_email_normalize(const char *input, size_t len, char *out, size_t outlen, const char **reason)
 {
-    if (outlen < LX_EMAIL_SIZE)
-        abort(); /* programmer error: see the header */
+    if (outlen < LX_EMAIL_SIZE) abort(); /* programmer error: see the header */
     out[0] = '\0';
     const unsigned char *s = (const unsigned char *)input;
     const char *why = NULL;
@@ -146,10 +121,8 @@ int lx_email_normalize(const char *input, size_t len, char *out, size_t outlen, 
         why = "must be at most " LX__STR(LX_EMAIL_LEN_MAX) " characters long";
         goto fail;
     }
-    while (start < end && is_blank(s, end, start, &w))
-        start += w;
-    while (end > start && (w = trailing_blank(s, start, end)) > 0)
-        end -= w;
+    while (start < end && is_blank(s, end, start, &w)) start += w;
+    while (end > start && (w = trailing_blank(s, start, end)) > 0) end -= w;
     if (start == end) {
         why = "must not be empty";
         goto fail;
@@ -168,31 +141,26 @@ int lx_email_normalize(const char *input, size_t len, char *out, size_t outlen, 
         goto fail;
     }
     size_t local_len = (size_t)(at - (s + start)), domain_len = (size_t)(s + end - (at + 1));
-    if ((why = check_local(s + start, local_len)) != NULL || (why = check_domain(at + 1, domain_len)) != NULL)
-        goto fail;
+    if ((why = check_local(s + start, local_len)) != NULL || (why = check_domain(at + 1, domain_len)) != NULL) goto fail;
     if (end - start > LX_EMAIL_LEN_MAX) {
         why = "must be at most " LX__STR(LX_EMAIL_LEN_MAX) " characters long";
         goto fail;
     }
     memcpy(out, s + start, local_len + 1);
-    for (size_t i = 0; i < domain_len; i++)
-        out[local_len + 1 + i] = lower((char)at[1 + i]);
+    for (size_t i = 0; i < domain_len; i++) out[local_len + 1 + i] = lower((char)at[1 + i]);
     out[end - start] = '\0';
     return 0;
 
 fail:
-    if (reason != NULL)
-        *reason = why;
+    if (reason != NULL) *reason = why;
     return -1;
 }
 
 void lx_email_canonical(const char *normalized, char *out, size_t outlen)
 {
     size_t n = strlen(normalized);
-    if (outlen < n + 1)
-        abort(); /* programmer error: see the header */
-    for (size_t i = 0; i <= n; i++)
-        out[i] = lower(normalized[i]);
+    if (outlen < n + 1) abort(); /* programmer error: see the header */
+    for (size_t i = 0; i <= n; i++) out[i] = lower(normalized[i]);
 }
 
 static int is_listed(const char *domain)
@@ -201,8 +169,7 @@ static int is_listed(const char *domain)
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         int cmp = strcmp(domain, disposable_domains[mid]);
-        if (cmp == 0)
-            return 1;
+        if (cmp == 0) return 1;
         if (cmp < 0)
             hi = mid;
         else
@@ -214,19 +181,15 @@ static int is_listed(const char *domain)
 int lx_email_is_disposable(const char *normalized)
 {
     const char *at = strrchr(normalized, '@');
-    if (at == NULL)
-        return 0;
+    if (at == NULL) return 0;
     char domain[LX_EMAIL_DOMAIN_LEN_MAX + 1];
     size_t n = strlen(at + 1);
-    if (n == 0 || n > LX_EMAIL_DOMAIN_LEN_MAX)
-        return 0;
-    for (size_t i = 0; i <= n; i++)
-        domain[i] = lower(at[1 + i]);
+    if (n == 0 || n > LX_EMAIL_DOMAIN_LEN_MAX) return 0;
+    for (size_t i = 0; i <= n; i++) domain[i] = lower(at[1 + i]);
     /* The domain, then each parent that still has a dot: "a.b.mailinator.com", "b.mailinator.com", ... */
     const char *d = domain, *dot;
     while ((dot = strchr(d, '.')) != NULL) {
-        if (is_listed(d))
-            return 1;
+        if (is_listed(d)) return 1;
         d = dot + 1;
     }
     return 0;
@@ -238,8 +201,7 @@ int lx_email__check_tables(const char **what)
         const char *d = disposable_domains[i];
         if (d[0] == '\0' || strspn(d, "abcdefghijklmnopqrstuvwxyz0123456789.-") != strlen(d) || strchr(d, '.') == NULL)
             return *what = "disposable domain is not a lower-case host name", -1;
-        if (i > 0 && strcmp(disposable_domains[i - 1], d) >= 0)
-            return *what = "disposable domains are not sorted and unique", -1;
+        if (i > 0 && strcmp(disposable_domains[i - 1], d) >= 0) return *what = "disposable domains are not sorted and unique", -1;
     }
     return 0;
 }

@@ -33,8 +33,8 @@
 
 #include <stddef.h>
 
-#define LX_EMAIL_LEN_MAX 254       /* whole address, RFC 5321 4.5.3.1 via the 256-octet path limit */
-#define LX_EMAIL_LOCAL_LEN_MAX 64  /* RFC 5321 4.5.3.1.1 */
+#define LX_EMAIL_LEN_MAX        254 /* whole address, RFC 5321 4.5.3.1 via the 256-octet path limit */
+#define LX_EMAIL_LOCAL_LEN_MAX  64  /* RFC 5321 4.5.3.1.1 */
 #define LX_EMAIL_DOMAIN_LEN_MAX 255 /* RFC 5321 4.5.3.1.2 */
 /* Output buffers for lx_email_normalize and lx_email_canonical: the longest address and the NUL. */
 #define LX_EMAIL_SIZE (LX_EMAIL_LEN_MAX + 1)

@@ -91,8 +91,7 @@ void lx_intake_item_prepare(lx_intake_item_t *item, lx_lead_t *lead, lx_niche_t 
     lx_uuid_format(&id, item->id);
     item->created_us = now_us;
     snprintf(item->webmaster_id, sizeof(item->webmaster_id), "%s", webmaster_id);
-    if (item->lead.sub_id != NULL)
-        snprintf(item->sub_id, sizeof(item->sub_id), "%s", item->lead.sub_id);
+    if (item->lead.sub_id != NULL) snprintf(item->sub_id, sizeof(item->sub_id), "%s", item->lead.sub_id);
     item->lead.sub_id = NULL; /* it pointed into the request body */
     lx_pii_hash(dedupe_key, LX_PII_PHONE, item->lead.phone, strlen(item->lead.phone), item->phone_hash);
     lx_pii_hash(dedupe_key, LX_PII_EMAIL, item->lead.email_canon, strlen(item->lead.email_canon), item->email_hash);
@@ -113,12 +112,10 @@ void lx_intake_item_prepare(lx_intake_item_t *item, lx_lead_t *lead, lx_niche_t 
 
 void lx_intake_item_dispose(lx_intake_item_t *item)
 {
-    if (item->contact_ct != NULL)
-        sodium_memzero(item->contact_ct, item->contact_ct_len);
+    if (item->contact_ct != NULL) sodium_memzero(item->contact_ct, item->contact_ct_len);
     free(item->contact_ct);
     item->contact_ct = NULL;
-    if (item->contact_json != NULL)
-        sodium_memzero(item->contact_json, strlen(item->contact_json));
+    if (item->contact_json != NULL) sodium_memzero(item->contact_json, strlen(item->contact_json));
     free(item->contact_json);
     free(item->attributes_json);
     free(item->consent_json);
@@ -146,10 +143,10 @@ struct st_lx_intake_t {
 typedef struct {
     size_t niche_item; /* item whose niche id names the pair */
     const uint8_t *hash;
-    size_t first;      /* the first item of the batch with this pair: its tentative holder */
-    int external;      /* held by a live lead outside this batch */
+    size_t first; /* the first item of the batch with this pair: its tentative holder */
+    int external; /* held by a live lead outside this batch */
     char ext_lead[LX_UUID_STRLEN + 1], ext_webmaster[LX_UUID_STRLEN + 1];
-    ptrdiff_t holder;  /* accepted item of this batch holding it, or -1 */
+    ptrdiff_t holder; /* accepted item of this batch holding it, or -1 */
 } pair_t;
 
 typedef struct {
@@ -200,8 +197,7 @@ static int ref_cmp(const void *x, const void *y)
 {
     const pair_ref_t *a = x, *b = y;
     int c = pair_cmp_items(a->b->items[a->item], ref_hash(a), b->b->items[b->item], ref_hash(b));
-    if (c != 0)
-        return c;
+    if (c != 0) return c;
     return a->item < b->item ? -1 : a->item > b->item;
 }
 
@@ -213,8 +209,7 @@ static void build_pairs(batch_t *b)
     b->item_pairs = lx_calloc(b->n + 1, sizeof(*b->item_pairs));
     for (size_t i = 0; i < b->n; i++) {
         b->item_pairs[i][0] = b->item_pairs[i][1] = SIZE_MAX;
-        if (b->items[i]->niche->dedupe_days == 0)
-            continue;
+        if (b->items[i]->niche->dedupe_days == 0) continue;
         refs[nrefs++] = (pair_ref_t){b, i, 0};
         refs[nrefs++] = (pair_ref_t){b, i, 1};
     }
@@ -224,8 +219,8 @@ static void build_pairs(batch_t *b)
     for (size_t r = 0; r < nrefs; r++) {
         lx_intake_item_t *it = b->items[refs[r].item];
         const uint8_t *h = ref_hash(&refs[r]);
-        if (b->npairs == 0 || pair_cmp_items(b->items[b->pairs[b->npairs - 1].niche_item], b->pairs[b->npairs - 1].hash,
-                                             it, h) != 0)
+        if (b->npairs == 0 ||
+            pair_cmp_items(b->items[b->pairs[b->npairs - 1].niche_item], b->pairs[b->npairs - 1].hash, it, h) != 0)
             b->pairs[b->npairs++] = (pair_t){.niche_item = refs[r].item, .hash = h, .first = refs[r].item, .holder = -1};
         b->item_pairs[refs[r].item][refs[r].which] = b->npairs - 1;
     }
@@ -240,10 +235,8 @@ static pair_t *find_pair(batch_t *b, const char *niche_id, const uint8_t *hash)
         size_t mid = lo + (hi - lo) / 2;
         pair_t *p = &b->pairs[mid];
         int c = strcmp(b->items[p->niche_item]->niche->id, niche_id);
-        if (c == 0)
-            c = memcmp(p->hash, hash, LX_PII_HASH_BYTES);
-        if (c == 0)
-            return p;
+        if (c == 0) c = memcmp(p->hash, hash, LX_PII_HASH_BYTES);
+        if (c == 0) return p;
         if (c < 0)
             lo = mid + 1;
         else
@@ -270,8 +263,7 @@ static void json_id(lx_strbuf_t *sb, const char *key, const char *uuid)
 
 static void send_step1(batch_t *b)
 {
-    for (int i = 0; i < 6; i++)
-        lx_strbuf_reset(&b->p[i]);
+    for (int i = 0; i < 6; i++) lx_strbuf_reset(&b->p[i]);
     lx_strbuf_t *claims = &b->p[0], *signals = &b->p[2];
     /* claims: [{n, h, l, w, d}] */
     lx_strbuf_puts(claims, "[");
@@ -299,8 +291,7 @@ static void send_step1(batch_t *b)
         lx_strbuf_puts(signals, "\",\"eh\":\"");
         hex(signals, it->email_hash, LX_PII_HASH_BYTES);
         lx_strbuf_puts(signals, "\"");
-        if (it->lead.source_ip[0] != '\0')
-            lx_strbuf_printf(signals, ",\"ip\":\"%s\"", it->lead.source_ip);
+        if (it->lead.source_ip[0] != '\0') lx_strbuf_printf(signals, ",\"ip\":\"%s\"", it->lead.source_ip);
         if (it->sub_id[0] != '\0') {
             lx_strbuf_puts(signals, ",\"sub\":");
             lx_strbuf_append_json_string(signals, it->sub_id, strlen(it->sub_id));
@@ -315,8 +306,7 @@ static void send_step1(batch_t *b)
     b->job.flags = LX_DB_RESERVE;
     lx_db_job_add(&b->job, &st_begin);
     lx_db_job_add(&b->job, &st_guard);
-    if (b->npairs != 0)
-        lx_db_param(lx_db_job_add(&b->job, &st_claim), 0, claims->base);
+    if (b->npairs != 0) lx_db_param(lx_db_job_add(&b->job, &st_claim), 0, claims->base);
     lx_db_param(lx_db_job_add(&b->job, &st_signals), 0, signals->base);
     b->step = 1;
 }
@@ -341,8 +331,7 @@ static int same_contact(const lx_intake_item_t *a, const lx_intake_item_t *b)
 
 static void add_reason(lx_intake_item_t *it, const char *reason)
 {
-    if (it->nreasons < LX_INTAKE_MAX_REASONS)
-        it->reasons[it->nreasons++] = reason;
+    if (it->nreasons < LX_INTAKE_MAX_REASONS) it->reasons[it->nreasons++] = reason;
 }
 
 static void decide(batch_t *b)
@@ -355,11 +344,9 @@ static void decide(batch_t *b)
             uint8_t hash[LX_PII_HASH_BYTES];
             const char *hex = PQgetvalue(claims, r, 1);
             size_t hlen = 0;
-            if (sodium_hex2bin(hash, sizeof(hash), hex, strlen(hex), NULL, &hlen, NULL) != 0 || hlen != sizeof(hash))
-                continue;
+            if (sodium_hex2bin(hash, sizeof(hash), hex, strlen(hex), NULL, &hlen, NULL) != 0 || hlen != sizeof(hash)) continue;
             pair_t *p = find_pair(b, PQgetvalue(claims, r, 0), hash);
-            if (p == NULL)
-                continue;
+            if (p == NULL) continue;
             if (strcmp(PQgetvalue(claims, r, 2), b->items[p->first]->id) != 0) {
                 p->external = 1;
                 snprintf(p->ext_lead, sizeof(p->ext_lead), "%s", PQgetvalue(claims, r, 2));
@@ -367,14 +354,12 @@ static void decide(batch_t *b)
             }
         }
     }
-    uint32_t (*sig)[3] = lx_calloc(b->n + 1, sizeof(*sig));
+    uint32_t(*sig)[3] = lx_calloc(b->n + 1, sizeof(*sig));
     int *suppressed = lx_calloc(b->n + 1, sizeof(int));
     for (int r = 0; r < PQntuples(signals); r++) {
         size_t i = (size_t)strtoul(PQgetvalue(signals, r, 0), NULL, 10);
-        if (i >= b->n)
-            continue;
-        for (int c = 0; c < 3; c++)
-            sig[i][c] = (uint32_t)strtoul(PQgetvalue(signals, r, 1 + c), NULL, 10);
+        if (i >= b->n) continue;
+        for (int c = 0; c < 3; c++) sig[i][c] = (uint32_t)strtoul(PQgetvalue(signals, r, 1 + c), NULL, 10);
         suppressed[i] = PQgetvalue(signals, r, 4)[0] == 't';
     }
     for (size_t i = 0; i < b->n; i++) {
@@ -408,8 +393,7 @@ static void decide(batch_t *b)
         const size_t *ip = b->item_pairs[i];
         int dup = 0;
         for (int w = 0; w < 2 && !dup; w++) {
-            if (ip[w] == SIZE_MAX)
-                continue;
+            if (ip[w] == SIZE_MAX) continue;
             pair_t *p = &b->pairs[ip[w]];
             if (p->external) {
                 dup = 1;
@@ -423,8 +407,7 @@ static void decide(batch_t *b)
             }
         }
         /* The score's own reasons first, then the intake's verdict (quality.h) */
-        for (size_t r = 0; r < it->quality.nreasons; r++)
-            add_reason(it, it->quality.reasons[r]);
+        for (size_t r = 0; r < it->quality.nreasons; r++) add_reason(it, it->quality.reasons[r]);
         if (suppressed[i]) {
             it->status = LX_LEAD_REJECTED;
             add_reason(it, LX_QUALITY_SUPPRESSED);
@@ -436,8 +419,7 @@ static void decide(batch_t *b)
         } else {
             it->status = LX_LEAD_ACCEPTED;
             for (int w = 0; w < 2; w++)
-                if (ip[w] != SIZE_MAX)
-                    b->pairs[ip[w]].holder = (ptrdiff_t)i;
+                if (ip[w] != SIZE_MAX) b->pairs[ip[w]].holder = (ptrdiff_t)i;
         }
     }
     free(sig);
@@ -448,8 +430,7 @@ static void decide(batch_t *b)
 
 static void send_step2(batch_t *b)
 {
-    for (int i = 0; i < 6; i++)
-        lx_strbuf_reset(&b->p[i]);
+    for (int i = 0; i < 6; i++) lx_strbuf_reset(&b->p[i]);
     lx_strbuf_t *release = &b->p[0], *reassign = &b->p[1], *leads = &b->p[2], *idem = &b->p[4];
     /* Claims: a pair nobody of this batch holds in the end is released; one held by a later lead than its tentative
      * holder is reassigned. Pairs held outside the batch were never touched. */
@@ -458,8 +439,7 @@ static void send_step2(batch_t *b)
     int nrel = 0, nre = 0;
     for (size_t k = 0; k < b->npairs; k++) {
         const pair_t *p = &b->pairs[k];
-        if (p->external)
-            continue;
+        if (p->external) continue;
         if (p->holder < 0) {
             lx_strbuf_puts(release, nrel++ ? ",{" : "{");
             append_pair_key(release, b, p);
@@ -485,22 +465,19 @@ static void send_step2(batch_t *b)
         lx_strbuf_printf(leads, "%s{\"id\":\"%s\"", i ? "," : "", it->id);
         json_id(leads, "w", it->webmaster_id);
         json_id(leads, "n", it->niche->id);
-        lx_strbuf_printf(leads, ",\"region\":\"%s\",\"mode\":\"%s\",\"status\":\"%s\",\"score\":%d,\"temp\":\"%s\"",
-                         l->region, lx_sale_mode_name(l->sale_mode), lx_lead_status_name(it->status), it->quality.score,
+        lx_strbuf_printf(leads, ",\"region\":\"%s\",\"mode\":\"%s\",\"status\":\"%s\",\"score\":%d,\"temp\":\"%s\"", l->region,
+                         lx_sale_mode_name(l->sale_mode), lx_lead_status_name(it->status), it->quality.score,
                          lx_temperature_name(it->quality.temperature));
         lx_strbuf_puts(leads, ",\"reasons\":[");
-        for (size_t r = 0; r < it->nreasons; r++)
-            lx_strbuf_printf(leads, "%s\"%s\"", r ? "," : "", it->reasons[r]);
+        for (size_t r = 0; r < it->nreasons; r++) lx_strbuf_printf(leads, "%s\"%s\"", r ? "," : "", it->reasons[r]);
         lx_strbuf_puts(leads, "]");
-        if (it->duplicate_of[0] != '\0')
-            json_id(leads, "dup", it->duplicate_of);
+        if (it->duplicate_of[0] != '\0') json_id(leads, "dup", it->duplicate_of);
         lx_strbuf_puts(leads, ",\"ph\":\"");
         hex(leads, it->phone_hash, LX_PII_HASH_BYTES);
         lx_strbuf_puts(leads, "\",\"eh\":\"");
         hex(leads, it->email_hash, LX_PII_HASH_BYTES);
         lx_strbuf_puts(leads, "\"");
-        if (l->phone_country[0] != '\0')
-            lx_strbuf_printf(leads, ",\"pc\":\"%s\"", l->phone_country);
+        if (l->phone_country[0] != '\0') lx_strbuf_printf(leads, ",\"pc\":\"%s\"", l->phone_country);
         if (it->status == LX_LEAD_ACCEPTED) {
             /* Only accepted leads keep their contact: rejected and duplicate ones keep the keyed hashes alone. */
             lx_strbuf_puts(leads, ",\"ct\":\"");
@@ -515,8 +492,7 @@ static void send_step2(batch_t *b)
         lx_strbuf_puts(leads, it->consent_json);
         lx_strbuf_puts(leads, ",\"source\":");
         lx_strbuf_puts(leads, it->source_json);
-        if (l->source_ip[0] != '\0')
-            lx_strbuf_printf(leads, ",\"ip\":\"%s\"", l->source_ip);
+        if (l->source_ip[0] != '\0') lx_strbuf_printf(leads, ",\"ip\":\"%s\"", l->source_ip);
         if (it->sub_id[0] != '\0') {
             lx_strbuf_puts(leads, ",\"sub\":");
             lx_strbuf_append_json_string(leads, it->sub_id, strlen(it->sub_id));
@@ -528,35 +504,27 @@ static void send_step2(batch_t *b)
     lx_strbuf_puts(idem, "[");
     int nidem = 0;
     for (lx_intake_group_t *g = b->groups; g != NULL; g = g->next) {
-        if (g->idem_key == NULL)
-            continue;
+        if (g->idem_key == NULL) continue;
         lx_strbuf_printf(idem, "%s{\"a\":\"%s\",\"k\":", nidem++ ? "," : "", g->account_id);
         lx_strbuf_append_json_string(idem, g->idem_key, strlen(g->idem_key));
         lx_strbuf_printf(idem, ",\"s\":%d", g->idem_status);
-        if (g->idem_resource_id != NULL)
-            json_id(idem, "r", g->idem_resource_id);
-        if (g->idem_outcome != NULL)
-            lx_strbuf_printf(idem, ",\"o\":%s", g->idem_outcome);
+        if (g->idem_resource_id != NULL) json_id(idem, "r", g->idem_resource_id);
+        if (g->idem_outcome != NULL) lx_strbuf_printf(idem, ",\"o\":%s", g->idem_outcome);
         lx_strbuf_puts(idem, "}");
     }
     lx_strbuf_puts(idem, "]");
     size_t nvelocity = velocity_param(b, &b->p[5]);
-    for (int i = 0; i < 6; i++)
-        lx_strbuf_append(&b->p[i], "", 1);
+    for (int i = 0; i < 6; i++) lx_strbuf_append(&b->p[i], "", 1);
 
     lx_db_conn_t *reserved = b->job.conn; /* the connection holding the open transaction */
     lx_db_job_init(&b->job, on_step, b);
     b->job.flags = LX_DB_RESERVE;
     b->job.conn = reserved;
-    if (nrel != 0)
-        lx_db_param(lx_db_job_add(&b->job, &st_release), 0, release->base);
-    if (nre != 0)
-        lx_db_param(lx_db_job_add(&b->job, &st_reassign), 0, reassign->base);
+    if (nrel != 0) lx_db_param(lx_db_job_add(&b->job, &st_release), 0, release->base);
+    if (nre != 0) lx_db_param(lx_db_job_add(&b->job, &st_reassign), 0, reassign->base);
     lx_db_param(lx_db_job_add(&b->job, &st_insert_leads), 0, leads->base);
-    if (nidem != 0)
-        lx_db_param(lx_db_job_add(&b->job, &st_idem), 0, idem->base);
-    if (nvelocity != 0)
-        lx_db_param(lx_db_job_add(&b->job, &st_velocity), 0, b->p[5].base);
+    if (nidem != 0) lx_db_param(lx_db_job_add(&b->job, &st_idem), 0, idem->base);
+    if (nvelocity != 0) lx_db_param(lx_db_job_add(&b->job, &st_velocity), 0, b->p[5].base);
     lx_db_job_add(&b->job, &st_commit);
     b->step = 2;
 }
@@ -593,8 +561,7 @@ static size_t velocity_param(const batch_t *b, lx_strbuf_t *sb)
     lx_strbuf_puts(sb, "[");
     for (size_t i = 0; i < nkeys;) {
         size_t j = i;
-        while (j < nkeys && velocity_cmp(&keys[i], &keys[j]) == 0)
-            j++;
+        while (j < nkeys && velocity_cmp(&keys[i], &keys[j]) == 0) j++;
         lx_strbuf_printf(sb, "%s{\"k\":%d,\"n\":%zu,\"key\":", out++ ? "," : "", keys[i].kind, j - i);
         lx_strbuf_append_json_string(sb, keys[i].key, strlen(keys[i].key));
         lx_strbuf_puts(sb, "}");
@@ -622,8 +589,7 @@ static void finish(batch_t *b, lx_db_status_t st, const char *sqlstate, const ch
         g->done(g);
         g = next;
     }
-    for (int i = 0; i < 6; i++)
-        lx_strbuf_free(&b->p[i]);
+    for (int i = 0; i < 6; i++) lx_strbuf_free(&b->p[i]);
     free(b->items);
     free(b->pairs);
     free(b->item_pairs);
@@ -645,8 +611,7 @@ static int retryable(const char *sqlstate)
 static void start(batch_t *b)
 {
     send_step1(b);
-    if (lx_db_submit(b->in->db, &b->job) != 0)
-        finish(b, b->job.status, "", b->job.message);
+    if (lx_db_submit(b->in->db, &b->job) != 0) finish(b, b->job.status, "", b->job.message);
 }
 
 static void on_step(lx_db_job_t *job)
@@ -663,8 +628,7 @@ static void on_step(lx_db_job_t *job)
             start(b);
             return;
         }
-        if (st == LX_DB_ERR_QUERY)
-            lx_log(LX_LOG_ERROR, "intake_failed", "batch of %zu leads: %s %s", b->n, sqlstate, message);
+        if (st == LX_DB_ERR_QUERY) lx_log(LX_LOG_ERROR, "intake_failed", "batch of %zu leads: %s %s", b->n, sqlstate, message);
         finish(b, st, sqlstate, message);
         return;
     }
@@ -686,21 +650,18 @@ static void on_step(lx_db_job_t *job)
 
 static void flush(lx_intake_t *in)
 {
-    if (h2o_timeout_is_linked(&in->wait_entry))
-        h2o_timeout_unlink(&in->wait_entry);
+    if (h2o_timeout_is_linked(&in->wait_entry)) h2o_timeout_unlink(&in->wait_entry);
     while (in->head != NULL && in->in_flight < in->cfg.max_in_flight) {
         batch_t *b = lx_calloc(1, sizeof(*b));
         b->in = in;
-        for (int i = 0; i < 6; i++)
-            lx_strbuf_init(&b->p[i], (size_t)64 << 20);
+        for (int i = 0; i < 6; i++) lx_strbuf_init(&b->p[i], (size_t)64 << 20);
         /* Whole groups, up to batch_max leads (a group larger than that goes alone). */
         lx_intake_group_t **tail = &b->groups;
         size_t n = 0;
         while (in->head != NULL && (n == 0 || n + in->head->nitems <= in->cfg.batch_max)) {
             lx_intake_group_t *g = in->head;
             in->head = g->next;
-            if (in->head == NULL)
-                in->tail = NULL;
+            if (in->head == NULL) in->tail = NULL;
             g->next = NULL;
             *tail = g;
             tail = &g->next;
@@ -709,8 +670,7 @@ static void flush(lx_intake_t *in)
         in->queued_leads -= n;
         b->items = lx_calloc(n + 1, sizeof(*b->items));
         for (lx_intake_group_t *g = b->groups; g != NULL; g = g->next)
-            for (size_t i = 0; i < g->nitems; i++)
-                b->items[b->n++] = g->items[i];
+            for (size_t i = 0; i < g->nitems; i++) b->items[b->n++] = g->items[i];
         in->in_flight++;
         in->in_flight_leads += b->n;
         build_pairs(b);
@@ -730,10 +690,8 @@ lx_intake_t *lx_intake_create(h2o_loop_t *loop, lx_db_t *db, const lx_intake_con
     in->loop = loop;
     in->db = db;
     in->cfg = *cfg;
-    if (in->cfg.batch_max == 0)
-        in->cfg.batch_max = 1;
-    if (in->cfg.max_in_flight == 0)
-        in->cfg.max_in_flight = 1;
+    if (in->cfg.batch_max == 0) in->cfg.batch_max = 1;
+    if (in->cfg.max_in_flight == 0) in->cfg.max_in_flight = 1;
     h2o_timeout_init(loop, &in->wait_timeout, in->cfg.batch_wait_ms);
     in->wait_entry.cb = on_wait_elapsed;
     return in;
@@ -741,10 +699,8 @@ lx_intake_t *lx_intake_create(h2o_loop_t *loop, lx_db_t *db, const lx_intake_con
 
 void lx_intake_destroy(lx_intake_t *in)
 {
-    if (in == NULL)
-        return;
-    if (h2o_timeout_is_linked(&in->wait_entry))
-        h2o_timeout_unlink(&in->wait_entry);
+    if (in == NULL) return;
+    if (h2o_timeout_is_linked(&in->wait_entry)) h2o_timeout_unlink(&in->wait_entry);
     while (in->head != NULL) {
         lx_intake_group_t *g = in->head;
         in->head = g->next;
@@ -782,8 +738,7 @@ void lx_intake_submit(lx_intake_t *in, lx_intake_group_t *g)
         flush(in);
         return;
     }
-    if (!h2o_timeout_is_linked(&in->wait_entry))
-        h2o_timeout_link(in->loop, &in->wait_timeout, &in->wait_entry);
+    if (!h2o_timeout_is_linked(&in->wait_entry)) h2o_timeout_link(in->loop, &in->wait_timeout, &in->wait_entry);
 }
 
 size_t lx_intake_pending(const lx_intake_t *in)

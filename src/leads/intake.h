@@ -113,7 +113,7 @@ void lx_intake_item_prepare(lx_intake_item_t *item, lx_lead_t *lead, lx_niche_t 
 void lx_intake_item_dispose(lx_intake_item_t *item);
 
 /* Screening windows the signals are counted over (documented in the API). */
-#define LX_INTAKE_VELOCITY_WINDOW "1 hour"
+#define LX_INTAKE_VELOCITY_WINDOW     "1 hour"
 #define LX_INTAKE_OTHER_NICHES_WINDOW "30 days"
 
 #endif

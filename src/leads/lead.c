@@ -48,8 +48,8 @@ static const uint32_t other_digits[][2] = {
 /* Characters that render as nothing: a name made of them looks filled in and is not. */
 static int invisible(uint32_t c)
 {
-    return c == 0x00ad || c == 0x034f || c == 0x061c || c == 0x115f || c == 0x1160 || c == 0x17b4 || c == 0x17b5 ||
-           c == 0x180e || c == 0x3164 || c == 0xfeff || c == 0xffa0 || (c >= 0x2000 && c <= 0x206f);
+    return c == 0x00ad || c == 0x034f || c == 0x061c || c == 0x115f || c == 0x1160 || c == 0x17b4 || c == 0x17b5 || c == 0x180e ||
+           c == 0x3164 || c == 0xfeff || c == 0xffa0 || (c >= 0x2000 && c <= 0x206f);
 }
 
 /* Combining marks accent a letter; alone they are not one. */
@@ -62,22 +62,17 @@ static int combining(uint32_t c)
 /* Letters of any script, combining marks, spaces and the punctuation names really carry. */
 static int name_char_ok(uint32_t c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == ' ' || c == '-' || c == '\'' || c == '.')
-        return 1;
-    if (c < 0xc0)
-        return c == 0xb7; /* middle dot (Catalan) */
-    if (c == 0xd7 || c == 0xf7)
-        return 0; /* multiplication and division signs */
-    if (c == 0x2019 || c == 0x2010 || c == 0x2011 || c == 0x02bc)
-        return 1; /* typographic apostrophes and hyphens */
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == ' ' || c == '-' || c == '\'' || c == '.') return 1;
+    if (c < 0xc0) return c == 0xb7;                                         /* middle dot (Catalan) */
+    if (c == 0xd7 || c == 0xf7) return 0;                                   /* multiplication and division signs */
+    if (c == 0x2019 || c == 0x2010 || c == 0x2011 || c == 0x02bc) return 1; /* typographic apostrophes and hyphens */
     if (invisible(c) || (c >= 0x2000 && c <= 0x2bff))
         return 0; /* general punctuation, symbols, arrows, technical, box drawing, dingbats */
     if ((c >= 0x3000 && c <= 0x303f) || (c >= 0xe000 && c <= 0xf8ff) || (c >= 0xfe00 && c <= 0xfe0f) ||
         (c >= 0xfff0 && c <= 0xffff) || c >= 0x1f000)
         return 0; /* CJK punctuation, private use, variation selectors, specials, emoji and pictographs */
     for (size_t i = 0; i < sizeof(other_digits) / sizeof(other_digits[0]); i++)
-        if (c >= other_digits[i][0] && c <= other_digits[i][1])
-            return 0;
+        if (c >= other_digits[i][0] && c <= other_digits[i][1]) return 0;
     return 1;
 }
 
@@ -111,13 +106,12 @@ static void trim(const char **s, size_t *len)
 enum { TEXT_PLAIN = 0, TEXT_NAME = 1, TEXT_MULTILINE = 2 };
 
 /* A string member that may hold line breaks and tabs (text copied from a web page), but no other control character. */
-static int multiline_member(json_t *obj, const char *ptr, const char *key, unsigned flags, size_t max_bytes,
-                            const char **out, lx_error_t *err)
+static int multiline_member(json_t *obj, const char *ptr, const char *key, unsigned flags, size_t max_bytes, const char **out,
+                            lx_error_t *err)
 {
     json_t *v = json_object_get(obj, key);
     if (v == NULL || (json_is_null(v) && (flags & LX_JF_NULLABLE))) {
-        if (flags & LX_JF_REQUIRED)
-            lx_error_field(err, ptr, "is required");
+        if (flags & LX_JF_REQUIRED) lx_error_field(err, ptr, "is required");
         return 0;
     }
     if (!json_is_string(v)) {
@@ -148,8 +142,7 @@ static json_t *text_member(json_t *obj, const char *base, const char *key, unsig
     int name_rules = mode == TEXT_NAME;
     int rc = mode == TEXT_MULTILINE ? multiline_member(obj, ptr, key, flags, max_chars * 4, &s, err)
                                     : lx_json_string(obj, base, key, flags, 0, max_chars * 4, &s, err);
-    if (rc != 1)
-        return NULL;
+    if (rc != 1) return NULL;
     size_t len = strlen(s);
     trim(&s, &len);
     size_t chars = lx_utf8_length(s, len);
@@ -181,15 +174,13 @@ static json_t *text_member(json_t *obj, const char *base, const char *key, unsig
 }
 
 /* RFC 3339, not in the future; returns 1 and sets *us, 0 when absent, -1 when invalid. */
-static int time_member(json_t *obj, const char *base, const char *key, unsigned flags, int64_t now_us, int64_t *us,
-                       lx_error_t *err)
+static int time_member(json_t *obj, const char *base, const char *key, unsigned flags, int64_t now_us, int64_t *us, lx_error_t *err)
 {
     const char *s;
     char ptr[LX_JSON_POINTER_MAX];
     lx_json_pointer(ptr, base, key);
     int rc = lx_json_string(obj, base, key, flags, 1, 40, &s, err);
-    if (rc != 1)
-        return rc;
+    if (rc != 1) return rc;
     if (lx_ts_parse_rfc3339(s, strlen(s), us) != 0) {
         lx_error_field(err, ptr, "must be an RFC 3339 date-time such as 2026-11-23T10:00:00Z");
         return -1;
@@ -211,8 +202,7 @@ static int ip_member(json_t *obj, const char *base, const char *key, char out[64
     char ptr[LX_JSON_POINTER_MAX];
     lx_json_pointer(ptr, base, key);
     int rc = lx_json_string(obj, base, key, 0, 1, 45, &s, err);
-    if (rc != 1)
-        return rc;
+    if (rc != 1) return rc;
     unsigned char buf[16];
     if (inet_pton(AF_INET, s, buf) == 1) {
         inet_ntop(AF_INET, buf, out, 64);
@@ -232,12 +222,10 @@ static int url_member(json_t *obj, const char *base, const char *key, lx_error_t
     char ptr[LX_JSON_POINTER_MAX];
     lx_json_pointer(ptr, base, key);
     int rc = lx_json_string(obj, base, key, 0, 1, LX_LEAD_URL_MAX, &s, err);
-    if (rc != 1)
-        return rc;
+    if (rc != 1) return rc;
     size_t scheme = strncmp(s, "https://", 8) == 0 ? 8 : strncmp(s, "http://", 7) == 0 ? 7 : 0;
     int ok = scheme != 0 && s[scheme] != '\0' && s[scheme] != '/';
-    for (const char *p = s; ok && *p != '\0'; p++)
-        ok = *p != ' ' && *p != '"' && *p != '<' && *p != '>' && *p != '\\';
+    for (const char *p = s; ok && *p != '\0'; p++) ok = *p != ' ' && *p != '"' && *p != '<' && *p != '>' && *p != '\\';
     if (!ok) {
         lx_error_field(err, ptr, "must be an absolute http or https URL");
         return -1;
@@ -251,8 +239,7 @@ static int token_member(json_t *obj, const char *base, const char *key, size_t m
     char ptr[LX_JSON_POINTER_MAX];
     lx_json_pointer(ptr, base, key);
     int rc = lx_json_string(obj, base, key, 0, 1, max, out, err);
-    if (rc != 1)
-        return rc;
+    if (rc != 1) return rc;
     for (const char *p = *out; *p != '\0'; p++)
         if (*p <= 0x20 || *p >= 0x7f) {
             lx_error_field(err, ptr, "must be printable ASCII without spaces");
@@ -277,8 +264,7 @@ static void parse_contact(json_t *lead, const char *base, lx_lead_t *out, lx_err
         lx_error_field(err, cbase, "is required");
         return;
     }
-    if (lx_json_expect_object(c, cbase, err) != 0)
-        return;
+    if (lx_json_expect_object(c, cbase, err) != 0) return;
     static const char *const allowed[] = {"name", "phone", "email", "company", "position", NULL};
     lx_json_reject_unknown(c, cbase, allowed, err);
     json_t *name = text_member(c, cbase, "name", LX_JF_REQUIRED, LX_LEAD_NAME_MAX, TEXT_NAME, err);
@@ -290,8 +276,8 @@ static void parse_contact(json_t *lead, const char *base, lx_lead_t *out, lx_err
     const char *s, *reason = NULL;
     lx_json_pointer(ptr, cbase, "phone");
     if (lx_json_string(c, cbase, "phone", LX_JF_REQUIRED, 1, LX_PHONE_INPUT_LEN_MAX, &s, err) == 1 &&
-        lx_phone_normalize(s, strlen(s), out->region_country[0] ? out->region_country : NULL, out->phone,
-                           out->phone_country, &reason) != 0)
+        lx_phone_normalize(s, strlen(s), out->region_country[0] ? out->region_country : NULL, out->phone, out->phone_country,
+                           &reason) != 0)
         lx_error_field(err, ptr, "%s", reason);
     lx_json_pointer(ptr, cbase, "email");
     if (lx_json_string(c, cbase, "email", LX_JF_REQUIRED, 1, LX_EMAIL_INPUT_LEN_MAX, &s, err) == 1) {
@@ -322,10 +308,8 @@ static void parse_consent(json_t *lead, const char *base, int64_t now_us, lx_lea
         lx_error_field(err, cbase, "is required");
         return;
     }
-    if (lx_json_expect_object(c, cbase, err) != 0)
-        return;
-    static const char *const allowed[] = {"text", "given_at", "ip", "user_agent", "page_url", "personal_data",
-                                          "advertising", NULL};
+    if (lx_json_expect_object(c, cbase, err) != 0) return;
+    static const char *const allowed[] = {"text", "given_at", "ip", "user_agent", "page_url", "personal_data", "advertising", NULL};
     size_t before = err->nfields;
     lx_json_reject_unknown(c, cbase, allowed, err);
     json_t *text = text_member(c, cbase, "text", LX_JF_REQUIRED, LX_LEAD_CONSENT_MAX, TEXT_MULTILINE, err);
@@ -334,8 +318,7 @@ static void parse_consent(json_t *lead, const char *base, int64_t now_us, lx_lea
     lx_json_pointer(ptr, cbase, "personal_data");
     if (lx_json_bool(c, cbase, "personal_data", LX_JF_REQUIRED, &personal, err) == 1 && !personal)
         lx_error_field(err, ptr, "must be true: a lead without consent to process personal data cannot be accepted");
-    if (lx_json_bool(c, cbase, "advertising", 0, &advertising, err) == 0)
-        out->missing_optional++;
+    if (lx_json_bool(c, cbase, "advertising", 0, &advertising, err) == 0) out->missing_optional++;
     out->advertising_consent = advertising;
     int64_t given = 0;
     time_member(c, cbase, "given_at", LX_JF_REQUIRED, now_us, &given, err);
@@ -351,8 +334,7 @@ static void parse_consent(json_t *lead, const char *base, int64_t now_us, lx_lea
         set_time(out->consent, "given_at", given);
         json_object_set_new(out->consent, "ip", has_ip == 1 ? json_string(ip) : json_null());
         json_object_set_new(out->consent, "user_agent", has_ua == 1 ? json_string(ua) : json_null());
-        json_object_set_new(out->consent, "page_url",
-                            has_page == 1 ? json_incref(json_object_get(c, "page_url")) : json_null());
+        json_object_set_new(out->consent, "page_url", has_page == 1 ? json_incref(json_object_get(c, "page_url")) : json_null());
     }
     json_decref(text);
 }
@@ -363,16 +345,14 @@ static void parse_source(json_t *lead, const char *base, int64_t now_us, lx_lead
     lx_json_pointer(sbase, base, "source");
     json_t *s = json_object_get(lead, "source");
     out->form_started_us = out->form_submitted_us = -1;
-    out->source = json_pack("{s:n, s:n, s:n, s:n, s:n, s:n}", "sub_id", "click_id", "landing_url", "ip",
-                            "form_started_at", "form_submitted_at"); /* every member present, null when not given */
+    out->source = json_pack("{s:n, s:n, s:n, s:n, s:n, s:n}", "sub_id", "click_id", "landing_url", "ip", "form_started_at",
+                            "form_submitted_at"); /* every member present, null when not given */
     if (s == NULL || json_is_null(s)) {
         out->missing_optional += 6;
         return;
     }
-    if (lx_json_expect_object(s, sbase, err) != 0)
-        return;
-    static const char *const allowed[] = {"sub_id", "click_id", "landing_url", "ip", "form_started_at",
-                                          "form_submitted_at", NULL};
+    if (lx_json_expect_object(s, sbase, err) != 0) return;
+    static const char *const allowed[] = {"sub_id", "click_id", "landing_url", "ip", "form_started_at", "form_submitted_at", NULL};
     lx_json_reject_unknown(s, sbase, allowed, err);
     const char *sub_id = NULL, *click_id = NULL;
     int has_sub = token_member(s, sbase, "sub_id", 64, &sub_id, err);
@@ -387,18 +367,15 @@ static void parse_source(json_t *lead, const char *base, int64_t now_us, lx_lead
         lx_json_pointer(ptr, sbase, "form_started_at");
         lx_error_field(err, ptr, "must not be later than form_submitted_at");
     }
-    out->missing_optional += (has_sub == 0) + (has_click == 0) + (has_landing == 0) + (has_ip == 0) +
-                             (has_started == 0) + (has_submitted == 0);
+    out->missing_optional +=
+        (has_sub == 0) + (has_click == 0) + (has_landing == 0) + (has_ip == 0) + (has_started == 0) + (has_submitted == 0);
     if (has_sub == 1) {
         out->sub_id = sub_id;
         json_object_set_new(out->source, "sub_id", json_string(sub_id));
     }
-    if (has_click == 1)
-        json_object_set_new(out->source, "click_id", json_string(click_id));
-    if (has_landing == 1)
-        json_object_set_new(out->source, "landing_url", json_incref(json_object_get(s, "landing_url")));
-    if (has_ip == 1)
-        json_object_set_new(out->source, "ip", json_string(out->source_ip));
+    if (has_click == 1) json_object_set_new(out->source, "click_id", json_string(click_id));
+    if (has_landing == 1) json_object_set_new(out->source, "landing_url", json_incref(json_object_get(s, "landing_url")));
+    if (has_ip == 1) json_object_set_new(out->source, "ip", json_string(out->source_ip));
     if (has_started == 1) {
         out->form_started_us = started;
         set_time(out->source, "form_started_at", started);
@@ -409,15 +386,13 @@ static void parse_source(json_t *lead, const char *base, int64_t now_us, lx_lead
     }
 }
 
-lx_status_t lx_lead_parse(json_t *lead, const char *base, const lx_niche_t *niche, const lx_regions_t *regions,
-                          int64_t now_us, lx_lead_t *out, lx_error_t *err)
+lx_status_t lx_lead_parse(json_t *lead, const char *base, const lx_niche_t *niche, const lx_regions_t *regions, int64_t now_us,
+                          lx_lead_t *out, lx_error_t *err)
 {
     memset(out, 0, sizeof(*out));
     size_t before = err->nfields + err->nfields_dropped;
-    if (lx_json_expect_object(lead, base, err) != 0)
-        return lx_error_set(err, LX_ERR_VALIDATION, "The lead must be a JSON object.");
-    static const char *const allowed[] = {"niche", "region", "sale_mode", "contact", "attributes", "consent", "source",
-                                          NULL};
+    if (lx_json_expect_object(lead, base, err) != 0) return lx_error_set(err, LX_ERR_VALIDATION, "The lead must be a JSON object.");
+    static const char *const allowed[] = {"niche", "region", "sale_mode", "contact", "attributes", "consent", "source", NULL};
     lx_json_reject_unknown(lead, base, allowed, err);
 
     char ptr[LX_JSON_POINTER_MAX];
@@ -450,25 +425,21 @@ lx_status_t lx_lead_parse(json_t *lead, const char *base, const lx_niche_t *nich
     char abase[LX_JSON_POINTER_MAX];
     lx_json_pointer(abase, base, "attributes");
     json_t *attrs = json_object_get(lead, "attributes");
-    if (attrs != NULL && json_is_null(attrs))
-        attrs = NULL;
+    if (attrs != NULL && json_is_null(attrs)) attrs = NULL;
     lx_status_t attrs_status = LX_OK;
     if (niche != NULL) {
         attrs_status = lx_attrs_validate(niche->attributes, attrs, abase, err);
-        if (attrs_status == LX_OK)
-            out->missing_optional += (unsigned)lx_attrs_count_missing_optional(niche->attributes, attrs);
+        if (attrs_status == LX_OK) out->missing_optional += (unsigned)lx_attrs_count_missing_optional(niche->attributes, attrs);
     } else if (attrs != NULL && !json_is_object(attrs)) {
         lx_error_field(err, abase, "must be an object");
     }
     out->attributes = attrs != NULL ? json_deep_copy(attrs) : json_object();
 
-    if (attrs_status != LX_OK || err->nfields + err->nfields_dropped != before || out->contact == NULL ||
-        out->consent == NULL) {
+    if (attrs_status != LX_OK || err->nfields + err->nfields_dropped != before || out->contact == NULL || out->consent == NULL) {
         lx_lead_dispose(out);
         if (attrs_status == LX_ERR_INTERNAL) /* a damaged stored schema is the server's fault, not the lead's */
             return lx_error_set(err, LX_ERR_INTERNAL, "The niche's attribute schema is damaged.");
-        if (err->nfields == 0)
-            lx_error_field(err, base, "is not a valid lead");
+        if (err->nfields == 0) lx_error_field(err, base, "is not a valid lead");
         return lx_error_set(err, LX_ERR_VALIDATION, "The lead is not valid.");
     }
     return LX_OK;

@@ -30,11 +30,11 @@
 #include "leads/regions.h"
 #include "util/error.h"
 
-#define LX_LEAD_NAME_MAX 200     /* characters */
-#define LX_LEAD_TEXT_MAX 200     /* company, position */
+#define LX_LEAD_NAME_MAX    200  /* characters */
+#define LX_LEAD_TEXT_MAX    200  /* company, position */
 #define LX_LEAD_CONSENT_MAX 5000 /* consent text */
-#define LX_LEAD_URL_MAX 2048
-#define LX_LEAD_SKEW_US (INT64_C(60) * 1000000)
+#define LX_LEAD_URL_MAX     2048
+#define LX_LEAD_SKEW_US     (INT64_C(60) * 1000000)
 
 typedef enum { LX_SALE_ANY = 0, LX_SALE_EXCLUSIVE, LX_SALE_SHARED } lx_sale_mode_t;
 const char *lx_sale_mode_name(lx_sale_mode_t m);
@@ -69,8 +69,8 @@ const char *lx_lead_niche_slug(json_t *lead);
  * named no niche) and `regions`, at time `now_us`. LX_OK and a filled `out` (call lx_lead_dispose), or
  * LX_ERR_VALIDATION with every field problem in `err` and nothing to dispose.
  */
-lx_status_t lx_lead_parse(json_t *lead, const char *base, const lx_niche_t *niche, const lx_regions_t *regions,
-                          int64_t now_us, lx_lead_t *out, lx_error_t *err);
+lx_status_t lx_lead_parse(json_t *lead, const char *base, const lx_niche_t *niche, const lx_regions_t *regions, int64_t now_us,
+                          lx_lead_t *out, lx_error_t *err);
 void lx_lead_dispose(lx_lead_t *lead);
 
 #endif

@@ -25,8 +25,7 @@ json_t *lx_niche_json(const PGresult *r, int row)
     const char *attrs_text = PQgetvalue(r, row, 12);
     json_t *attrs = json_loadb(attrs_text, (size_t)PQgetlength(r, row, 12), 0, NULL);
     if (attrs == NULL) { /* schemas are checked before they are stored: this is damage, say so */
-        lx_log(LX_LOG_ERROR, "niche_schema_unreadable", "niche %s: stored attribute schema does not parse",
-               PQgetvalue(r, row, 1));
+        lx_log(LX_LOG_ERROR, "niche_schema_unreadable", "niche %s: stored attribute schema does not parse", PQgetvalue(r, row, 1));
         attrs = json_pack("{s:{s:s}}", "__unreadable__", "type", "damaged"); /* fails lx_attrs_validate: 500 */
     }
     return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:o, s:o}", "id",
@@ -35,8 +34,8 @@ json_t *lx_niche_json(const PGresult *r, int row)
                      (json_int_t)col_int(r, row, 5), "floor_shared", (json_int_t)col_int(r, row, 6), "return_window_hours",
                      (json_int_t)col_int(r, row, 7), "inventory_ttl_hours", (json_int_t)col_int(r, row, 8), "dedupe_days",
                      (json_int_t)col_int(r, row, 9), "fee_bps", (json_int_t)col_int(r, row, 10), "min_quality",
-                     (json_int_t)col_int(r, row, 11), "attributes", attrs, "status", PQgetvalue(r, row, 13),
-                     "created_at", lx_ts_json(r, row, 14), "updated_at", lx_ts_json(r, row, 15));
+                     (json_int_t)col_int(r, row, 11), "attributes", attrs, "status", PQgetvalue(r, row, 13), "created_at",
+                     lx_ts_json(r, row, 14), "updated_at", lx_ts_json(r, row, 15));
 }
 
 lx_niche_t *lx_niche_from_row(const PGresult *r, int row, uint64_t now_ms)
@@ -59,8 +58,7 @@ lx_niche_t *lx_niche_from_row(const PGresult *r, int row, uint64_t now_ms)
     n->min_quality = (int)col_int(r, row, 11);
     n->status = LX_NICHE_ACTIVE;
     for (int i = 0; status_names[i] != NULL; i++)
-        if (strcmp(PQgetvalue(r, row, 13), status_names[i]) == 0)
-            n->status = (lx_niche_status_t)i;
+        if (strcmp(PQgetvalue(r, row, 13), status_names[i]) == 0) n->status = (lx_niche_status_t)i;
     n->resource = lx_niche_json(r, row);
     n->attributes = json_incref(json_object_get(n->resource, "attributes"));
     n->fetched_ms = now_ms;
@@ -74,8 +72,7 @@ void lx_niche_ref(lx_niche_t *n)
 
 void lx_niche_unref(lx_niche_t *n)
 {
-    if (n == NULL || --n->refs > 0)
-        return;
+    if (n == NULL || --n->refs > 0) return;
     json_decref(n->attributes);
     json_decref(n->resource);
     free(n);
@@ -86,8 +83,7 @@ void lx_niche_unref(lx_niche_t *n)
 static void check_slug(json_t *body, unsigned flags, lx_error_t *err)
 {
     const char *slug;
-    if (lx_json_string(body, "", "slug", flags, 1, LX_NICHE_SLUG_MAX, &slug, err) != 1)
-        return;
+    if (lx_json_string(body, "", "slug", flags, 1, LX_NICHE_SLUG_MAX, &slug, err) != 1) return;
     /* ^[a-z0-9]+(-[a-z0-9]+)*$: lower-case words joined by single hyphens (it appears in URLs and bids) */
     int ok = 1, prev_hyphen = 1;
     for (const char *p = slug; *p != '\0' && ok; p++) {
@@ -96,15 +92,13 @@ static void check_slug(json_t *body, unsigned flags, lx_error_t *err)
         else
             ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'), prev_hyphen = 0;
     }
-    if (!ok || prev_hyphen)
-        lx_error_field(err, "/slug", "must be lower-case letters and digits in words joined by single hyphens");
+    if (!ok || prev_hyphen) lx_error_field(err, "/slug", "must be lower-case letters and digits in words joined by single hyphens");
 }
 
 static void check_currency(json_t *body, lx_error_t *err)
 {
     const char *cur;
-    if (lx_json_string(body, "", "currency", LX_JF_REQUIRED, 3, 3, &cur, err) != 1)
-        return;
+    if (lx_json_string(body, "", "currency", LX_JF_REQUIRED, 3, 3, &cur, err) != 1) return;
     for (int i = 0; i < 3; i++)
         if (cur[i] < 'A' || cur[i] > 'Z') {
             lx_error_field(err, "/currency", "must be an ISO 4217 currency code");
@@ -130,44 +124,59 @@ static void check_mutable(json_t *body, int create, lx_error_t *err)
     lx_json_int(body, "", "min_quality", 0, 0, 100, &v, err);
     lx_json_enum(body, "", "status", 0, status_names, &idx, err);
     json_t *attrs = json_object_get(body, "attributes");
-    if (attrs != NULL)
-        lx_attrs_schema_check(attrs, "/attributes", err);
+    if (attrs != NULL) lx_attrs_schema_check(attrs, "/attributes", err);
 }
 
 lx_status_t lx_niche_check_create(json_t *body, lx_error_t *err)
 {
-    static const char *const allowed[] = {"slug", "name", "currency", "max_shares", "floor_exclusive", "floor_shared",
-                                          "return_window_hours", "inventory_ttl_hours", "dedupe_days", "fee_bps",
-                                          "min_quality", "attributes", "status", NULL};
-    if (lx_json_expect_object(body, "", err) != 0)
-        return lx_error_set(err, LX_ERR_VALIDATION, "The body must be a JSON object.");
+    static const char *const allowed[] = {"slug",
+                                          "name",
+                                          "currency",
+                                          "max_shares",
+                                          "floor_exclusive",
+                                          "floor_shared",
+                                          "return_window_hours",
+                                          "inventory_ttl_hours",
+                                          "dedupe_days",
+                                          "fee_bps",
+                                          "min_quality",
+                                          "attributes",
+                                          "status",
+                                          NULL};
+    if (lx_json_expect_object(body, "", err) != 0) return lx_error_set(err, LX_ERR_VALIDATION, "The body must be a JSON object.");
     lx_json_reject_unknown(body, "", allowed, err);
     check_slug(body, LX_JF_REQUIRED, err);
     check_currency(body, err);
     check_mutable(body, 1, err);
-    if (err->nfields != 0)
-        return lx_error_set(err, LX_ERR_VALIDATION, "The niche is not valid.");
+    if (err->nfields != 0) return lx_error_set(err, LX_ERR_VALIDATION, "The niche is not valid.");
     return LX_OK;
 }
 
 lx_status_t lx_niche_check_patch(json_t *body, lx_error_t *err)
 {
     /* slug and currency are known members that may not change: named as such, not as unknown */
-    static const char *const known[] = {"name", "max_shares", "floor_exclusive", "floor_shared", "return_window_hours",
-                                        "inventory_ttl_hours", "dedupe_days", "fee_bps", "min_quality", "attributes",
-                                        "status", "slug", "currency", NULL};
-    if (lx_json_expect_object(body, "", err) != 0)
-        return lx_error_set(err, LX_ERR_VALIDATION, "The body must be a JSON object.");
+    static const char *const known[] = {"name",
+                                        "max_shares",
+                                        "floor_exclusive",
+                                        "floor_shared",
+                                        "return_window_hours",
+                                        "inventory_ttl_hours",
+                                        "dedupe_days",
+                                        "fee_bps",
+                                        "min_quality",
+                                        "attributes",
+                                        "status",
+                                        "slug",
+                                        "currency",
+                                        NULL};
+    if (lx_json_expect_object(body, "", err) != 0) return lx_error_set(err, LX_ERR_VALIDATION, "The body must be a JSON object.");
     lx_json_reject_unknown(body, "", known, err);
-    if (json_object_get(body, "slug") != NULL)
-        lx_error_field(err, "/slug", "cannot be changed (leads and bids refer to it)");
+    if (json_object_get(body, "slug") != NULL) lx_error_field(err, "/slug", "cannot be changed (leads and bids refer to it)");
     if (json_object_get(body, "currency") != NULL)
         lx_error_field(err, "/currency", "cannot be changed (bids and balances are in it)");
-    if (json_object_size(body) == 0)
-        lx_error_field(err, "", "must change at least one member");
+    if (json_object_size(body) == 0) lx_error_field(err, "", "must change at least one member");
     check_mutable(body, 0, err);
-    if (err->nfields != 0)
-        return lx_error_set(err, LX_ERR_VALIDATION, "The change is not valid.");
+    if (err->nfields != 0) return lx_error_set(err, LX_ERR_VALIDATION, "The change is not valid.");
     return LX_OK;
 }
 
@@ -182,8 +191,7 @@ void lx_niche_cache_init(lx_niche_cache_t *c, uint64_t ttl_ms)
 void lx_niche_cache_clear(lx_niche_cache_t *c)
 {
     c->generation++;
-    for (size_t i = 0; i < c->n; i++)
-        lx_niche_unref(c->items[i]);
+    for (size_t i = 0; i < c->n; i++) lx_niche_unref(c->items[i]);
     c->n = 0;
 }
 
@@ -198,16 +206,14 @@ void lx_niche_cache_dispose(lx_niche_cache_t *c)
 static size_t find(const lx_niche_cache_t *c, const char *slug)
 {
     for (size_t i = 0; i < c->n; i++)
-        if (strcmp(c->items[i]->slug, slug) == 0)
-            return i;
+        if (strcmp(c->items[i]->slug, slug) == 0) return i;
     return SIZE_MAX;
 }
 
 lx_niche_t *lx_niche_cache_get(lx_niche_cache_t *c, const char *slug, uint64_t now_ms)
 {
     size_t i = find(c, slug);
-    if (i == SIZE_MAX)
-        return NULL;
+    if (i == SIZE_MAX) return NULL;
     if (now_ms - c->items[i]->fetched_ms > c->ttl_ms) {
         lx_niche_unref(c->items[i]);
         c->items[i] = c->items[--c->n];

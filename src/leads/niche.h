@@ -22,8 +22,8 @@
 #include "util/error.h"
 #include "util/id.h"
 
-#define LX_NICHE_COLS                                                                                                  \
-    "id, slug, name, currency, max_shares, floor_exclusive, floor_shared, return_window_hours, inventory_ttl_hours, "   \
+#define LX_NICHE_COLS                                                                                                              \
+    "id, slug, name, currency, max_shares, floor_exclusive, floor_shared, return_window_hours, inventory_ttl_hours, "              \
     "dedupe_days, fee_bps, min_quality, attributes, status, created_at, updated_at"
 #define LX_NICHE_SLUG_MAX 64
 

@@ -22,7 +22,7 @@
 #define DIGITS_MAX 20
 
 #define LX__STR2(x) #x
-#define LX__STR(x) LX__STR2(x)
+#define LX__STR(x)  LX__STR2(x)
 
 /* The national significant number may begin with 0 (IT, SM, CI, CG, GA, BJ): no trunk prefix to strip. */
 #define CC_LEADING_ZERO 1
@@ -36,32 +36,32 @@ typedef struct st_lx_phone_cc_t {
     unsigned char nsn_min, nsn_max;
     const char *trunk; /* national trunk prefixes, space-separated, tried in order; "" for none */
     unsigned char flags;
-    nsn_rule_fn rule; /* detailed check replacing the length/leading-zero one, or NULL */
+    nsn_rule_fn rule;    /* detailed check replacing the length/leading-zero one, or NULL */
     const char *message; /* why a number fails the length check, or why a non-country code is refused */
 } cc_t;
 
 #define MSG_INVALID(iso, cc, expect) "is not a valid phone number for " iso " (expected " expect " digits after +" cc ")"
 
 /* Full form, then the common shapes: exact length / length range, trunk "0", the code used by one country. */
-#define CC(cc, iso, also, lo, hi, trunk, flags, rule, expect)                                                                  \
-    {                                                                                                                          \
-        cc, iso, also, lo, hi, trunk, flags, rule, MSG_INVALID(iso, cc, expect)                                                \
+#define CC(cc, iso, also, lo, hi, trunk, flags, rule, expect)                                                                      \
+    {                                                                                                                              \
+        cc, iso, also, lo, hi, trunk, flags, rule, MSG_INVALID(iso, cc, expect)                                                    \
     }
-#define CX(cc, iso, n) CC(cc, iso, "", n, n, "0", 0, NULL, #n)
-#define CR(cc, iso, lo, hi) CC(cc, iso, "", lo, hi, "0", 0, NULL, #lo " to " #hi)
-#define CXA(cc, iso, also, n) CC(cc, iso, also, n, n, "0", 0, NULL, #n)
+#define CX(cc, iso, n)             CC(cc, iso, "", n, n, "0", 0, NULL, #n)
+#define CR(cc, iso, lo, hi)        CC(cc, iso, "", lo, hi, "0", 0, NULL, #lo " to " #hi)
+#define CXA(cc, iso, also, n)      CC(cc, iso, also, n, n, "0", 0, NULL, #n)
 #define CRA(cc, iso, also, lo, hi) CC(cc, iso, also, lo, hi, "0", 0, NULL, #lo " to " #hi)
 /* Leading zero significant, no trunk prefix. */
 #define CRZ(cc, iso, also, lo, hi) CC(cc, iso, also, lo, hi, "", CC_LEADING_ZERO, NULL, #lo " to " #hi)
 /* International non-geographic services (ITU-T E.164 "global services"): real numbers, but nobody's personal phone. */
-#define NG(cc, what)                                                                                                           \
-    {                                                                                                                          \
-        cc, NULL, "", 0, 0, "", 0, NULL, "is " what " (+" cc "), not a personal phone number"                                  \
+#define NG(cc, what)                                                                                                               \
+    {                                                                                                                              \
+        cc, NULL, "", 0, 0, "", 0, NULL, "is " what " (+" cc "), not a personal phone number"                                      \
     }
 /* Assigned by ITU but not in service. */
-#define UN(cc)                                                                                                                 \
-    {                                                                                                                          \
-        cc, NULL, "", 0, 0, "", 0, NULL, "has a country calling code (+" cc ") that is not in service"                         \
+#define UN(cc)                                                                                                                     \
+    {                                                                                                                              \
+        cc, NULL, "", 0, 0, "", 0, NULL, "has a country calling code (+" cc ") that is not in service"                             \
     }
 
 static const char *rule_nanp(const char *nsn, size_t n, const char *region);
@@ -337,8 +337,7 @@ static const struct {
 static const char *rule_nanp(const char *nsn, size_t n, const char *region)
 {
     (void)region;
-    if (n != 10)
-        return "is not a valid North American phone number (expected 10 digits after +1)";
+    if (n != 10) return "is not a valid North American phone number (expected 10 digits after +1)";
     if (!IS_DIGIT_IN(nsn[0], '2', '9'))
         return "is not a valid North American phone number (the area code cannot start with 0 or 1)";
     if (nsn[1] == '1' && nsn[2] == '1')
@@ -359,8 +358,8 @@ static const char *rule_nanp(const char *nsn, size_t n, const char *region)
  */
 static int ru_8xx_in_use(char b, char c)
 {
-    static const char *const in_use[10] = {"0123456789", "12345678", "01", "123456", "012345678",
-                                           "12345",      "12345679", "123789", "",   ""};
+    static const char *const in_use[10] = {"0123456789", "12345678", "01",     "123456", "012345678",
+                                           "12345",      "12345679", "123789", "",       ""};
     return b >= '0' && b <= '9' && c >= '0' && c <= '9' && strchr(in_use[b - '0'], c) != NULL;
 }
 
@@ -373,8 +372,7 @@ static const char *rule_zone7(const char *nsn, size_t n, const char *region)
     }
     switch (nsn[0]) {
     case '8':
-        if (!ru_8xx_in_use(nsn[1], nsn[2]))
-            return "is not a valid phone number for RU (the code 8xx after +7 is not in use)";
+        if (!ru_8xx_in_use(nsn[1], nsn[2])) return "is not a valid phone number for RU (the code 8xx after +7 is not in use)";
         return NULL;
     case '3':
     case '4':
@@ -393,10 +391,8 @@ static const char *rule_gb(const char *nsn, size_t n, const char *region)
     (void)region;
     if (n < 1 || strchr("1235789", nsn[0]) == NULL)
         return "is not a valid phone number for GB (numbers after +44 start with 1, 2, 3, 5, 7, 8 or 9)";
-    if (nsn[0] == '7' && n != 10)
-        return "is not a valid phone number for GB (mobile numbers are 10 digits after +44: 7xxx xxxxxx)";
-    if (n == 10 || (n == 9 && (nsn[0] == '1' || nsn[0] == '8')))
-        return NULL;
+    if (nsn[0] == '7' && n != 10) return "is not a valid phone number for GB (mobile numbers are 10 digits after +44: 7xxx xxxxxx)";
+    if (n == 10 || (n == 9 && (nsn[0] == '1' || nsn[0] == '8'))) return NULL;
     return "is not a valid phone number for GB (expected 10 digits after +44, 9 for some area codes)";
 }
 
@@ -407,14 +403,11 @@ static const char *rule_gb(const char *nsn, size_t n, const char *region)
 static const char *rule_de(const char *nsn, size_t n, const char *region)
 {
     (void)region;
-    if (n < 6 || n > 11)
-        return MSG_INVALID("DE", "49", "6 to 11");
-    if (nsn[0] == '0')
-        return "is not a valid phone number for DE (the number after +49 cannot start with 0)";
+    if (n < 6 || n > 11) return MSG_INVALID("DE", "49", "6 to 11");
+    if (nsn[0] == '0') return "is not a valid phone number for DE (the number after +49 cannot start with 0)";
     if (nsn[0] == '1') {
         if (nsn[1] == '5' || nsn[1] == '6' || nsn[1] == '7') {
-            if (n < 10)
-                return "is not a valid phone number for DE (mobile numbers are 10 or 11 digits after +49: 15x, 16x, 17x)";
+            if (n < 10) return "is not a valid phone number for DE (mobile numbers are 10 or 11 digits after +49: 15x, 16x, 17x)";
         } else if (nsn[1] != '8') {
             return "is not a valid phone number for DE (after +49, 1 is followed by 5, 6 or 7 for mobiles or 8 for "
                    "services)";
@@ -427,8 +420,7 @@ static const char *rule_de(const char *nsn, size_t n, const char *region)
 static const char *rule_pl(const char *nsn, size_t n, const char *region)
 {
     (void)region;
-    if (n != 9)
-        return MSG_INVALID("PL", "48", "9");
+    if (n != 9) return MSG_INVALID("PL", "48", "9");
     if (nsn[0] == '0' || (nsn[0] == '1' && (nsn[1] == '0' || nsn[1] == '1' || nsn[1] == '9')))
         return "is not a valid phone number for PL (numbers after +48 cannot start with 0, 10, 11 or 19)";
     return NULL;
@@ -438,10 +430,8 @@ static const char *rule_pl(const char *nsn, size_t n, const char *region)
 static const char *rule_cz(const char *nsn, size_t n, const char *region)
 {
     (void)region;
-    if (n != 9)
-        return MSG_INVALID("CZ", "420", "9");
-    if (!IS_DIGIT_IN(nsn[0], '2', '9'))
-        return "is not a valid phone number for CZ (numbers after +420 start with 2 to 9)";
+    if (n != 9) return MSG_INVALID("CZ", "420", "9");
+    if (!IS_DIGIT_IN(nsn[0], '2', '9')) return "is not a valid phone number for CZ (numbers after +420 start with 2 to 9)";
     return NULL;
 }
 
@@ -449,8 +439,7 @@ static const char *rule_cz(const char *nsn, size_t n, const char *region)
 static const char *rule_ro(const char *nsn, size_t n, const char *region)
 {
     (void)region;
-    if (n != 9)
-        return MSG_INVALID("RO", "40", "9");
+    if (n != 9) return MSG_INVALID("RO", "40", "9");
     if (strchr("23789", nsn[0]) == NULL)
         return "is not a valid phone number for RO (numbers after +40 start with 2 or 3, 7 for mobiles, 8 or 9)";
     return NULL;
@@ -460,10 +449,8 @@ static const char *rule_ro(const char *nsn, size_t n, const char *region)
 static const char *rule_ua(const char *nsn, size_t n, const char *region)
 {
     (void)region;
-    if (n != 9)
-        return MSG_INVALID("UA", "380", "9");
-    if (!IS_DIGIT_IN(nsn[0], '3', '9'))
-        return "is not a valid phone number for UA (numbers after +380 start with 3 to 9)";
+    if (n != 9) return MSG_INVALID("UA", "380", "9");
+    if (!IS_DIGIT_IN(nsn[0], '3', '9')) return "is not a valid phone number for UA (numbers after +380 start with 3 to 9)";
     return NULL;
 }
 
@@ -475,11 +462,9 @@ static const char MSG_LEADING_ZERO[] = "is not a valid phone number (the number 
 static int list_has(const char *list, const char *iso)
 {
     for (const char *p = list; *p != '\0';) {
-        if (p[0] == iso[0] && p[1] == iso[1])
-            return 1;
+        if (p[0] == iso[0] && p[1] == iso[1]) return 1;
         p += 2;
-        while (*p == ' ')
-            p++;
+        while (*p == ' ') p++;
     }
     return 0;
 }
@@ -493,8 +478,7 @@ static const cc_t *find_cc(const char *d, size_t n)
         const char *cc = cc_table[mid].cc;
         size_t cl = strlen(cc);
         int cmp = n >= cl ? memcmp(d, cc, cl) : memcmp(d, cc, n) <= 0 ? -1 : 1;
-        if (cmp == 0)
-            return &cc_table[mid];
+        if (cmp == 0) return &cc_table[mid];
         if (cmp < 0)
             hi = mid;
         else
@@ -506,18 +490,14 @@ static const cc_t *find_cc(const char *d, size_t n)
 /* Upper-cases the country part of an ISO 3166-1 alpha-2 or 3166-2 code into iso[3]; 0 or -1. */
 static int parse_country(const char *s, char iso[3])
 {
-    if (s == NULL)
-        return -1;
+    if (s == NULL) return -1;
     for (int i = 0; i < 2; i++) {
         char c = s[i];
-        if (c >= 'a' && c <= 'z')
-            c = (char)(c - 'a' + 'A');
-        if (c < 'A' || c > 'Z')
-            return -1;
+        if (c >= 'a' && c <= 'z') c = (char)(c - 'a' + 'A');
+        if (c < 'A' || c > 'Z') return -1;
         iso[i] = c;
     }
-    if (s[2] != '\0' && s[2] != '-')
-        return -1;
+    if (s[2] != '\0' && s[2] != '-') return -1;
     iso[2] = '\0';
     return 0;
 }
@@ -526,8 +506,7 @@ static const cc_t *find_country(const char *iso)
 {
     for (size_t i = 0; i < CC_COUNT; i++) {
         const cc_t *e = &cc_table[i];
-        if (e->iso != NULL && (strcmp(e->iso, iso) == 0 || list_has(e->also, iso)))
-            return e;
+        if (e->iso != NULL && (strcmp(e->iso, iso) == 0 || list_has(e->also, iso))) return e;
     }
     return NULL;
 }
@@ -539,8 +518,7 @@ static const char *nanp_area_country(const char *nsn)
     size_t lo = 0, hi = NANP_AREA_COUNT;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (nanp_areas[mid].code == code)
-            return nanp_areas[mid].iso;
+        if (nanp_areas[mid].code == code) return nanp_areas[mid].iso;
         if (nanp_areas[mid].code < code)
             lo = mid + 1;
         else
@@ -556,14 +534,12 @@ static const char *check_nsn(const cc_t *e, const char *nsn, size_t n, const cha
 {
     const char *why;
     if (e->rule != NULL) {
-        if ((why = e->rule(nsn, n, region)) != NULL)
-            return why;
+        if ((why = e->rule(nsn, n, region)) != NULL) return why;
     } else if (n > 0 && nsn[0] == '0' && !(e->flags & CC_LEADING_ZERO) && n >= e->nsn_min && n <= e->nsn_max) {
         return MSG_LEADING_ZERO;
     }
     /* Also guards the rules: the table's limits are what keeps the result within E.164's 15 digits. */
-    if (n < e->nsn_min || n > e->nsn_max)
-        return e->message;
+    if (n < e->nsn_min || n > e->nsn_max) return e->message;
     return NULL;
 }
 
@@ -577,8 +553,7 @@ static size_t trunk_match(const cc_t *e, size_t idx, const char *d, size_t n, in
     }
     size_t tl = strcspn(p, " ");
     *more = tl > 0;
-    if (tl == 0 || tl > n || memcmp(d, p, tl) != 0)
-        return 0;
+    if (tl == 0 || tl > n || memcmp(d, p, tl) != 0) return 0;
     return tl;
 }
 
@@ -612,15 +587,11 @@ static const char *resolve_after_cc(const cc_t *e, const char *d, size_t n, cons
 
 static const char *resolve_international(const char *d, size_t n, const char *region, resolved_t *r)
 {
-    if (n == 0)
-        return "must contain a country code and number after the +";
-    if (d[0] == '0')
-        return "must have a country code after the international prefix (country codes do not start with 0)";
+    if (n == 0) return "must contain a country code and number after the +";
+    if (d[0] == '0') return "must have a country code after the international prefix (country codes do not start with 0)";
     const cc_t *e = find_cc(d, n);
-    if (e == NULL)
-        return "has an unknown country calling code";
-    if (e->iso == NULL)
-        return e->message;
+    if (e == NULL) return "has an unknown country calling code";
+    if (e->iso == NULL) return e->message;
     size_t cl = strlen(e->cc);
     return resolve_after_cc(e, d + cl, n - cl, region, r);
 }
@@ -635,26 +606,22 @@ static const char *resolve_national(const cc_t *e, const char *d, size_t n, cons
     int more = 1;
     for (size_t i = 0; more; i++) {
         size_t tl = trunk_match(e, i, d, n, &more);
-        if (tl == 0)
-            continue;
+        if (tl == 0) continue;
         const char *why = check_nsn(e, d + tl, n - tl, region);
         if (why == NULL) {
             *r = (resolved_t){e, d + tl, n - tl};
             return NULL;
         }
-        if (first_why == NULL)
-            first_why = why;
+        if (first_why == NULL) first_why = why;
     }
     const char *why = check_nsn(e, d, n, region);
     if (why == NULL) {
         *r = (resolved_t){e, d, n};
         return NULL;
     }
-    if (first_why == NULL)
-        first_why = why;
+    if (first_why == NULL) first_why = why;
     size_t cl = strlen(e->cc);
-    if (n > cl && memcmp(d, e->cc, cl) == 0 && resolve_after_cc(e, d + cl, n - cl, region, r) == NULL)
-        return NULL;
+    if (n > cl && memcmp(d, e->cc, cl) == 0 && resolve_after_cc(e, d + cl, n - cl, region, r) == NULL) return NULL;
     return first_why;
 }
 
@@ -662,16 +629,13 @@ static const char *resolve_national(const cc_t *e, const char *d, size_t n, cons
 static const char *number_country(const resolved_t *r, const char *region)
 {
     const cc_t *e = r->e;
-    if (e->rule == rule_zone7)
-        return r->nsn[0] == '6' || r->nsn[0] == '7' ? "KZ" : "RU";
+    if (e->rule == rule_zone7) return r->nsn[0] == '6' || r->nsn[0] == '7' ? "KZ" : "RU";
     if (e->rule == rule_nanp) {
         const char *iso = nanp_area_country(r->nsn);
-        if (iso[0] != '\0')
-            return iso;
+        if (iso[0] != '\0') return iso;
         return region != NULL && (strcmp(region, "US") == 0 || list_has(e->also, region)) ? region : "US";
     }
-    if (region != NULL && list_has(e->also, region))
-        return region;
+    if (region != NULL && list_has(e->also, region)) return region;
     return e->iso;
 }
 
@@ -684,17 +648,12 @@ static const char *number_country(const resolved_t *r, const char *region)
 static size_t unicode_separator(const unsigned char *s, size_t len, size_t i)
 {
     size_t left = len - i;
-    if (left >= 2 && s[i] == 0xC2 && s[i + 1] == 0xA0)
-        return 2; /* U+00A0 */
-    if (left < 3)
-        return 0;
+    if (left >= 2 && s[i] == 0xC2 && s[i + 1] == 0xA0) return 2; /* U+00A0 */
+    if (left < 3) return 0;
     unsigned a = s[i], b = s[i + 1], c = s[i + 2];
-    if (a == 0xE2 && b == 0x80 && ((c >= 0x80 && c <= 0x95) || c == 0xAF))
-        return 3; /* U+2000..U+2015, U+202F */
-    if (a == 0xE2 && ((b == 0x81 && c == 0xA0) || (b == 0x88 && c == 0x92)))
-        return 3; /* U+2060, U+2212 */
-    if ((a == 0xE3 && b == 0x80 && c == 0x80) || (a == 0xEF && b == 0xBB && c == 0xBF))
-        return 3; /* U+3000, U+FEFF */
+    if (a == 0xE2 && b == 0x80 && ((c >= 0x80 && c <= 0x95) || c == 0xAF)) return 3;              /* U+2000..U+2015, U+202F */
+    if (a == 0xE2 && ((b == 0x81 && c == 0xA0) || (b == 0x88 && c == 0x92))) return 3;            /* U+2060, U+2212 */
+    if ((a == 0xE3 && b == 0x80 && c == 0x80) || (a == 0xEF && b == 0xBB && c == 0xBF)) return 3; /* U+3000, U+FEFF */
     return 0;
 }
 
@@ -725,29 +684,24 @@ static const char *tokenize(const char *input, size_t len, digits_t *t)
         else
             break;
     }
-    if (len - i >= 4 && (s[i] | 0x20) == 't' && (s[i + 1] | 0x20) == 'e' && (s[i + 2] | 0x20) == 'l' && s[i + 3] == ':')
-        i += 4;
+    if (len - i >= 4 && (s[i] | 0x20) == 't' && (s[i + 1] | 0x20) == 'e' && (s[i + 2] | 0x20) == 'l' && s[i + 3] == ':') i += 4;
     while (i < len) {
         unsigned char c = s[i];
         if (c >= '0' && c <= '9') {
-            if (t->n == DIGITS_MAX)
-                return "is too long (a phone number has at most 15 digits)";
+            if (t->n == DIGITS_MAX) return "is too long (a phone number has at most 15 digits)";
             t->d[t->n++] = (char)c;
             i++;
             continue;
         }
         if (c == '+') {
-            if (t->plus || t->n > 0)
-                return "may contain a single +, only before the country code";
+            if (t->plus || t->n > 0) return "may contain a single +, only before the country code";
             t->plus = 1;
             other = 1;
         } else if (c == '(') {
-            if (++depth > 1)
-                return "has unbalanced parentheses";
+            if (++depth > 1) return "has unbalanced parentheses";
             other = 1;
         } else if (c == ')') {
-            if (--depth < 0)
-                return "has unbalanced parentheses";
+            if (--depth < 0) return "has unbalanced parentheses";
             other = 1;
         } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') {
             return "must not contain letters (an extension, if any, is not accepted)";
@@ -761,28 +715,24 @@ static const char *tokenize(const char *input, size_t len, digits_t *t)
         }
         i++;
     }
-    if (depth != 0)
-        return "has unbalanced parentheses";
-    if (t->n == 0)
-        return other ? "must contain digits" : "must not be empty";
+    if (depth != 0) return "has unbalanced parentheses";
+    if (t->n == 0) return other ? "must contain digits" : "must not be empty";
     return NULL;
 }
 
 /* ---- public ------------------------------------------------------------------------------------------------------- */
 
-int lx_phone_normalize(const char *input, size_t len, const char *region_country, char out[LX_PHONE_E164_SIZE],
-                       char *country_out, const char **reason)
+int lx_phone_normalize(const char *input, size_t len, const char *region_country, char out[LX_PHONE_E164_SIZE], char *country_out,
+                       const char **reason)
 {
     out[0] = '\0';
-    if (country_out != NULL)
-        country_out[0] = '\0';
+    if (country_out != NULL) country_out[0] = '\0';
     const char *why = NULL;
     digits_t t;
     char region_buf[3];
     const char *region = parse_country(region_country, region_buf) == 0 ? region_buf : NULL;
     const cc_t *re = region != NULL ? find_country(region) : NULL;
-    if (re == NULL)
-        region = NULL;
+    if (re == NULL) region = NULL;
     resolved_t r;
 
     if (len > LX_PHONE_INPUT_LEN_MAX) {
@@ -794,8 +744,7 @@ int lx_phone_normalize(const char *input, size_t len, const char *region_country
     } else {
         /* International prefixes: "00" everywhere, and the region's own. No national number starts with them. */
         size_t ip = 0;
-        if (t.n >= 2 && t.d[0] == '0' && t.d[1] == '0')
-            ip = 2;
+        if (t.n >= 2 && t.d[0] == '0' && t.d[1] == '0') ip = 2;
         if (re != NULL) {
             if (re->rule == rule_nanp && t.n >= 3 && memcmp(t.d, "011", 3) == 0)
                 ip = 3;
@@ -814,8 +763,7 @@ int lx_phone_normalize(const char *input, size_t len, const char *region_country
             why = "must start with + and the country code (the lead has no region to read a national number in)";
     }
     if (why != NULL) {
-        if (reason != NULL)
-            *reason = why;
+        if (reason != NULL) *reason = why;
         return -1;
     }
 
@@ -826,33 +774,26 @@ int lx_phone_normalize(const char *input, size_t len, const char *region_country
     memcpy(out + pos, r.nsn, r.n);
     pos += r.n;
     out[pos] = '\0';
-    if (country_out != NULL)
-        memcpy(country_out, number_country(&r, region), LX_PHONE_COUNTRY_SIZE);
+    if (country_out != NULL) memcpy(country_out, number_country(&r, region), LX_PHONE_COUNTRY_SIZE);
     return 0;
 }
 
 int lx_phone_country_matches(const char *e164, const char *country)
 {
     char iso[3];
-    if (e164 == NULL || e164[0] != '+' || parse_country(country, iso) != 0)
-        return 0;
+    if (e164 == NULL || e164[0] != '+' || parse_country(country, iso) != 0) return 0;
     const char *d = e164 + 1;
     size_t n = strlen(d);
-    if (n < 7 || n > 15 || d[0] == '0' || strspn(d, "0123456789") != n)
-        return 0;
+    if (n < 7 || n > 15 || d[0] == '0' || strspn(d, "0123456789") != n) return 0;
     const cc_t *e = find_cc(d, n);
-    if (e == NULL || e->iso == NULL)
-        return 0;
+    if (e == NULL || e->iso == NULL) return 0;
     size_t cl = strlen(e->cc);
     const char *nsn = d + cl;
-    if (e->rule == rule_zone7)
-        return strcmp(iso, nsn[0] == '6' || nsn[0] == '7' ? "KZ" : "RU") == 0;
+    if (e->rule == rule_zone7) return strcmp(iso, nsn[0] == '6' || nsn[0] == '7' ? "KZ" : "RU") == 0;
     if (e->rule == rule_nanp) {
-        if (n - cl < 3)
-            return 0;
+        if (n - cl < 3) return 0;
         const char *area = nanp_area_country(nsn);
-        if (area[0] == '\0')
-            return strcmp(iso, "US") == 0 || list_has(e->also, iso);
+        if (area[0] == '\0') return strcmp(iso, "US") == 0 || list_has(e->also, iso);
         return strcmp(iso, area) == 0;
     }
     return strcmp(iso, e->iso) == 0 || list_has(e->also, iso);
@@ -872,17 +813,12 @@ int lx_phone__check_tables(const char **what)
             return *what = "calling code is not 1 to 3 digits", -1;
         if (i > 0) {
             const char *prev = cc_table[i - 1].cc;
-            if (strcmp(prev, e->cc) >= 0)
-                return *what = "calling codes are not sorted", -1;
-            if (strncmp(prev, e->cc, strlen(prev)) == 0)
-                return *what = "calling codes are not prefix-free", -1;
+            if (strcmp(prev, e->cc) >= 0) return *what = "calling codes are not sorted", -1;
+            if (strncmp(prev, e->cc, strlen(prev)) == 0) return *what = "calling codes are not prefix-free", -1;
         }
-        if (e->message == NULL)
-            return *what = "entry without a message", -1;
-        if (e->iso == NULL)
-            continue;
-        if (!is_iso(e->iso))
-            return *what = "country is not two upper-case letters", -1;
+        if (e->message == NULL) return *what = "entry without a message", -1;
+        if (e->iso == NULL) continue;
+        if (!is_iso(e->iso)) return *what = "country is not two upper-case letters", -1;
         for (const char *p = e->also; *p != '\0';) {
             if (!(p[0] >= 'A' && p[0] <= 'Z' && p[1] >= 'A' && p[1] <= 'Z' && (p[2] == ' ' || p[2] == '\0')))
                 return *what = "shared-code country list is malformed", -1;
@@ -895,13 +831,11 @@ int lx_phone__check_tables(const char **what)
         /* Each country is listed once, so a region resolves to exactly one code. */
         for (size_t j = 0; j < i; j++) {
             const cc_t *o = &cc_table[j];
-            if (o->iso == NULL)
-                continue;
+            if (o->iso == NULL) continue;
             if (strcmp(o->iso, e->iso) == 0 || list_has(o->also, e->iso) || list_has(e->also, o->iso))
                 return *what = "a country is listed under two calling codes", -1;
             for (const char *p = e->also; *p != '\0'; p += p[2] == ' ' ? 3 : 2)
-                if (list_has(o->also, p))
-                    return *what = "a country is listed under two calling codes", -1;
+                if (list_has(o->also, p)) return *what = "a country is listed under two calling codes", -1;
         }
     }
     for (size_t i = 0; i < NANP_AREA_COUNT; i++) {

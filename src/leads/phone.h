@@ -67,8 +67,7 @@
  * repeats the number (contact data stays out of errors and logs).
  */
 __attribute__((warn_unused_result)) int lx_phone_normalize(const char *input, size_t len, const char *region_country,
-                                                           char out[LX_PHONE_E164_SIZE], char *country_out,
-                                                           const char **reason);
+                                                           char out[LX_PHONE_E164_SIZE], char *country_out, const char **reason);
 
 /*
  * 1 if the E.164 number `e164` (as produced by lx_phone_normalize) belongs to

@@ -31,8 +31,7 @@ lx_regions_t *lx_regions_from_codes(const char *const codes[], size_t n)
 {
     lx_regions_t *r = build(n);
     for (size_t i = 0; i < n; i++)
-        if (strlen(codes[i]) <= LX_REGION_CODE_MAX)
-            strcpy(r->codes[r->n++], codes[i]);
+        if (strlen(codes[i]) <= LX_REGION_CODE_MAX) strcpy(r->codes[r->n++], codes[i]);
     finish(r);
     return r;
 }
@@ -57,8 +56,7 @@ lx_status_t lx_regions_load(const char *conninfo, lx_regions_t **out, lx_error_t
     lx_regions_t *r = build(n);
     for (size_t i = 0; i < n; i++) {
         const char *code = PQgetvalue(res, (int)i, 0);
-        if (strlen(code) <= LX_REGION_CODE_MAX)
-            strcpy(r->codes[r->n++], code);
+        if (strlen(code) <= LX_REGION_CODE_MAX) strcpy(r->codes[r->n++], code);
     }
     finish(r);
     PQclear(res);
@@ -69,8 +67,7 @@ lx_status_t lx_regions_load(const char *conninfo, lx_regions_t **out, lx_error_t
 
 void lx_regions_free(lx_regions_t *r)
 {
-    if (r == NULL)
-        return;
+    if (r == NULL) return;
     free(r->codes);
     free(r);
 }
@@ -82,8 +79,7 @@ size_t lx_regions_count(const lx_regions_t *r)
 
 int lx_regions_exists(const lx_regions_t *r, const char *code, size_t len)
 {
-    if (len == 0 || len > LX_REGION_CODE_MAX)
-        return 0;
+    if (len == 0 || len > LX_REGION_CODE_MAX) return 0;
     char key[LX_REGION_CODE_MAX + 1];
     memcpy(key, code, len);
     key[len] = '\0';

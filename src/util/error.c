@@ -63,8 +63,7 @@ void lx_error_field(lx_error_t *err, const char *field, const char *fmt, ...)
     size_t len = strlen(field);
     if (len >= sizeof(f->field)) { /* cut at a character boundary */
         len = sizeof(f->field) - 1;
-        while (len > 0 && ((unsigned char)field[len] & 0xc0) == 0x80)
-            len--;
+        while (len > 0 && ((unsigned char)field[len] & 0xc0) == 0x80) len--;
     }
     memcpy(f->field, field, len);
     f->field[len] = '\0';

@@ -18,31 +18,31 @@
 
 typedef enum {
     LX_OK = 0,
-    LX_ERR_MALFORMED_JSON,        /* 400 */
-    LX_ERR_INVALID_PARAMETER,     /* 400 */
-    LX_ERR_UNAUTHORIZED,          /* 401 */
-    LX_ERR_PAYMENT_REQUIRED,      /* 402 insufficient funds */
-    LX_ERR_FORBIDDEN,             /* 403 */
-    LX_ERR_NOT_FOUND,             /* 404 */
-    LX_ERR_METHOD_NOT_ALLOWED,    /* 405 */
-    LX_ERR_CONFLICT,              /* 409 */
+    LX_ERR_MALFORMED_JSON,          /* 400 */
+    LX_ERR_INVALID_PARAMETER,       /* 400 */
+    LX_ERR_UNAUTHORIZED,            /* 401 */
+    LX_ERR_PAYMENT_REQUIRED,        /* 402 insufficient funds */
+    LX_ERR_FORBIDDEN,               /* 403 */
+    LX_ERR_NOT_FOUND,               /* 404 */
+    LX_ERR_METHOD_NOT_ALLOWED,      /* 405 */
+    LX_ERR_CONFLICT,                /* 409 */
     LX_ERR_IDEMPOTENCY_IN_PROGRESS, /* 409 */
-    LX_ERR_PAYLOAD_TOO_LARGE,     /* 413 */
-    LX_ERR_UNSUPPORTED_MEDIA_TYPE, /* 415 */
-    LX_ERR_VALIDATION,            /* 422 */
-    LX_ERR_IDEMPOTENCY_KEY_REUSED, /* 422 */
-    LX_ERR_RATE_LIMITED,          /* 429 */
-    LX_ERR_HEADERS_TOO_LARGE,     /* 431 */
-    LX_ERR_INTERNAL,              /* 500 */
-    LX_ERR_DB_UNAVAILABLE,        /* 503 */
-    LX_ERR_OVERLOADED,            /* 503 */
+    LX_ERR_PAYLOAD_TOO_LARGE,       /* 413 */
+    LX_ERR_UNSUPPORTED_MEDIA_TYPE,  /* 415 */
+    LX_ERR_VALIDATION,              /* 422 */
+    LX_ERR_IDEMPOTENCY_KEY_REUSED,  /* 422 */
+    LX_ERR_RATE_LIMITED,            /* 429 */
+    LX_ERR_HEADERS_TOO_LARGE,       /* 431 */
+    LX_ERR_INTERNAL,                /* 500 */
+    LX_ERR_DB_UNAVAILABLE,          /* 503 */
+    LX_ERR_OVERLOADED,              /* 503 */
     LX_STATUS__COUNT
 } lx_status_t;
 
-#define LX_ERROR_MAX_FIELDS 16
-#define LX_ERROR_FIELD_LEN 1024 /* a member name up to about a thousand bytes is named whole */
+#define LX_ERROR_MAX_FIELDS  16
+#define LX_ERROR_FIELD_LEN   1024 /* a member name up to about a thousand bytes is named whole */
 #define LX_ERROR_MESSAGE_LEN 192
-#define LX_ERROR_DETAIL_LEN 256
+#define LX_ERROR_DETAIL_LEN  256
 
 typedef struct st_lx_field_error_t {
     char field[LX_ERROR_FIELD_LEN];

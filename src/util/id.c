@@ -9,8 +9,7 @@ void lx_uuid_v7(lx_uuid_t *out)
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
     randombytes_buf(out->b + 6, 10);
-    for (int i = 0; i < 6; i++)
-        out->b[i] = (uint8_t)(ms >> (40 - 8 * i));
+    for (int i = 0; i < 6; i++) out->b[i] = (uint8_t)(ms >> (40 - 8 * i));
     out->b[6] = (uint8_t)(0x70 | (out->b[6] & 0x0f)); /* version 7 */
     out->b[8] = (uint8_t)(0x80 | (out->b[8] & 0x3f)); /* variant 10 */
 }
@@ -37,12 +36,9 @@ void lx_uuid_v7_fast(lx_uuid_t *out)
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
     uint64_t a = xorshift128plus(), b = xorshift128plus();
-    for (int i = 0; i < 6; i++)
-        out->b[i] = (uint8_t)(ms >> (40 - 8 * i));
-    for (int i = 0; i < 2; i++)
-        out->b[6 + i] = (uint8_t)(a >> (8 * i));
-    for (int i = 0; i < 8; i++)
-        out->b[8 + i] = (uint8_t)(b >> (8 * i));
+    for (int i = 0; i < 6; i++) out->b[i] = (uint8_t)(ms >> (40 - 8 * i));
+    for (int i = 0; i < 2; i++) out->b[6 + i] = (uint8_t)(a >> (8 * i));
+    for (int i = 0; i < 8; i++) out->b[8 + i] = (uint8_t)(b >> (8 * i));
     out->b[6] = (uint8_t)(0x70 | (out->b[6] & 0x0f));
     out->b[8] = (uint8_t)(0x80 | (out->b[8] & 0x3f));
 }
@@ -53,8 +49,7 @@ void lx_uuid_format(const lx_uuid_t *id, char out[LX_UUID_STRLEN + 1])
 {
     char *p = out;
     for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *p++ = '-';
+        if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
         *p++ = hexdigits[id->b[i] >> 4];
         *p++ = hexdigits[id->b[i] & 15];
     }
@@ -72,12 +67,9 @@ void lx_uuid_format_hex(const lx_uuid_t *id, char out[LX_UUID_HEXLEN + 1])
 
 static int hexval(char c, int allow_upper)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (allow_upper && c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (allow_upper && c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
@@ -86,13 +78,11 @@ static int parse_hex_digits(const char *s, size_t len, int dashes, int allow_upp
     size_t nibble = 0;
     for (size_t i = 0; i < len; i++) {
         if (dashes && (i == 8 || i == 13 || i == 18 || i == 23)) {
-            if (s[i] != '-')
-                return -1;
+            if (s[i] != '-') return -1;
             continue;
         }
         int v = hexval(s[i], allow_upper);
-        if (v < 0)
-            return -1;
+        if (v < 0) return -1;
         if (nibble % 2 == 0)
             out->b[nibble / 2] = (uint8_t)(v << 4);
         else
@@ -104,14 +94,12 @@ static int parse_hex_digits(const char *s, size_t len, int dashes, int allow_upp
 
 int lx_uuid_parse(const char *s, size_t len, lx_uuid_t *out)
 {
-    if (len != LX_UUID_STRLEN)
-        return -1;
+    if (len != LX_UUID_STRLEN) return -1;
     return parse_hex_digits(s, len, 1, 1, out);
 }
 
 int lx_uuid_parse_hex(const char *s, size_t len, lx_uuid_t *out)
 {
-    if (len != LX_UUID_HEXLEN)
-        return -1;
+    if (len != LX_UUID_HEXLEN) return -1;
     return parse_hex_digits(s, len, 0, 0, out);
 }

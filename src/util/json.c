@@ -7,16 +7,14 @@
 static size_t depth_of(json_t *v, size_t limit)
 {
     size_t max = 0;
-    if (limit == 0)
-        return 1; /* already too deep: stop descending */
+    if (limit == 0) return 1; /* already too deep: stop descending */
     if (json_is_object(v)) {
         const char *k;
         json_t *c;
         json_object_foreach(v, k, c)
         {
             size_t d = depth_of(c, limit - 1);
-            if (d > max)
-                max = d;
+            if (d > max) max = d;
         }
         return max + 1;
     }
@@ -26,8 +24,7 @@ static size_t depth_of(json_t *v, size_t limit)
         json_array_foreach(v, i, c)
         {
             size_t d = depth_of(c, limit - 1);
-            if (d > max)
-                max = d;
+            if (d > max) max = d;
         }
         return max + 1;
     }
@@ -52,8 +49,7 @@ static int find_huge_number(json_t *v, const char *path, char out[LX_JSON_POINTE
         json_object_foreach(v, k, c)
         {
             lx_json_pointer(child, path, k);
-            if (find_huge_number(c, child, out))
-                return 1;
+            if (find_huge_number(c, child, out)) return 1;
         }
     } else if (json_is_array(v)) {
         size_t i;
@@ -63,8 +59,7 @@ static int find_huge_number(json_t *v, const char *path, char out[LX_JSON_POINTE
             char idx[24];
             snprintf(idx, sizeof(idx), "%zu", i);
             lx_json_pointer(child, path, idx);
-            if (find_huge_number(c, child, out))
-                return 1;
+            if (find_huge_number(c, child, out)) return 1;
         }
     }
     return 0;
@@ -113,8 +108,7 @@ void lx_json_pointer(char out[LX_JSON_POINTER_MAX], const char *base, const char
     size_t n = strlen(base);
     if (n >= LX_JSON_POINTER_MAX - 2) { /* cannot happen with pointers built here; keep the base, cut */
         n = LX_JSON_POINTER_MAX - 2;
-        while (n > 0 && ((unsigned char)base[n] & 0xc0) == 0x80)
-            n--;
+        while (n > 0 && ((unsigned char)base[n] & 0xc0) == 0x80) n--;
     }
     memcpy(out, base, n);
     out[n++] = '/';
@@ -123,8 +117,7 @@ void lx_json_pointer(char out[LX_JSON_POINTER_MAX], const char *base, const char
         /* never cut a UTF-8 sequence: stop before a lead byte whose sequence would not fit */
         unsigned char c = (unsigned char)*p;
         size_t seq = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
-        if (seq > 1 && n + seq > LX_JSON_POINTER_MAX - 3)
-            break;
+        if (seq > 1 && n + seq > LX_JSON_POINTER_MAX - 3) break;
         if (*p == '~') {
             out[n++] = '~';
             out[n++] = '0';
@@ -140,8 +133,7 @@ void lx_json_pointer(char out[LX_JSON_POINTER_MAX], const char *base, const char
 
 int lx_json_expect_object(json_t *v, const char *path, lx_error_t *err)
 {
-    if (json_is_object(v))
-        return 0;
+    if (json_is_object(v)) return 0;
     lx_error_field(err, path, "must be an object");
     return -1;
 }
@@ -192,8 +184,7 @@ size_t lx_utf8_length(const char *s, size_t len)
 {
     size_t n = 0;
     for (size_t i = 0; i < len; i++)
-        if (((unsigned char)s[i] & 0xc0) != 0x80)
-            n++;
+        if (((unsigned char)s[i] & 0xc0) != 0x80) n++;
     return n;
 }
 
@@ -201,8 +192,7 @@ int lx_has_control_chars(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f)
-            return 1;
+        if (c < 0x20 || c == 0x7f) return 1;
     }
     return 0;
 }
@@ -213,8 +203,7 @@ int lx_json_string(json_t *obj, const char *base, const char *key, unsigned flag
     json_t *v;
     char ptr[LX_JSON_POINTER_MAX];
     int result;
-    if (!member(obj, base, key, flags, &v, ptr, err, &result))
-        return result;
+    if (!member(obj, base, key, flags, &v, ptr, err, &result)) return result;
     if (!json_is_string(v)) {
         lx_error_field(err, ptr, "must be a string");
         return -1;
@@ -245,8 +234,7 @@ int lx_json_int(json_t *obj, const char *base, const char *key, unsigned flags, 
     json_t *v;
     char ptr[LX_JSON_POINTER_MAX];
     int result;
-    if (!member(obj, base, key, flags, &v, ptr, err, &result))
-        return result;
+    if (!member(obj, base, key, flags, &v, ptr, err, &result)) return result;
     if (!json_is_integer(v)) {
         lx_error_field(err, ptr, "must be an integer");
         return -1;
@@ -265,8 +253,7 @@ int lx_json_bool(json_t *obj, const char *base, const char *key, unsigned flags,
     json_t *v;
     char ptr[LX_JSON_POINTER_MAX];
     int result;
-    if (!member(obj, base, key, flags, &v, ptr, err, &result))
-        return result;
+    if (!member(obj, base, key, flags, &v, ptr, err, &result)) return result;
     if (!json_is_boolean(v)) {
         lx_error_field(err, ptr, "must be a boolean");
         return -1;
@@ -281,8 +268,7 @@ int lx_json_enum(json_t *obj, const char *base, const char *key, unsigned flags,
     json_t *v;
     char ptr[LX_JSON_POINTER_MAX];
     int result;
-    if (!member(obj, base, key, flags, &v, ptr, err, &result))
-        return result;
+    if (!member(obj, base, key, flags, &v, ptr, err, &result)) return result;
     if (json_is_string(v)) {
         for (int i = 0; values[i] != NULL; i++) {
             if (strcmp(values[i], json_string_value(v)) == 0) {
@@ -311,8 +297,7 @@ void lx_json_dump(const json_t *v, lx_strbuf_t *out)
         int first = 1;
         json_object_foreach((json_t *)v, k, m)
         {
-            if (!first)
-                lx_strbuf_append(out, ",", 1);
+            if (!first) lx_strbuf_append(out, ",", 1);
             first = 0;
             lx_strbuf_append_json_string(out, k, strlen(k));
             lx_strbuf_append(out, ":", 1);
@@ -324,14 +309,15 @@ void lx_json_dump(const json_t *v, lx_strbuf_t *out)
     case JSON_ARRAY: {
         lx_strbuf_append(out, "[", 1);
         for (size_t i = 0; i < json_array_size(v); i++) {
-            if (i)
-                lx_strbuf_append(out, ",", 1);
+            if (i) lx_strbuf_append(out, ",", 1);
             lx_json_dump(json_array_get(v, i), out);
         }
         lx_strbuf_append(out, "]", 1);
         break;
     }
-    case JSON_STRING: lx_strbuf_append_json_string(out, json_string_value(v), json_string_length(v)); break;
+    case JSON_STRING:
+        lx_strbuf_append_json_string(out, json_string_value(v), json_string_length(v));
+        break;
     case JSON_INTEGER: {
         int n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         lx_strbuf_append(out, num, (size_t)n);
@@ -346,8 +332,7 @@ void lx_json_dump(const json_t *v, lx_strbuf_t *out)
                 src++;
             else if (*src == '-')
                 *dst++ = *src++;
-            while (*src == '0' && src[1] != '\0')
-                src++;
+            while (*src == '0' && src[1] != '\0') src++;
             memmove(dst, src, strlen(src) + 1);
             n = (int)strlen(num);
         } else if (strchr(num, '.') == NULL && n + 2 < (int)sizeof(num)) { /* keep it a real when read back */
@@ -356,9 +341,15 @@ void lx_json_dump(const json_t *v, lx_strbuf_t *out)
         lx_strbuf_append(out, num, (size_t)n);
         break;
     }
-    case JSON_TRUE: lx_strbuf_append(out, "true", 4); break;
-    case JSON_FALSE: lx_strbuf_append(out, "false", 5); break;
-    default: lx_strbuf_append(out, "null", 4); break;
+    case JSON_TRUE:
+        lx_strbuf_append(out, "true", 4);
+        break;
+    case JSON_FALSE:
+        lx_strbuf_append(out, "false", 5);
+        break;
+    default:
+        lx_strbuf_append(out, "null", 4);
+        break;
     }
 }
 

@@ -25,8 +25,8 @@
 #define LX_JSON_POINTER_MAX 1024 /* longer pointers are cut at a character boundary */
 
 enum {
-    LX_JF_REQUIRED = 1,  /* absent -> "is required" */
-    LX_JF_NULLABLE = 2,  /* explicit null allowed, reads as absent */
+    LX_JF_REQUIRED = 1, /* absent -> "is required" */
+    LX_JF_NULLABLE = 2, /* explicit null allowed, reads as absent */
 };
 
 /* NULL + LX_ERR_MALFORMED_JSON (field "") on any problem, or LX_ERR_VALIDATION naming an integer beyond the int64

@@ -38,8 +38,7 @@ void lx_log_now_rfc3339(char out[32])
 
 void lx_log(lx_log_level_t level, const char *event, const char *fmt, ...)
 {
-    if (level < min_level)
-        return;
+    if (level < min_level) return;
     char msg[1024], ts[32];
     va_list ap;
     va_start(ap, fmt);

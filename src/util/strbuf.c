@@ -17,24 +17,21 @@ _Noreturn void lx_oom(void)
 void *lx_malloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
-    if (p == NULL)
-        lx_oom();
+    if (p == NULL) lx_oom();
     return p;
 }
 
 void *lx_calloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size ? size : 1);
-    if (p == NULL)
-        lx_oom();
+    if (p == NULL) lx_oom();
     return p;
 }
 
 void *lx_realloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
-    if (q == NULL)
-        lx_oom();
+    if (q == NULL) lx_oom();
     return q;
 }
 
@@ -65,8 +62,7 @@ void lx_strbuf_reset(lx_strbuf_t *sb)
 {
     sb->len = 0;
     sb->overflow = 0;
-    if (sb->base != NULL)
-        sb->base[0] = '\0';
+    if (sb->base != NULL) sb->base[0] = '\0';
 }
 
 static int reserve(lx_strbuf_t *sb, size_t extra)
@@ -78,8 +74,7 @@ static int reserve(lx_strbuf_t *sb, size_t extra)
     size_t need = sb->len + extra + 1;
     if (need > sb->cap) {
         size_t cap = sb->cap ? sb->cap : 256;
-        while (cap < need)
-            cap *= 2;
+        while (cap < need) cap *= 2;
         sb->base = lx_realloc(sb->base, cap);
         sb->cap = cap;
     }
@@ -88,8 +83,7 @@ static int reserve(lx_strbuf_t *sb, size_t extra)
 
 void lx_strbuf_append(lx_strbuf_t *sb, const char *s, size_t len)
 {
-    if (reserve(sb, len) != 0)
-        return;
+    if (reserve(sb, len) != 0) return;
     memcpy(sb->base + sb->len, s, len);
     sb->len += len;
     sb->base[sb->len] = '\0';
@@ -107,14 +101,12 @@ void lx_strbuf_printf(lx_strbuf_t *sb, const char *fmt, ...)
     char small[256];
     int n = vsnprintf(small, sizeof(small), fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return;
+    if (n < 0) return;
     if ((size_t)n < sizeof(small)) {
         lx_strbuf_append(sb, small, (size_t)n);
         return;
     }
-    if (reserve(sb, (size_t)n) != 0)
-        return;
+    if (reserve(sb, (size_t)n) != 0) return;
     va_start(ap, fmt);
     vsnprintf(sb->base + sb->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
@@ -144,13 +136,10 @@ size_t lx_utf8_sequence_length(const char *s, size_t len, size_t i)
             hi = 0x8f;
     } else
         return 0;
-    if (i + n > len)
-        return 0;
-    if (u[i + 1] < lo || u[i + 1] > hi)
-        return 0;
+    if (i + n > len) return 0;
+    if (u[i + 1] < lo || u[i + 1] > hi) return 0;
     for (size_t k = 2; k < n; k++)
-        if ((u[i + k] & 0xc0) != 0x80)
-            return 0;
+        if ((u[i + k] & 0xc0) != 0x80) return 0;
     return n;
 }
 
@@ -173,16 +162,25 @@ void lx_strbuf_append_json_string(lx_strbuf_t *sb, const char *s, size_t len)
             run = i + 1;
             continue;
         }
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
         lx_strbuf_append(sb, s + run, i - run);
         run = i + 1;
         switch (c) {
-        case '"': lx_strbuf_append(sb, "\\\"", 2); break;
-        case '\\': lx_strbuf_append(sb, "\\\\", 2); break;
-        case '\n': lx_strbuf_append(sb, "\\n", 2); break;
-        case '\r': lx_strbuf_append(sb, "\\r", 2); break;
-        case '\t': lx_strbuf_append(sb, "\\t", 2); break;
+        case '"':
+            lx_strbuf_append(sb, "\\\"", 2);
+            break;
+        case '\\':
+            lx_strbuf_append(sb, "\\\\", 2);
+            break;
+        case '\n':
+            lx_strbuf_append(sb, "\\n", 2);
+            break;
+        case '\r':
+            lx_strbuf_append(sb, "\\r", 2);
+            break;
+        case '\t':
+            lx_strbuf_append(sb, "\\t", 2);
+            break;
         default: {
             char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             lx_strbuf_append(sb, esc, 6);
@@ -196,11 +194,9 @@ void lx_strbuf_append_json_string(lx_strbuf_t *sb, const char *s, size_t len)
 int lx_utf8_valid(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
-        if ((unsigned char)s[i] < 0x80)
-            continue;
+        if ((unsigned char)s[i] < 0x80) continue;
         size_t n = lx_utf8_sequence_length(s, len, i);
-        if (n == 0)
-            return 0;
+        if (n == 0) return 0;
         i += n - 1;
     }
     return 1;

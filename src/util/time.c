@@ -6,8 +6,7 @@
 static int digits(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
+        if (s[i] < '0' || s[i] > '9') return 0;
     return 1;
 }
 
@@ -15,23 +14,20 @@ int lx_ts_from_pg(const char *pg, char out[LX_TS_LEN + 1])
 {
     /* YYYY-MM-DD HH:MM:SS[.f{1,6}]+00 */
     size_t len = strlen(pg);
-    if (len < 22 || !digits(pg, 4) || pg[4] != '-' || !digits(pg + 5, 2) || pg[7] != '-' || !digits(pg + 8, 2) ||
-        pg[10] != ' ' || !digits(pg + 11, 2) || pg[13] != ':' || !digits(pg + 14, 2) || pg[16] != ':' || !digits(pg + 17, 2))
+    if (len < 22 || !digits(pg, 4) || pg[4] != '-' || !digits(pg + 5, 2) || pg[7] != '-' || !digits(pg + 8, 2) || pg[10] != ' ' ||
+        !digits(pg + 11, 2) || pg[13] != ':' || !digits(pg + 14, 2) || pg[16] != ':' || !digits(pg + 17, 2))
         return -1;
     size_t i = 19, nfrac = 0;
     char frac[7] = "000000";
     if (pg[i] == '.') {
         i++;
         while (i < len && pg[i] >= '0' && pg[i] <= '9') {
-            if (nfrac == 6)
-                return -1;
+            if (nfrac == 6) return -1;
             frac[nfrac++] = pg[i++];
         }
-        if (nfrac == 0)
-            return -1;
+        if (nfrac == 0) return -1;
     }
-    if (strcmp(pg + i, "+00") != 0)
-        return -1;
+    if (strcmp(pg + i, "+00") != 0) return -1;
     memcpy(out, pg, 10);
     out[10] = 'T';
     memcpy(out + 11, pg + 11, 8);
@@ -45,8 +41,7 @@ int lx_ts_from_pg(const char *pg, char out[LX_TS_LEN + 1])
 json_t *lx_ts_json(const PGresult *r, int row, int col)
 {
     char buf[LX_TS_LEN + 1];
-    if (PQgetisnull(r, row, col) || lx_ts_from_pg(PQgetvalue(r, row, col), buf) != 0)
-        return json_null();
+    if (PQgetisnull(r, row, col) || lx_ts_from_pg(PQgetvalue(r, row, col), buf) != 0) return json_null();
     return json_stringn(buf, LX_TS_LEN);
 }
 
@@ -77,8 +72,7 @@ static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
 static unsigned num(const char *s, size_t n)
 {
     unsigned v = 0;
-    for (size_t i = 0; i < n; i++)
-        v = v * 10 + (unsigned)(s[i] - '0');
+    for (size_t i = 0; i < n; i++) v = v * 10 + (unsigned)(s[i] - '0');
     return v;
 }
 
@@ -92,34 +86,27 @@ int lx_ts_parse_rfc3339(const char *s, size_t len, int64_t *out_us)
     unsigned year = num(s, 4), mon = num(s + 5, 2), day = num(s + 8, 2);
     unsigned hh = num(s + 11, 2), mm = num(s + 14, 2), ss = num(s + 17, 2);
     static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (year < 1970 || mon < 1 || mon > 12 || day < 1)
-        return -1;
+    if (year < 1970 || mon < 1 || mon > 12 || day < 1) return -1;
     int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    if (day > mdays[mon - 1] + (mon == 2 && leap) || hh > 23 || mm > 59 || ss > 60)
-        return -1;
+    if (day > mdays[mon - 1] + (mon == 2 && leap) || hh > 23 || mm > 59 || ss > 60) return -1;
     size_t i = 19;
     int64_t frac_us = 0;
     if (i < len && s[i] == '.') {
         size_t start = ++i;
         while (i < len && s[i] >= '0' && s[i] <= '9') {
-            if (i - start < 6)
-                frac_us = frac_us * 10 + (s[i] - '0');
+            if (i - start < 6) frac_us = frac_us * 10 + (s[i] - '0');
             i++;
         }
         size_t n = i - start;
-        if (n == 0 || n > 9)
-            return -1;
-        for (size_t k = n; k < 6; k++)
-            frac_us *= 10;
+        if (n == 0 || n > 9) return -1;
+        for (size_t k = n; k < 6; k++) frac_us *= 10;
     }
     int64_t offset_s = 0;
     if (i + 1 == len && (s[i] == 'Z' || s[i] == 'z')) {
         /* UTC */
-    } else if (i + 6 == len && (s[i] == '+' || s[i] == '-') && digits(s + i + 1, 2) && s[i + 3] == ':' &&
-               digits(s + i + 4, 2)) {
+    } else if (i + 6 == len && (s[i] == '+' || s[i] == '-') && digits(s + i + 1, 2) && s[i + 3] == ':' && digits(s + i + 4, 2)) {
         unsigned oh = num(s + i + 1, 2), om = num(s + i + 4, 2);
-        if (oh > 23 || om > 59)
-            return -1;
+        if (oh > 23 || om > 59) return -1;
         offset_s = (int64_t)(oh * 3600 + om * 60) * (s[i] == '-' ? -1 : 1);
     } else {
         return -1;
@@ -129,8 +116,7 @@ int lx_ts_parse_rfc3339(const char *s, size_t len, int64_t *out_us)
         frac_us = 999999;
     }
     int64_t secs = days_from_civil(year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss - offset_s;
-    if (secs < 0)
-        return -1;
+    if (secs < 0) return -1;
     *out_us = secs * 1000000 + frac_us;
     return 0;
 }
@@ -138,17 +124,15 @@ int lx_ts_parse_rfc3339(const char *s, size_t len, int64_t *out_us)
 void lx_ts_format_us(int64_t us, char out[LX_TS_LEN + 1])
 {
     int64_t secs = us / 1000000, frac = us % 1000000;
-    if (frac < 0)
-        frac += 1000000, secs--;
+    if (frac < 0) frac += 1000000, secs--;
     int64_t days = secs / 86400, rem = secs % 86400;
-    if (rem < 0)
-        rem += 86400, days--;
+    if (rem < 0) rem += 86400, days--;
     int y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
     char buf[64];
-    snprintf(buf, sizeof(buf), "%04d-%02u-%02uT%02u:%02u:%02u.%06uZ", y % 10000, m % 13, d % 32,
-             (unsigned)(rem / 3600) % 24, (unsigned)(rem % 3600 / 60), (unsigned)(rem % 60), (unsigned)frac % 1000000);
+    snprintf(buf, sizeof(buf), "%04d-%02u-%02uT%02u:%02u:%02u.%06uZ", y % 10000, m % 13, d % 32, (unsigned)(rem / 3600) % 24,
+             (unsigned)(rem % 3600 / 60), (unsigned)(rem % 60), (unsigned)frac % 1000000);
     memcpy(out, buf, LX_TS_LEN);
     out[LX_TS_LEN] = '\0';
 }

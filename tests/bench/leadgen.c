@@ -53,32 +53,32 @@
 #if NGHTTP2_VERSION_NUM >= 0x013c00
 typedef nghttp2_ssize lg_h2_ssize_t;
 typedef nghttp2_data_provider2 lg_h2_data_provider_t;
-#define lg_h2_mem_send nghttp2_session_mem_send2
-#define lg_h2_mem_recv nghttp2_session_mem_recv2
+#define lg_h2_mem_send       nghttp2_session_mem_send2
+#define lg_h2_mem_recv       nghttp2_session_mem_recv2
 #define lg_h2_submit_request nghttp2_submit_request2
 #else
 typedef ssize_t lg_h2_ssize_t;
 typedef nghttp2_data_provider lg_h2_data_provider_t;
-#define lg_h2_mem_send nghttp2_session_mem_send
-#define lg_h2_mem_recv nghttp2_session_mem_recv
+#define lg_h2_mem_send       nghttp2_session_mem_send
+#define lg_h2_mem_recv       nghttp2_session_mem_recv
 #define lg_h2_submit_request nghttp2_submit_request
 #endif
 
-#define LG_SEED_BLOCK_LEADS (UINT64_C(1) << 20) /* leads per seed before a run spills into the next seed's phones */
-#define LG_PHONE_SPACE UINT64_C(1000000000)      /* 9xx xxx xx xx: nine free digits */
-#define LG_RESPONSE_BYTES_MAX (64u << 20)        /* a response body beyond this is counted as an error */
-#define LG_OUT_CHUNK_BYTES (64u << 10)           /* frames gathered from nghttp2 before one send() */
-#define LG_NAMES_MAX 64                          /* distinct lead statuses / problem codes counted by name */
-#define LG_STATUS_MAX 600
+#define LG_SEED_BLOCK_LEADS      (UINT64_C(1) << 20)  /* leads per seed before a run spills into the next seed's phones */
+#define LG_PHONE_SPACE           UINT64_C(1000000000) /* 9xx xxx xx xx: nine free digits */
+#define LG_RESPONSE_BYTES_MAX    (64u << 20)          /* a response body beyond this is counted as an error */
+#define LG_OUT_CHUNK_BYTES       (64u << 10)          /* frames gathered from nghttp2 before one send() */
+#define LG_NAMES_MAX             64                   /* distinct lead statuses / problem codes counted by name */
+#define LG_STATUS_MAX            600
 #define LG_PROBLEM_EXAMPLE_BYTES 600
-#define LG_WINDOW_BYTES (16 << 20) /* our receive window per stream and per connection */
+#define LG_WINDOW_BYTES          (16 << 20) /* our receive window per stream and per connection */
 
-#define LG_ASSERT(c)                                                                                                       \
-    do {                                                                                                                   \
-        if (!(c)) {                                                                                                        \
-            fprintf(stderr, "leadgen: assertion failed at %s:%d: %s\n", __FILE__, __LINE__, #c);                         \
-            abort();                                                                                                       \
-        }                                                                                                                  \
+#define LG_ASSERT(c)                                                                                                               \
+    do {                                                                                                                           \
+        if (!(c)) {                                                                                                                \
+            fprintf(stderr, "leadgen: assertion failed at %s:%d: %s\n", __FILE__, __LINE__, #c);                                   \
+            abort();                                                                                                               \
+        }                                                                                                                          \
     } while (0)
 
 /* ---- small utilities -------------------------------------------------------------------------------------------- */
@@ -101,11 +101,9 @@ typedef struct st_lg_buf_t {
 
 static void lg_buf_reserve(lg_buf_t *b, size_t extra)
 {
-    if (b->len + extra + 1 <= b->cap)
-        return;
+    if (b->len + extra + 1 <= b->cap) return;
     size_t cap = b->cap < 256 ? 256 : b->cap;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
+    while (cap < b->len + extra + 1) cap *= 2;
     b->base = lg_xrealloc(b->base, cap);
     b->cap = cap;
 }
@@ -166,11 +164,9 @@ static int lg_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out
 {
     char *end;
     errno = 0;
-    if (*s == '\0' || *s == '-' || *s == '+')
-        return -1;
+    if (*s == '\0' || *s == '-' || *s == '+') return -1;
     unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return -1;
+    if (errno != 0 || *end != '\0' || v < min || v > max) return -1;
     *out = v;
     return 0;
 }
@@ -180,8 +176,7 @@ static int lg_parse_double(const char *s, double min, double max, double *out)
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < min || v > max)
-        return -1;
+    if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < min || v > max) return -1;
     *out = v;
     return 0;
 }
@@ -245,7 +240,7 @@ typedef struct st_lg_opts_t {
     uint64_t streams;
     uint64_t leads_total; /* -n; 0 = by duration */
     double duration_s;
-    double rate;   /* leads/s; 0 = closed loop */
+    double rate;    /* leads/s; 0 = closed loop */
     uint64_t batch; /* 0 = the single route */
     double warmup_s;
     double timeout_s;
@@ -277,19 +272,15 @@ static void lg_add_regions(const char *arg)
 {
     for (const char *p = arg;; p++) {
         size_t n = strcspn(p, ",");
-        if (n == 0)
-            lg_usage_error("--region: empty region code in '%s'", arg);
+        if (n == 0) lg_usage_error("--region: empty region code in '%s'", arg);
         for (size_t i = 0; i < n; i++)
-            if (!lg_is_token_char((unsigned char)p[i]))
-                lg_usage_error("--region: '%.*s' is not a region code", (int)n, p);
+            if (!lg_is_token_char((unsigned char)p[i])) lg_usage_error("--region: '%.*s' is not a region code", (int)n, p);
         opts.regions = lg_xrealloc(opts.regions, (opts.region_count + 1) * sizeof(*opts.regions));
         char *tok = strndup(p, n);
-        if (tok == NULL)
-            exit(1);
+        if (tok == NULL) exit(1);
         opts.regions[opts.region_count++] = tok;
         p += n;
-        if (*p == '\0')
-            break;
+        if (*p == '\0') break;
     }
 }
 
@@ -297,55 +288,45 @@ static void lg_parse_url(const char *url)
 {
     static char host[256], port[8];
     const char *p = url;
-    if (strncmp(p, "https://", 8) == 0)
-        lg_usage_error("--url: only cleartext http:// (h2c) is supported");
-    if (strncmp(p, "http://", 7) != 0)
-        lg_usage_error("--url: expected http://HOST[:PORT][/PREFIX], got '%s'", url);
+    if (strncmp(p, "https://", 8) == 0) lg_usage_error("--url: only cleartext http:// (h2c) is supported");
+    if (strncmp(p, "http://", 7) != 0) lg_usage_error("--url: expected http://HOST[:PORT][/PREFIX], got '%s'", url);
     p += 7;
     const char *slash = strchr(p, '/');
     size_t hostport_len = slash != NULL ? (size_t)(slash - p) : strlen(p);
     const char *colon = NULL;
     if (hostport_len > 0 && p[0] == '[') { /* [v6]:port */
         const char *close = memchr(p, ']', hostport_len);
-        if (close == NULL)
-            lg_usage_error("--url: unterminated IPv6 address");
-        if (close + 1 < p + hostport_len && close[1] == ':')
-            colon = close + 1;
+        if (close == NULL) lg_usage_error("--url: unterminated IPv6 address");
+        if (close + 1 < p + hostport_len && close[1] == ':') colon = close + 1;
         size_t n = (size_t)(close - p - 1);
-        if (n == 0 || n >= sizeof(host))
-            lg_usage_error("--url: bad host");
+        if (n == 0 || n >= sizeof(host)) lg_usage_error("--url: bad host");
         memcpy(host, p + 1, n);
         host[n] = '\0';
     } else {
         colon = memchr(p, ':', hostport_len);
         size_t n = colon != NULL ? (size_t)(colon - p) : hostport_len;
-        if (n == 0 || n >= sizeof(host))
-            lg_usage_error("--url: bad host");
+        if (n == 0 || n >= sizeof(host)) lg_usage_error("--url: bad host");
         memcpy(host, p, n);
         host[n] = '\0';
     }
     if (colon != NULL) {
         size_t n = (size_t)(p + hostport_len - colon - 1);
         uint64_t v;
-        if (n == 0 || n >= sizeof(port))
-            lg_usage_error("--url: bad port");
+        if (n == 0 || n >= sizeof(port)) lg_usage_error("--url: bad port");
         memcpy(port, colon + 1, n);
         port[n] = '\0';
-        if (lg_parse_u64(port, 1, 65535, &v) != 0)
-            lg_usage_error("--url: bad port '%s'", port);
+        if (lg_parse_u64(port, 1, 65535, &v) != 0) lg_usage_error("--url: bad port '%s'", port);
     } else {
         memcpy(port, "80", 3);
     }
-    if (hostport_len >= sizeof(opts.authority))
-        lg_usage_error("--url: host too long");
+    if (hostport_len >= sizeof(opts.authority)) lg_usage_error("--url: host too long");
     memcpy(opts.authority, p, hostport_len);
     opts.authority[hostport_len] = '\0';
     opts.host = host;
     opts.port = port;
     opts.prefix = slash != NULL ? slash : "";
     /* "http://h:p/" and "http://h:p" mean the same */
-    if (strcmp(opts.prefix, "/") == 0)
-        opts.prefix = "";
+    if (strcmp(opts.prefix, "/") == 0) opts.prefix = "";
 }
 
 static void lg_parse_options(int argc, char **argv)
@@ -375,17 +356,14 @@ static void lg_parse_options(int argc, char **argv)
         const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
         if (eq != NULL) {
             size_t n = (size_t)(eq - a);
-            if (n >= sizeof(name))
-                lg_usage_error("unknown option '%s'", a);
+            if (n >= sizeof(name)) lg_usage_error("unknown option '%s'", a);
             memcpy(name, a, n);
             name[n] = '\0';
             v = eq + 1;
         } else {
-            if (strlen(a) >= sizeof(name))
-                lg_usage_error("unknown option '%s'", a);
+            if (strlen(a) >= sizeof(name)) lg_usage_error("unknown option '%s'", a);
             memcpy(name, a, strlen(a) + 1);
-            if (i + 1 >= argc)
-                lg_usage_error("option '%s' needs a value", a);
+            if (i + 1 >= argc) lg_usage_error("option '%s' needs a value", a);
             v = argv[++i];
         }
         if (strcmp(name, "--url") == 0) {
@@ -394,8 +372,7 @@ static void lg_parse_options(int argc, char **argv)
             token = v;
         } else if (strcmp(name, "--niche") == 0) {
             for (const char *p = v; *p != '\0'; p++)
-                if (!lg_is_token_char((unsigned char)*p))
-                    lg_usage_error("--niche: '%s' is not a slug", v);
+                if (!lg_is_token_char((unsigned char)*p)) lg_usage_error("--niche: '%s' is not a slug", v);
             opts.niche = v;
         } else if (strcmp(name, "--region") == 0) {
             lg_add_regions(v);
@@ -410,14 +387,11 @@ static void lg_parse_options(int argc, char **argv)
             if (lg_parse_u64(v, 0, UINT64_MAX >> 21, &opts.seed) != 0)
                 lg_usage_error("--seed: expected a non-negative integer below 2^43");
         } else if (strcmp(name, "-c") == 0) {
-            if (lg_parse_u64(v, 1, 4096, &opts.connections) != 0)
-                lg_usage_error("-c: expected 1..4096");
+            if (lg_parse_u64(v, 1, 4096, &opts.connections) != 0) lg_usage_error("-c: expected 1..4096");
         } else if (strcmp(name, "-m") == 0) {
-            if (lg_parse_u64(v, 1, 1024, &opts.streams) != 0)
-                lg_usage_error("-m: expected 1..1024");
+            if (lg_parse_u64(v, 1, 1024, &opts.streams) != 0) lg_usage_error("-m: expected 1..1024");
         } else if (strcmp(name, "-n") == 0) {
-            if (lg_parse_u64(v, 1, UINT64_C(1) << 40, &opts.leads_total) != 0)
-                lg_usage_error("-n: expected a positive integer");
+            if (lg_parse_u64(v, 1, UINT64_C(1) << 40, &opts.leads_total) != 0) lg_usage_error("-n: expected a positive integer");
             have_n = 1;
         } else if (strcmp(name, "-d") == 0) {
             if (lg_parse_double(v, 0.001, 86400 * 7, &opts.duration_s) != 0)
@@ -427,20 +401,16 @@ static void lg_parse_options(int argc, char **argv)
             if (lg_parse_double(v, 0.001, 1e7, &opts.rate) != 0)
                 lg_usage_error("--rate: expected leads per second, 0.001 to 10000000");
         } else if (strcmp(name, "--batch") == 0) {
-            if (lg_parse_u64(v, 1, 100000, &opts.batch) != 0)
-                lg_usage_error("--batch: expected 1..100000");
+            if (lg_parse_u64(v, 1, 100000, &opts.batch) != 0) lg_usage_error("--batch: expected 1..100000");
         } else if (strcmp(name, "--warmup") == 0) {
-            if (lg_parse_double(v, 0, 86400, &opts.warmup_s) != 0)
-                lg_usage_error("--warmup: expected seconds, 0 to 86400");
+            if (lg_parse_double(v, 0, 86400, &opts.warmup_s) != 0) lg_usage_error("--warmup: expected seconds, 0 to 86400");
         } else if (strcmp(name, "--timeout") == 0) {
-            if (lg_parse_double(v, 0.1, 86400, &opts.timeout_s) != 0)
-                lg_usage_error("--timeout: expected seconds, 0.1 to 86400");
+            if (lg_parse_double(v, 0.1, 86400, &opts.timeout_s) != 0) lg_usage_error("--timeout: expected seconds, 0.1 to 86400");
         } else if (strcmp(name, "--print") == 0) {
             if (lg_parse_u64(v, 1, UINT64_C(1) << 40, &opts.print_count) != 0)
                 lg_usage_error("--print: expected a positive integer");
         } else if (strcmp(name, "--path") == 0) {
-            if (v[0] != '/')
-                lg_usage_error("--path: must start with /");
+            if (v[0] != '/') lg_usage_error("--path: must start with /");
             opts.path = v;
         } else if (strcmp(name, "--body") == 0) {
             opts.body_template = v;
@@ -449,19 +419,14 @@ static void lg_parse_options(int argc, char **argv)
         }
     }
 
-    if (have_n && have_d)
-        lg_usage_error("-n and -d exclude each other");
-    if (!have_n && !have_d)
-        opts.duration_s = 10;
-    if (opts.region_count == 0)
-        lg_add_regions(regions_default);
+    if (have_n && have_d) lg_usage_error("-n and -d exclude each other");
+    if (!have_n && !have_d) opts.duration_s = 10;
+    if (opts.region_count == 0) lg_add_regions(regions_default);
     lg_parse_url(url);
     if (opts.print_count == 0) {
-        if (token == NULL || token[0] == '\0')
-            lg_usage_error("--token (or LEADX_TOKEN) is required");
+        if (token == NULL || token[0] == '\0') lg_usage_error("--token (or LEADX_TOKEN) is required");
         for (const char *p = token; *p != '\0'; p++)
-            if ((unsigned char)*p <= 0x20 || *p == 0x7f)
-                lg_usage_error("--token: contains a space or control character");
+            if ((unsigned char)*p <= 0x20 || *p == 0x7f) lg_usage_error("--token: contains a space or control character");
         lg_buf_t b = {0};
         lg_buf_printf(&b, "Bearer %s", token);
         opts.bearer = b.base;
@@ -480,18 +445,17 @@ typedef struct st_lg_name_t {
 } lg_name_t;
 
 static const lg_name_t male_first[] = {
-    {"Aleksandr", "Александр"}, {"Dmitry", "Дмитрий"}, {"Maksim", "Максим"},     {"Sergey", "Сергей"},
-    {"Andrey", "Андрей"},       {"Alexey", "Алексей"}, {"Artem", "Артём"},       {"Ilya", "Илья"},
-    {"Kirill", "Кирилл"},       {"Mikhail", "Михаил"}, {"Nikita", "Никита"},     {"Ivan", "Иван"},
-    {"Egor", "Егор"},           {"Roman", "Роман"},    {"Vladimir", "Владимир"}, {"Pavel", "Павел"},
-    {"Denis", "Денис"},         {"Oleg", "Олег"},      {"Yury", "Юрий"},         {"Anton", "Антон"},
+    {"Aleksandr", "Александр"}, {"Dmitry", "Дмитрий"}, {"Maksim", "Максим"}, {"Sergey", "Сергей"}, {"Andrey", "Андрей"},
+    {"Alexey", "Алексей"},      {"Artem", "Артём"},    {"Ilya", "Илья"},     {"Kirill", "Кирилл"}, {"Mikhail", "Михаил"},
+    {"Nikita", "Никита"},       {"Ivan", "Иван"},      {"Egor", "Егор"},     {"Roman", "Роман"},   {"Vladimir", "Владимир"},
+    {"Pavel", "Павел"},         {"Denis", "Денис"},    {"Oleg", "Олег"},     {"Yury", "Юрий"},     {"Anton", "Антон"},
 };
 static const lg_name_t female_first[] = {
-    {"Anastasia", "Анастасия"}, {"Maria", "Мария"},     {"Anna", "Анна"},         {"Elena", "Елена"},
-    {"Olga", "Ольга"},          {"Natalia", "Наталья"}, {"Ekaterina", "Екатерина"}, {"Tatiana", "Татьяна"},
-    {"Irina", "Ирина"},         {"Svetlana", "Светлана"}, {"Yulia", "Юлия"},     {"Daria", "Дарья"},
-    {"Polina", "Полина"},       {"Victoria", "Виктория"}, {"Ksenia", "Ксения"},  {"Alina", "Алина"},
-    {"Marina", "Марина"},       {"Galina", "Галина"},   {"Sofia", "София"},       {"Vera", "Вера"},
+    {"Anastasia", "Анастасия"}, {"Maria", "Мария"},       {"Anna", "Анна"},           {"Elena", "Елена"},
+    {"Olga", "Ольга"},          {"Natalia", "Наталья"},   {"Ekaterina", "Екатерина"}, {"Tatiana", "Татьяна"},
+    {"Irina", "Ирина"},         {"Svetlana", "Светлана"}, {"Yulia", "Юлия"},          {"Daria", "Дарья"},
+    {"Polina", "Полина"},       {"Victoria", "Виктория"}, {"Ksenia", "Ксения"},       {"Alina", "Алина"},
+    {"Marina", "Марина"},       {"Galina", "Галина"},     {"Sofia", "София"},         {"Vera", "Вера"},
 };
 /* Male forms; the female form adds "a" in both scripts (Petrov/Petrova, Петров/Петрова). */
 static const lg_name_t surnames[] = {
@@ -506,8 +470,8 @@ static const lg_name_t surnames[] = {
 };
 /* Free mailbox providers, repeated roughly by how common they are in Russian web forms. */
 static const char *const email_domains[] = {
-    "mail.ru",  "mail.ru",  "mail.ru", "yandex.ru", "yandex.ru", "yandex.ru", "gmail.com", "gmail.com",
-    "bk.ru",    "list.ru",  "inbox.ru", "rambler.ru", "ya.ru",   "icloud.com", "outlook.com", "yahoo.com",
+    "mail.ru", "mail.ru", "mail.ru",  "yandex.ru",  "yandex.ru", "yandex.ru",  "gmail.com",   "gmail.com",
+    "bk.ru",   "list.ru", "inbox.ru", "rambler.ru", "ya.ru",     "icloud.com", "outlook.com", "yahoo.com",
 };
 static const char *const user_agents[] = {
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
@@ -532,7 +496,7 @@ static const char *const landings[] = {
     "https://example.org/ru/zayavka/",
 };
 /* First octets of address space Russian access networks use; the rest of the address is drawn at random. */
-static const uint8_t ip_first_octets[] = {5,  31, 37, 46, 62, 77,  78,  79,  80,  81,  83,  85,  87,  89,  90, 91,
+static const uint8_t ip_first_octets[] = {5,  31, 37, 46, 62,  77,  78,  79,  80,  81,  83,  85,  87,  89,  90,  91,
                                           92, 93, 94, 95, 109, 128, 176, 178, 185, 188, 193, 194, 195, 212, 213, 217};
 static const char consent_text[] = "Я даю согласие на обработку моих персональных данных и на получение рекламы по "
                                    "телефону и e-mail в соответствии с политикой конфиденциальности.";
@@ -579,8 +543,8 @@ static void lg_lead_write(lg_buf_t *b, uint64_t idx, time_t wall)
 
     /* name */
     int female = (int)(r1 & 1), cyrillic = (r1 >> 1) % 10 < 7, last_first = (r1 >> 5) % 4 == 0;
-    const lg_name_t *first = female ? &female_first[(r1 >> 8) % LG_COUNT(female_first)]
-                                    : &male_first[(r1 >> 8) % LG_COUNT(male_first)];
+    const lg_name_t *first =
+        female ? &female_first[(r1 >> 8) % LG_COUNT(female_first)] : &male_first[(r1 >> 8) % LG_COUNT(male_first)];
     const lg_name_t *last = &surnames[(r1 >> 16) % LG_COUNT(surnames)];
     const char *first_s = cyrillic ? first->cyrillic : first->latin, *last_s = cyrillic ? last->cyrillic : last->latin;
     const char *fem = !female ? "" : cyrillic ? "а" : "a";
@@ -648,8 +612,8 @@ static void lg_lead_write(lg_buf_t *b, uint64_t idx, time_t wall)
     /* source: one address per lead out of ~500 million, a sub_id out of 12, a fill time of 20-120 s */
     char ip[16];
     uint32_t host = (uint32_t)(r2 & 0xffffff);
-    snprintf(ip, sizeof(ip), "%u.%u.%u.%u", ip_first_octets[(r2 >> 24) % LG_COUNT(ip_first_octets)],
-             (host >> 16) & 0xff, (host >> 8) & 0xff, 1 + (host & 0xff) % 254);
+    snprintf(ip, sizeof(ip), "%u.%u.%u.%u", ip_first_octets[(r2 >> 24) % LG_COUNT(ip_first_octets)], (host >> 16) & 0xff,
+             (host >> 8) & 0xff, 1 + (host & 0xff) % 254);
     unsigned fill_s = 20 + (unsigned)(r3 % 101), consent_lag_s = (unsigned)((r3 >> 8) % 4);
     const char *submitted = lg_stamp(wall, 0), *given = lg_stamp(wall, consent_lag_s), *started = lg_stamp(wall, fill_s);
     const char *landing = landings[(r3 >> 16) % LG_COUNT(landings)];
@@ -688,19 +652,16 @@ static void lg_body_write(lg_buf_t *b, uint32_t leads)
 {
     time_t wall = time(NULL);
     b->len = 0;
-    if (opts.batch > 0 && opts.body_template == NULL)
-        lg_buf_str(b, "{\"leads\":[");
+    if (opts.batch > 0 && opts.body_template == NULL) lg_buf_str(b, "{\"leads\":[");
     for (uint32_t i = 0; i < leads; i++) {
         uint64_t idx = opts.seed * LG_SEED_BLOCK_LEADS + lead_counter++;
-        if (i > 0)
-            lg_buf_str(b, ",");
+        if (i > 0) lg_buf_str(b, ",");
         if (opts.body_template != NULL)
             lg_template_write(b, idx);
         else
             lg_lead_write(b, idx, wall);
     }
-    if (opts.batch > 0 && opts.body_template == NULL)
-        lg_buf_str(b, "]}");
+    if (opts.batch > 0 && opts.body_template == NULL) lg_buf_str(b, "]}");
 }
 
 /* ---- statistics ------------------------------------------------------------------------------------------------- */
@@ -724,28 +685,27 @@ static void lg_counter_add(lg_counter_t *c, const char *name)
         return;
     }
     c->names[c->n] = strdup(name);
-    if (c->names[c->n] == NULL)
-        exit(1);
+    if (c->names[c->n] == NULL) exit(1);
     c->counts[c->n++] = 1;
 }
 
 typedef struct st_lg_stats_t {
-    uint64_t requests;        /* measured requests started */
-    uint64_t leads_sent;      /* measured leads in them */
-    uint64_t responses;       /* measured requests answered (any status) */
-    uint64_t leads_ok;        /* measured leads answered 2xx (batch: per result item) */
+    uint64_t requests;   /* measured requests started */
+    uint64_t leads_sent; /* measured leads in them */
+    uint64_t responses;  /* measured requests answered (any status) */
+    uint64_t leads_ok;   /* measured leads answered 2xx (batch: per result item) */
     uint64_t http[LG_STATUS_MAX];
-    lg_counter_t leads;       /* lead "status" values from lead objects */
-    lg_counter_t problems;    /* problem "code" values */
-    uint64_t unparsed;        /* 2xx JSON bodies that were not what the route returns */
-    uint64_t stream_errors;   /* reset or refused streams, oversize bodies, answers without :status */
+    lg_counter_t leads;     /* lead "status" values from lead objects */
+    lg_counter_t problems;  /* problem "code" values */
+    uint64_t unparsed;      /* 2xx JSON bodies that were not what the route returns */
+    uint64_t stream_errors; /* reset or refused streams, oversize bodies, answers without :status */
     uint64_t conn_errors;
-    uint64_t unfinished;      /* measured requests neither answered nor failed when the run gave up */
+    uint64_t unfinished; /* measured requests neither answered nor failed when the run gave up */
     int64_t *lat_ns;
     size_t lat_n, lat_cap;
     int64_t last_done_ns;
-    uint64_t max_backlog;     /* open loop: most requests due but not yet started */
-    uint64_t late_starts;     /* open loop: requests started more than 1 ms after their scheduled time */
+    uint64_t max_backlog; /* open loop: most requests due but not yet started */
+    uint64_t late_starts; /* open loop: requests started more than 1 ms after their scheduled time */
     int example_status;
     char example[LG_PROBLEM_EXAMPLE_BYTES + 1];
     const char *first_stream_error; /* static text */
@@ -791,25 +751,17 @@ static int lg_json_top_string(const char *p, size_t len, const char *key, char *
             expect_key = depth == 1;
         } else if (c == '"') {
             const char *str = p;
-            while (p < end && *p != '"')
-                p += *p == '\\' ? 2 : 1;
-            if (p >= end)
-                return -1;
+            while (p < end && *p != '"') p += *p == '\\' ? 2 : 1;
+            if (p >= end) return -1;
             size_t n = (size_t)(p++ - str);
-            if (depth != 1 || !expect_key)
-                continue;
+            if (depth != 1 || !expect_key) continue;
             expect_key = 0;
-            if (n != keylen || memcmp(str, key, n) != 0)
-                continue;
-            while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == ':'))
-                p++;
-            if (p >= end || *p != '"')
-                return -1;
+            if (n != keylen || memcmp(str, key, n) != 0) continue;
+            while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == ':')) p++;
+            if (p >= end || *p != '"') return -1;
             str = ++p;
-            while (p < end && *p != '"')
-                p += *p == '\\' ? 2 : 1;
-            if (p >= end)
-                return -1;
+            while (p < end && *p != '"') p += *p == '\\' ? 2 : 1;
+            if (p >= end) return -1;
             n = (size_t)(p - str) < outlen - 1 ? (size_t)(p - str) : outlen - 1;
             memcpy(out, str, n);
             out[n] = '\0';
@@ -831,8 +783,7 @@ static void lg_stats_body(int status, const char *body, size_t len, uint32_t lea
             memcpy(stats.example, body, n);
             stats.example[n] = '\0';
         }
-        lg_counter_add(&stats.problems, lg_json_top_string(body, len, "code", value, sizeof(value)) == 0 ? value
-                                                                                                         : "(no code)");
+        lg_counter_add(&stats.problems, lg_json_top_string(body, len, "code", value, sizeof(value)) == 0 ? value : "(no code)");
         return;
     }
     if (opts.batch == 0 || opts.body_template != NULL) {
@@ -857,8 +808,7 @@ static void lg_stats_body(int status, const char *body, size_t len, uint32_t lea
     {
         json_t *sc = json_object_get(item, "status_code"), *lead = json_object_get(item, "lead");
         json_int_t code = json_is_integer(sc) ? json_integer_value(sc) : 0;
-        if (code >= 200 && code < 300)
-            stats.leads_ok++;
+        if (code >= 200 && code < 300) stats.leads_ok++;
         json_t *st = json_object_get(lead, "status");
         if (json_is_string(st))
             lg_counter_add(&stats.leads, json_string_value(st));
@@ -879,14 +829,11 @@ static int lg_cmp_i64(const void *a, const void *b)
 /* Nearest-rank percentile of the sorted latencies, in ms. */
 static double lg_pct_ms(double p)
 {
-    if (stats.lat_n == 0)
-        return 0;
+    if (stats.lat_n == 0) return 0;
     double exact = p * (double)stats.lat_n;
     size_t rank = (size_t)exact;
-    if ((double)rank < exact)
-        rank++;
-    if (rank < 1)
-        rank = 1;
+    if ((double)rank < exact) rank++;
+    if (rank < 1) rank = 1;
     return (double)stats.lat_ns[rank - 1] / 1e6;
 }
 
@@ -916,7 +863,7 @@ struct st_lg_conn_t {
     int ready;     /* the server's SETTINGS arrived */
     int dead;
     int goaway; /* the server sent GOAWAY: start nothing more here */
-    int dirty; /* nghttp2 may have frames to send */
+    int dirty;  /* nghttp2 may have frames to send */
     uint32_t epoll_events;
     nghttp2_session *h2;
     lg_buf_t out;
@@ -959,15 +906,14 @@ static void lg_stream_finish(lg_stream_t *s, uint32_t error_code)
     in_flight--;
 }
 
-static int lg_on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
-                        const uint8_t *value, size_t valuelen, uint8_t flags, void *user)
+static int lg_on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint8_t *name, size_t namelen, const uint8_t *value,
+                        size_t valuelen, uint8_t flags, void *user)
 {
     (void)flags, (void)user;
-    if (frame->hd.type != NGHTTP2_HEADERS || namelen != 7 || memcmp(name, ":status", 7) != 0)
-        return 0;
+    if (frame->hd.type != NGHTTP2_HEADERS || namelen != 7 || memcmp(name, ":status", 7) != 0) return 0;
     lg_stream_t *s = nghttp2_session_get_stream_user_data(h2, frame->hd.stream_id);
-    if (s != NULL && valuelen == 3 && value[0] >= '1' && value[0] <= '5' && value[1] >= '0' && value[1] <= '9' &&
-        value[2] >= '0' && value[2] <= '9') {
+    if (s != NULL && valuelen == 3 && value[0] >= '1' && value[0] <= '5' && value[1] >= '0' && value[1] <= '9' && value[2] >= '0' &&
+        value[2] <= '9') {
         int st = (value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0');
         if (st >= 200) /* an interim 1xx is followed by the real status */
             s->status = st;
@@ -975,13 +921,11 @@ static int lg_on_header(nghttp2_session *h2, const nghttp2_frame *frame, const u
     return 0;
 }
 
-static int lg_on_data(nghttp2_session *h2, uint8_t flags, int32_t stream_id, const uint8_t *data, size_t len,
-                      void *user)
+static int lg_on_data(nghttp2_session *h2, uint8_t flags, int32_t stream_id, const uint8_t *data, size_t len, void *user)
 {
     (void)flags, (void)user;
     lg_stream_t *s = nghttp2_session_get_stream_user_data(h2, stream_id);
-    if (s == NULL || s->too_big)
-        return 0;
+    if (s == NULL || s->too_big) return 0;
     if (s->resp.len + len > LG_RESPONSE_BYTES_MAX) {
         s->too_big = 1;
         return 0;
@@ -994,8 +938,7 @@ static int lg_on_stream_close(nghttp2_session *h2, int32_t stream_id, uint32_t e
 {
     (void)user;
     lg_stream_t *s = nghttp2_session_get_stream_user_data(h2, stream_id);
-    if (s != NULL && s->in_use && s->stream_id == stream_id)
-        lg_stream_finish(s, error_code);
+    if (s != NULL && s->in_use && s->stream_id == stream_id) lg_stream_finish(s, error_code);
     return 0;
 }
 
@@ -1003,32 +946,27 @@ static int lg_on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, voi
 {
     (void)h2;
     lg_conn_t *c = user;
-    if (frame->hd.type == NGHTTP2_SETTINGS && (frame->hd.flags & NGHTTP2_FLAG_ACK) == 0)
-        c->ready = 1;
-    if (frame->hd.type == NGHTTP2_GOAWAY)
-        c->goaway = 1;
+    if (frame->hd.type == NGHTTP2_SETTINGS && (frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) c->ready = 1;
+    if (frame->hd.type == NGHTTP2_GOAWAY) c->goaway = 1;
     return 0;
 }
 
-static lg_h2_ssize_t lg_read_body(nghttp2_session *h2, int32_t stream_id, uint8_t *buf, size_t length,
-                                  uint32_t *data_flags, nghttp2_data_source *source, void *user)
+static lg_h2_ssize_t lg_read_body(nghttp2_session *h2, int32_t stream_id, uint8_t *buf, size_t length, uint32_t *data_flags,
+                                  nghttp2_data_source *source, void *user)
 {
     (void)h2, (void)stream_id, (void)user;
     lg_stream_t *s = source->ptr;
     size_t n = s->req.len - s->req_off;
-    if (n > length)
-        n = length;
+    if (n > length) n = length;
     memcpy(buf, s->req.base + s->req_off, n);
     s->req_off += n;
-    if (s->req_off == s->req.len)
-        *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (s->req_off == s->req.len) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     return (lg_h2_ssize_t)n;
 }
 
 static void lg_epoll_set(lg_conn_t *c, uint32_t events)
 {
-    if (c->epoll_events == events)
-        return;
+    if (c->epoll_events == events) return;
     struct epoll_event ev = {.events = events, .data.ptr = c};
     LG_ASSERT(epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0);
     c->epoll_events = events;
@@ -1036,8 +974,7 @@ static void lg_epoll_set(lg_conn_t *c, uint32_t events)
 
 static void lg_conn_fail(lg_conn_t *c, const char *fmt, ...)
 {
-    if (c->dead)
-        return;
+    if (c->dead) return;
     if (stats.conn_errors < 5) {
         va_list ap;
         fprintf(stderr, "leadgen: connection %d: ", c->index);
@@ -1050,10 +987,8 @@ static void lg_conn_fail(lg_conn_t *c, const char *fmt, ...)
     c->dead = 1;
     for (uint64_t i = 0; i < opts.streams; i++) {
         lg_stream_t *s = &c->streams[i];
-        if (!s->in_use)
-            continue;
-        if (s->measured)
-            stats.stream_errors++;
+        if (!s->in_use) continue;
+        if (s->measured) stats.stream_errors++;
         s->measured = 0; /* counted here, not again in lg_stream_finish */
         lg_stream_finish(s, NGHTTP2_INTERNAL_ERROR);
     }
@@ -1067,8 +1002,7 @@ static void lg_conn_fail(lg_conn_t *c, const char *fmt, ...)
 /* Sends whatever nghttp2 has queued; keeps EPOLLOUT on only while the socket is full. */
 static void lg_conn_flush(lg_conn_t *c)
 {
-    if (c->dead || !c->connected)
-        return;
+    if (c->dead || !c->connected) return;
     c->dirty = 0;
     for (;;) {
         if (c->out_off == c->out.len) {
@@ -1080,12 +1014,10 @@ static void lg_conn_flush(lg_conn_t *c)
                     lg_conn_fail(c, "nghttp2: %s", nghttp2_strerror((int)n));
                     return;
                 }
-                if (n == 0)
-                    break;
+                if (n == 0) break;
                 lg_buf_append(&c->out, data, (size_t)n);
             }
-            if (c->out.len == 0)
-                break;
+            if (c->out.len == 0) break;
         }
         ssize_t n = send(c->fd, c->out.base + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
         if (n < 0) {
@@ -1093,8 +1025,7 @@ static void lg_conn_flush(lg_conn_t *c)
                 lg_epoll_set(c, EPOLLIN | EPOLLOUT);
                 return;
             }
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             lg_conn_fail(c, "send: %s", strerror(errno));
             return;
         }
@@ -1107,19 +1038,16 @@ static void lg_conn_flush(lg_conn_t *c)
 
 static void lg_conn_on_event(lg_conn_t *c, uint32_t events)
 {
-    if (c->dead)
-        return;
+    if (c->dead) return;
     if (!c->connected) {
         int err = 0;
         socklen_t len = sizeof(err);
-        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-            err = errno;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
         if (err != 0) {
             lg_conn_fail(c, "connect to %s:%s: %s", opts.host, opts.port, strerror(err));
             return;
         }
-        if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0)
-            return;
+        if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) return;
         c->connected = 1;
         c->dirty = 1;
     }
@@ -1134,24 +1062,20 @@ static void lg_conn_on_event(lg_conn_t *c, uint32_t events)
                     return;
                 }
                 c->dirty = 1;
-                if ((size_t)n < sizeof(buf))
-                    break;
+                if ((size_t)n < sizeof(buf)) break;
                 continue;
             }
             if (n == 0) {
                 lg_conn_fail(c, "the server closed the connection");
                 return;
             }
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
             lg_conn_fail(c, "recv: %s", strerror(errno));
             return;
         }
     }
-    if (events & EPOLLOUT)
-        c->dirty = 1;
+    if (events & EPOLLOUT) c->dirty = 1;
 }
 
 static void lg_conn_open(lg_conn_t *c, int index, const struct addrinfo *ai)
@@ -1164,8 +1088,7 @@ static void lg_conn_open(lg_conn_t *c, int index, const struct addrinfo *ai)
     *c = (lg_conn_t){.index = index};
     c->streams = calloc(opts.streams, sizeof(*c->streams));
     c->free_slots = calloc(opts.streams, sizeof(*c->free_slots));
-    if (c->streams == NULL || c->free_slots == NULL)
-        exit(1);
+    if (c->streams == NULL || c->free_slots == NULL) exit(1);
     for (uint64_t i = 0; i < opts.streams; i++) {
         c->streams[i].conn = c;
         c->free_slots[c->free_n++] = (uint32_t)(opts.streams - 1 - i);
@@ -1209,9 +1132,9 @@ static int lg_request_start(lg_conn_t *c, int64_t start_ns, int measured, uint32
     s->measured = measured;
     s->start_ns = start_ns;
     snprintf(s->content_length, sizeof(s->content_length), "%zu", s->req.len);
-#define LG_NV(n, v, vlen)                                                                                                  \
-    {                                                                                                                      \
-        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vlen), NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE \
+#define LG_NV(n, v, vlen)                                                                                                          \
+    {                                                                                                                              \
+        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vlen), NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE        \
     }
     const nghttp2_nv nva[] = {
         LG_NV(":method", "POST", 4),
@@ -1273,8 +1196,7 @@ static lg_conn_t *lg_pick_conn(void)
 static uint32_t lg_next_request_leads(int64_t t, int *measured)
 {
     *measured = t >= t_measure_ns;
-    if (!*measured)
-        return lg_leads_per_request();
+    if (!*measured) return lg_leads_per_request();
     if (opts.leads_total > 0) {
         uint64_t left = opts.leads_total - measured_leads_started;
         return left < lg_leads_per_request() ? (uint32_t)left : lg_leads_per_request();
@@ -1291,8 +1213,7 @@ static int64_t lg_sched_ns(uint64_t i)
 /* Starts every request that is due; returns the monotonic time the scheduler next needs a wake-up, or 0. */
 static int64_t lg_schedule(int64_t now)
 {
-    if (schedule_done)
-        return 0;
+    if (schedule_done) return 0;
     if (opts.rate > 0) {
         for (;;) {
             int64_t t = lg_sched_ns(started_requests);
@@ -1302,20 +1223,17 @@ static int64_t lg_schedule(int64_t now)
                 schedule_done = 1;
                 return 0;
             }
-            if (t > now)
-                return t;
+            if (t > now) return t;
             lg_conn_t *c = lg_pick_conn();
             if (c == NULL) { /* every stream busy: the backlog waits for a completion, charged to its latency */
-                uint64_t backlog = (uint64_t)((double)(now - t0_ns) * opts.rate / 1e9 / lg_leads_per_request()) + 1 -
-                                   started_requests;
-                if (backlog > stats.max_backlog)
-                    stats.max_backlog = backlog;
+                uint64_t backlog =
+                    (uint64_t)((double)(now - t0_ns) * opts.rate / 1e9 / lg_leads_per_request()) + 1 - started_requests;
+                if (backlog > stats.max_backlog) stats.max_backlog = backlog;
                 return 0;
             }
             if (measured) {
                 measured_leads_started += leads;
-                if (now - t > 1000000)
-                    stats.late_starts++;
+                if (now - t > 1000000) stats.late_starts++;
             }
             lg_request_start(c, t, measured, leads);
         }
@@ -1328,10 +1246,8 @@ static int64_t lg_schedule(int64_t now)
             return 0;
         }
         lg_conn_t *c = lg_pick_conn();
-        if (c == NULL)
-            return opts.leads_total == 0 ? t_end_ns : (now < t_measure_ns ? t_measure_ns : 0);
-        if (measured)
-            measured_leads_started += leads;
+        if (c == NULL) return opts.leads_total == 0 ? t_end_ns : (now < t_measure_ns ? t_measure_ns : 0);
+        if (measured) measured_leads_started += leads;
         lg_request_start(c, now, measured, leads);
     }
 }
@@ -1340,8 +1256,7 @@ static int64_t timer_armed_ns = -1; /* what the timerfd is set to; -1 after it f
 
 static void lg_timer_arm(int64_t at_ns)
 {
-    if (at_ns == timer_armed_ns)
-        return;
+    if (at_ns == timer_armed_ns) return;
     timer_armed_ns = at_ns;
     struct itimerspec its = {0};
     if (at_ns > 0) {
@@ -1354,8 +1269,7 @@ static void lg_timer_arm(int64_t at_ns)
 static size_t lg_live_conns(void)
 {
     size_t n = 0;
-    for (size_t i = 0; i < opts.connections; i++)
-        n += !conns[i].dead;
+    for (size_t i = 0; i < opts.connections; i++) n += !conns[i].dead;
     return n;
 }
 
@@ -1371,8 +1285,7 @@ static void lg_poll(void)
     for (int i = 0; i < n; i++) {
         if (evs[i].data.ptr == NULL) {
             uint64_t expirations;
-            if (read(tfd, &expirations, sizeof(expirations)) < 0)
-                LG_ASSERT(errno == EAGAIN || errno == EINTR);
+            if (read(tfd, &expirations, sizeof(expirations)) < 0) LG_ASSERT(errno == EAGAIN || errno == EINTR);
             timer_armed_ns = -1;
             continue;
         }
@@ -1383,8 +1296,7 @@ static void lg_poll(void)
 static void lg_flush_all(void)
 {
     for (size_t i = 0; i < opts.connections; i++)
-        if (conns[i].dirty)
-            lg_conn_flush(&conns[i]);
+        if (conns[i].dirty) lg_conn_flush(&conns[i]);
 }
 
 /* ---- report ----------------------------------------------------------------------------------------------------- */
@@ -1397,35 +1309,28 @@ static double lg_round3(double x)
 static json_t *lg_counter_json(const lg_counter_t *c)
 {
     json_t *o = json_object();
-    for (size_t i = 0; i < c->n; i++)
-        json_object_set_new(o, c->names[i], json_integer((json_int_t)c->counts[i]));
-    if (c->other > 0)
-        json_object_set_new(o, "(other)", json_integer((json_int_t)c->other));
+    for (size_t i = 0; i < c->n; i++) json_object_set_new(o, c->names[i], json_integer((json_int_t)c->counts[i]));
+    if (c->other > 0) json_object_set_new(o, "(other)", json_integer((json_int_t)c->other));
     return o;
 }
 
 static void lg_counter_print(const char *label, const lg_counter_t *c)
 {
-    if (c->n == 0 && c->other == 0)
-        return;
+    if (c->n == 0 && c->other == 0) return;
     fprintf(stderr, "  %-11s", label);
-    for (size_t i = 0; i < c->n; i++)
-        fprintf(stderr, " %s %" PRIu64, c->names[i], c->counts[i]);
-    if (c->other > 0)
-        fprintf(stderr, " (other) %" PRIu64, c->other);
+    for (size_t i = 0; i < c->n; i++) fprintf(stderr, " %s %" PRIu64, c->names[i], c->counts[i]);
+    if (c->other > 0) fprintf(stderr, " (other) %" PRIu64, c->other);
     fputc('\n', stderr);
 }
 
 static int lg_report(double window_s, double cpu_s)
 {
     uint64_t http5xx = 0;
-    for (int st = 500; st < 600; st++)
-        http5xx += stats.http[st];
+    for (int st = 500; st < 600; st++) http5xx += stats.http[st];
     double rps = window_s > 0 ? (double)stats.responses / window_s : 0;
     double lps = window_s > 0 ? (double)stats.leads_ok / window_s : 0;
     uint64_t next_seed = opts.seed + (lead_counter + LG_SEED_BLOCK_LEADS - 1) / LG_SEED_BLOCK_LEADS;
-    if (next_seed == opts.seed)
-        next_seed++;
+    if (next_seed == opts.seed) next_seed++;
 
     json_t *r = json_object(), *http = json_object(), *lat = json_object(), *err = json_object();
     json_object_set_new(r, "path", json_string(opts.path));
@@ -1474,8 +1379,8 @@ static int lg_report(double window_s, double cpu_s)
     json_decref(r);
 
     if (!opts.quiet) {
-        fprintf(stderr, "leadgen: POST %s, %" PRIu64 " connections x %" PRIu64 " streams, ", opts.path,
-                opts.connections, opts.streams);
+        fprintf(stderr, "leadgen: POST %s, %" PRIu64 " connections x %" PRIu64 " streams, ", opts.path, opts.connections,
+                opts.streams);
         if (opts.rate > 0)
             fprintf(stderr, "open loop at %.0f leads/s", opts.rate);
         else
@@ -1486,14 +1391,12 @@ static int lg_report(double window_s, double cpu_s)
             fprintf(stderr, ", %.1f s", opts.duration_s);
         fprintf(stderr, " (+%.1f s warm-up), seed %" PRIu64 "\n", opts.warmup_s, opts.seed);
         fprintf(stderr,
-                "  requests    %" PRIu64 " sent (%" PRIu64 " leads), %" PRIu64 " answered; errors: %" PRIu64
-                " connection, %" PRIu64 " stream, %" PRIu64 " unfinished\n",
-                stats.requests, stats.leads_sent, stats.responses, stats.conn_errors, stats.stream_errors,
-                stats.unfinished);
+                "  requests    %" PRIu64 " sent (%" PRIu64 " leads), %" PRIu64 " answered; errors: %" PRIu64 " connection, %" PRIu64
+                " stream, %" PRIu64 " unfinished\n",
+                stats.requests, stats.leads_sent, stats.responses, stats.conn_errors, stats.stream_errors, stats.unfinished);
         fprintf(stderr, "  HTTP       ");
         for (int st = 0; st < LG_STATUS_MAX; st++)
-            if (stats.http[st] > 0)
-                fprintf(stderr, " %d: %" PRIu64, st, stats.http[st]);
+            if (stats.http[st] > 0) fprintf(stderr, " %d: %" PRIu64, st, stats.http[st]);
         fputc('\n', stderr);
         lg_counter_print("leads", &stats.leads);
         lg_counter_print("problems", &stats.problems);
@@ -1501,16 +1404,13 @@ static int lg_report(double window_s, double cpu_s)
             fprintf(stderr, "  unparsed    %" PRIu64 " 2xx answers or items without a lead status\n", stats.unparsed);
         fprintf(stderr, "  throughput  %.1f leads/s answered 2xx, %.1f requests/s over %.2f s\n", lps, rps, window_s);
         fprintf(stderr, "  latency     p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms (from %s)\n", lg_pct_ms(0.5),
-                lg_pct_ms(0.9), lg_pct_ms(0.99), lg_pct_ms(1.0),
-                opts.rate > 0 ? "each request's scheduled start" : "submission");
+                lg_pct_ms(0.9), lg_pct_ms(0.99), lg_pct_ms(1.0), opts.rate > 0 ? "each request's scheduled start" : "submission");
         if (opts.rate > 0)
             fprintf(stderr, "  pacing      %" PRIu64 " requests started over 1 ms late, most waiting %" PRIu64 "\n",
                     stats.late_starts, stats.max_backlog);
         fprintf(stderr, "  client      %.2f s CPU; next free seed %" PRIu64 "\n", cpu_s, next_seed);
-        if (stats.example_status != 0)
-            fprintf(stderr, "  first non-2xx answer (%d): %s\n", stats.example_status, stats.example);
-        if (stats.first_stream_error != NULL)
-            fprintf(stderr, "  first stream error: %s\n", stats.first_stream_error);
+        if (stats.example_status != 0) fprintf(stderr, "  first non-2xx answer (%d): %s\n", stats.example_status, stats.example);
+        if (stats.first_stream_error != NULL) fprintf(stderr, "  first stream error: %s\n", stats.first_stream_error);
     }
     return stats.conn_errors > 0 || stats.stream_errors > 0 || stats.unfinished > 0 || http5xx > 0;
 }
@@ -1554,10 +1454,8 @@ int main(int argc, char **argv)
     struct epoll_event tev = {.events = EPOLLIN, .data.ptr = NULL};
     LG_ASSERT(epoll_ctl(epfd, EPOLL_CTL_ADD, tfd, &tev) == 0);
     conns = calloc(opts.connections, sizeof(*conns));
-    if (conns == NULL)
-        return 1;
-    for (size_t i = 0; i < opts.connections; i++)
-        lg_conn_open(&conns[i], (int)i, ai);
+    if (conns == NULL) return 1;
+    for (size_t i = 0; i < opts.connections; i++) lg_conn_open(&conns[i], (int)i, ai);
     freeaddrinfo(ai);
 
     /* Connect everything and exchange SETTINGS before the clock starts. */
@@ -1568,13 +1466,11 @@ int main(int argc, char **argv)
             live += !conns[i].dead;
             ready += !conns[i].dead && conns[i].ready;
         }
-        if (live == 0 || ready == live)
-            break;
+        if (live == 0 || ready == live) break;
         if (lg_now_ns() > deadline) {
             for (size_t i = 0; i < opts.connections; i++)
                 if (!conns[i].ready)
-                    lg_conn_fail(&conns[i], "no HTTP/2 SETTINGS from the server within %.1f s (not h2c?)",
-                                 opts.timeout_s);
+                    lg_conn_fail(&conns[i], "no HTTP/2 SETTINGS from the server within %.1f s (not h2c?)", opts.timeout_s);
             break;
         }
         lg_timer_arm(deadline);
@@ -1591,12 +1487,11 @@ int main(int argc, char **argv)
         int64_t now = lg_now_ns();
         int64_t wake = lg_schedule(now);
         lg_flush_all();
-        if (schedule_done && in_flight == 0)
-            break;
+        if (schedule_done && in_flight == 0) break;
         int64_t watchdog = (in_flight > 0 ? last_progress_ns : now) + (int64_t)(opts.timeout_s * 1e9);
         if (now >= watchdog && in_flight > 0) {
-            fprintf(stderr, "leadgen: no response for %.1f s; giving up on %" PRIu64 " requests in flight\n",
-                    opts.timeout_s, in_flight);
+            fprintf(stderr, "leadgen: no response for %.1f s; giving up on %" PRIu64 " requests in flight\n", opts.timeout_s,
+                    in_flight);
             break;
         }
         lg_timer_arm(wake > 0 && wake < watchdog ? wake : watchdog);
@@ -1607,15 +1502,13 @@ int main(int argc, char **argv)
     /* What is still open is unfinished; requests due but never started (open loop) too. */
     for (size_t i = 0; i < opts.connections; i++)
         for (uint64_t j = 0; j < opts.streams; j++)
-            if (conns[i].streams[j].in_use && conns[i].streams[j].measured)
-                stats.unfinished++;
+            if (conns[i].streams[j].in_use && conns[i].streams[j].measured) stats.unfinished++;
     if (!schedule_done && opts.rate > 0) {
         for (;;) { /* count the measured requests the schedule still owed */
             int64_t t = lg_sched_ns(started_requests);
             int measured;
             uint32_t leads = lg_next_request_leads(t, &measured);
-            if (leads == 0 || (opts.leads_total == 0 && t > lg_now_ns()))
-                break;
+            if (leads == 0 || (opts.leads_total == 0 && t > lg_now_ns())) break;
             if (measured) {
                 stats.unfinished++;
                 measured_leads_started += leads;
@@ -1623,12 +1516,10 @@ int main(int argc, char **argv)
             started_requests++;
         }
     } else if (!schedule_done && opts.leads_total > 0) {
-        stats.unfinished += (opts.leads_total - measured_leads_started + lg_leads_per_request() - 1) /
-                            lg_leads_per_request();
+        stats.unfinished += (opts.leads_total - measured_leads_started + lg_leads_per_request() - 1) / lg_leads_per_request();
     }
 
-    if (stats.lat_n > 0)
-        qsort(stats.lat_ns, stats.lat_n, sizeof(*stats.lat_ns), lg_cmp_i64);
+    if (stats.lat_n > 0) qsort(stats.lat_ns, stats.lat_n, sizeof(*stats.lat_ns), lg_cmp_i64);
     double window_s = stats.last_done_ns > t_measure_ns ? (double)(stats.last_done_ns - t_measure_ns) / 1e9 : 0;
     int failed = lg_report(window_s, cpu_s);
 
@@ -1647,10 +1538,8 @@ int main(int argc, char **argv)
         lg_buf_free(&c->out);
     }
     free(conns);
-    for (size_t i = 0; i < stats.leads.n; i++)
-        free(stats.leads.names[i]);
-    for (size_t i = 0; i < stats.problems.n; i++)
-        free(stats.problems.names[i]);
+    for (size_t i = 0; i < stats.leads.n; i++) free(stats.leads.names[i]);
+    for (size_t i = 0; i < stats.problems.n; i++) free(stats.problems.names[i]);
     free(stats.lat_ns);
     close(tfd);
     close(epfd);

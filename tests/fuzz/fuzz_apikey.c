@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int initialised;

@@ -24,22 +24,20 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const regions[] = {
-    NULL, "RU", "KZ", "US", "CA", "GB", "DE", "PL", "CZ", "RO", "UA", "IT", "FR", "HU", "BY", "AU",
-    "JP", "MX", "JE", "VA", "JM", "SH", "RU-MOW", "us-ny", "XX", "", "R", "RUS",
+    NULL, "RU", "KZ", "US", "CA", "GB", "DE", "PL", "CZ",     "RO",    "UA", "IT", "FR", "HU",
+    "BY", "AU", "JP", "MX", "JE", "VA", "JM", "SH", "RU-MOW", "us-ny", "XX", "",   "R",  "RUS",
 };
 #define NREGIONS (sizeof(regions) / sizeof(regions[0]))
 
-#define REQUIRE(cond)                                                                                                          \
-    do {                                                                                                                       \
-        if (!(cond))                                                                                                           \
-            abort();                                                                                                           \
+#define REQUIRE(cond)                                                                                                              \
+    do {                                                                                                                           \
+        if (!(cond)) abort();                                                                                                      \
     } while (0)
 
 static int is_e164(const char *s)
 {
     size_t n = strlen(s);
-    if (n < 8 || n > 16 || s[0] != '+' || s[1] < '1' || s[1] > '9')
-        return 0;
+    if (n < 8 || n > 16 || s[0] != '+' || s[1] < '1' || s[1] > '9') return 0;
     return strspn(s + 1, "0123456789") == n - 1;
 }
 
@@ -89,8 +87,7 @@ static void check_email(const char *in, size_t len)
     char canon[LX_EMAIL_SIZE];
     lx_email_canonical(out, canon, sizeof(canon));
     REQUIRE(strlen(canon) == n);
-    for (size_t i = 0; i < n; i++)
-        REQUIRE(!(canon[i] >= 'A' && canon[i] <= 'Z'));
+    for (size_t i = 0; i < n; i++) REQUIRE(!(canon[i] >= 'A' && canon[i] <= 'Z'));
     int d = lx_email_is_disposable(out);
     REQUIRE(d == 0 || d == 1);
     REQUIRE(lx_email_is_disposable(canon) == d);
@@ -98,8 +95,7 @@ static void check_email(const char *in, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size == 0)
-        return 0;
+    if (size == 0) return 0;
     const char *region = regions[data[0] % NREGIONS];
     /* A copy of exactly the right size, so ASan sees any read past `len`. */
     size_t len = size - 1;

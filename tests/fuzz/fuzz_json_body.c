@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static const char *const allowed[] = {"role", "name", "currency", "rate_limit", "active", NULL};
 static const char *const roles[] = {"webmaster", "advertiser", NULL};
 

@@ -44,13 +44,11 @@ static void setup(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (regions == NULL)
-        setup();
+    if (regions == NULL) setup();
     lx_error_t err;
     lx_error_init(&err);
     json_t *body = lx_json_parse((const char *)data, size, 32, &err);
-    if (body == NULL)
-        return 0;
+    if (body == NULL) return 0;
     const int64_t now_us = INT64_C(1795428000000000); /* 2026-11-23T10:00:00Z */
     lx_lead_t lead;
     lx_status_t st = lx_lead_parse(body, "", &niche, regions, now_us, &lead, &err);
@@ -62,16 +60,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(lead.contact != NULL && lead.consent != NULL && lead.source != NULL && lead.attributes != NULL);
         FUZZ_ASSERT(json_is_true(json_object_get(lead.consent, "personal_data")));
         FUZZ_ASSERT(lead.consent_given_us <= now_us + LX_LEAD_SKEW_US);
-        if (lead.form_started_us >= 0 && lead.form_submitted_us >= 0)
-            FUZZ_ASSERT(lead.form_started_us <= lead.form_submitted_us);
+        if (lead.form_started_us >= 0 && lead.form_submitted_us >= 0) FUZZ_ASSERT(lead.form_started_us <= lead.form_submitted_us);
         const char *name = json_string_value(json_object_get(lead.contact, "name"));
         FUZZ_ASSERT(name != NULL && name[0] != '\0' && name[0] != ' ' && name[strlen(name) - 1] != ' ');
         lx_lead_dispose(&lead);
     } else {
         FUZZ_ASSERT(st == LX_ERR_VALIDATION); /* the fixed schema is valid: never LX_ERR_INTERNAL */
         FUZZ_ASSERT(err.nfields + err.nfields_dropped > 0);
-        for (size_t i = 0; i < err.nfields; i++)
-            FUZZ_ASSERT(err.fields[i].field[0] == '\0' || err.fields[i].field[0] == '/');
+        for (size_t i = 0; i < err.nfields; i++) FUZZ_ASSERT(err.fields[i].field[0] == '\0' || err.fields[i].field[0] == '/');
         lx_strbuf_t sb;
         lx_strbuf_init(&sb, 1 << 20);
         lx_problem_render(&err, "fuzz", &sb);

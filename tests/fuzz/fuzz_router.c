@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static const lx_route_t routes[] = {
     {"GET", "/healthz", NULL},
     {"GET", "/readyz", NULL},

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static int is_digit(char c)
 {
     return c >= '0' && c <= '9';

@@ -203,9 +203,11 @@ static const schema_case_t schema_cases[] = {
     /* number */
     {"number min as a string", "{'x': {'type': 'number', 'min': '1000'}}", {{"/attributes/x/min", "must be a number"}}},
     {"number max as a boolean", "{'x': {'type': 'number', 'max': true}}", {{"/attributes/x/max", "must be a number"}}},
-    {"number bound past 2^53", "{'x': {'type': 'number', 'max': 1e20}}",
+    {"number bound past 2^53",
+     "{'x': {'type': 'number', 'max': 1e20}}",
      {{"/attributes/x/max", "must be between -9007199254740992 and 9007199254740992"}}},
-    {"integer-valued number bound past 2^53", "{'x': {'type': 'number', 'min': -9007199254740993}}",
+    {"integer-valued number bound past 2^53",
+     "{'x': {'type': 'number', 'min': -9007199254740993}}",
      {{"/attributes/x/min", "must be between -9007199254740992 and 9007199254740992"}}},
     {"number min above max, reals",
      "{'x': {'type': 'number', 'min': 1.5, 'max': 1.25}}",

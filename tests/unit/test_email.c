@@ -25,10 +25,12 @@ static const case_t cases[] = {
     {"john.doe@example.com", "john.doe@example.com", "john.doe@example.com", 0, NULL},
     {"  John.Doe@Example.COM  ", "John.Doe@example.com", "john.doe@example.com", 0, NULL},
     {"\tIvan+Leads@Yandex.RU\r\n", "Ivan+Leads@yandex.ru", "ivan+leads@yandex.ru", 0, NULL},
-    {"\xc2\xa0" "anna@example.de" "\xc2\xa0", "anna@example.de", "anna@example.de", 0, NULL},
+    {"\xc2\xa0"
+     "anna@example.de"
+     "\xc2\xa0",
+     "anna@example.de", "anna@example.de", 0, NULL},
     {"o'brien@example.ie", "o'brien@example.ie", "o'brien@example.ie", 0, NULL},
-    {"user_name-1@Sub.Mail.Example.co.uk", "user_name-1@sub.mail.example.co.uk", "user_name-1@sub.mail.example.co.uk", 0,
-     NULL},
+    {"user_name-1@Sub.Mail.Example.co.uk", "user_name-1@sub.mail.example.co.uk", "user_name-1@sub.mail.example.co.uk", 0, NULL},
     {"a@b.co", "a@b.co", "a@b.co", 0, NULL},
     {"info@XN--80A1ACNY.XN--P1AI", "info@xn--80a1acny.xn--p1ai", "info@xn--80a1acny.xn--p1ai", 0, NULL},
     {"!#$%&'*+-/=?^_`{|}~@example.org", "!#$%&'*+-/=?^_`{|}~@example.org", "!#$%&'*+-/=?^_`{|}~@example.org", 0, NULL},
@@ -43,8 +45,8 @@ static const case_t cases[] = {
     {"x@10minutemail.com", "x@10minutemail.com", "x@10minutemail.com", 1, NULL},
     {"x@temp-mail.org", "x@temp-mail.org", "x@temp-mail.org", 1, NULL},
     {"x@trashmail.com", "x@trashmail.com", "x@trashmail.com", 1, NULL},
-    {"x@0-mail.com", "x@0-mail.com", "x@0-mail.com", 1, NULL}, /* first in the list */
-    {"x@zoemail.org", "x@zoemail.org", "x@zoemail.org", 1, NULL},  /* last in the list */
+    {"x@0-mail.com", "x@0-mail.com", "x@0-mail.com", 1, NULL},    /* first in the list */
+    {"x@zoemail.org", "x@zoemail.org", "x@zoemail.org", 1, NULL}, /* last in the list */
     {"x@mailinator.com.example.org", "x@mailinator.com.example.org", "x@mailinator.com.example.org", 0, NULL},
     {"x@notreallymailinator.com", "x@notreallymailinator.com", "x@notreallymailinator.com", 0, NULL},
     /* refused */
@@ -104,8 +106,7 @@ static void test_cases(void)
         } else {
             CHECK_EQ_INT(rc, -1);
             CHECK_EQ_STR(out, "");
-            if (CHECK(why != NULL) && !CHECK(strstr(why, c->why) != NULL))
-                fprintf(stderr, "  reason: %s\n", why);
+            if (CHECK(why != NULL) && !CHECK(strstr(why, c->why) != NULL)) fprintf(stderr, "  reason: %s\n", why);
         }
     }
     CHECK_CTX("%s", "");
@@ -219,8 +220,7 @@ static void test_misc(void)
     CHECK_EQ_INT(lx_email_is_disposable("x@MAILINATOR.COM"), 1);
     CHECK_EQ_INT(lx_email_is_disposable("x@com"), 0);
     const char *what = NULL;
-    if (!CHECK_EQ_INT(lx_email__check_tables(&what), 0))
-        fprintf(stderr, "  table problem: %s\n", what);
+    if (!CHECK_EQ_INT(lx_email__check_tables(&what), 0)) fprintf(stderr, "  table problem: %s\n", what);
 }
 
 int main(void)

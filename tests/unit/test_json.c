@@ -422,8 +422,20 @@ static void test_all_errors_at_once(void)
 static void test_dump(void)
 {
     static const char *const docs[] = {
-        "{}", "[]", "null", "true", "false", "0", "-9223372036854775808", "9223372036854775807", "1.5", "1e300",
-        "-0.0", "2.0", "\"\"", "\"a\\\"b\\\\c\\n\\t\\b\\f\\r\\u0001\\u001f\\u007f/\"",
+        "{}",
+        "[]",
+        "null",
+        "true",
+        "false",
+        "0",
+        "-9223372036854775808",
+        "9223372036854775807",
+        "1.5",
+        "1e300",
+        "-0.0",
+        "2.0",
+        "\"\"",
+        "\"a\\\"b\\\\c\\n\\t\\b\\f\\r\\u0001\\u001f\\u007f/\"",
         "\"\\u0416\\u0438\\u0437\\u043d\\u044c \\ud83d\\ude00 \\u00a0\"",
         "{\"b\": [1, 2.25, {\"c\": null}], \"a\": \"x\", \"~/\": {\"\": []}}",
         "[[[[[[1]]]]], {\"k\": [true, false]}]",
@@ -431,13 +443,11 @@ static void test_dump(void)
     for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
         CHECK_CTX("%s", docs[i]);
         json_t *v = json_loads(docs[i], JSON_DECODE_ANY, NULL);
-        if (!CHECK(v != NULL))
-            continue;
+        if (!CHECK(v != NULL)) continue;
         char *mine = lx_json_dumps(v);
         json_t *back = json_loads(mine, JSON_DECODE_ANY, NULL);
         CHECK(back != NULL && json_equal(v, back));
-        if (back != NULL)
-            CHECK_EQ_INT(json_typeof(back), json_typeof(v));
+        if (back != NULL) CHECK_EQ_INT(json_typeof(back), json_typeof(v));
         char *theirs = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         if (json_is_object(v) || json_is_array(v) || json_is_number(v) || json_is_boolean(v) || json_is_null(v))
             CHECK_EQ_STR(mine, theirs);

@@ -22,9 +22,9 @@ typedef struct {
 } case_t;
 
 /* Unicode separators pasted from web pages and messengers. */
-#define NBSP "\xc2\xa0"
-#define THIN "\xe2\x80\x89"
-#define LRM "\xe2\x80\x8e"
+#define NBSP   "\xc2\xa0"
+#define THIN   "\xe2\x80\x89"
+#define LRM    "\xe2\x80\x8e"
 #define ENDASH "\xe2\x80\x93"
 
 static const case_t cases[] = {
@@ -191,8 +191,7 @@ static void test_cases(void)
             CHECK_EQ_INT(rc, -1);
             CHECK_EQ_STR(out, "");
             CHECK_EQ_STR(country, "");
-            if (CHECK(why != NULL) && !CHECK(strstr(why, c->why) != NULL))
-                fprintf(stderr, "  reason: %s\n", why);
+            if (CHECK(why != NULL) && !CHECK(strstr(why, c->why) != NULL)) fprintf(stderr, "  reason: %s\n", why);
         }
     }
     CHECK_CTX("%s", "");
@@ -250,8 +249,7 @@ static void test_country_matches(void)
 static void test_tables(void)
 {
     const char *what = NULL;
-    if (!CHECK_EQ_INT(lx_phone__check_tables(&what), 0))
-        fprintf(stderr, "  table problem: %s\n", what);
+    if (!CHECK_EQ_INT(lx_phone__check_tables(&what), 0)) fprintf(stderr, "  table problem: %s\n", what);
 }
 
 int main(void)
