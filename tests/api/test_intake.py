@@ -127,6 +127,23 @@ class Intake(LeadTestCase):
         self.assertIn(res[3]["lead"]["duplicate_of"], (res[0]["lead"]["id"], res[2]["lead"]["id"]))
         self.assertEqual(res[4]["lead"]["duplicate_of"], res[2]["lead"]["id"])
 
+    def test_full_batch_of_realistic_leads(self):
+        """1,000 realistic leads (the batch maximum) in one request fit the batch body cap and are all stored, in
+        one transaction, in order."""
+        leads = [self.lead() for _ in range(1000)]
+        body = json.dumps({"leads": leads}).encode()
+        self.assertGreater(len(body), 64 << 10)  # far past the single route's cap
+        r = self.h2.post("/v1/leads/batch", content=body, headers={**bearer(self.wm_token), **JSON})
+        self.assertEqual(r.status_code, 200, r.text[:500])
+        res = r.json()["results"]
+        self.assertEqual([x["index"] for x in res], list(range(1000)))
+        self.assertEqual({x["status_code"] for x in res}, {201})
+        ids = [x["lead"]["id"] for x in res]
+        self.assertEqual([x["lead"]["contact"]["phone"][-7:] for x in res],
+                         ["".join(c for c in le["contact"]["phone"] if c.isdigit())[-7:] for le in leads])
+        self.assertEqual(db_count(self.db_url, "SELECT count(*) FROM leads WHERE id IN (" +
+                                  ",".join(f"'{i}'" for i in ids) + ")"), 1000)
+
     def test_batch_decides_like_one_by_one(self):
         """A rejected lead does not hold its contact: the next lead with it in the same batch is accepted, as it
         would be if the two were sent one after the other."""
