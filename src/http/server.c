@@ -338,7 +338,9 @@ static void *worker_main(void *arg)
     }
     h2o_context_request_shutdown(&w->ctx);
     uint64_t deadline = h2o_now(w->ctx.loop) + (uint64_t)cfg->shutdown_timeout_ms;
-    while ((w->nconn != 0 || w->inflight != 0) && h2o_now(w->ctx.loop) < deadline) h2o_evloop_run(w->ctx.loop, 50);
+    /* Leads whose client went away are still in the batcher: their transaction finishes too (the leads are valid and
+     * an Idempotency-Key retry will find them). */
+    while ((w->nconn != 0 || w->inflight != 0 || lx_intake_pending(w->intake) != 0) && h2o_now(w->ctx.loop) < deadline) h2o_evloop_run(w->ctx.loop, 50);
     if (w->inflight != 0 || w->nconn != 0)
         lx_log(LX_LOG_WARN, "shutdown_timeout", "worker %zu: %zu requests and %zu connections left", w->index, w->inflight,
                w->nconn);
