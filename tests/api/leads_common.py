@@ -19,9 +19,13 @@ def now(offset_s=0.0):
     return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=offset_s)
 
 
+_phone_base = secrets.randbelow(10_000_000)
+
+
 def unique_phone():
-    """A distinct, valid Russian mobile number in a form people type."""
-    n = next(_counter) * 7919 + secrets.randbelow(10_000_000)
+    """A valid Russian mobile number in a form people type, never the same twice in a process (7919 is prime to
+    10**7, so the first ten million numbers are all different); the random base keeps runs apart."""
+    n = _phone_base + next(_counter) * 7919
     digits = f"{n % 10_000_000:07d}"
     return f"+7 916 {digits[:3]}-{digits[3:5]}-{digits[5:]}"
 

@@ -139,6 +139,7 @@ class Intake(LeadTestCase):
         self.assertEqual([x["index"] for x in res], list(range(1000)))
         self.assertEqual({x["status_code"] for x in res}, {201})
         ids = [x["lead"]["id"] for x in res]
+        self.assertEqual({x["lead"]["status"] for x in res}, {"accepted"})
         self.assertEqual([x["lead"]["contact"]["phone"][-7:] for x in res],
                          ["".join(c for c in le["contact"]["phone"] if c.isdigit())[-7:] for le in leads])
         self.assertEqual(db_count(self.db_url, "SELECT count(*) FROM leads WHERE id IN (" +
