@@ -151,10 +151,15 @@ void lx_respond_json(lx_req_t *lr, int status, json_t *obj)
         finish(lr, status, NULL, NULL, 0);
         return;
     }
-    size_t len = json_dumpb(obj, NULL, 0, JSON_COMPACT);
-    char *buf = h2o_mem_alloc_pool(&lr->req->pool, len + 1);
-    json_dumpb(obj, buf, len, JSON_COMPACT);
+    lx_strbuf_t sb;
+    lx_strbuf_init(&sb, (size_t)256 << 20);
+    lx_json_dump(obj, &sb); /* one pass, and reals in their shortest form (0.1, not 0.10000000000000001) */
     json_decref(obj);
+    char *buf = h2o_mem_alloc_pool(&lr->req->pool, sb.len + 1);
+    memcpy(buf, sb.base, sb.len);
+    size_t len = sb.len;
+    sodium_memzero(sb.base, sb.len); /* answers may carry a new API key or a contact */
+    lx_strbuf_free(&sb);
     finish(lr, status, "application/json", buf, len);
 }
 

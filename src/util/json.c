@@ -2,6 +2,7 @@
 #include "util/strbuf.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static size_t depth_of(json_t *v, size_t limit)
@@ -324,7 +325,14 @@ void lx_json_dump(const json_t *v, lx_strbuf_t *out)
         break;
     }
     case JSON_REAL: {
-        int n = snprintf(num, sizeof(num), "%.17g", json_real_value(v));
+        /* the shortest form that reads back as the same double: 0.1, not 0.10000000000000001 */
+        double d = json_real_value(v);
+        int n = 0;
+        for (int prec = 15; prec <= 17; prec++) {
+            n = snprintf(num, sizeof(num), "%.*g", prec, d);
+            if (strtod(num, NULL) == d)
+                break;
+        }
         char *e = strchr(num, 'e');
         if (e != NULL) { /* as Jansson writes exponents: no '+', no leading zeros */
             char *src = e + 1, *dst = e + 1;

@@ -37,6 +37,15 @@ class Intake(LeadTestCase):
         op = self.h2.get(f"/v1/leads/{doc['id']}", headers=bearer(self.op))
         self.assertEqual(op.json(), doc)
 
+    def test_real_attributes_come_back_as_sent(self):
+        """A real attribute keeps its shortest spelling through intake, storage and reading (250000.7, not
+        250000.69999999998)."""
+        doc = self.submit(self.lead(attributes={"age": 35, "amount": 250000.7})).json()
+        for r in (self.submit(self.lead(attributes={"age": 36, "amount": 1000.1})),
+                  self.h2.get(f"/v1/leads/{doc['id']}", headers=bearer(self.wm_token))):
+            self.assertIn(r.status_code, (200, 201), r.text)
+            self.assertRegex(r.text, r'"amount":(250000\.7|1000\.1)[,}]')
+
     def test_other_accounts_get_404(self):
         doc = self.submit(self.lead()).json()
         _, other_wm = self.create_account("webmaster", currency="RUB")
