@@ -38,69 +38,99 @@ static int64_t wall_us(void)
 
 /* ---- rendering ------------------------------------------------------------------------ */
 
+/*
+ * The Lead resource with its JSON-valued members given as JSON text: the pieces the intake serialised once, or
+ * PostgreSQL's jsonb text. One renderer, so a lead has the same shape whether it is answered from memory or from
+ * storage, and no JSON tree is built for it (this runs for every lead).
+ */
 typedef struct {
     const char *id, *webmaster_id, *niche, *region, *sale_mode, *status, *temperature, *duplicate_of, *created_at;
-    int score;
-    int contact_erased;
-    json_t *reasons, *contact, *attributes, *consent, *source; /* stolen */
+    int score, contact_erased;
+    const char *reasons_json, *contact_json, *attributes_json, *consent_json, *source_json; /* contact NULL: null */
 } lead_view_t;
 
-static json_t *lead_json(const lead_view_t *v)
-{
-    json_t *quality = json_pack("{s:i, s:s, s:o}", "score", v->score, "temperature", v->temperature, "reasons", v->reasons);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:b, s:o, s:o, s:o, s:s}", "id", v->id, "webmaster_id",
-                     v->webmaster_id, "niche", v->niche, "region", v->region, "sale_mode", v->sale_mode, "status", v->status,
-                     "quality", quality, "duplicate_of", v->duplicate_of ? json_string(v->duplicate_of) : json_null(), "contact",
-                     v->contact ? v->contact : json_null(), "contact_erased", v->contact_erased, "attributes", v->attributes,
-                     "consent", v->consent, "source", v->source, "created_at", v->created_at);
-}
-
+/* `key` (the literal '"name":' with its separator) and `value` as a JSON string, or null. */
 static void put_str(lx_strbuf_t *sb, const char *key, const char *value)
 {
     lx_strbuf_puts(sb, key);
-    lx_strbuf_append_json_string(sb, value, strlen(value));
-}
-
-/* A just-written lead as the API shows it, from the pieces the intake serialised once (no JSON tree is built: this
- * runs for every lead). The same shape as row_json renders from storage. */
-static void render_item(lx_strbuf_t *sb, const lx_intake_item_t *it)
-{
-    char at[LX_TS_LEN + 1], num[16];
-    lx_ts_format_us(it->created_us, at);
-    lx_strbuf_puts(sb, "{\"id\":\"");
-    lx_strbuf_puts(sb, it->id);
-    lx_strbuf_puts(sb, "\",\"webmaster_id\":\"");
-    lx_strbuf_puts(sb, it->webmaster_id);
-    lx_strbuf_puts(sb, "\"");
-    put_str(sb, ",\"niche\":", it->niche->slug);
-    put_str(sb, ",\"region\":", it->lead.region);
-    put_str(sb, ",\"sale_mode\":", lx_sale_mode_name(it->lead.sale_mode));
-    put_str(sb, ",\"status\":", lx_lead_status_name(it->status));
-    snprintf(num, sizeof(num), "%d", it->quality.score);
-    lx_strbuf_puts(sb, ",\"quality\":{\"score\":");
-    lx_strbuf_puts(sb, num);
-    put_str(sb, ",\"temperature\":", lx_temperature_name(it->quality.temperature));
-    lx_strbuf_puts(sb, ",\"reasons\":[");
-    for (size_t r = 0; r < it->nreasons; r++) {
-        if (r) lx_strbuf_puts(sb, ",");
-        lx_strbuf_append_json_string(sb, it->reasons[r], strlen(it->reasons[r]));
-    }
-    lx_strbuf_puts(sb, "]},\"duplicate_of\":");
-    if (it->duplicate_of[0] != '\0')
-        lx_strbuf_append_json_string(sb, it->duplicate_of, strlen(it->duplicate_of));
+    if (value != NULL)
+        lx_strbuf_append_json_string(sb, value, strlen(value));
     else
         lx_strbuf_puts(sb, "null");
-    lx_strbuf_puts(sb, ",\"contact\":");
-    lx_strbuf_puts(sb, it->status == LX_LEAD_ACCEPTED ? it->contact_json : "null");
-    lx_strbuf_puts(sb, ",\"contact_erased\":false,\"attributes\":");
-    lx_strbuf_puts(sb, it->attributes_json);
-    lx_strbuf_puts(sb, ",\"consent\":");
-    lx_strbuf_puts(sb, it->consent_json);
-    lx_strbuf_puts(sb, ",\"source\":");
-    lx_strbuf_puts(sb, it->source_json);
-    lx_strbuf_puts(sb, ",\"created_at\":\"");
-    lx_strbuf_puts(sb, at);
-    lx_strbuf_puts(sb, "\"}");
+}
+
+static void put_raw(lx_strbuf_t *sb, const char *key, const char *json)
+{
+    lx_strbuf_puts(sb, key);
+    lx_strbuf_puts(sb, json != NULL ? json : "null");
+}
+
+static void render_lead(lx_strbuf_t *sb, const lead_view_t *v)
+{
+    char score[16];
+    snprintf(score, sizeof(score), "%d", v->score);
+    put_str(sb, "{\"id\":", v->id);
+    put_str(sb, ",\"webmaster_id\":", v->webmaster_id);
+    put_str(sb, ",\"niche\":", v->niche);
+    put_str(sb, ",\"region\":", v->region);
+    put_str(sb, ",\"sale_mode\":", v->sale_mode);
+    put_str(sb, ",\"status\":", v->status);
+    put_raw(sb, ",\"quality\":{\"score\":", score);
+    put_str(sb, ",\"temperature\":", v->temperature);
+    put_raw(sb, ",\"reasons\":", v->reasons_json);
+    put_str(sb, "},\"duplicate_of\":", v->duplicate_of);
+    put_raw(sb, ",\"contact\":", v->contact_json);
+    put_raw(sb, ",\"contact_erased\":", v->contact_erased ? "true" : "false");
+    put_raw(sb, ",\"attributes\":", v->attributes_json);
+    put_raw(sb, ",\"consent\":", v->consent_json);
+    put_raw(sb, ",\"source\":", v->source_json);
+    put_str(sb, ",\"created_at\":", v->created_at);
+    lx_strbuf_puts(sb, "}");
+}
+
+/* Answers with a rendered body, then wipes the scratch copy (answers carry contacts in clear). */
+static void respond_rendered(lx_req_t *lr, int status, lx_strbuf_t *sb)
+{
+    char *body = h2o_mem_alloc_pool(&lr->req->pool, sb->len + 1);
+    memcpy(body, sb->base, sb->len);
+    size_t len = sb->len;
+    sodium_memzero(sb->base, sb->len);
+    lx_strbuf_free(sb);
+    lx_respond_body(lr, status, "application/json", body, len);
+}
+
+/* A lead just written by the intake batch. */
+static void render_item(lx_strbuf_t *sb, const lx_intake_item_t *it)
+{
+    char at[LX_TS_LEN + 1];
+    lx_ts_format_us(it->created_us, at);
+    lx_strbuf_t reasons;
+    lx_strbuf_init(&reasons, 4096);
+    lx_strbuf_puts(&reasons, "[");
+    for (size_t r = 0; r < it->nreasons; r++) {
+        if (r) lx_strbuf_puts(&reasons, ",");
+        lx_strbuf_append_json_string(&reasons, it->reasons[r], strlen(it->reasons[r]));
+    }
+    lx_strbuf_append(&reasons, "]", 2); /* and the NUL */
+    lead_view_t v = {
+        .id = it->id,
+        .webmaster_id = it->webmaster_id,
+        .niche = it->niche->slug,
+        .region = it->lead.region,
+        .sale_mode = lx_sale_mode_name(it->lead.sale_mode),
+        .status = lx_lead_status_name(it->status),
+        .temperature = lx_temperature_name(it->quality.temperature),
+        .duplicate_of = it->duplicate_of[0] ? it->duplicate_of : NULL,
+        .created_at = at,
+        .score = it->quality.score,
+        .reasons_json = reasons.base,
+        .contact_json = it->status == LX_LEAD_ACCEPTED ? it->contact_json : NULL,
+        .attributes_json = it->attributes_json,
+        .consent_json = it->consent_json,
+        .source_json = it->source_json,
+    };
+    render_lead(sb, &v);
+    lx_strbuf_free(&reasons);
 }
 
 #define LEAD_COLS                                                                                                                  \
@@ -109,14 +139,9 @@ static void render_item(lx_strbuf_t *sb, const lx_intake_item_t *it)
     "l.attributes, l.consent, l.source, l.created_at, l.webmaster_id"
 #define LEAD_FROM " FROM leads l JOIN niches n ON n.id = l.niche_id "
 
-static json_t *parse_col(const PGresult *r, int row, int col)
-{
-    json_t *v = json_loadb(PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col), 0, NULL);
-    return v != NULL ? v : json_null();
-}
-
-/* The stored contact, opened with the master key; NULL when there is none (erased, rejected, duplicate). */
-static json_t *open_contact(const PGresult *r, int row, const lx_keys_t *keys)
+/* The stored contact opened with the master key, as JSON text (malloc: the caller wipes and frees it); NULL when there
+ * is none (erased, rejected, duplicate). */
+static char *open_contact(const PGresult *r, int row, const lx_keys_t *keys)
 {
     if (PQgetisnull(r, row, 9) || PQgetisnull(r, row, 10)) return NULL;
     lx_uuid_t id;
@@ -124,33 +149,42 @@ static json_t *open_contact(const PGresult *r, int row, const lx_keys_t *keys)
     const char *ct_hex = PQgetvalue(r, row, 9), *wk_hex = PQgetvalue(r, row, 10);
     size_t ct_cap = (size_t)PQgetlength(r, row, 9) / 2, wk_len = 0, ct_len = 0, plain_len = 0;
     uint8_t *ct = lx_malloc(ct_cap + 1), wk[LX_PII_WRAPPED_KEY_BYTES + 1];
-    json_t *contact = NULL;
+    char *contact = NULL;
     if (sodium_hex2bin(ct, ct_cap + 1, ct_hex, strlen(ct_hex), NULL, &ct_len, NULL) == 0 &&
         sodium_hex2bin(wk, sizeof(wk), wk_hex, strlen(wk_hex), NULL, &wk_len, NULL) == 0) {
         size_t cap = lx_pii_opened_size(ct_len);
         uint8_t *plain = lx_malloc(cap + 1);
-        if (lx_pii_open(keys->data_key, id.b, wk, wk_len, ct, ct_len, plain, cap, &plain_len) == 0)
-            contact = json_loadb((const char *)plain, plain_len, 0, NULL);
-        else
+        if (lx_pii_open(keys->data_key, id.b, wk, wk_len, ct, ct_len, plain, cap, &plain_len) == 0) {
+            plain[plain_len] = '\0';
+            contact = (char *)plain;
+        } else {
             lx_log(LX_LOG_ERROR, "contact_unreadable", "lead %s: the contact does not open with this data key",
                    PQgetvalue(r, row, 0));
-        sodium_memzero(plain, cap + 1);
-        free(plain);
+            sodium_memzero(plain, cap + 1);
+            free(plain);
+        }
     }
     sodium_memzero(wk, sizeof(wk));
     free(ct);
     return contact;
 }
 
-static json_t *row_json(const PGresult *r, int row, const lx_keys_t *keys)
+/* A jsonb column in the compact form every answer uses (PostgreSQL's text puts a space after each colon). */
+static char *compact_json(const PGresult *r, int row, int col)
 {
-    json_t *reasons = parse_col(r, row, 7);
-    if (!json_is_array(reasons)) {
-        json_decref(reasons);
-        reasons = json_array();
-    }
+    json_t *v = json_loadb(PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col), JSON_DECODE_ANY, NULL);
+    char *text = lx_json_dumps(v != NULL ? v : json_null());
+    json_decref(v);
+    return text;
+}
+
+/* A lead read with LEAD_COLS. */
+static void render_row(lx_strbuf_t *sb, const PGresult *r, int row, const lx_keys_t *keys)
+{
     char at[LX_TS_LEN + 1];
     if (lx_ts_from_pg(PQgetvalue(r, row, 15), at) != 0) strcpy(at, "1970-01-01T00:00:00.000000Z");
+    char *contact = open_contact(r, row, keys);
+    char *attributes = compact_json(r, row, 12), *consent = compact_json(r, row, 13), *source = compact_json(r, row, 14);
     lead_view_t v = {
         .id = PQgetvalue(r, row, 0),
         .niche = PQgetvalue(r, row, 1),
@@ -159,17 +193,37 @@ static json_t *row_json(const PGresult *r, int row, const lx_keys_t *keys)
         .status = PQgetvalue(r, row, 4),
         .score = atoi(PQgetvalue(r, row, 5)),
         .temperature = PQgetvalue(r, row, 6),
-        .reasons = reasons,
+        .reasons_json = PQgetvalue(r, row, 7),
         .duplicate_of = PQgetisnull(r, row, 8) ? NULL : PQgetvalue(r, row, 8),
-        .contact = open_contact(r, row, keys),
+        .contact_json = contact,
         .contact_erased = PQgetvalue(r, row, 11)[0] == 't',
-        .attributes = parse_col(r, row, 12),
-        .consent = parse_col(r, row, 13),
-        .source = parse_col(r, row, 14),
+        .attributes_json = attributes,
+        .consent_json = consent,
+        .source_json = source,
         .created_at = at,
         .webmaster_id = PQgetvalue(r, row, 16),
     };
-    return lead_json(&v);
+    render_lead(sb, &v);
+    free(attributes);
+    free(consent);
+    free(source);
+    if (contact != NULL) {
+        sodium_memzero(contact, strlen(contact));
+        free(contact);
+    }
+}
+
+/* One stored lead as the answer (200 or, for a replayed submission, 201), or `missing` when the row is not there. */
+static void respond_row(lx_req_t *lr, const PGresult *r, int status, lx_status_t missing, const char *detail)
+{
+    if (PQntuples(r) != 1) {
+        lx_respond_problem(lr, missing, NULL, "%s", detail);
+        return;
+    }
+    lx_strbuf_t sb;
+    lx_strbuf_init(&sb, (size_t)16 << 20);
+    render_row(&sb, r, 0, lr->worker->server->keys);
+    respond_rendered(lr, status, &sb);
 }
 
 /* ---- submission state ---------------------------------------------------------------------- */
@@ -230,14 +284,6 @@ static lx_niche_t *find_niche(submission_t *s, const char *slug)
     for (size_t i = 0; slug != NULL && i < s->nniches; i++)
         if (strcmp(s->niches[i]->slug, slug) == 0) return s->niches[i];
     return NULL;
-}
-
-static int looks_like_slug(const char *s)
-{
-    size_t n = 0;
-    for (; s[n] != '\0'; n++)
-        if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '-')) return 0;
-    return n >= 1 && n <= LX_NICHE_SLUG_MAX;
 }
 
 static json_t *problem_json(const lx_error_t *err, const char *request_id)
@@ -350,9 +396,7 @@ static void respond_results(submission_t *s)
                 snprintf(head, sizeof(head), "%s{\"index\":%zu,\"status_code\":%d,\"problem\":", i ? "," : "", i,
                          problem_status(s->problems[i]));
                 lx_strbuf_puts(&sb, head);
-                char *p = json_dumps(s->problems[i], JSON_COMPACT);
-                lx_strbuf_puts(&sb, p);
-                free(p);
+                lx_json_dump(s->problems[i], &sb);
             } else {
                 snprintf(head, sizeof(head), "%s{\"index\":%zu,\"status_code\":201,\"lead\":", i ? "," : "", i);
                 lx_strbuf_puts(&sb, head);
@@ -362,12 +406,7 @@ static void respond_results(submission_t *s)
         }
         lx_strbuf_puts(&sb, "]}");
     }
-    char *body = h2o_mem_alloc_pool(&lr->req->pool, sb.len);
-    memcpy(body, sb.base, sb.len);
-    size_t len = sb.len;
-    sodium_memzero(sb.base, sb.len); /* the answer holds contacts in clear: wipe the scratch copy */
-    lx_strbuf_free(&sb);
-    lx_respond_body(lr, s->batch ? 200 : 201, "application/json", body, len);
+    respond_rendered(lr, s->batch ? 200 : 201, &sb);
 }
 
 static void on_group_done(lx_intake_group_t *g)
@@ -406,11 +445,7 @@ static int on_single_replay(lx_req_t *lr, lx_async_t *a)
         lx_respond_db_failure(lr, &a->job);
         return 0;
     }
-    PGresult *r = a->job.results[0];
-    if (PQntuples(r) != 1)
-        lx_respond_problem(lr, LX_ERR_INTERNAL, NULL, "The stored lead is missing.");
-    else
-        lx_respond_json(lr, 201, row_json(r, 0, lr->worker->server->keys));
+    respond_row(lr, a->job.results[0], 201, LX_ERR_INTERNAL, "The stored lead is missing.");
     return 0;
 }
 
@@ -427,30 +462,39 @@ static int on_batch_replay(lx_req_t *lr, lx_async_t *a)
         return 0;
     }
     PGresult *o = a->job.results[0], *r = a->job.results[1];
-    json_t *outcome = PQntuples(o) == 1 ? parse_col(o, 0, 0) : NULL;
+    json_t *outcome = PQntuples(o) == 1 ? json_loadb(PQgetvalue(o, 0, 0), (size_t)PQgetlength(o, 0, 0), 0, NULL) : NULL;
     if (!json_is_array(outcome)) {
         json_decref(outcome);
         lx_respond_problem(lr, LX_ERR_INTERNAL, NULL, "The stored outcome is missing.");
         return 0;
     }
-    json_t *results = json_array();
+    lx_strbuf_t sb;
+    lx_strbuf_init(&sb, (size_t)256 << 20);
+    lx_strbuf_puts(&sb, "{\"results\":[");
     size_t i;
     json_t *e;
     json_array_foreach(outcome, i, e)
     {
         const char *lead_id = json_string_value(json_object_get(e, "lead_id"));
-        json_t *entry = json_pack("{s:I, s:O}", "index", (json_int_t)i, "status_code", json_object_get(e, "status_code"));
+        char head[64];
+        snprintf(head, sizeof(head), "%s{\"index\":%zu,\"status_code\":%d", i ? "," : "", i,
+                 (int)json_integer_value(json_object_get(e, "status_code")));
+        lx_strbuf_puts(&sb, head);
         if (lead_id == NULL) {
-            json_object_set(entry, "problem", json_object_get(e, "problem"));
+            lx_strbuf_puts(&sb, ",\"problem\":");
+            lx_json_dump(json_object_get(e, "problem"), &sb);
         } else {
             for (int row = 0; row < PQntuples(r); row++)
-                if (strcmp(PQgetvalue(r, row, 0), lead_id) == 0)
-                    json_object_set_new(entry, "lead", row_json(r, row, lr->worker->server->keys));
+                if (strcmp(PQgetvalue(r, row, 0), lead_id) == 0) {
+                    lx_strbuf_puts(&sb, ",\"lead\":");
+                    render_row(&sb, r, row, lr->worker->server->keys);
+                }
         }
-        json_array_append_new(results, entry);
+        lx_strbuf_puts(&sb, "}");
     }
+    lx_strbuf_puts(&sb, "]}");
     json_decref(outcome);
-    lx_respond_json(lr, 200, json_pack("{s:o}", "results", results));
+    respond_rendered(lr, 200, &sb);
     return 0;
 }
 
@@ -540,24 +584,24 @@ static void start_submission(lx_req_t *lr, json_t *elements, int batch)
     lx_strbuf_init(&missing, 1 << 20);
     lx_strbuf_puts(&missing, "{");
     size_t nmissing = 0;
+    const char **missing_slugs = lx_calloc(s->ntotal, sizeof(*missing_slugs));
     for (size_t i = 0; i < s->ntotal; i++) {
         const char *slug = lx_lead_niche_slug(batch ? json_array_get(elements, i) : elements);
-        if (slug == NULL || !looks_like_slug(slug) || find_niche(s, slug) != NULL) continue;
+        if (slug == NULL || !lx_niche_slug_valid(slug, strlen(slug)) || find_niche(s, slug) != NULL) continue;
         lx_niche_t *n = cache ? lx_niche_cache_get(&w->niches, slug, now_ms) : NULL;
         if (n != NULL) {
             lx_niche_ref(n);
             s->niches[s->nniches++] = n;
             continue;
         }
-        int seen = 0; /* already asked for (the list is tiny: a request names a few niches) */
-        for (size_t j = 0; j < i && !seen; j++) {
-            const char *prev = lx_lead_niche_slug(batch ? json_array_get(elements, j) : elements);
-            seen = prev != NULL && strcmp(prev, slug) == 0;
-        }
-        if (seen) continue;
+        int asked = 0; /* a request names a few niches, however many leads it carries */
+        for (size_t j = 0; j < nmissing && !asked; j++) asked = strcmp(missing_slugs[j], slug) == 0;
+        if (asked) continue;
+        missing_slugs[nmissing] = slug;
         lx_strbuf_printf(&missing, "%s%s", nmissing++ ? "," : "", slug);
     }
     lx_strbuf_puts(&missing, "}");
+    free(missing_slugs);
     if (nmissing == 0) {
         lx_strbuf_free(&missing);
         proceed(s);
@@ -624,11 +668,7 @@ static int on_lead(lx_req_t *lr, lx_async_t *a)
         lx_respond_db_failure(lr, &a->job);
         return 0;
     }
-    PGresult *r = a->job.results[0];
-    if (PQntuples(r) != 1)
-        lx_respond_problem(lr, LX_ERR_NOT_FOUND, NULL, "No such lead.");
-    else
-        lx_respond_json(lr, 200, row_json(r, 0, lr->worker->server->keys));
+    respond_row(lr, a->job.results[0], 200, LX_ERR_NOT_FOUND, "No such lead.");
     return 0;
 }
 
@@ -648,18 +688,27 @@ void lx_api_leads_get(lx_req_t *lr)
     lx_async_submit(a);
 }
 
-static json_t *lead_row(const PGresult *r, int row, void *keys)
-{
-    return row_json(r, row, keys);
-}
-
 static int on_lead_list(lx_req_t *lr, lx_async_t *a)
 {
     if (a->job.status != LX_DB_OK) {
         lx_respond_db_failure(lr, &a->job);
         return 0;
     }
-    lx_respond_json(lr, 200, lx_page_json(a, a->job.results[0], lead_row, (void *)lr->worker->server->keys));
+    PGresult *r = a->job.results[0];
+    int n = PQntuples(r), limit = *(const int *)a->user;
+    lx_strbuf_t sb;
+    lx_strbuf_init(&sb, (size_t)256 << 20);
+    lx_strbuf_puts(&sb, "{\"items\":[");
+    for (int i = 0; i < n; i++) {
+        if (i) lx_strbuf_puts(&sb, ",");
+        render_row(&sb, r, i, lr->worker->server->keys);
+    }
+    lx_strbuf_puts(&sb, "],\"next_cursor\":");
+    json_t *next = n == limit ? lx_cursor_json(PQgetvalue(r, n - 1, 0)) : json_null();
+    lx_json_dump(next, &sb);
+    json_decref(next);
+    lx_strbuf_puts(&sb, "}");
+    respond_rendered(lr, 200, &sb);
     return 0;
 }
 
@@ -678,7 +727,7 @@ void lx_api_leads_list(lx_req_t *lr)
                            "status must be accepted, rejected, duplicate, sold, unsold or expired.");
         return;
     }
-    if (q[3] != NULL && !looks_like_slug(q[3])) {
+    if (q[3] != NULL && !lx_niche_slug_valid(q[3], strlen(q[3]))) {
         lx_respond_problem(lr, LX_ERR_INVALID_PARAMETER, "query.niche", "niche must be a niche slug.");
         return;
     }

@@ -13,7 +13,7 @@
 #include <string.h>
 
 LX_DB_STMT(niche_insert, 14,
-           "INSERT INTO niches (id, slug, name, currency, max_shares, floor_exclusive, floor_shared, return_window_hours, "
+           "INSERT INTO niches (id, slug, currency, name, max_shares, floor_exclusive, floor_shared, return_window_hours, "
            "inventory_ttl_hours, dedupe_days, fee_bps, min_quality, attributes, status) "
            "VALUES ($1::uuid, $2, $3, $4, coalesce($5::int, 1), $6::bigint, $7::bigint, coalesce($8::int, 72), "
            "coalesce($9::int, 72), coalesce($10::int, 30), $11::int, coalesce($12::int, 0), coalesce($13::jsonb, '{}'), "
@@ -86,22 +86,9 @@ static void create_fresh(lx_req_t *lr, lx_idem_t *idem)
     char ids[LX_UUID_STRLEN + 1];
     lx_uuid_v7(&id);
     lx_uuid_format(&id, ids);
-    static const char *const members[] = {"slug",
-                                          "name",
-                                          "currency",
-                                          "max_shares",
-                                          "floor_exclusive",
-                                          "floor_shared",
-                                          "return_window_hours",
-                                          "inventory_ttl_hours",
-                                          "dedupe_days",
-                                          "fee_bps",
-                                          "min_quality",
-                                          "attributes",
-                                          "status"};
     lx_db_call_t *c = lx_db_job_add(&a->job, &niche_insert);
     lx_db_param(c, 0, lx_async_dup(a, ids, LX_UUID_STRLEN));
-    for (int i = 0; i < 13; i++) lx_db_param(c, i + 1, param(a, lr->body, members[i]));
+    for (int i = 0; i < LX_NICHE_MEMBERS; i++) lx_db_param(c, i + 1, param(a, lr->body, lx_niche_members[i]));
     if (idem != NULL) lx_idem_record(a, idem, 201, ids);
     lx_async_submit(a);
 }
@@ -128,9 +115,7 @@ static int path_slug(lx_req_t *lr, const char **out)
 {
     size_t len;
     const char *v = lx_route_param(&lr->match, "slug", &len);
-    int ok = v != NULL && len >= 1 && len <= LX_NICHE_SLUG_MAX;
-    for (size_t k = 0; ok && k < len; k++) ok = (v[k] >= 'a' && v[k] <= 'z') || (v[k] >= '0' && v[k] <= '9') || v[k] == '-';
-    if (!ok) {
+    if (v == NULL || !lx_niche_slug_valid(v, len)) {
         lx_respond_problem(lr, LX_ERR_NOT_FOUND, NULL, "No such niche.");
         return -1;
     }
@@ -159,12 +144,10 @@ void lx_api_niches_update(lx_req_t *lr)
         return;
     }
     lx_async_t *a = lx_async_new(lr, on_row);
-    static const char *const members[] = {
-        "name",    "max_shares",  "floor_exclusive", "floor_shared", "return_window_hours", "inventory_ttl_hours", "dedupe_days",
-        "fee_bps", "min_quality", "attributes",      "status"};
     lx_db_call_t *c = lx_db_job_add(&a->job, &niche_update);
     lx_db_param(c, 0, lx_async_dup(a, slug, strlen(slug)));
-    for (int i = 0; i < 11; i++) lx_db_param(c, i + 1, param(a, lr->body, members[i]));
+    const char *const *mutable = lx_niche_members + LX_NICHE_FIXED_MEMBERS;
+    for (int i = 0; mutable[i] != NULL; i++) lx_db_param(c, i + 1, param(a, lr->body, mutable[i]));
     lx_async_submit(a);
 }
 

@@ -80,19 +80,25 @@ void lx_niche_unref(lx_niche_t *n)
 
 /* ---- request bodies ---------------------------------------------------------------- */
 
+int lx_niche_slug_valid(const char *s, size_t len)
+{
+    /* lower-case words joined by single hyphens: it appears in URLs and bids */
+    int ok = len >= 1 && len <= LX_NICHE_SLUG_MAX, prev_hyphen = 1;
+    for (size_t i = 0; i < len && ok; i++) {
+        if (s[i] == '-')
+            ok = !prev_hyphen, prev_hyphen = 1;
+        else
+            ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9'), prev_hyphen = 0;
+    }
+    return ok && !prev_hyphen;
+}
+
 static void check_slug(json_t *body, unsigned flags, lx_error_t *err)
 {
     const char *slug;
     if (lx_json_string(body, "", "slug", flags, 1, LX_NICHE_SLUG_MAX, &slug, err) != 1) return;
-    /* ^[a-z0-9]+(-[a-z0-9]+)*$: lower-case words joined by single hyphens (it appears in URLs and bids) */
-    int ok = 1, prev_hyphen = 1;
-    for (const char *p = slug; *p != '\0' && ok; p++) {
-        if (*p == '-')
-            ok = !prev_hyphen, prev_hyphen = 1;
-        else
-            ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'), prev_hyphen = 0;
-    }
-    if (!ok || prev_hyphen) lx_error_field(err, "/slug", "must be lower-case letters and digits in words joined by single hyphens");
+    if (!lx_niche_slug_valid(slug, strlen(slug)))
+        lx_error_field(err, "/slug", "must be lower-case letters and digits in words joined by single hyphens");
 }
 
 static void check_currency(json_t *body, lx_error_t *err)
@@ -127,24 +133,25 @@ static void check_mutable(json_t *body, int create, lx_error_t *err)
     if (attrs != NULL) lx_attrs_schema_check(attrs, "/attributes", err);
 }
 
+const char *const lx_niche_members[LX_NICHE_MEMBERS + 1] = {"slug",
+                                                            "currency",
+                                                            "name",
+                                                            "max_shares",
+                                                            "floor_exclusive",
+                                                            "floor_shared",
+                                                            "return_window_hours",
+                                                            "inventory_ttl_hours",
+                                                            "dedupe_days",
+                                                            "fee_bps",
+                                                            "min_quality",
+                                                            "attributes",
+                                                            "status",
+                                                            NULL};
+
 lx_status_t lx_niche_check_create(json_t *body, lx_error_t *err)
 {
-    static const char *const allowed[] = {"slug",
-                                          "name",
-                                          "currency",
-                                          "max_shares",
-                                          "floor_exclusive",
-                                          "floor_shared",
-                                          "return_window_hours",
-                                          "inventory_ttl_hours",
-                                          "dedupe_days",
-                                          "fee_bps",
-                                          "min_quality",
-                                          "attributes",
-                                          "status",
-                                          NULL};
     if (lx_json_expect_object(body, "", err) != 0) return lx_error_set(err, LX_ERR_VALIDATION, "The body must be a JSON object.");
-    lx_json_reject_unknown(body, "", allowed, err);
+    lx_json_reject_unknown(body, "", lx_niche_members, err);
     check_slug(body, LX_JF_REQUIRED, err);
     check_currency(body, err);
     check_mutable(body, 1, err);
@@ -154,23 +161,9 @@ lx_status_t lx_niche_check_create(json_t *body, lx_error_t *err)
 
 lx_status_t lx_niche_check_patch(json_t *body, lx_error_t *err)
 {
-    /* slug and currency are known members that may not change: named as such, not as unknown */
-    static const char *const known[] = {"name",
-                                        "max_shares",
-                                        "floor_exclusive",
-                                        "floor_shared",
-                                        "return_window_hours",
-                                        "inventory_ttl_hours",
-                                        "dedupe_days",
-                                        "fee_bps",
-                                        "min_quality",
-                                        "attributes",
-                                        "status",
-                                        "slug",
-                                        "currency",
-                                        NULL};
     if (lx_json_expect_object(body, "", err) != 0) return lx_error_set(err, LX_ERR_VALIDATION, "The body must be a JSON object.");
-    lx_json_reject_unknown(body, "", known, err);
+    /* slug and currency are known members that may not change: named as such, not as unknown */
+    lx_json_reject_unknown(body, "", lx_niche_members, err);
     if (json_object_get(body, "slug") != NULL) lx_error_field(err, "/slug", "cannot be changed (leads and bids refer to it)");
     if (json_object_get(body, "currency") != NULL)
         lx_error_field(err, "/currency", "cannot be changed (bids and balances are in it)");

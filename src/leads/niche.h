@@ -43,6 +43,9 @@ typedef struct st_lx_niche_t {
     uint64_t fetched_ms;
 } lx_niche_t;
 
+/* 1 when `s` (`len` bytes) is a slug: ^[a-z0-9]+(-[a-z0-9]+)*$, at most LX_NICHE_SLUG_MAX bytes. */
+int lx_niche_slug_valid(const char *s, size_t len);
+
 /* Renders the LX_NICHE_COLS columns of `row` as the Niche resource. */
 json_t *lx_niche_json(const PGresult *r, int row);
 /* A new niche (refs = 1) from the LX_NICHE_COLS columns of `row`; NULL if the row is malformed. */
@@ -58,6 +61,11 @@ const char *lx_niche_status_name(lx_niche_status_t s);
  * Every problem is reported with its JSON Pointer.
  */
 lx_status_t lx_niche_check_create(json_t *body, lx_error_t *err);
+/* Every member a niche body may carry, NULL-terminated: the LX_NICHE_FIXED_MEMBERS set only at creation (slug,
+ * currency), then the mutable ones. The order is that of the create and update statements' parameters. */
+extern const char *const lx_niche_members[];
+#define LX_NICHE_FIXED_MEMBERS 2
+#define LX_NICHE_MEMBERS       13
 lx_status_t lx_niche_check_patch(json_t *body, lx_error_t *err);
 
 typedef struct st_lx_niche_cache_t {

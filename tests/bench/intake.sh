@@ -31,28 +31,11 @@ CONNS=16 STREAMS=16             # (a) and (c)
 BATCH=100 BATCH_CONNS=4 BATCH_STREAMS=4 # (b): 16 batches, 1,600 leads in flight
 ATTRIBUTES='{"age": 35}'        # what the bench niche's attribute schema asks for
 
-[ -x build/leadx ] || { echo "bench: build/leadx missing: run deploy/dev.sh test (or run) once first" >&2; exit 1; }
+. "$here/lib.sh"
 cc -O2 -std=c17 -Wall -Wextra -Werror $(pkg-config --cflags libnghttp2 jansson) \
   -o build/leadgen tests/bench/leadgen.c $(pkg-config --libs libnghttp2 jansson)
-deploy/pg.sh start
-export LEADX_DATABASE_URL=${LEADX_DATABASE_URL:-$(deploy/pg.sh url)}
-export LEADX_KEY_DIR=${LEADX_KEY_DIR:-$repo/var/keys}
-build/leadx keygen >/dev/null
-build/leadx migrate >/dev/null
-
-port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-tmp=$(mktemp -d)
-LEADX_RATE_LIMIT=0 build/leadx serve --listen 127.0.0.1:$port --threads 2 --access-log off 2>"$tmp/server.log" &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$tmp"' EXIT
-for _ in $(seq 50); do curl -sf --http2-prior-knowledge "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-base=http://127.0.0.1:$port
-
-op=$(build/leadx accounts create --role operator --name bench 2>/dev/null)
-created=$(curl -sf --http2-prior-knowledge -H "authorization: Bearer $op" -H 'content-type: application/json' \
-  -d '{"role":"webmaster","name":"bench webmaster","currency":"RUB"}' "$base/v1/accounts")
-wm_id=$(echo "$created" | $PY -c 'import json,sys; print(json.load(sys.stdin)["account"]["id"])')
-wm_token=$(echo "$created" | $PY -c 'import json,sys; print(json.load(sys.stdin)["key"]["token"])')
+bench_start_server
+bench_webmaster RUB
 
 niche_code=$(curl -s --http2-prior-knowledge -o "$tmp/niche.json" -w '%{http_code}' \
   -H "authorization: Bearer $op" -H 'content-type: application/json' -d '{
