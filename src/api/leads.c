@@ -14,6 +14,7 @@
  */
 #include "api/common.h"
 #include "api/handlers.h"
+#include "api/lead_view.h"
 #include "http/problem.h"
 #include "leads/intake.h"
 #include "leads/pii.h"
@@ -36,69 +37,6 @@ static int64_t wall_us(void)
     return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
-/* ---- rendering ------------------------------------------------------------------------ */
-
-/*
- * The Lead resource with its JSON-valued members given as JSON text: the pieces the intake serialised once, or
- * PostgreSQL's jsonb text. One renderer, so a lead has the same shape whether it is answered from memory or from
- * storage, and no JSON tree is built for it (this runs for every lead).
- */
-typedef struct {
-    const char *id, *webmaster_id, *niche, *region, *sale_mode, *status, *temperature, *duplicate_of, *created_at;
-    int score, contact_erased;
-    const char *reasons_json, *contact_json, *attributes_json, *consent_json, *source_json; /* contact NULL: null */
-} lead_view_t;
-
-/* `key` (the literal '"name":' with its separator) and `value` as a JSON string, or null. */
-static void put_str(lx_strbuf_t *sb, const char *key, const char *value)
-{
-    lx_strbuf_puts(sb, key);
-    if (value != NULL)
-        lx_strbuf_append_json_string(sb, value, strlen(value));
-    else
-        lx_strbuf_puts(sb, "null");
-}
-
-static void put_raw(lx_strbuf_t *sb, const char *key, const char *json)
-{
-    lx_strbuf_puts(sb, key);
-    lx_strbuf_puts(sb, json != NULL ? json : "null");
-}
-
-static void render_lead(lx_strbuf_t *sb, const lead_view_t *v)
-{
-    char score[16];
-    snprintf(score, sizeof(score), "%d", v->score);
-    put_str(sb, "{\"id\":", v->id);
-    put_str(sb, ",\"webmaster_id\":", v->webmaster_id);
-    put_str(sb, ",\"niche\":", v->niche);
-    put_str(sb, ",\"region\":", v->region);
-    put_str(sb, ",\"sale_mode\":", v->sale_mode);
-    put_str(sb, ",\"status\":", v->status);
-    put_raw(sb, ",\"quality\":{\"score\":", score);
-    put_str(sb, ",\"temperature\":", v->temperature);
-    put_raw(sb, ",\"reasons\":", v->reasons_json);
-    put_str(sb, "},\"duplicate_of\":", v->duplicate_of);
-    put_raw(sb, ",\"contact\":", v->contact_json);
-    put_raw(sb, ",\"contact_erased\":", v->contact_erased ? "true" : "false");
-    put_raw(sb, ",\"attributes\":", v->attributes_json);
-    put_raw(sb, ",\"consent\":", v->consent_json);
-    put_raw(sb, ",\"source\":", v->source_json);
-    put_str(sb, ",\"created_at\":", v->created_at);
-    lx_strbuf_puts(sb, "}");
-}
-
-/* Answers with a rendered body, then wipes the scratch copy (answers carry contacts in clear). */
-static void respond_rendered(lx_req_t *lr, int status, lx_strbuf_t *sb)
-{
-    char *body = h2o_mem_alloc_pool(&lr->req->pool, sb->len + 1);
-    memcpy(body, sb->base, sb->len);
-    size_t len = sb->len;
-    sodium_memzero(sb->base, sb->len);
-    lx_strbuf_free(sb);
-    lx_respond_body(lr, status, "application/json", body, len);
-}
-
 /* A lead just written by the intake batch. */
 static void render_item(lx_strbuf_t *sb, const lx_intake_item_t *it)
 {
@@ -112,7 +50,7 @@ static void render_item(lx_strbuf_t *sb, const lx_intake_item_t *it)
         lx_strbuf_append_json_string(&reasons, it->reasons[r], strlen(it->reasons[r]));
     }
     lx_strbuf_append(&reasons, "]", 2); /* and the NUL */
-    lead_view_t v = {
+    lx_lead_view_t v = {
         .id = it->id,
         .webmaster_id = it->webmaster_id,
         .niche = it->niche->slug,
@@ -129,88 +67,8 @@ static void render_item(lx_strbuf_t *sb, const lx_intake_item_t *it)
         .consent_json = it->consent_json,
         .source_json = it->source_json,
     };
-    render_lead(sb, &v);
+    lx_lead_view_render(sb, &v);
     lx_strbuf_free(&reasons);
-}
-
-#define LEAD_COLS                                                                                                                  \
-    "l.id, n.slug, l.region, l.sale_mode, l.status, l.quality_score, l.temperature, array_to_json(l.reasons), "                    \
-    "l.duplicate_of, encode(l.contact_ct, 'hex'), encode(l.contact_key, 'hex'), l.contact_erased_at IS NOT NULL, "                 \
-    "l.attributes, l.consent, l.source, l.created_at, l.webmaster_id"
-#define LEAD_FROM " FROM leads l JOIN niches n ON n.id = l.niche_id "
-
-/* The stored contact opened with the master key, as JSON text (malloc: the caller wipes and frees it); NULL when there
- * is none (erased, rejected, duplicate). */
-static char *open_contact(const PGresult *r, int row, const lx_keys_t *keys)
-{
-    if (PQgetisnull(r, row, 9) || PQgetisnull(r, row, 10)) return NULL;
-    lx_uuid_t id;
-    if (lx_uuid_parse(PQgetvalue(r, row, 0), (size_t)PQgetlength(r, row, 0), &id) != 0) return NULL;
-    const char *ct_hex = PQgetvalue(r, row, 9), *wk_hex = PQgetvalue(r, row, 10);
-    size_t ct_cap = (size_t)PQgetlength(r, row, 9) / 2, wk_len = 0, ct_len = 0, plain_len = 0;
-    uint8_t *ct = lx_malloc(ct_cap + 1), wk[LX_PII_WRAPPED_KEY_BYTES + 1];
-    char *contact = NULL;
-    if (sodium_hex2bin(ct, ct_cap + 1, ct_hex, strlen(ct_hex), NULL, &ct_len, NULL) == 0 &&
-        sodium_hex2bin(wk, sizeof(wk), wk_hex, strlen(wk_hex), NULL, &wk_len, NULL) == 0) {
-        size_t cap = lx_pii_opened_size(ct_len);
-        uint8_t *plain = lx_malloc(cap + 1);
-        if (lx_pii_open(keys->data_key, id.b, wk, wk_len, ct, ct_len, plain, cap, &plain_len) == 0) {
-            plain[plain_len] = '\0';
-            contact = (char *)plain;
-        } else {
-            lx_log(LX_LOG_ERROR, "contact_unreadable", "lead %s: the contact does not open with this data key",
-                   PQgetvalue(r, row, 0));
-            sodium_memzero(plain, cap + 1);
-            free(plain);
-        }
-    }
-    sodium_memzero(wk, sizeof(wk));
-    free(ct);
-    return contact;
-}
-
-/* A jsonb column in the compact form every answer uses (PostgreSQL's text puts a space after each colon). */
-static char *compact_json(const PGresult *r, int row, int col)
-{
-    json_t *v = json_loadb(PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col), JSON_DECODE_ANY, NULL);
-    char *text = lx_json_dumps(v != NULL ? v : json_null());
-    json_decref(v);
-    return text;
-}
-
-/* A lead read with LEAD_COLS. */
-static void render_row(lx_strbuf_t *sb, const PGresult *r, int row, const lx_keys_t *keys)
-{
-    char at[LX_TS_LEN + 1];
-    if (lx_ts_from_pg(PQgetvalue(r, row, 15), at) != 0) strcpy(at, "1970-01-01T00:00:00.000000Z");
-    char *contact = open_contact(r, row, keys);
-    char *attributes = compact_json(r, row, 12), *consent = compact_json(r, row, 13), *source = compact_json(r, row, 14);
-    lead_view_t v = {
-        .id = PQgetvalue(r, row, 0),
-        .niche = PQgetvalue(r, row, 1),
-        .region = PQgetvalue(r, row, 2),
-        .sale_mode = PQgetvalue(r, row, 3),
-        .status = PQgetvalue(r, row, 4),
-        .score = atoi(PQgetvalue(r, row, 5)),
-        .temperature = PQgetvalue(r, row, 6),
-        .reasons_json = PQgetvalue(r, row, 7),
-        .duplicate_of = PQgetisnull(r, row, 8) ? NULL : PQgetvalue(r, row, 8),
-        .contact_json = contact,
-        .contact_erased = PQgetvalue(r, row, 11)[0] == 't',
-        .attributes_json = attributes,
-        .consent_json = consent,
-        .source_json = source,
-        .created_at = at,
-        .webmaster_id = PQgetvalue(r, row, 16),
-    };
-    render_lead(sb, &v);
-    free(attributes);
-    free(consent);
-    free(source);
-    if (contact != NULL) {
-        sodium_memzero(contact, strlen(contact));
-        free(contact);
-    }
 }
 
 /* One stored lead as the answer (200 or, for a replayed submission, 201), or `missing` when the row is not there. */
@@ -222,8 +80,8 @@ static void respond_row(lx_req_t *lr, const PGresult *r, int status, lx_status_t
     }
     lx_strbuf_t sb;
     lx_strbuf_init(&sb, (size_t)16 << 20);
-    render_row(&sb, r, 0, lr->worker->server->keys);
-    respond_rendered(lr, status, &sb);
+    lx_lead_view_render_row(&sb, r, 0, 0, lr->worker->server->keys);
+    lx_respond_rendered(lr, status, &sb);
 }
 
 /* ---- submission state ---------------------------------------------------------------------- */
@@ -406,7 +264,7 @@ static void respond_results(submission_t *s)
         }
         lx_strbuf_puts(&sb, "]}");
     }
-    respond_rendered(lr, s->batch ? 200 : 201, &sb);
+    lx_respond_rendered(lr, s->batch ? 200 : 201, &sb);
 }
 
 static void on_group_done(lx_intake_group_t *g)
@@ -430,7 +288,7 @@ static void on_group_done(lx_intake_group_t *g)
 
 /* ---- idempotency -------------------------------------------------------------------------- */
 
-LX_DB_STMT(lead_get_any, 1, "SELECT " LEAD_COLS LEAD_FROM "WHERE l.id = $1::uuid");
+LX_DB_STMT(lead_get_any, 1, "SELECT " LX_LEAD_COLS LX_LEAD_FROM "WHERE l.id = $1::uuid");
 LX_DB_STMT(idem_outcome, 2, "SELECT outcome FROM idempotency_keys WHERE account_id = $1::uuid AND key = $2");
 
 static void fresh(lx_req_t *lr, lx_idem_t *idem)
@@ -487,19 +345,19 @@ static int on_batch_replay(lx_req_t *lr, lx_async_t *a)
             for (int row = 0; row < PQntuples(r); row++)
                 if (strcmp(PQgetvalue(r, row, 0), lead_id) == 0) {
                     lx_strbuf_puts(&sb, ",\"lead\":");
-                    render_row(&sb, r, row, lr->worker->server->keys);
+                    lx_lead_view_render_row(&sb, r, row, 0, lr->worker->server->keys);
                 }
         }
         lx_strbuf_puts(&sb, "}");
     }
     lx_strbuf_puts(&sb, "]}");
     json_decref(outcome);
-    respond_rendered(lr, 200, &sb);
+    lx_respond_rendered(lr, 200, &sb);
     return 0;
 }
 
 LX_DB_STMT(leads_by_outcome, 2,
-           "SELECT " LEAD_COLS LEAD_FROM
+           "SELECT " LX_LEAD_COLS LX_LEAD_FROM
            "WHERE l.id IN (SELECT (e->>'lead_id')::uuid FROM idempotency_keys i, jsonb_array_elements(i.outcome) e "
            "WHERE i.account_id = $1::uuid AND i.key = $2 AND e ? 'lead_id')");
 
@@ -648,9 +506,9 @@ void lx_api_leads_batch(lx_req_t *lr)
 
 /* ---- reading ------------------------------------------------------------------------------- */
 
-LX_DB_STMT(lead_get, 2, "SELECT " LEAD_COLS LEAD_FROM "WHERE l.id = $1::uuid AND ($2::uuid IS NULL OR l.webmaster_id = $2::uuid)");
+LX_DB_STMT(lead_get, 2, "SELECT " LX_LEAD_COLS LX_LEAD_FROM "WHERE l.id = $1::uuid AND ($2::uuid IS NULL OR l.webmaster_id = $2::uuid)");
 LX_DB_STMT(lead_list, 6,
-           "SELECT " LEAD_COLS LEAD_FROM
+           "SELECT " LX_LEAD_COLS LX_LEAD_FROM
            "WHERE ($1::uuid IS NULL OR l.webmaster_id = $1::uuid) AND ($2::uuid IS NULL OR l.id > $2::uuid) "
            "AND ($3::text IS NULL OR l.status = $3) AND ($4::text IS NULL OR n.slug = $4) "
            "AND ($5::timestamptz IS NULL OR l.created_at >= $5::timestamptz) ORDER BY l.id LIMIT $6::int");
@@ -701,14 +559,14 @@ static int on_lead_list(lx_req_t *lr, lx_async_t *a)
     lx_strbuf_puts(&sb, "{\"items\":[");
     for (int i = 0; i < n; i++) {
         if (i) lx_strbuf_puts(&sb, ",");
-        render_row(&sb, r, i, lr->worker->server->keys);
+        lx_lead_view_render_row(&sb, r, i, 0, lr->worker->server->keys);
     }
     lx_strbuf_puts(&sb, "],\"next_cursor\":");
     json_t *next = n == limit ? lx_cursor_json(PQgetvalue(r, n - 1, 0)) : json_null();
     lx_json_dump(next, &sb);
     json_decref(next);
     lx_strbuf_puts(&sb, "}");
-    respond_rendered(lr, 200, &sb);
+    lx_respond_rendered(lr, 200, &sb);
     return 0;
 }
 
