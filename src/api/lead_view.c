@@ -42,8 +42,8 @@ void lx_lead_view_render(lx_strbuf_t *sb, const lx_lead_view_t *v)
     put_raw(sb, ",\"reasons\":", v->reasons_json);
     put_str(sb, "},\"duplicate_of\":", v->duplicate_of);
     if (v->sold_mode != NULL) {
-        lx_strbuf_printf(sb, ",\"sale\":{\"mode\":\"%s\",\"buyers\":%d,\"payout\":%" PRId64 ",\"currency\":\"%s\"}",
-                         v->sold_mode, v->buyers, v->payout, v->currency);
+        lx_strbuf_printf(sb, ",\"sale\":{\"mode\":\"%s\",\"buyers\":%d,\"payout\":%" PRId64 ",\"currency\":\"%s\"}", v->sold_mode,
+                         v->buyers, v->payout, v->currency);
     } else {
         lx_strbuf_puts(sb, ",\"sale\":null");
     }
@@ -105,7 +105,8 @@ static char *compact_json(const PGresult *r, int row, int col)
     return text;
 }
 
-void lx_lead_view_render_row(lx_strbuf_t *sb, const PGresult *r, int row, int c, const lx_keys_t *keys)
+void lx_lead_view_render_row(lx_strbuf_t *sb, const PGresult *r, int row, int c, const lx_keys_t *keys,
+                             lx_lead_view_audience_t audience)
 {
     char at[LX_TS_LEN + 1];
     if (lx_ts_from_pg(PQgetvalue(r, row, c + 15), at) != 0) snprintf(at, sizeof(at), "1970-01-01T00:00:00.000000Z");
@@ -129,7 +130,7 @@ void lx_lead_view_render_row(lx_strbuf_t *sb, const PGresult *r, int row, int c,
         .source_json = source,
         .created_at = at,
         .webmaster_id = PQgetvalue(r, row, c + 16),
-        .sold_mode = PQgetisnull(r, row, c + 17) ? NULL : PQgetvalue(r, row, c + 17),
+        .sold_mode = audience == LX_LEAD_VIEW_BUYER || PQgetisnull(r, row, c + 17) ? NULL : PQgetvalue(r, row, c + 17),
         .buyers = atoi(PQgetvalue(r, row, c + 18)),
         .payout = strtoll(PQgetvalue(r, row, c + 19), NULL, 10),
         .currency = PQgetvalue(r, row, c + 20),

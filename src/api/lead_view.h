@@ -37,11 +37,17 @@ void lx_lead_view_render(lx_strbuf_t *sb, const lx_lead_view_t *v);
 #define LX_LEAD_NCOLS 21
 #define LX_LEAD_FROM  " FROM leads l JOIN niches n ON n.id = l.niche_id "
 
+typedef enum {
+    LX_LEAD_VIEW_SUPPLIER = 0, /* its webmaster and operators: everything, the sale summary included */
+    LX_LEAD_VIEW_BUYER,        /* a buyer of the lead: "sale" is null (other buyers' prices are not its business) */
+} lx_lead_view_audience_t;
+
 /*
  * Renders the lead read with LX_LEAD_COLS starting at column col0. With `keys`, the contact is opened with the
  * master data key (its plaintext is wiped after rendering); NULL renders "contact": null.
  */
-void lx_lead_view_render_row(lx_strbuf_t *sb, const PGresult *r, int row, int col0, const lx_keys_t *keys);
+void lx_lead_view_render_row(lx_strbuf_t *sb, const PGresult *r, int row, int col0, const lx_keys_t *keys,
+                             lx_lead_view_audience_t audience);
 
 /* Answers with a rendered body, then wipes and frees the scratch buffer (answers may carry contacts in clear). */
 void lx_respond_rendered(lx_req_t *lr, int status, lx_strbuf_t *sb);

@@ -80,7 +80,7 @@ static void respond_row(lx_req_t *lr, const PGresult *r, int status, lx_status_t
     }
     lx_strbuf_t sb;
     lx_strbuf_init(&sb, (size_t)16 << 20);
-    lx_lead_view_render_row(&sb, r, 0, 0, lr->worker->server->keys);
+    lx_lead_view_render_row(&sb, r, 0, 0, lr->worker->server->keys, LX_LEAD_VIEW_SUPPLIER);
     lx_respond_rendered(lr, status, &sb);
 }
 
@@ -345,7 +345,7 @@ static int on_batch_replay(lx_req_t *lr, lx_async_t *a)
             for (int row = 0; row < PQntuples(r); row++)
                 if (strcmp(PQgetvalue(r, row, 0), lead_id) == 0) {
                     lx_strbuf_puts(&sb, ",\"lead\":");
-                    lx_lead_view_render_row(&sb, r, row, 0, lr->worker->server->keys);
+                    lx_lead_view_render_row(&sb, r, row, 0, lr->worker->server->keys, LX_LEAD_VIEW_SUPPLIER);
                 }
         }
         lx_strbuf_puts(&sb, "}");
@@ -559,7 +559,7 @@ static int on_lead_list(lx_req_t *lr, lx_async_t *a)
     lx_strbuf_puts(&sb, "{\"items\":[");
     for (int i = 0; i < n; i++) {
         if (i) lx_strbuf_puts(&sb, ",");
-        lx_lead_view_render_row(&sb, r, i, 0, lr->worker->server->keys);
+        lx_lead_view_render_row(&sb, r, i, 0, lr->worker->server->keys, LX_LEAD_VIEW_SUPPLIER);
     }
     lx_strbuf_puts(&sb, "],\"next_cursor\":");
     json_t *next = n == limit ? lx_cursor_json(PQgetvalue(r, n - 1, 0)) : json_null();
