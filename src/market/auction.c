@@ -121,9 +121,9 @@ int lx_auction_eligible(const lx_auction_lead_t *lead, const lx_auction_bid_t *b
     if (in_list(lead->webmaster_id, b->excluded_sources, b->nexcluded_sources) ||
         in_list(lead->sub_id, b->excluded_sources, b->nexcluded_sources))
         return 0;
-    if (b->exclude_bought_recently)
-        for (size_t i = 0; i < lead->nrecent_buyers; i++)
-            if (lead->recent_buyers[i] == b->buyer) return 0;
+    if (b->exclude_bought_days > 0)
+        for (size_t i = 0; i < lead->nrecent; i++)
+            if (lead->recent[i].buyer == b->buyer && lead->recent[i].age_s < (int64_t)b->exclude_bought_days * 86400) return 0;
     if (b->daily_cap > 0 && b->daily_count >= b->daily_cap) return 0;
     if (b->budget > 0 && (b->spent > b->budget || price > b->budget - b->spent)) return 0;
     if (buyers[b->buyer].available < price) return 0;

@@ -40,14 +40,19 @@ typedef struct st_lx_auction_rules_t {
 typedef struct st_lx_auction_lead_t {
     const char *region; /* "RU-MOW" or "RU" */
     const char *webmaster_id;
-    const char *sub_id;          /* may be NULL */
-    json_t *attributes;          /* flat object, validated against the niche (may be NULL) */
-    int quality;                 /* 0..100 */
-    const char *temperature;     /* "hot", "warm", "cold" */
-    lx_auction_mode_t sale_mode; /* what the supplier allows */
-    const size_t *recent_buyers; /* buyer indexes that bought this person lately (any niche) */
-    size_t nrecent_buyers;
+    const char *sub_id;                          /* may be NULL */
+    json_t *attributes;                          /* flat object, validated against the niche (may be NULL) */
+    int quality;                                 /* 0..100 */
+    const char *temperature;                     /* "hot", "warm", "cold" */
+    lx_auction_mode_t sale_mode;                 /* what the supplier allows */
+    const struct st_lx_auction_recent_t *recent; /* buyers that bought this person before (any niche), and when */
+    size_t nrecent;
 } lx_auction_lead_t;
+
+typedef struct st_lx_auction_recent_t {
+    size_t buyer;  /* index into the buyers array */
+    int64_t age_s; /* seconds since its latest unrefunded purchase of this person (0: in this very batch) */
+} lx_auction_recent_t;
 
 typedef struct st_lx_auction_bid_t {
     size_t buyer;               /* index into the buyers array */
@@ -65,7 +70,7 @@ typedef struct st_lx_auction_bid_t {
     int64_t budget, spent;               /* budget 0 = none */
     const char *const *excluded_sources; /* webmaster ids or sub_ids */
     size_t nexcluded_sources;
-    int exclude_bought_recently; /* the campaign asks not to buy a person its buyer bought lately */
+    int exclude_bought_days; /* > 0: not a person its buyer bought within this many days (any niche) */
     int active;
 } lx_auction_bid_t;
 

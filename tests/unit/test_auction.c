@@ -163,12 +163,15 @@ static void test_eligibility(void)
     b.excluded_sources = ex_other, b.nexcluded_sources = 2;
     CHECK_EQ_INT(lx_auction_eligible(&l, &b, buyers, 900), 1);
 
-    size_t recent[] = {3, 0};
-    l.recent_buyers = recent, l.nrecent_buyers = 2;
+    lx_auction_recent_t recent[] = {{3, 0}, {0, 5 * 86400}};
+    l.recent = recent, l.nrecent = 2;
     CHECK_EQ_INT(lx_auction_eligible(&l, &b, buyers, 900), 1); /* the campaign does not ask */
-    b.exclude_bought_recently = 1;
+    b.exclude_bought_days = 6;                                 /* bought 5 days ago: within 6 days */
     CHECK_EQ_INT(lx_auction_eligible(&l, &b, buyers, 900), 0);
-    l.nrecent_buyers = 1;
+    b.exclude_bought_days = 5; /* exactly 5 days ago is no longer within 5 days */
+    CHECK_EQ_INT(lx_auction_eligible(&l, &b, buyers, 900), 1);
+    b.exclude_bought_days = 30;
+    l.nrecent = 1; /* only another buyer bought this person */
     CHECK_EQ_INT(lx_auction_eligible(&l, &b, buyers, 900), 1);
 }
 
