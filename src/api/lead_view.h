@@ -29,9 +29,12 @@ typedef struct st_lx_lead_view_t {
 
 void lx_lead_view_render(lx_strbuf_t *sb, const lx_lead_view_t *v);
 
+/* A lead left unsold past its niche's inventory TTL is expired: derived when read, so nothing rewrites old rows. */
+#define LX_LEAD_STATUS_SQL "(CASE WHEN l.status = 'unsold' AND l.expires_at <= now() THEN 'expired' ELSE l.status END)"
+
 /* The columns lx_lead_view_render_row reads (LX_LEAD_NCOLS of them), with LX_LEAD_FROM's aliases l and n. */
 #define LX_LEAD_COLS                                                                                                               \
-    "l.id, n.slug, l.region, l.sale_mode, l.status, l.quality_score, l.temperature, array_to_json(l.reasons), "                    \
+    "l.id, n.slug, l.region, l.sale_mode, " LX_LEAD_STATUS_SQL ", l.quality_score, l.temperature, array_to_json(l.reasons), "      \
     "l.duplicate_of, encode(l.contact_ct, 'hex'), encode(l.contact_key, 'hex'), l.contact_erased_at IS NOT NULL, "                 \
     "l.attributes, l.consent, l.source, l.created_at, l.webmaster_id, l.sold_mode, l.shares_sold, l.payout_total, n.currency"
 #define LX_LEAD_NCOLS 21

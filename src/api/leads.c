@@ -62,7 +62,11 @@ static void render_item(lx_strbuf_t *sb, const lx_intake_item_t *it)
         .created_at = at,
         .score = it->quality.score,
         .reasons_json = reasons.base,
-        .contact_json = it->status == LX_LEAD_ACCEPTED ? it->contact_json : NULL,
+        .contact_json = lx_lead_status_accepted(it->status) ? it->contact_json : NULL,
+        .sold_mode = it->nsales != 0 ? lx_sale_mode_name((lx_sale_mode_t)it->sold_mode) : NULL,
+        .buyers = (int)it->nsales,
+        .payout = it->payout_total,
+        .currency = it->niche->currency,
         .attributes_json = it->attributes_json,
         .consent_json = it->consent_json,
         .source_json = it->source_json,
@@ -506,11 +510,12 @@ void lx_api_leads_batch(lx_req_t *lr)
 
 /* ---- reading ------------------------------------------------------------------------------- */
 
-LX_DB_STMT(lead_get, 2, "SELECT " LX_LEAD_COLS LX_LEAD_FROM "WHERE l.id = $1::uuid AND ($2::uuid IS NULL OR l.webmaster_id = $2::uuid)");
+LX_DB_STMT(lead_get, 2,
+           "SELECT " LX_LEAD_COLS LX_LEAD_FROM "WHERE l.id = $1::uuid AND ($2::uuid IS NULL OR l.webmaster_id = $2::uuid)");
 LX_DB_STMT(lead_list, 6,
            "SELECT " LX_LEAD_COLS LX_LEAD_FROM
            "WHERE ($1::uuid IS NULL OR l.webmaster_id = $1::uuid) AND ($2::uuid IS NULL OR l.id > $2::uuid) "
-           "AND ($3::text IS NULL OR l.status = $3) AND ($4::text IS NULL OR n.slug = $4) "
+           "AND ($3::text IS NULL OR " LX_LEAD_STATUS_SQL " = $3) AND ($4::text IS NULL OR n.slug = $4) "
            "AND ($5::timestamptz IS NULL OR l.created_at >= $5::timestamptz) ORDER BY l.id LIMIT $6::int");
 
 /* Operators see every lead; a webmaster its own; other roles none (404 either way). */

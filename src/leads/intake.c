@@ -1,20 +1,27 @@
 #include "leads/intake.h"
+#include "billing/ledger.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 #include "util/time.h"
 
+#include <inttypes.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_ATTEMPTS 5 /* deadlocks / serialisation failures before the batch is failed */
 
-static const char *const status_names[] = {"accepted", "rejected", "duplicate"};
+static const char *const status_names[] = {"accepted", "rejected", "duplicate", "sold", "unsold"};
 
 const char *lx_lead_status_name(lx_lead_status_t s)
 {
     return status_names[s];
+}
+
+int lx_lead_status_accepted(lx_lead_status_t s)
+{
+    return s == LX_LEAD_ACCEPTED || s == LX_LEAD_SOLD || s == LX_LEAD_UNSOLD;
 }
 
 /* ---- statements ------------------------------------------------------------------ */
@@ -48,6 +55,50 @@ LX_DB_STMT(st_signals, 1,
            "  AND l.created_at > now() - interval '" LX_INTAKE_OTHER_NICHES_WINDOW "'), "
            "EXISTS (SELECT 1 FROM suppressions s WHERE s.hash IN (decode(x.ph, 'hex'), decode(x.eh, 'hex'))) "
            "FROM jsonb_to_recordset($1::jsonb) AS x(i int, ip text, w text, sub text, ph text, eh text, n uuid)");
+/* The campaigns that may buy a lead of this batch (active, of an active advertiser, in one of its niches, bidding in
+ * one of its regions or their countries), locked in id order, with what the auction needs: the local weekday and
+ * minute and today's count computed in the campaign's zone (glibc's zone handling is process-wide state). */
+#define CAMPAIGN_SCOPE                                                                                                             \
+    "FROM campaigns c JOIN accounts a ON a.id = c.advertiser_id AND a.status = 'active' "                                          \
+    "WHERE c.status = 'active' AND c.niche_id = ANY($1::uuid[]) AND c.regions && $2::text[] "
+LX_DB_STMT(st_campaigns, 2,
+           "SELECT c.id, c.advertiser_id, c.niche_id, coalesce(c.price_exclusive, 0), coalesce(c.price_shared, 0), c.bid_seq, "
+           "array_to_json(c.regions), c.filters, c.hours, "
+           "extract(isodow FROM now() AT TIME ZONE c.tz)::int - 1, "
+           "(extract(hour FROM now() AT TIME ZONE c.tz) * 60 + extract(minute FROM now() AT TIME ZONE c.tz))::int, "
+           "coalesce(c.daily_cap, 0), "
+           "CASE WHEN c.daily_day = (now() AT TIME ZONE c.tz)::date THEN c.daily_count ELSE 0 END, "
+           "coalesce(c.budget, 0), c.spent, array_to_json(c.exclude_sources), c.exclude_bought_contacts_days " CAMPAIGN_SCOPE
+           "ORDER BY c.id FOR NO KEY UPDATE OF c");
+/* Their buyers' balance rows, after the campaigns and in id order; what each may still spend. */
+LX_DB_STMT(st_buyers, 2,
+           "SELECT b.owner, b.balance - b.min_balance FROM ledger_accounts b "
+           "WHERE b.book = 'balance' AND b.owner IN (SELECT c.advertiser_id " CAMPAIGN_SCOPE ") "
+           "ORDER BY b.id FOR NO KEY UPDATE");
+/* Which buyers bought the batch's people before (any niche), for campaigns that refuse a person bought within N
+ * days; skipped at once (a one-time filter) when no campaign in scope asks. */
+LX_DB_STMT(st_recent, 2,
+           "SELECT x.i, s.buyer_id, floor(extract(epoch FROM now() - max(s.created_at)))::bigint "
+           "FROM jsonb_to_recordset($1::jsonb) AS x(i int, ph text, eh text) "
+           "JOIN leads l ON l.phone_hash = decode(x.ph, 'hex') OR l.email_hash = decode(x.eh, 'hex') "
+           "JOIN sales s ON s.lead_id = l.id AND s.refunded_at IS NULL "
+           "WHERE EXISTS (SELECT 1 FROM campaigns c WHERE c.status = 'active' AND c.exclude_bought_contacts_days > 0 "
+           "  AND c.niche_id = ANY($2::uuid[])) "
+           "AND s.buyer_id IN (SELECT c.advertiser_id FROM campaigns c WHERE c.status = 'active' "
+           "  AND c.exclude_bought_contacts_days > 0 AND c.niche_id = ANY($2::uuid[])) "
+           "AND s.created_at > now() - interval '3650 days' GROUP BY 1, 2");
+LX_DB_STMT(st_sales, 1,
+           "INSERT INTO sales (id, lead_id, buyer_id, campaign_id, webmaster_id, niche_id, mode, share_index, price, fee, "
+           "payout, currency, ledger_txn) "
+           "SELECT x.id, x.l, x.b, x.c, x.w, x.n, x.m, x.k, x.p, x.f, x.o, x.cur, x.id "
+           "FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, l uuid, b uuid, c uuid, w uuid, n uuid, m text, k int, "
+           "p bigint, f bigint, o bigint, cur text)");
+/* Spend and today's count; the CHECKs on campaigns refuse any excess (DESIGN.md §4.3). */
+LX_DB_STMT(st_campaign_spend, 1,
+           "UPDATE campaigns c SET spent = c.spent + x.s, "
+           "daily_count = CASE WHEN c.daily_day = (now() AT TIME ZONE c.tz)::date THEN c.daily_count ELSE 0 END + x.n, "
+           "daily_day = (now() AT TIME ZONE c.tz)::date "
+           "FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, s bigint, n int) WHERE c.id = x.id");
 /* Each backend adds to its own counter row (shard = its pid): concurrent batches never share one. */
 LX_DB_STMT(st_velocity, 1,
            "INSERT INTO intake_velocity AS v (kind, key, bucket, shard, n) "
@@ -64,13 +115,13 @@ LX_DB_STMT(st_reassign, 1,
 LX_DB_STMT(st_insert_leads, 1,
            "INSERT INTO leads (id, webmaster_id, niche_id, region, sale_mode, status, quality_score, temperature, reasons, "
            "duplicate_of, phone_hash, email_hash, phone_country, contact_ct, contact_key, attributes, consent, source, "
-           "source_ip, sub_id, created_at) "
+           "source_ip, sub_id, created_at, max_shares, sold_mode, shares_sold, payout_total, expires_at) "
            "SELECT x.id, x.w, x.n, x.region, x.mode, x.status, x.score, x.temp, x.reasons, x.dup, decode(x.ph, 'hex'), "
            "decode(x.eh, 'hex'), x.pc, decode(x.ct, 'hex'), decode(x.ck, 'hex'), x.attributes, x.consent, x.source, x.ip, "
-           "x.sub, x.at "
+           "x.sub, x.at, x.ms, x.sm, x.ss, x.pt, x.at + make_interval(hours => x.ttl) "
            "FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, w uuid, n uuid, region text, mode text, status text, "
            "score int, temp text, reasons text[], dup uuid, ph text, eh text, pc text, ct text, ck text, attributes jsonb, "
-           "consent jsonb, source jsonb, ip inet, sub text, at timestamptz)");
+           "consent jsonb, source jsonb, ip inet, sub text, at timestamptz, ms int, sm text, ss int, pt bigint, ttl int)");
 LX_DB_STMT(st_idem, 1,
            "UPDATE idempotency_keys k SET status_code = x.s, resource_id = x.r, outcome = x.o, completed_at = now() "
            "FROM jsonb_to_recordset($1::jsonb) AS x(a uuid, k text, s int, r uuid, o jsonb) "
@@ -121,6 +172,9 @@ void lx_intake_item_dispose(lx_intake_item_t *item)
     free(item->consent_json);
     free(item->source_json);
     item->contact_json = item->attributes_json = item->consent_json = item->source_json = NULL;
+    free(item->sales);
+    item->sales = NULL;
+    item->nsales = 0;
     lx_lead_dispose(&item->lead);
     lx_niche_unref(item->niche);
     item->niche = NULL;
@@ -149,6 +203,16 @@ typedef struct {
     ptrdiff_t holder; /* accepted item of this batch holding it, or -1 */
 } pair_t;
 
+/* A campaign locked by the batch: its bid (in the auction's terms) lives in batch_t.bids at the same index. */
+typedef struct {
+    char id[LX_UUID_STRLEN + 1], buyer_id[LX_UUID_STRLEN + 1], niche_id[LX_UUID_STRLEN + 1];
+    json_t *regions, *excluded, *filters, *hours; /* owned */
+    const char **region_list, **excluded_list;    /* point into the JSON above */
+    int64_t spent_add, count_add;                 /* what this batch sold through it */
+} campaign_t;
+
+#define NPARAMS 10
+
 typedef struct {
     lx_db_job_t job;
     lx_intake_t *in;
@@ -160,7 +224,15 @@ typedef struct {
     size_t (*item_pairs)[2]; /* pair index of each item's phone and e-mail, SIZE_MAX = not deduplicated */
     int attempts;
     int step;
-    lx_strbuf_t p[6]; /* statement parameters; they must outlive the job */
+    /* the marketplace: campaigns grouped by niche (bids[] parallel to campaigns[]), their buyers */
+    campaign_t *campaigns;
+    lx_auction_bid_t *bids;
+    size_t ncampaigns;
+    char (*buyer_ids)[LX_UUID_STRLEN + 1];
+    lx_auction_buyer_t *buyers;
+    size_t nbuyers;
+    int r_signals, r_campaigns, r_buyers, r_recent; /* step 1's result indexes */
+    lx_strbuf_t p[NPARAMS];                         /* statement parameters; they must outlive the job */
 } batch_t;
 
 static void flush(lx_intake_t *in);
@@ -253,6 +325,8 @@ static void append_pair_key(lx_strbuf_t *sb, const batch_t *b, const pair_t *p)
 }
 
 static void on_step(lx_db_job_t *job);
+static void campaigns_free(batch_t *b);
+static void auction_all(batch_t *b);
 static size_t velocity_param(const batch_t *b, lx_strbuf_t *sb);
 static int should_start(const lx_intake_t *in);
 
@@ -263,8 +337,8 @@ static void json_id(lx_strbuf_t *sb, const char *key, const char *uuid)
 
 static void send_step1(batch_t *b)
 {
-    for (int i = 0; i < 6; i++) lx_strbuf_reset(&b->p[i]);
-    lx_strbuf_t *claims = &b->p[0], *signals = &b->p[2];
+    for (int i = 0; i < NPARAMS; i++) lx_strbuf_reset(&b->p[i]);
+    lx_strbuf_t *claims = &b->p[0], *signals = &b->p[2], *niches = &b->p[1], *regions = &b->p[3];
     /* claims: [{n, h, l, w, d}] */
     lx_strbuf_puts(claims, "[");
     for (size_t k = 0; k < b->npairs; k++) {
@@ -299,15 +373,41 @@ static void send_step1(batch_t *b)
         lx_strbuf_puts(signals, "}");
     }
     lx_strbuf_puts(signals, "]");
+    /* the campaigns' scope: the batch's niche ids and its regions with their countries, as array literals */
+    lx_strbuf_puts(niches, "{");
+    lx_strbuf_puts(regions, "{");
+    for (size_t i = 0; i < b->n; i++) {
+        const lx_intake_item_t *it = b->items[i];
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++) seen = b->items[j]->niche == it->niche;
+        if (!seen) lx_strbuf_printf(niches, "%s%s", niches->len > 1 ? "," : "", it->niche->id);
+        /* region codes are [A-Z0-9-] (catalogue entries), safe unquoted */
+        lx_strbuf_printf(regions, "%s%s,%.2s", i ? "," : "", it->lead.region, it->lead.region);
+    }
+    lx_strbuf_puts(niches, "}");
+    lx_strbuf_puts(regions, "}");
     lx_strbuf_append(claims, "", 1); /* NUL-terminate: text parameters */
     lx_strbuf_append(signals, "", 1);
+    lx_strbuf_append(niches, "", 1);
+    lx_strbuf_append(regions, "", 1);
 
     lx_db_job_init(&b->job, on_step, b);
     b->job.flags = LX_DB_RESERVE;
     lx_db_job_add(&b->job, &st_begin);
     lx_db_job_add(&b->job, &st_guard);
     if (b->npairs != 0) lx_db_param(lx_db_job_add(&b->job, &st_claim), 0, claims->base);
+    b->r_signals = b->npairs != 0 ? 3 : 2;
     lx_db_param(lx_db_job_add(&b->job, &st_signals), 0, signals->base);
+    lx_db_call_t *c = lx_db_job_add(&b->job, &st_campaigns);
+    lx_db_param(c, 0, niches->base);
+    lx_db_param(c, 1, regions->base);
+    c = lx_db_job_add(&b->job, &st_buyers);
+    lx_db_param(c, 0, niches->base);
+    lx_db_param(c, 1, regions->base);
+    c = lx_db_job_add(&b->job, &st_recent);
+    lx_db_param(c, 0, signals->base);
+    lx_db_param(c, 1, niches->base);
+    b->r_campaigns = b->r_signals + 1, b->r_buyers = b->r_signals + 2, b->r_recent = b->r_signals + 3;
     b->step = 1;
 }
 
@@ -336,8 +436,8 @@ static void add_reason(lx_intake_item_t *it, const char *reason)
 
 static void decide(batch_t *b)
 {
-    /* BEGIN, the guard, the claims (when there are pairs), the signals */
-    PGresult *signals = b->job.results[b->npairs != 0 ? 3 : 2];
+    /* BEGIN, the guard, the claims (when there are pairs), the signals, the campaigns, buyers and past purchases */
+    PGresult *signals = b->job.results[b->r_signals];
     if (b->npairs != 0) {
         PGresult *claims = b->job.results[2];
         for (int r = 0; r < PQntuples(claims); r++) {
@@ -366,6 +466,11 @@ static void decide(batch_t *b)
         lx_intake_item_t *it = b->items[i];
         it->nreasons = 0;
         it->duplicate_of[0] = '\0';
+        free(it->sales); /* a retried batch decides afresh */
+        it->sales = NULL;
+        it->nsales = 0;
+        it->sold_mode = LX_MODE_ANY;
+        it->payout_total = 0;
         /* Velocity and cross-niche signals count the earlier leads of this batch as if already stored. */
         uint32_t ip_recent = sig[i][0], sub_recent = sig[i][1], other_niches = sig[i][2];
         for (size_t j = 0; j < i; j++) {
@@ -424,13 +529,223 @@ static void decide(batch_t *b)
     }
     free(sig);
     free(suppressed);
+    campaigns_free(b);
+    auction_all(b);
+}
+
+/* ---- the auction, in arrival order ---------------------------------------------------------- */
+
+static void campaigns_free(batch_t *b)
+{
+    for (size_t k = 0; k < b->ncampaigns; k++) {
+        campaign_t *c = &b->campaigns[k];
+        json_decref(c->regions);
+        json_decref(c->excluded);
+        json_decref(c->filters);
+        json_decref(c->hours);
+        free(c->region_list);
+        free(c->excluded_list);
+    }
+    free(b->campaigns);
+    free(b->bids);
+    free(b->buyer_ids);
+    free(b->buyers);
+    b->campaigns = NULL, b->bids = NULL, b->buyer_ids = NULL, b->buyers = NULL;
+    b->ncampaigns = b->nbuyers = 0;
+}
+
+static json_t *json_column(const PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col)) return NULL;
+    return json_loadb(PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col), JSON_DECODE_ANY, NULL);
+}
+
+/* The strings of a JSON array (pointing into it). */
+static const char **string_list(json_t *array, size_t *n)
+{
+    size_t cap = json_array_size(array);
+    const char **list = lx_calloc(cap + 1, sizeof(*list));
+    *n = 0;
+    for (size_t i = 0; i < cap; i++) {
+        const char *v = json_string_value(json_array_get(array, i));
+        if (v != NULL) list[(*n)++] = v;
+    }
+    return list;
+}
+
+static int uuid_str_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static ptrdiff_t buyer_index(const batch_t *b, const char *id)
+{
+    const char(*hit)[LX_UUID_STRLEN + 1] = bsearch(id, b->buyer_ids, b->nbuyers, sizeof(*b->buyer_ids), uuid_str_cmp);
+    return hit == NULL ? -1 : hit - b->buyer_ids;
+}
+
+typedef struct {
+    const PGresult *r;
+    int row;
+} row_ref_t;
+
+static int campaign_row_cmp(const void *x, const void *y)
+{
+    const row_ref_t *a = x, *b = y;
+    int c = strcmp(PQgetvalue(a->r, a->row, 2), PQgetvalue(b->r, b->row, 2));
+    return c != 0 ? c : a->row - b->row;
+}
+
+/* The locked campaigns as bids, grouped by niche (id order within a niche), and their buyers' spendable money. */
+static void load_campaigns(batch_t *b)
+{
+    const PGresult *r = b->job.results[b->r_campaigns], *br = b->job.results[b->r_buyers];
+    int n = PQntuples(r);
+    row_ref_t *order = lx_calloc((size_t)n + 1, sizeof(*order));
+    for (int i = 0; i < n; i++) order[i] = (row_ref_t){r, i};
+    qsort(order, (size_t)n, sizeof(*order), campaign_row_cmp);
+
+    b->buyer_ids = lx_calloc((size_t)n + 1, sizeof(*b->buyer_ids));
+    for (int i = 0; i < n; i++) snprintf(b->buyer_ids[i], sizeof(*b->buyer_ids), "%s", PQgetvalue(r, i, 1));
+    qsort(b->buyer_ids, (size_t)n, sizeof(*b->buyer_ids), uuid_str_cmp);
+    b->nbuyers = 0;
+    for (int i = 0; i < n; i++)
+        if (b->nbuyers == 0 || strcmp(b->buyer_ids[b->nbuyers - 1], b->buyer_ids[i]) != 0)
+            memmove(b->buyer_ids[b->nbuyers++], b->buyer_ids[i], sizeof(*b->buyer_ids));
+    b->buyers = lx_calloc(b->nbuyers + 1, sizeof(*b->buyers)); /* a buyer without a balance row spends nothing */
+    for (int i = 0; i < PQntuples(br); i++) {
+        ptrdiff_t k = buyer_index(b, PQgetvalue(br, i, 0));
+        if (k >= 0) b->buyers[k].available = strtoll(PQgetvalue(br, i, 1), NULL, 10);
+    }
+
+    b->campaigns = lx_calloc((size_t)n + 1, sizeof(*b->campaigns));
+    b->bids = lx_calloc((size_t)n + 1, sizeof(*b->bids));
+    b->ncampaigns = (size_t)n;
+    for (int k = 0; k < n; k++) {
+        int row = order[k].row;
+        campaign_t *c = &b->campaigns[k];
+        lx_auction_bid_t *bid = &b->bids[k];
+        snprintf(c->id, sizeof(c->id), "%s", PQgetvalue(r, row, 0));
+        snprintf(c->buyer_id, sizeof(c->buyer_id), "%s", PQgetvalue(r, row, 1));
+        snprintf(c->niche_id, sizeof(c->niche_id), "%s", PQgetvalue(r, row, 2));
+        c->regions = json_column(r, row, 6);
+        c->filters = json_column(r, row, 7);
+        c->hours = json_column(r, row, 8);
+        c->excluded = json_column(r, row, 15);
+        c->region_list = string_list(c->regions, &bid->nregions);
+        c->excluded_list = string_list(c->excluded, &bid->nexcluded_sources);
+        bid->buyer = (size_t)buyer_index(b, c->buyer_id);
+        bid->price_exclusive = strtoll(PQgetvalue(r, row, 3), NULL, 10);
+        bid->price_shared = strtoll(PQgetvalue(r, row, 4), NULL, 10);
+        bid->set_seq = strtoull(PQgetvalue(r, row, 5), NULL, 10);
+        bid->regions = c->region_list;
+        bid->filters = c->filters;
+        bid->hours = c->hours;
+        bid->local_dow = atoi(PQgetvalue(r, row, 9));
+        bid->local_minute = atoi(PQgetvalue(r, row, 10));
+        bid->daily_cap = strtoll(PQgetvalue(r, row, 11), NULL, 10);
+        bid->daily_count = strtoll(PQgetvalue(r, row, 12), NULL, 10);
+        bid->budget = strtoll(PQgetvalue(r, row, 13), NULL, 10);
+        bid->spent = strtoll(PQgetvalue(r, row, 14), NULL, 10);
+        bid->excluded_sources = c->excluded_list;
+        bid->exclude_bought_days = atoi(PQgetvalue(r, row, 16));
+        bid->active = 1;
+    }
+    free(order);
+}
+
+/* The campaigns of one niche: [*start, *start + *count). */
+static void niche_range(const batch_t *b, const char *niche_id, size_t *start, size_t *count)
+{
+    size_t k = 0;
+    while (k < b->ncampaigns && strcmp(b->campaigns[k].niche_id, niche_id) != 0) k++;
+    *start = k;
+    while (k < b->ncampaigns && strcmp(b->campaigns[k].niche_id, niche_id) == 0) k++;
+    *count = k - *start;
+}
+
+static void auction_all(batch_t *b)
+{
+    load_campaigns(b);
+    int any_exclusion = 0;
+    for (size_t k = 0; k < b->ncampaigns; k++) any_exclusion |= b->bids[k].exclude_bought_days > 0;
+
+    /* earlier purchases of each lead's person, as rows (i, buyer, age) */
+    const PGresult *rr = b->job.results[b->r_recent];
+    int nrows = PQntuples(rr);
+    lx_auction_recent_t *recent = lx_calloc((size_t)nrows + 2 * LX_AUCTION_MAX_SHARES * b->n + 1, sizeof(*recent));
+
+    for (size_t i = 0; i < b->n; i++) {
+        lx_intake_item_t *it = b->items[i];
+        if (it->status != LX_LEAD_ACCEPTED) continue;
+        size_t start, count;
+        niche_range(b, it->niche->id, &start, &count);
+        size_t nrecent = 0;
+        if (any_exclusion) {
+            for (int row = 0; row < nrows; row++) {
+                ptrdiff_t k = buyer_index(b, PQgetvalue(rr, row, 1));
+                if ((size_t)strtoul(PQgetvalue(rr, row, 0), NULL, 10) == i && k >= 0)
+                    recent[nrecent++] = (lx_auction_recent_t){(size_t)k, strtoll(PQgetvalue(rr, row, 2), NULL, 10)};
+            }
+            /* the same person sold earlier in this batch (another niche: in the same one it is a duplicate) */
+            for (size_t j = 0; j < i; j++)
+                if (b->items[j]->nsales != 0 && same_contact(b->items[j], it))
+                    for (size_t s = 0; s < b->items[j]->nsales; s++) {
+                        ptrdiff_t k = buyer_index(b, b->items[j]->sales[s].buyer_id);
+                        if (k >= 0 && nrecent < (size_t)nrows + 2 * LX_AUCTION_MAX_SHARES * b->n)
+                            recent[nrecent++] = (lx_auction_recent_t){(size_t)k, 0};
+                    }
+        }
+        const lx_lead_t *l = &it->lead;
+        lx_auction_lead_t al = {
+            .region = l->region,
+            .webmaster_id = it->webmaster_id,
+            .sub_id = it->sub_id[0] != '\0' ? it->sub_id : NULL,
+            .attributes = l->attributes,
+            .quality = it->quality.score,
+            .temperature = lx_temperature_name(it->quality.temperature),
+            .sale_mode = (lx_auction_mode_t)l->sale_mode,
+            .recent = recent,
+            .nrecent = nrecent,
+        };
+        const lx_niche_t *nc = it->niche;
+        lx_auction_rules_t rules = {nc->max_shares, nc->floor_exclusive, nc->floor_shared, nc->fee_bps};
+        lx_auction_result_t res;
+        lx_auction_run(&al, b->bids + start, count, b->buyers, &rules, &res);
+        if (res.nsales == 0) {
+            it->status = LX_LEAD_UNSOLD;
+            continue;
+        }
+        lx_auction_apply(&res, b->bids + start, b->buyers);
+        it->status = LX_LEAD_SOLD;
+        it->sold_mode = res.mode;
+        it->nsales = res.nsales;
+        it->sales = lx_calloc(res.nsales, sizeof(*it->sales));
+        for (size_t k = 0; k < res.nsales; k++) {
+            campaign_t *c = &b->campaigns[start + res.sales[k].bid];
+            lx_intake_sale_t *sale = &it->sales[k];
+            lx_uuid_t id;
+            lx_uuid_v7_fast(&id);
+            lx_uuid_format(&id, sale->id);
+            memcpy(sale->campaign_id, c->id, sizeof(sale->campaign_id));
+            memcpy(sale->buyer_id, c->buyer_id, sizeof(sale->buyer_id));
+            sale->price = res.sales[k].price;
+            sale->fee = res.sales[k].fee;
+            sale->payout = res.sales[k].payout;
+            sale->share_index = (int)k;
+            it->payout_total += sale->payout;
+            c->spent_add += sale->price;
+            c->count_add++;
+        }
+    }
+    free(recent);
 }
 
 /* ---- writing ------------------------------------------------------------------------ */
 
 static void send_step2(batch_t *b)
 {
-    for (int i = 0; i < 6; i++) lx_strbuf_reset(&b->p[i]);
+    for (int i = 0; i < NPARAMS; i++) lx_strbuf_reset(&b->p[i]);
     lx_strbuf_t *release = &b->p[0], *reassign = &b->p[1], *leads = &b->p[2], *idem = &b->p[4];
     /* Claims: a pair nobody of this batch holds in the end is released; one held by a later lead than its tentative
      * holder is reassigned. Pairs held outside the batch were never touched. */
@@ -478,7 +793,7 @@ static void send_step2(batch_t *b)
         hex(leads, it->email_hash, LX_PII_HASH_BYTES);
         lx_strbuf_puts(leads, "\"");
         if (l->phone_country[0] != '\0') lx_strbuf_printf(leads, ",\"pc\":\"%s\"", l->phone_country);
-        if (it->status == LX_LEAD_ACCEPTED) {
+        if (lx_lead_status_accepted(it->status)) {
             /* Only accepted leads keep their contact: rejected and duplicate ones keep the keyed hashes alone. */
             lx_strbuf_puts(leads, ",\"ct\":\"");
             hex(leads, it->contact_ct, it->contact_ct_len);
@@ -497,9 +812,52 @@ static void send_step2(batch_t *b)
             lx_strbuf_puts(leads, ",\"sub\":");
             lx_strbuf_append_json_string(leads, it->sub_id, strlen(it->sub_id));
         }
+        lx_strbuf_printf(leads, ",\"ms\":%d,\"ss\":%zu,\"pt\":%" PRId64, it->niche->max_shares, it->nsales, it->payout_total);
+        if (lx_lead_status_accepted(it->status)) lx_strbuf_printf(leads, ",\"ttl\":%d", it->niche->inventory_ttl_hours);
+        if (it->nsales != 0) lx_strbuf_printf(leads, ",\"sm\":\"%s\"", lx_sale_mode_name((lx_sale_mode_t)it->sold_mode));
         lx_strbuf_printf(leads, ",\"at\":\"%s\"}", at);
     }
     lx_strbuf_puts(leads, "]");
+
+    /* Sales, one ledger transaction each (buyer balance -> webmaster pending payout + platform revenue), and what
+     * each campaign spent. */
+    lx_strbuf_t *sales = &b->p[6], *txns = &b->p[7], *entries = &b->p[8], *spend = &b->p[9];
+    lx_strbuf_puts(sales, "[");
+    lx_ledger_open(txns);
+    lx_ledger_open(entries);
+    size_t nsales = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const lx_intake_item_t *it = b->items[i];
+        const char *cur = it->niche->currency;
+        for (size_t k = 0; k < it->nsales; k++) {
+            const lx_intake_sale_t *sale = &it->sales[k];
+            lx_strbuf_printf(sales, "%s{\"id\":\"%s\"", nsales++ ? "," : "", sale->id);
+            json_id(sales, "l", it->id);
+            json_id(sales, "b", sale->buyer_id);
+            json_id(sales, "c", sale->campaign_id);
+            json_id(sales, "w", it->webmaster_id);
+            json_id(sales, "n", it->niche->id);
+            lx_strbuf_printf(sales, ",\"m\":\"%s\",\"k\":%d,\"p\":%" PRId64 ",\"f\":%" PRId64 ",\"o\":%" PRId64 ",\"cur\":\"%s\"}",
+                             lx_sale_mode_name((lx_sale_mode_t)it->sold_mode), sale->share_index, sale->price, sale->fee,
+                             sale->payout, cur);
+            lx_ledger_txn(txns, sale->id, "sale", cur, NULL, it->id, NULL);
+            lx_ledger_entry(entries, sale->id, sale->buyer_id, LX_BOOK_BALANCE, -sale->price, cur);
+            lx_ledger_entry(entries, sale->id, it->webmaster_id, LX_BOOK_PENDING, sale->payout, cur);
+            lx_ledger_entry(entries, sale->id, NULL, LX_BOOK_REVENUE, sale->fee, cur);
+        }
+    }
+    lx_strbuf_puts(sales, "]");
+    lx_ledger_close(txns);
+    lx_ledger_close(entries);
+    lx_strbuf_puts(spend, "[");
+    size_t nspend = 0;
+    for (size_t k = 0; k < b->ncampaigns; k++) {
+        const campaign_t *c = &b->campaigns[k];
+        if (c->count_add == 0) continue;
+        lx_strbuf_printf(spend, "%s{\"id\":\"%s\",\"s\":%" PRId64 ",\"n\":%" PRId64 "}", nspend++ ? "," : "", c->id, c->spent_add,
+                         c->count_add);
+    }
+    lx_strbuf_puts(spend, "]");
 
     lx_strbuf_puts(idem, "[");
     int nidem = 0;
@@ -514,7 +872,8 @@ static void send_step2(batch_t *b)
     }
     lx_strbuf_puts(idem, "]");
     size_t nvelocity = velocity_param(b, &b->p[5]);
-    for (int i = 0; i < 6; i++) lx_strbuf_append(&b->p[i], "", 1);
+    for (int i = 0; i < NPARAMS; i++)
+        if (i != 7 && i != 8) lx_strbuf_append(&b->p[i], "", 1); /* the ledger documents are closed already */
 
     lx_db_conn_t *reserved = b->job.conn; /* the connection holding the open transaction */
     lx_db_job_init(&b->job, on_step, b);
@@ -523,6 +882,12 @@ static void send_step2(batch_t *b)
     if (nrel != 0) lx_db_param(lx_db_job_add(&b->job, &st_release), 0, release->base);
     if (nre != 0) lx_db_param(lx_db_job_add(&b->job, &st_reassign), 0, reassign->base);
     lx_db_param(lx_db_job_add(&b->job, &st_insert_leads), 0, leads->base);
+    if (nsales != 0) {
+        lx_db_param(lx_db_job_add(&b->job, &lx_ledger_insert_txns), 0, txns->base);
+        lx_db_param(lx_db_job_add(&b->job, &st_sales), 0, sales->base);
+        lx_db_param(lx_db_job_add(&b->job, &lx_ledger_insert_entries), 0, entries->base);
+        lx_db_param(lx_db_job_add(&b->job, &st_campaign_spend), 0, spend->base);
+    }
     if (nidem != 0) lx_db_param(lx_db_job_add(&b->job, &st_idem), 0, idem->base);
     if (nvelocity != 0) lx_db_param(lx_db_job_add(&b->job, &st_velocity), 0, b->p[5].base);
     lx_db_job_add(&b->job, &st_commit);
@@ -589,7 +954,8 @@ static void finish(batch_t *b, lx_db_status_t st, const char *sqlstate, const ch
         g->done(g);
         g = next;
     }
-    for (int i = 0; i < 6; i++) lx_strbuf_free(&b->p[i]);
+    for (int i = 0; i < NPARAMS; i++) lx_strbuf_free(&b->p[i]);
+    campaigns_free(b);
     free(b->items);
     free(b->pairs);
     free(b->item_pairs);
@@ -654,7 +1020,7 @@ static void flush(lx_intake_t *in)
     while (in->head != NULL && in->in_flight < in->cfg.max_in_flight) {
         batch_t *b = lx_calloc(1, sizeof(*b));
         b->in = in;
-        for (int i = 0; i < 6; i++) lx_strbuf_init(&b->p[i], (size_t)64 << 20);
+        for (int i = 0; i < NPARAMS; i++) lx_strbuf_init(&b->p[i], (size_t)64 << 20);
         /* Whole groups, up to batch_max leads (a group larger than that goes alone). */
         lx_intake_group_t **tail = &b->groups;
         size_t n = 0;

@@ -22,11 +22,21 @@
  *      holds the claims. Then release the claims no accepted lead holds,
  *      insert the leads and their wrapped keys, record Idempotency-Key
  *      outcomes, COMMIT.
- * Because step 2 walks the batch in arrival order against the claims it
- * locked, a batch decides exactly what the same leads sent one by one would
- * (the marketplace's auction plugs into the same walk). Concurrent batches on
- * other threads or processes wait on the claim rows they share; a deadlock or
- * serialisation failure retries the whole batch.
+ *   Step 1 also locks, in id order, the active campaigns of active
+ *   advertisers that bid in the batch's niches and regions, then their
+ *   buyers' balance rows (DESIGN.md §5 lock order), and reads which buyers
+ *   bought the batch's people before (for campaigns that exclude them).
+ *   Step 2 then runs the auction (market/auction.h) for each accepted lead in
+ *   arrival order against the evolving campaign and balance state: sold or
+ *   unsold. It writes the sales, one ledger transaction per sale (buyer
+ *   balance -> webmaster pending payout + platform revenue, billing/ledger.h),
+ *   the campaigns' spend and daily counts, in the same commit as the leads.
+ * Because step 2 walks the batch in arrival order against the claims and
+ * campaigns it locked, a batch decides exactly what the same leads sent one by
+ * one would. Concurrent batches on other threads or processes wait on the
+ * claim and campaign rows they share; a deadlock or serialisation failure
+ * retries the whole batch. The database backs every decision with its
+ * constraints (budget, daily cap, balance floor, one sale per slot and buyer).
  */
 #ifndef LX_LEADS_INTAKE_H
 #define LX_LEADS_INTAKE_H
@@ -39,9 +49,23 @@
 #include "leads/niche.h"
 #include "leads/pii.h"
 #include "leads/quality.h"
+#include "market/auction.h"
 
-typedef enum { LX_LEAD_ACCEPTED = 0, LX_LEAD_REJECTED, LX_LEAD_DUPLICATE } lx_lead_status_t;
+/* ACCEPTED is the batch's working state between screening and the auction; a committed lead is one of the others. */
+typedef enum { LX_LEAD_ACCEPTED = 0, LX_LEAD_REJECTED, LX_LEAD_DUPLICATE, LX_LEAD_SOLD, LX_LEAD_UNSOLD } lx_lead_status_t;
 const char *lx_lead_status_name(lx_lead_status_t s);
+/* 1 for a lead that passed screening (it keeps its contact and holds its duplicate claims). */
+int lx_lead_status_accepted(lx_lead_status_t s);
+
+/* One sale of a lead, as the auction decided it (ids are the batch's; the buyer's price is never shown to the
+ * supplier). The sale id is also its ledger transaction's id. */
+typedef struct st_lx_intake_sale_t {
+    char id[LX_UUID_STRLEN + 1];
+    char campaign_id[LX_UUID_STRLEN + 1];
+    char buyer_id[LX_UUID_STRLEN + 1];
+    int64_t price, fee, payout;
+    int share_index;
+} lx_intake_sale_t;
 
 #define LX_INTAKE_MAX_REASONS (LX_QUALITY_MAX_REASONS + 2)
 
@@ -66,6 +90,10 @@ typedef struct st_lx_intake_item_t {
     const char *reasons[LX_INTAKE_MAX_REASONS];
     size_t nreasons;
     char duplicate_of[LX_UUID_STRLEN + 1]; /* "" unless the earlier lead is the same webmaster's */
+    lx_auction_mode_t sold_mode;           /* LX_MODE_ANY: not sold */
+    lx_intake_sale_t *sales;               /* [nsales] (malloc) */
+    size_t nsales;
+    int64_t payout_total;
 } lx_intake_item_t;
 
 typedef struct st_lx_intake_group_t lx_intake_group_t;

@@ -21,7 +21,7 @@ class Intake(LeadTestCase):
         r = self.submit(body)
         self.assertEqual(r.status_code, 201, r.text)
         doc = r.json()
-        self.assertEqual(doc["status"], "accepted")
+        self.assertEqual(doc["status"], "unsold")
         self.assertEqual(doc["niche"], self.slug)
         self.assertEqual(doc["region"], "RU-SPE")
         self.assertEqual(doc["webmaster_id"], self.wm["id"])
@@ -88,7 +88,7 @@ class Intake(LeadTestCase):
     def test_same_phone_or_email_in_the_niche_is_a_duplicate(self):
         phone, email = unique_phone(), unique_email()
         first = self.submit(self.lead(phone=phone, email=email)).json()
-        self.assertEqual(first["status"], "accepted")
+        self.assertEqual(first["status"], "unsold")
         # the same phone typed differently, another e-mail
         same_phone = self.submit(self.lead(phone=phone.replace(" ", "").replace("-", ""))).json()
         self.assertEqual(same_phone["status"], "duplicate")
@@ -105,7 +105,7 @@ class Intake(LeadTestCase):
         # another niche is not a duplicate
         n2 = self.h2.post("/v1/niches", json=niche_body(), headers=bearer(self.op)).json()
         elsewhere = self.submit(self.lead(niche=n2["slug"], phone=phone)).json()
-        self.assertEqual(elsewhere["status"], "accepted")
+        self.assertEqual(elsewhere["status"], "unsold")
 
     def test_duplicate_window_ends(self):
         phone = unique_phone()
@@ -114,7 +114,7 @@ class Intake(LeadTestCase):
         psql(self.db_url, f"UPDATE contact_claims SET expires_at = now() - interval '1 second' "
                           f"WHERE lead_id = '{first['id']}'")
         again = self.submit(self.lead(phone=phone)).json()
-        self.assertEqual(again["status"], "accepted")
+        self.assertEqual(again["status"], "unsold")
         self.assertEqual(self.submit(self.lead(phone=phone)).json()["duplicate_of"], again["id"])
 
     def test_dedupe_off_when_niche_window_is_zero(self):
@@ -122,7 +122,7 @@ class Intake(LeadTestCase):
         phone = unique_phone()
         a = self.submit(self.lead(niche=n["slug"], phone=phone)).json()
         b = self.submit(self.lead(niche=n["slug"], phone=phone)).json()
-        self.assertEqual((a["status"], b["status"]), ("accepted", "accepted"))
+        self.assertEqual((a["status"], b["status"]), ("unsold", "unsold"))
 
     def test_same_contact_in_one_batch(self):
         phone, email = unique_phone(), unique_email()
@@ -131,7 +131,7 @@ class Intake(LeadTestCase):
         self.assertEqual(r.status_code, 200, r.text)
         res = r.json()["results"]
         self.assertEqual([x["index"] for x in res], [0, 1, 2, 3, 4])
-        self.assertEqual([x["lead"]["status"] for x in res], ["accepted", "accepted", "accepted", "duplicate",
+        self.assertEqual([x["lead"]["status"] for x in res], ["unsold", "unsold", "unsold", "duplicate",
                                                                "duplicate"])
         self.assertIn(res[3]["lead"]["duplicate_of"], (res[0]["lead"]["id"], res[2]["lead"]["id"]))
         self.assertEqual(res[4]["lead"]["duplicate_of"], res[2]["lead"]["id"])
@@ -148,7 +148,7 @@ class Intake(LeadTestCase):
         self.assertEqual([x["index"] for x in res], list(range(1000)))
         self.assertEqual({x["status_code"] for x in res}, {201})
         ids = [x["lead"]["id"] for x in res]
-        self.assertEqual({x["lead"]["status"] for x in res}, {"accepted"})
+        self.assertEqual({x["lead"]["status"] for x in res}, {"unsold"})
         self.assertEqual([x["lead"]["contact"]["phone"][-7:] for x in res],
                          ["".join(c for c in le["contact"]["phone"] if c.isdigit())[-7:] for le in leads])
         self.assertEqual(db_count(self.db_url, "SELECT count(*) FROM leads WHERE id IN (" +
@@ -164,11 +164,11 @@ class Intake(LeadTestCase):
         self.assertEqual(res[0]["lead"]["status"], "rejected")
         self.assertEqual(res[0]["lead"]["quality"]["reasons"][-1], "below_min_quality")
         self.assertIn("form_filled_too_fast", res[0]["lead"]["quality"]["reasons"])
-        self.assertEqual(res[1]["lead"]["status"], "accepted")
+        self.assertEqual(res[1]["lead"]["status"], "unsold")
         phone2 = unique_phone()
         one = self.submit(self.lead(phone=phone2, fill_s=1)).json()
         two = self.submit(self.lead(phone=phone2)).json()
-        self.assertEqual((one["status"], two["status"]), ("rejected", "accepted"))
+        self.assertEqual((one["status"], two["status"]), ("rejected", "unsold"))
 
     # -- what is stored -----------------------------------------------------------------------------------------
 
@@ -295,7 +295,7 @@ class Intake(LeadTestCase):
         t.join(15)
         e.join(15)
         self.assertEqual(out["lead"].status_code, 201, out["lead"].text)
-        self.assertEqual(out["lead"].json()["status"], "accepted")
+        self.assertEqual(out["lead"].json()["status"], "unsold")
         self.assertEqual(out["erasure"].status_code, 201, out["erasure"].text)
         self.assertEqual(out["erasure"].json()["leads_erased"], 1)
         got = self.h2.get(f"/v1/leads/{out['lead'].json()['id']}", headers=bearer(self.wm_token)).json()
@@ -388,12 +388,12 @@ class DuplicateRace(LeadTestCase):
         for _ in range(3):
             phone = unique_phone()
             statuses = race(self, [self.server], self.wm_token, lambda i: self.lead(phone=phone))
-            self.assertEqual(statuses.count("accepted"), 1, statuses)
+            self.assertEqual(statuses.count("unsold"), 1, statuses)
             self.assertEqual(statuses.count("duplicate"), 31, statuses)
             email = unique_email()
             statuses = race(self, [self.server], self.wm_token, lambda i: self.lead(email=email.upper() if i % 2
                                                                                       else email))
-            self.assertEqual(statuses.count("accepted"), 1, statuses)
+            self.assertEqual(statuses.count("unsold"), 1, statuses)
 
     def test_race_on_two_processes_batch_size_one(self):
         """Two more server processes on the same database, each writing one lead per transaction: only the
@@ -408,10 +408,10 @@ class DuplicateRace(LeadTestCase):
         for _ in range(3):
             phone = unique_phone()
             statuses = race(self, servers, self.wm_token, lambda i: self.lead(phone=phone))
-            self.assertEqual(statuses.count("accepted"), 1, statuses)
+            self.assertEqual(statuses.count("unsold"), 1, statuses)
             self.assertEqual(statuses.count("duplicate"), 31, statuses)
         self.assertEqual(db_count(self.db_url, "SELECT count(*) FROM (SELECT niche_id, phone_hash FROM leads "
-                                               "WHERE status = 'accepted' GROUP BY 1, 2 HAVING count(*) > 1) d"), 0)
+                                               "WHERE status = 'unsold' GROUP BY 1, 2 HAVING count(*) > 1) d"), 0)
 
 
 class PrepareFailureRetried(LeadTestCase):
@@ -473,7 +473,7 @@ class CrashDurability(LeadTestCase):
         ids = ",".join(f"'{i}'" for i in acked)
         self.assertEqual(db_count(self.db_url, f"SELECT count(*) FROM leads WHERE id IN ({ids})"), len(acked))
         # what the killed server had in flight left no half-written lead: every stored one is complete
-        self.assertEqual(db_count(self.db_url, "SELECT count(*) FROM leads WHERE status = 'accepted' AND "
+        self.assertEqual(db_count(self.db_url, "SELECT count(*) FROM leads WHERE status = 'unsold' AND "
                                                "(contact_ct IS NULL) <> (contact_erased_at IS NOT NULL)"), 0)
 
 

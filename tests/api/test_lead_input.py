@@ -115,7 +115,7 @@ class LeadInput(LeadTestCase):
         self.assertEqual(r.status_code, 201, r.text)
         self.created += 1
         lead = r.json()
-        self.assertEqual(lead["status"], "accepted", lead)
+        self.assertEqual(lead["status"], "unsold", lead)
         got = self.h2.get(f"/v1/leads/{lead['id']}", headers=bearer(self.wm_token))
         self.assertEqual(got.status_code, 200, got.text)
         stored = got.json()

@@ -569,14 +569,14 @@ class CacheAndIntake(LeadTestCase, NicheApi):
         return self.lead(niche=niche, email=f"p.{secrets.token_hex(5)}@mailinator.com")
 
     def accepted(self, r):
-        return r.status_code == 201 and r.json()["status"] == "accepted"
+        return r.status_code == 201 and r.json()["status"] == "unsold"
 
     def warm(self, niche, body=None):
         """Submits one lead over each client (each connection is served by one thread) so the niche is cached."""
         for c in (self.h2, self.h1):
             r = self.submit(body(niche) if body else self.lead(niche=niche), client=c)
             self.assertEqual(r.status_code, 201, r.text)
-            self.assertEqual(r.json()["status"], "accepted", r.text)
+            self.assertEqual(r.json()["status"], "unsold", r.text)
         return r.json()
 
     def test_min_quality_change_reaches_intake(self):
