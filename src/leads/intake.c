@@ -90,9 +90,9 @@ LX_DB_STMT(st_recent, 2,
 LX_DB_STMT(st_sales, 1,
            "INSERT INTO sales (id, lead_id, buyer_id, campaign_id, webmaster_id, niche_id, mode, share_index, price, fee, "
            "payout, currency, ledger_txn) "
-           "SELECT x.id, x.l, x.b, x.c, x.w, x.n, x.m, x.k, x.p, x.f, x.o, x.cur, x.id "
+           "SELECT x.id, x.l, x.b, x.c, x.w, x.n, x.m, x.k, x.p, x.f, x.o, x.cur, x.t "
            "FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, l uuid, b uuid, c uuid, w uuid, n uuid, m text, k int, "
-           "p bigint, f bigint, o bigint, cur text)");
+           "p bigint, f bigint, o bigint, cur text, t uuid)");
 /* Spend and today's count; the CHECKs on campaigns refuse any excess (DESIGN.md §4.3). */
 LX_DB_STMT(st_campaign_spend, 1,
            "UPDATE campaigns c SET spent = c.spent + x.s, "
@@ -721,6 +721,9 @@ static void auction_all(batch_t *b)
         it->sold_mode = res.mode;
         it->nsales = res.nsales;
         it->sales = lx_calloc(res.nsales, sizeof(*it->sales));
+        lx_uuid_t txn;
+        lx_uuid_v7_fast(&txn);
+        lx_uuid_format(&txn, it->txn_id);
         for (size_t k = 0; k < res.nsales; k++) {
             campaign_t *c = &b->campaigns[start + res.sales[k].bid];
             lx_intake_sale_t *sale = &it->sales[k];
@@ -819,7 +822,7 @@ static void send_step2(batch_t *b)
     }
     lx_strbuf_puts(leads, "]");
 
-    /* Sales, one ledger transaction each (buyer balance -> webmaster pending payout + platform revenue), and what
+    /* Sales, one ledger transaction per sold lead, and what
      * each campaign spent. */
     lx_strbuf_t *sales = &b->p[6], *txns = &b->p[7], *entries = &b->p[8], *spend = &b->p[9];
     lx_strbuf_puts(sales, "[");
@@ -829,6 +832,12 @@ static void send_step2(batch_t *b)
     for (size_t i = 0; i < b->n; i++) {
         const lx_intake_item_t *it = b->items[i];
         const char *cur = it->niche->currency;
+        if (it->nsales == 0) continue;
+        /* One ledger transaction per sold lead: each buyer pays its price, the webmaster's pending payouts and the
+         * platform's revenue take the sums (fewer rows per lead than one transaction per sale; each sale row
+         * names the transaction, and each sale's price, fee and payout stay on the sale). */
+        int64_t fees = 0;
+        lx_ledger_txn(txns, it->txn_id, "sale", cur, NULL, it->id, NULL);
         for (size_t k = 0; k < it->nsales; k++) {
             const lx_intake_sale_t *sale = &it->sales[k];
             lx_strbuf_printf(sales, "%s{\"id\":\"%s\"", nsales++ ? "," : "", sale->id);
@@ -837,14 +846,16 @@ static void send_step2(batch_t *b)
             json_id(sales, "c", sale->campaign_id);
             json_id(sales, "w", it->webmaster_id);
             json_id(sales, "n", it->niche->id);
-            lx_strbuf_printf(sales, ",\"m\":\"%s\",\"k\":%d,\"p\":%" PRId64 ",\"f\":%" PRId64 ",\"o\":%" PRId64 ",\"cur\":\"%s\"}",
+            lx_strbuf_printf(sales, ",\"m\":\"%s\",\"k\":%d,\"p\":%" PRId64 ",\"f\":%" PRId64 ",\"o\":%" PRId64 ",\"cur\":\"%s\"",
                              lx_sale_mode_name((lx_sale_mode_t)it->sold_mode), sale->share_index, sale->price, sale->fee,
                              sale->payout, cur);
-            lx_ledger_txn(txns, sale->id, "sale", cur, NULL, it->id, NULL);
-            lx_ledger_entry(entries, sale->id, sale->buyer_id, LX_BOOK_BALANCE, -sale->price, cur);
-            lx_ledger_entry(entries, sale->id, it->webmaster_id, LX_BOOK_PENDING, sale->payout, cur);
-            lx_ledger_entry(entries, sale->id, NULL, LX_BOOK_REVENUE, sale->fee, cur);
+            json_id(sales, "t", it->txn_id);
+            lx_strbuf_puts(sales, "}");
+            lx_ledger_entry(entries, it->txn_id, sale->buyer_id, LX_BOOK_BALANCE, -sale->price, cur);
+            fees += sale->fee;
         }
+        lx_ledger_entry(entries, it->txn_id, it->webmaster_id, LX_BOOK_PENDING, it->payout_total, cur);
+        lx_ledger_entry(entries, it->txn_id, NULL, LX_BOOK_REVENUE, fees, cur);
     }
     lx_strbuf_puts(sales, "]");
     lx_ledger_close(txns);

@@ -28,8 +28,9 @@
  *   bought the batch's people before (for campaigns that exclude them).
  *   Step 2 then runs the auction (market/auction.h) for each accepted lead in
  *   arrival order against the evolving campaign and balance state: sold or
- *   unsold. It writes the sales, one ledger transaction per sale (buyer
- *   balance -> webmaster pending payout + platform revenue, billing/ledger.h),
+ *   unsold. It writes the sales, one ledger transaction per sold lead (each
+ *   buyer's balance -> the webmaster's pending payout + platform revenue,
+ *   billing/ledger.h),
  *   the campaigns' spend and daily counts, in the same commit as the leads.
  * Because step 2 walks the batch in arrival order against the claims and
  * campaigns it locked, a batch decides exactly what the same leads sent one by
@@ -58,7 +59,7 @@ const char *lx_lead_status_name(lx_lead_status_t s);
 int lx_lead_status_accepted(lx_lead_status_t s);
 
 /* One sale of a lead, as the auction decided it (ids are the batch's; the buyer's price is never shown to the
- * supplier). The sale id is also its ledger transaction's id. */
+ * supplier). A lead's sales share one ledger transaction (lx_intake_item_t.txn_id). */
 typedef struct st_lx_intake_sale_t {
     char id[LX_UUID_STRLEN + 1];
     char campaign_id[LX_UUID_STRLEN + 1];
@@ -92,6 +93,7 @@ typedef struct st_lx_intake_item_t {
     char duplicate_of[LX_UUID_STRLEN + 1]; /* "" unless the earlier lead is the same webmaster's */
     lx_auction_mode_t sold_mode;           /* LX_MODE_ANY: not sold */
     lx_intake_sale_t *sales;               /* [nsales] (malloc) */
+    char txn_id[LX_UUID_STRLEN + 1];       /* the ledger transaction of its sales */
     size_t nsales;
     int64_t payout_total;
 } lx_intake_item_t;
