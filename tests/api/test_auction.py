@@ -1,0 +1,382 @@
+"""The real-time auction through the server (issue 4 items 3, 4 and 7).
+
+* Determinism: the same seeded sequence of bids and leads, sent one lead per transaction (intake batch size 1,
+  leads sent one by one) and as one transaction of 256 (one batch request), yields identical sales: the same
+  leads sold to the same campaigns in the same modes, slots and prices, the same spend, daily counts and
+  balances. The scenario is built to make the evolving state matter: small budgets, daily caps and balances
+  run out mid-sequence, equal bids are broken by the earlier-set bid, filters, schedules, source exclusions,
+  "not a person I bought within N days", duplicates and every sale mode.
+* Invariants under concurrency: many leads from 32 connections on two server processes against campaigns with a
+  small budget, a daily cap and a buyer whose balance covers only a few sales: never over budget or cap, never
+  below the balance floor, shared leads never over max_shares or twice to one buyer; the ledger balances.
+"""
+import datetime
+import json
+import random
+import secrets
+import threading
+import unittest
+
+from harness import Server, bearer, create_operator, main, new_database, psql
+from leads_common import JSON, lead, niche_body
+from market_common import assert_ledger_consistent
+
+
+def db_rows(db_url, sql):
+    """Rows of a query as lists of text values (psql's unaligned output)."""
+    out = psql(db_url, sql)
+    return [line.split("|") for line in out.splitlines()] if out else []
+
+
+def assert_market_consistent(test, db_url):
+    """Every sale is backed by the ledger and the counters agree with the sales (after assert_ledger_consistent)."""
+    assert_ledger_consistent(db_url)
+    checks = {
+        "a sale whose ledger transaction does not move exactly price, payout and fee": """
+            SELECT count(*) FROM sales s WHERE
+              (SELECT coalesce(sum(e.amount), 0) FROM ledger_entries e WHERE e.txn_id = s.ledger_txn
+                 AND e.book = 'balance' AND e.account_id = s.buyer_id) <> -s.price
+              OR (SELECT coalesce(sum(e.amount), 0) FROM ledger_entries e WHERE e.txn_id = s.ledger_txn
+                 AND e.book = 'pending' AND e.account_id = s.webmaster_id) <> s.payout
+              OR (SELECT coalesce(sum(e.amount), 0) FROM ledger_entries e WHERE e.txn_id = s.ledger_txn
+                 AND e.book = 'revenue') <> s.fee""",
+        "a campaign whose spend is not the sum of its sales": """
+            SELECT count(*) FROM campaigns c
+             WHERE c.spent <> (SELECT coalesce(sum(s.price), 0) FROM sales s WHERE s.campaign_id = c.id)""",
+        "a campaign over its budget or daily cap": """
+            SELECT count(*) FROM campaigns c WHERE (c.budget IS NOT NULL AND c.spent > c.budget)
+               OR (c.daily_cap IS NOT NULL AND c.daily_count > c.daily_cap)""",
+        "a lead whose sale state disagrees with its sales": """
+            SELECT count(*) FROM leads l WHERE l.shares_sold <> (SELECT count(*) FROM sales s
+                WHERE s.lead_id = l.id AND s.refunded_at IS NULL)
+               OR l.payout_total <> (SELECT coalesce(sum(s.payout), 0) FROM sales s
+                WHERE s.lead_id = l.id AND s.refunded_at IS NULL)
+               OR EXISTS (SELECT 1 FROM sales s WHERE s.lead_id = l.id AND s.mode IS DISTINCT FROM l.sold_mode)""",
+        "a lead with more than one exclusive sale, more than max_shares, or two sales to one buyer": """
+            SELECT count(*) FROM (SELECT s.lead_id FROM sales s JOIN leads l ON l.id = s.lead_id
+              WHERE s.refunded_at IS NULL GROUP BY s.lead_id, l.max_shares
+              HAVING count(*) > max(l.max_shares) OR count(DISTINCT s.buyer_id) <> count(*)
+                  OR (bool_or(s.mode = 'exclusive') AND count(*) > 1)) x""",
+        "a buyer below its balance floor": "SELECT count(*) FROM ledger_accounts WHERE balance < min_balance",
+    }
+    for what, sql in checks.items():
+        test.assertEqual(db_rows(db_url, sql), [["0"]], what)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A seeded marketplace
+
+
+def other_weekday_hours():
+    """A schedule (UTC) open only on a weekday that is not today, in UTC: closed now."""
+    days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    today = datetime.datetime.now(datetime.timezone.utc).weekday()
+    return {"tz": "UTC", "hours": {days[(today + 3) % 7]: [["00:00", "24:00"]]}}
+
+
+class Scenario:
+    """The seeded set-up and leads; `run(server, send)` builds it on a fresh server and returns what it sold."""
+
+    REGIONS = ["RU-MOW", "RU-SPE", "RU-KDA", "RU-TAT"]
+
+    def __init__(self, seed, nleads):
+        rng = random.Random(seed)
+        self.niches = [niche_body(slug=f"loans-{k}", max_shares=3, floor_exclusive=50000, floor_shared=20000)
+                       for k in range(2)]
+        self.advertisers = [{"name": f"adv {k}", "deposit": rng.choice([150000, 400000, 2000000, 5000000])}
+                            for k in range(6)]
+        self.campaigns = []
+        for k in range(14):
+            c = {"name": f"c{k}", "niche": rng.choice(self.niches)["slug"],
+                 "regions": rng.choice([["RU"], ["RU-MOW"], ["RU-SPE", "RU-MOW"], ["RU-KDA", "RU-TAT"]])}
+            kind = rng.choice(["x", "s", "xs"])
+            if "x" in kind:
+                c["price_exclusive"] = rng.choice([50000, 60000, 60000, 75000, 90000])  # repeats: equal bids
+            if "s" in kind:
+                c["price_shared"] = rng.choice([20000, 25000, 25000, 30000, 40000])
+            if rng.random() < 0.4:
+                c["budget"] = rng.choice([100000, 180000, 250000])
+            if rng.random() < 0.4:
+                c["daily_cap"] = rng.choice([2, 3, 5])
+            r = rng.random()
+            if r < 0.2:
+                c["filters"] = {"attributes": {"age": {"gte": 30}}}
+            elif r < 0.3:
+                c["filters"] = {"min_quality": 60, "temperatures": ["hot", "warm"]}
+            elif r < 0.4:
+                c["filters"] = {"attributes": {"purpose": {"in": ["car", "home"]}}, "required": ["income"]}
+            if rng.random() < 0.15:
+                c["exclude_sources"] = ["s3"]
+            if rng.random() < 0.3:
+                c["exclude_bought_contacts_days"] = 30
+            if rng.random() < 0.1:
+                c["schedule"] = other_weekday_hours()
+            elif rng.random() < 0.15:
+                c["schedule"] = {"tz": "Europe/Moscow", "hours": {d: [["00:00", "24:00"]] for d in
+                                                                  ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}}
+            self.campaigns.append((rng.randrange(len(self.advertisers)), c))
+        # Leads: people (phone, e-mail) sometimes come back, in the other niche (a resale the exclusion rule sees)
+        # or in the same one (a duplicate).
+        people = []
+        self.leads = []
+        for i in range(nleads):
+            if people and rng.random() < 0.2:
+                phone, email = rng.choice(people)
+            else:
+                n = 1000000 + rng.randrange(8999999)
+                phone, email = f"+7916{n:07d}", f"p{seed}.{i}@example.org"
+                people.append((phone, email))
+            attrs = {"age": rng.randrange(18, 80), "purpose": rng.choice(["car", "home", "other"])}
+            if rng.random() < 0.5:
+                attrs["income"] = rng.randrange(20000, 300000)
+            ip = f"198.51.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+            body = lead(niche=rng.choice(self.niches)["slug"], region=rng.choice(self.REGIONS), phone=phone,
+                        email=email, ip=ip, sub_id=rng.choice(["s1", "s2", "s3", "s4"]), attributes=attrs,
+                        sale_mode=rng.choice(["any", "any", "any", "exclusive", "shared"]))
+            body["source"]["click_id"] = f"lead-{i}"
+            self.leads.append((rng.randrange(2), body))
+
+    def build(self, test, server, op):
+        h2 = server.client(http2=True)
+        for n in self.niches:
+            r = h2.post("/v1/niches", json=n, headers=bearer(op))
+            test.assertEqual(r.status_code, 201, r.text)
+        wms = []
+        for k in range(2):
+            r = h2.post("/v1/accounts", json={"role": "webmaster", "name": f"wm {k}", "currency": "RUB"},
+                        headers=bearer(op))
+            test.assertEqual(r.status_code, 201, r.text)
+            wms.append(r.json()["key"]["token"])
+        advs = []
+        for a in self.advertisers:
+            r = h2.post("/v1/accounts", json={"role": "advertiser", "name": a["name"], "currency": "RUB"},
+                        headers=bearer(op))
+            test.assertEqual(r.status_code, 201, r.text)
+            acct, token = r.json()["account"], r.json()["key"]["token"]
+            r = h2.post(f"/v1/accounts/{acct['id']}/deposits", headers=bearer(op),
+                        json={"amount": a["deposit"], "currency": "RUB", "reference": f"wire {a['name']}"})
+            test.assertEqual(r.status_code, 201, r.text)
+            advs.append(token)
+        for owner, c in self.campaigns:  # in order: bid_seq (equal bids go to the earlier) follows it
+            r = h2.post("/v1/campaigns", json=c, headers=bearer(advs[owner]))
+            test.assertEqual(r.status_code, 201, r.text)
+        return h2, wms
+
+    def outcome(self, test, db_url, answers):
+        """What was sold, by lead index and campaign name, and where the money ended up."""
+        sales = db_rows(db_url, """
+            SELECT l.source->>'click_id', c.name, s.mode, s.share_index, s.price, s.fee, s.payout
+              FROM sales s JOIN leads l ON l.id = s.lead_id JOIN campaigns c ON c.id = s.campaign_id
+             ORDER BY 1, 4""")
+        campaigns = db_rows(db_url, "SELECT name, spent, daily_count FROM campaigns ORDER BY name")
+        balances = db_rows(db_url, """
+            SELECT coalesce(a.name, 'platform ' || b.book), b.book, coalesce(b.balance,
+                   (SELECT coalesce(sum(e.amount), 0) FROM ledger_entries e WHERE e.ledger_account_id = b.id))
+              FROM ledger_accounts b LEFT JOIN accounts a ON a.id = b.owner
+             WHERE b.currency = 'RUB' AND (a.role IS NULL OR a.role <> 'operator') ORDER BY 1, 2""")
+        leads = db_rows(db_url, "SELECT source->>'click_id', status, sold_mode, shares_sold, payout_total, "
+                                "quality_score FROM leads ORDER BY 1")
+        return {"answers": answers, "sales": sales, "campaigns": campaigns, "balances": balances, "leads": leads}
+
+
+def answer_summary(doc):
+    return [doc["status"], doc["sale"], doc["quality"]["score"], doc["duplicate_of"] is not None]
+
+
+class BatchEqualsOneByOne(unittest.TestCase):
+    """Batch size 1 (one lead per transaction, sent one by one) and batch size 256 (one request, one transaction)
+    sell exactly the same."""
+
+    def run_batched(self, scenario):
+        db_url = new_database()
+        server = Server(db_url, env={"LEADX_INTAKE_BATCH_MAX": "256"}, name="batch-256")
+        self.addCleanup(server.kill)
+        server.start()
+        self.addCleanup(server.stop)
+        op = create_operator(server)
+        h2, wms = scenario.build(self, server, op)
+        bodies = [body for _, body in scenario.leads]
+        r = h2.post("/v1/leads/batch", content=json.dumps({"leads": bodies}).encode(),
+                    headers={**bearer(wms[0]), **JSON})
+        self.assertEqual(r.status_code, 200, r.text)
+        answers = []
+        for item in r.json()["results"]:
+            self.assertEqual(item["status_code"], 201, item)
+            answers.append(answer_summary(item["lead"]))
+        server.assert_clean()
+        assert_market_consistent(self, db_url)
+        return scenario.outcome(self, db_url, answers)
+
+    def run_one_by_one(self, scenario):
+        db_url = new_database()
+        server = Server(db_url, env={"LEADX_INTAKE_BATCH_MAX": "1"}, name="batch-1")
+        self.addCleanup(server.kill)
+        server.start()
+        self.addCleanup(server.stop)
+        op = create_operator(server)
+        h2, wms = scenario.build(self, server, op)
+        answers = []
+        for _, body in scenario.leads:
+            r = h2.post("/v1/leads", content=json.dumps(body).encode(), headers={**bearer(wms[0]), **JSON})
+            self.assertEqual(r.status_code, 201, r.text)
+            answers.append(answer_summary(r.json()))
+        server.assert_clean()
+        assert_market_consistent(self, db_url)
+        self.last_db = db_url
+        return scenario.outcome(self, db_url, answers)
+
+    def test_same_sales_with_batch_size_1_and_256(self):
+        for seed in (7, 2026):
+            with self.subTest(seed=seed):
+                scenario = Scenario(seed, 256)
+                one = self.run_one_by_one(scenario)
+                many = self.run_batched(scenario)
+                statuses = [a[0] for a in one["answers"]]
+                # The scenario must exercise the market: sales of both modes, unsold leads and duplicates.
+                self.assertGreater(statuses.count("sold"), 20, statuses)
+                self.assertGreater(statuses.count("unsold"), 5, statuses)
+                self.assertIn("duplicate", statuses)
+                modes = {s[2] for s in one["sales"]}
+                self.assertEqual(modes, {"exclusive", "shared"})
+                for k in ("answers", "sales", "campaigns", "balances", "leads"):
+                    self.assertEqual(one[k], many[k], k)
+                # Something ran out mid-sequence: a buyer ended below the lowest floor, or a campaign reached
+                # its budget or cap, so the evolving state decided later leads.
+                dry = [b for b in one["balances"] if b[1] == "balance" and int(b[2]) < 20000]
+                full = db_rows(self.last_db, "SELECT count(*) FROM campaigns WHERE daily_count = daily_cap "
+                                             "OR budget - spent < coalesce(price_shared, price_exclusive)")
+                self.assertTrue(dry or full != [["0"]], "nothing ran out: the scenario does not test the state")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Concurrency on two processes
+
+
+class LimitsUnderConcurrency(unittest.TestCase):
+    """32 connections over two server processes send many leads at once; budgets, caps and balances hold."""
+
+    PRICE = 60000
+
+    @classmethod
+    def setUpClass(cls):
+        cls.db_url = new_database()
+        cls.a = Server(cls.db_url, name="server-A")
+        cls.addClassCleanup(cls.a.kill)
+        cls.a.start()
+        cls.addClassCleanup(cls.a.stop)
+        cls.b = Server(cls.db_url, key_dir=cls.a.key_dir, name="server-B")
+        cls.addClassCleanup(cls.b.kill)
+        cls.b.start()
+        cls.addClassCleanup(cls.b.stop)
+        cls.op = create_operator(cls.a)
+        cls.h2 = cls.a.client(http2=True)
+
+    def tearDown(self):
+        self.a.assert_clean()
+        self.b.assert_clean()
+
+    def account(self, role, deposit=None):
+        r = self.h2.post("/v1/accounts", json={"role": role, "name": f"{role} {secrets.token_hex(3)}",
+                                               "currency": "RUB"}, headers=bearer(self.op))
+        self.assertEqual(r.status_code, 201, r.text)
+        acct, token = r.json()["account"], r.json()["key"]["token"]
+        if deposit:
+            r = self.h2.post(f"/v1/accounts/{acct['id']}/deposits", headers=bearer(self.op),
+                             json={"amount": deposit, "currency": "RUB", "reference": secrets.token_hex(4)})
+            self.assertEqual(r.status_code, 201, r.text)
+        return acct, token
+
+    def campaign(self, token, **body):
+        r = self.h2.post("/v1/campaigns", json=body, headers=bearer(token))
+        self.assertEqual(r.status_code, 201, r.text)
+        return r.json()
+
+    def flood(self, niche, wm_token, nleads, nconns=32):
+        """nleads distinct leads from nconns connections, half on each process; some as batch requests."""
+        bodies = [lead(niche=niche, region="RU-MOW") for _ in range(nleads)]
+        chunks = [bodies[k::nconns] for k in range(nconns)]
+        statuses, errors = [], []
+        lock = threading.Lock()
+
+        def work(k):
+            client = (self.a if k % 2 else self.b).client(http2=True, timeout=60)
+            try:
+                mine = chunks[k]
+                if k % 4 == 0:  # a quarter of the connections send batch requests of up to 10
+                    for i in range(0, len(mine), 10):
+                        r = client.post("/v1/leads/batch", json={"leads": mine[i:i + 10]},
+                                        headers=bearer(wm_token))
+                        with lock:
+                            if r.status_code != 200:
+                                errors.append(r.text)
+                            else:
+                                statuses.extend(x["lead"]["status"] for x in r.json()["results"])
+                else:
+                    for body in mine:
+                        r = client.post("/v1/leads", json=body, headers=bearer(wm_token))
+                        with lock:
+                            if r.status_code != 201:
+                                errors.append(r.text)
+                            else:
+                                statuses.append(r.json()["status"])
+            finally:
+                client.close()
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(nconns)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        self.assertEqual(len(statuses), nleads)
+        return statuses
+
+    def test_budget_cap_and_balance_hold(self):
+        r = self.h2.post("/v1/niches", json=niche_body(max_shares=2), headers=bearer(self.op))
+        self.assertEqual(r.status_code, 201, r.text)
+        slug = r.json()["slug"]
+        _, wm = self.account("webmaster")
+        p = self.PRICE
+        # X: a budget for exactly 4 sales at the best exclusive price.
+        _, x = self.account("advertiser", deposit=100 * p)
+        cx = self.campaign(x, niche=slug, regions=["RU"], price_exclusive=p, budget=4 * p + p // 2)
+        # Y: a daily cap of 6 at a lower exclusive price.
+        _, y = self.account("advertiser", deposit=100 * p)
+        cy = self.campaign(y, niche=slug, regions=["RU-MOW"], price_exclusive=p - 5000, daily_cap=6)
+        # Z: money for exactly 3 sales and no other limit.
+        z_acct, z = self.account("advertiser", deposit=3 * (p - 10000))
+        cz = self.campaign(z, niche=slug, regions=["RU"], price_exclusive=p - 10000)
+        statuses = self.flood(slug, wm, 300)
+        self.assertEqual(statuses.count("sold"), 4 + 6 + 3, statuses)
+        self.assertEqual(statuses.count("unsold"), 300 - 13)
+        rows = dict((r[0], r[1:]) for r in db_rows(self.db_url, "SELECT id, spent, daily_count FROM campaigns"))
+        self.assertEqual(rows[cx["id"]], [str(4 * p), "4"])
+        self.assertEqual(rows[cy["id"]], [str(6 * (p - 5000)), "6"])
+        self.assertEqual(rows[cz["id"]], [str(3 * (p - 10000)), "3"])
+        self.assertEqual(db_rows(self.db_url, "SELECT balance FROM ledger_accounts WHERE owner = "
+                                              f"'{z_acct['id']}' AND book = 'balance'"), [["0"]])
+        assert_market_consistent(self, self.db_url)
+
+    def test_shared_slots_hold(self):
+        r = self.h2.post("/v1/niches", json=niche_body(max_shares=2), headers=bearer(self.op))
+        self.assertEqual(r.status_code, 201, r.text)
+        slug = r.json()["slug"]
+        _, wm = self.account("webmaster")
+        # Five shared buyers, two of them with two campaigns each (a buyer never takes two slots of one lead).
+        for k in range(5):
+            _, t = self.account("advertiser", deposit=10_000_000)
+            limit = {"budget": 30 * 30000} if k == 0 else {}
+            self.campaign(t, niche=slug, regions=["RU"], price_shared=30000 + 1000 * k, **limit)
+            if k < 2:
+                self.campaign(t, niche=slug, regions=["RU-MOW"], price_shared=45000 + 1000 * k, daily_cap=20)
+        statuses = self.flood(slug, wm, 200)
+        self.assertEqual(statuses.count("sold"), 200)
+        self.assertEqual(db_rows(self.db_url, f"""
+            SELECT count(*) FROM (SELECT l.id FROM leads l JOIN niches n ON n.id = l.niche_id
+              JOIN sales s ON s.lead_id = l.id WHERE n.slug = '{slug}'
+              GROUP BY l.id HAVING count(*) = 2 AND count(DISTINCT s.buyer_id) = 2) x"""), [["200"]])
+        assert_market_consistent(self, self.db_url)
+
+
+if __name__ == "__main__":
+    main()
