@@ -189,6 +189,16 @@ static void validate_all(submission_t *s)
             s->problems[i] = problem_json(&err, lr->request_id);
             continue;
         }
+        if (strcmp(niche->currency, lr->who.currency) != 0) { /* accounts trade only in their own currency */
+            char field[LX_JSON_POINTER_MAX + 8];
+            snprintf(field, sizeof(field), "%s/niche", base);
+            lx_error_field(&err, field, "The niche trades in %s; this account's currency is %s.", niche->currency,
+                           lr->who.currency);
+            lx_error_set(&err, LX_ERR_VALIDATION, "The lead is invalid.");
+            s->problems[i] = problem_json(&err, lr->request_id);
+            lx_lead_dispose(&lead);
+            continue;
+        }
         lx_intake_item_t *it = &s->items[s->nitems];
         lx_intake_item_prepare(it, &lead, niche, s->account_id, w->server->keys->dedupe_key, w->server->keys->data_key, now);
         s->ptrs[s->nitems] = it;

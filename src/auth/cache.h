@@ -31,6 +31,7 @@ typedef struct st_lx_principal_t {
     lx_role_t role;
     int suspended;
     int64_t rate_limit; /* -1 = server default */
+    char currency[4];   /* the account trades only in niches of this currency */
 } lx_principal_t;
 
 typedef struct st_lx_auth_entry_t {

@@ -110,6 +110,9 @@ static int on_key_loaded(lx_req_t *lr, lx_async_t *a)
     e.who.rate_limit = PQgetisnull(r, 0, 5) ? -1 : strtoll(PQgetvalue(r, 0, 5), NULL, 10);
     e.fetched_at_ms = lx_now_us() / 1000;
     json_t *account = lx_account_json(r, 0, 6);
+    const char *currency = json_string_value(json_object_get(account, "currency"));
+    ok = ok && currency != NULL && strlen(currency) == 3;
+    if (currency != NULL) snprintf(e.who.currency, sizeof(e.who.currency), "%s", currency);
     e.account_json = json_dumps(account, JSON_COMPACT);
     json_decref(account);
     if (e.account_json == NULL) lx_oom();

@@ -37,6 +37,18 @@ class Intake(LeadTestCase):
         op = self.h2.get(f"/v1/leads/{doc['id']}", headers=bearer(self.op))
         self.assertEqual(op.json(), doc)
 
+    def test_only_niches_of_the_accounts_currency(self):
+        """Accounts trade only in niches of their own currency: a USD webmaster's lead for a RUB niche is 422 naming
+        the niche, alone in a batch too, and nothing is stored."""
+        _, usd = self.create_account(role="webmaster", currency="USD")
+        r = self.submit(self.lead(), token=usd)
+        problem(r, 422, "validation_failed", field="/niche")
+        r = self.submit_batch([self.lead(), self.lead()], token=usd)
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual([x["status_code"] for x in r.json()["results"]], [422, 422])
+        self.assertEqual(r.json()["results"][1]["problem"]["errors"][0]["field"], "/leads/1/niche")
+        self.assertEqual(self.submit(self.lead()).status_code, 201)  # the RUB webmaster still may
+
     def test_real_attributes_come_back_as_sent(self):
         """A real attribute keeps its shortest spelling through intake, storage and reading (250000.7, not
         250000.69999999998)."""
