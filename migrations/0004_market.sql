@@ -105,14 +105,21 @@ BEGIN
   IF FOUND THEN
     RAISE EXCEPTION 'ledger transaction % does not balance in %', bad.txn_id, bad.currency USING ERRCODE = 'check_violation';
   END IF;
-  SELECT e.txn_id INTO bad FROM new_entries e
+  -- Per distinct book and transaction (a few rows per statement, not one per entry).
+  SELECT e.ledger_account_id INTO bad FROM (SELECT DISTINCT ledger_account_id, account_id, book, currency FROM new_entries) e
     LEFT JOIN ledger_accounts a ON a.id = e.ledger_account_id
-    LEFT JOIN ledger_txns t ON t.id = e.txn_id
-   WHERE a.id IS NULL OR t.id IS NULL OR a.currency <> e.currency OR t.currency <> e.currency
-      OR a.owner IS DISTINCT FROM e.account_id OR a.book <> e.book
+   WHERE a.id IS NULL OR a.currency <> e.currency OR a.owner IS DISTINCT FROM e.account_id OR a.book <> e.book
    LIMIT 1;
   IF FOUND THEN
-    RAISE EXCEPTION 'ledger transaction % names a book or transaction that does not match', bad.txn_id
+    RAISE EXCEPTION 'ledger entries name book % with another owner, book or currency', bad.ledger_account_id
+      USING ERRCODE = 'foreign_key_violation';
+  END IF;
+  SELECT e.txn_id INTO bad FROM (SELECT DISTINCT txn_id, currency FROM new_entries) e
+    LEFT JOIN ledger_txns t ON t.id = e.txn_id
+   WHERE t.id IS NULL OR t.currency <> e.currency
+   LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'ledger entries name transaction % that does not exist or has another currency', bad.txn_id
       USING ERRCODE = 'foreign_key_violation';
   END IF;
   -- Balance rows in id order (DESIGN.md §5), then each gets its entries' sum.
