@@ -44,17 +44,18 @@ LX_DB_STMT(st_claim, 1,
            "expires_at = CASE WHEN c.expires_at <= now() THEN EXCLUDED.expires_at ELSE c.expires_at END "
            "RETURNING c.niche_id, encode(c.hash, 'hex'), c.lead_id, c.webmaster_id");
 #define NOW_BUCKET "(extract(epoch from now())::bigint / 600)"
-LX_DB_STMT(st_signals, 1,
-           "SELECT x.i, "
-           "CASE WHEN x.ip IS NULL THEN 0 ELSE (SELECT coalesce(sum(v.n), 0) FROM intake_velocity v WHERE v.kind = 1 "
-           "  AND v.key = x.ip AND v.bucket > " NOW_BUCKET " - 7) END, "
-           "CASE WHEN x.sub IS NULL THEN 0 ELSE (SELECT coalesce(sum(v.n), 0) FROM intake_velocity v WHERE v.kind = 2 "
-           "  AND v.key = x.w || ':' || x.sub AND v.bucket > " NOW_BUCKET " - 7) END, "
-           "(SELECT count(DISTINCT l.niche_id) FROM leads l WHERE (l.phone_hash = decode(x.ph, 'hex') "
-           "  OR l.email_hash = decode(x.eh, 'hex')) AND l.niche_id <> x.n "
-           "  AND l.created_at > now() - interval '" LX_INTAKE_OTHER_NICHES_WINDOW "'), "
-           "EXISTS (SELECT 1 FROM suppressions s WHERE s.hash IN (decode(x.ph, 'hex'), decode(x.eh, 'hex'))) "
-           "FROM jsonb_to_recordset($1::jsonb) AS x(i int, ip text, w text, sub text, ph text, eh text, n uuid)");
+LX_DB_STMT(
+    st_signals, 1,
+    "SELECT x.i, "
+    "CASE WHEN x.ip IS NULL THEN 0 ELSE (SELECT coalesce(sum(v.n), 0) FROM intake_velocity v WHERE v.kind = 1 "
+    "  AND v.key = x.ip AND v.bucket > " NOW_BUCKET " - 7) END, "
+    "CASE WHEN x.sub IS NULL THEN 0 ELSE (SELECT coalesce(sum(v.n), 0) FROM intake_velocity v WHERE v.kind = 2 "
+    "  AND v.key = x.w || ':' || x.sub AND v.bucket > " NOW_BUCKET " - 7) END, "
+    "(SELECT coalesce(string_agg(DISTINCT l.niche_id::text, ','), '') FROM leads l WHERE (l.phone_hash = decode(x.ph, 'hex') "
+    "  OR l.email_hash = decode(x.eh, 'hex')) AND l.niche_id <> x.n "
+    "  AND l.created_at > now() - interval '" LX_INTAKE_OTHER_NICHES_WINDOW "'), "
+    "EXISTS (SELECT 1 FROM suppressions s WHERE s.hash IN (decode(x.ph, 'hex'), decode(x.eh, 'hex'))) "
+    "FROM jsonb_to_recordset($1::jsonb) AS x(i int, ip text, w text, sub text, ph text, eh text, n uuid)");
 /* The campaigns that may buy a lead of this batch (active, of an active advertiser, in one of its niches, bidding in
  * one of its regions or their countries), locked in id order, with what the auction needs: the local weekday and
  * minute and today's count computed in the campaign's zone (glibc's zone handling is process-wide state). */
@@ -429,6 +430,27 @@ static int same_contact(const lx_intake_item_t *a, const lx_intake_item_t *b)
            sodium_memcmp(a->email_hash, b->email_hash, LX_PII_HASH_BYTES) == 0;
 }
 
+/*
+ * Distinct other niches the lead's person reached lately: those stored (ids, comma-separated, from the signals
+ * statement) united with those of earlier leads of this batch, exactly as if the batch's leads had been stored one by
+ * one.
+ */
+static uint32_t count_other_niches(const batch_t *b, size_t i, const char *stored)
+{
+    const lx_intake_item_t *it = b->items[i];
+    uint32_t n = *stored != '\0';
+    for (const char *p = stored; *p != '\0'; p++) n += *p == ',';
+    for (size_t j = 0; j < i; j++) {
+        const lx_intake_item_t *e = b->items[j];
+        if (strcmp(e->niche->id, it->niche->id) == 0 || !same_contact(e, it) || strstr(stored, e->niche->id) != NULL) continue;
+        int seen = 0;
+        for (size_t k = 0; k < j && !seen; k++)
+            seen = strcmp(b->items[k]->niche->id, e->niche->id) == 0 && same_contact(b->items[k], it);
+        n += !seen;
+    }
+    return n;
+}
+
 static void add_reason(lx_intake_item_t *it, const char *reason)
 {
     if (it->nreasons < LX_INTAKE_MAX_REASONS) it->reasons[it->nreasons++] = reason;
@@ -454,12 +476,14 @@ static void decide(batch_t *b)
             }
         }
     }
-    uint32_t(*sig)[3] = lx_calloc(b->n + 1, sizeof(*sig));
+    uint32_t(*sig)[2] = lx_calloc(b->n + 1, sizeof(*sig));
+    const char **stored_niches = lx_calloc(b->n + 1, sizeof(*stored_niches)); /* "id,id" of other niches, stored */
     int *suppressed = lx_calloc(b->n + 1, sizeof(int));
     for (int r = 0; r < PQntuples(signals); r++) {
         size_t i = (size_t)strtoul(PQgetvalue(signals, r, 0), NULL, 10);
         if (i >= b->n) continue;
-        for (int c = 0; c < 3; c++) sig[i][c] = (uint32_t)strtoul(PQgetvalue(signals, r, 1 + c), NULL, 10);
+        for (int c = 0; c < 2; c++) sig[i][c] = (uint32_t)strtoul(PQgetvalue(signals, r, 1 + c), NULL, 10);
+        stored_niches[i] = PQgetvalue(signals, r, 3);
         suppressed[i] = PQgetvalue(signals, r, 4)[0] == 't';
     }
     for (size_t i = 0; i < b->n; i++) {
@@ -472,12 +496,12 @@ static void decide(batch_t *b)
         it->sold_mode = LX_MODE_ANY;
         it->payout_total = 0;
         /* Velocity and cross-niche signals count the earlier leads of this batch as if already stored. */
-        uint32_t ip_recent = sig[i][0], sub_recent = sig[i][1], other_niches = sig[i][2];
+        uint32_t ip_recent = sig[i][0], sub_recent = sig[i][1];
+        uint32_t other_niches = count_other_niches(b, i, stored_niches[i] != NULL ? stored_niches[i] : "");
         for (size_t j = 0; j < i; j++) {
             const lx_intake_item_t *e = b->items[j];
             ip_recent += same_ip(e, it);
             sub_recent += same_sub_id(e, it);
-            other_niches += e->niche != it->niche && strcmp(e->niche->id, it->niche->id) != 0 && same_contact(e, it);
         }
         const lx_lead_t *l = &it->lead;
         lx_quality_input_t q;
@@ -528,6 +552,7 @@ static void decide(batch_t *b)
         }
     }
     free(sig);
+    free(stored_niches);
     free(suppressed);
     campaigns_free(b);
     auction_all(b);
