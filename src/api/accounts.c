@@ -1,7 +1,8 @@
 /*
  * Accounts and their API keys: /v1/me, /v1/accounts, /v1/accounts/{id}/keys.
  * Operators see every account; an account sees itself; anyone else gets 404,
- * so the existence of an account is never revealed.
+ * so the existence of an account is never revealed. Operators also change an
+ * account's credit limit and status (PATCH /v1/accounts/{id}).
  */
 #include "api/common.h"
 #include "api/handlers.h"
@@ -9,6 +10,7 @@
 
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 LX_DB_STMT(acct_get, 1, "SELECT " LX_ACCOUNT_COLS " FROM accounts WHERE id = $1::uuid");
@@ -79,6 +81,105 @@ void lx_api_accounts_get(lx_req_t *lr)
     }
     lx_async_t *a = lx_async_new(lr, on_account);
     lx_db_param(lx_db_job_add(&a->job, &acct_get), 0, lx_async_dup(a, ids, LX_UUID_STRLEN));
+    lx_async_submit(a);
+}
+
+/* ---- PATCH /v1/accounts/{id} ------------------------------------------------------- */
+
+/*
+ * An operator changes an account's credit limit (advertisers only) and status. The first statement locks the
+ * advertiser's balance row when the limit changes (lock order: balance rows, then accounts), so the guard in the
+ * second ("the new limit still covers what is owed") and the change see the same balance; the balance row's CHECK
+ * (balance >= -credit_limit, kept in step by the accounts_credit_limit trigger) stays the last word: 23514 is 409 too.
+ * updated_at moves only when something changed, and so does the accounts_notify NOTIFY that drops cached keys.
+ */
+LX_DB_STMT(acct_patch_read, 2,
+           "WITH b AS (SELECT balance FROM ledger_accounts WHERE owner = $1::uuid AND book = 'balance' AND $2::bigint IS NOT NULL "
+           "FOR NO KEY UPDATE) SELECT role, (SELECT balance FROM b) FROM accounts WHERE id = $1::uuid");
+LX_DB_STMT(acct_patch, 3,
+           "UPDATE accounts a SET credit_limit = coalesce($2::bigint, a.credit_limit), status = coalesce($3, a.status), "
+           "updated_at = CASE WHEN (coalesce($2::bigint, a.credit_limit), coalesce($3, a.status)) IS DISTINCT FROM "
+           "(a.credit_limit, a.status) THEN now() ELSE a.updated_at END "
+           "WHERE a.id = $1::uuid AND ($2::bigint IS NULL OR a.role = 'advertiser' AND $2::bigint >= -coalesce("
+           "(SELECT l.balance FROM ledger_accounts l WHERE l.owner = a.id AND l.book = 'balance'), 0)) "
+           "RETURNING " LX_ACCOUNT_COLS);
+
+static int on_account_patched(lx_req_t *lr, lx_async_t *a)
+{
+    const lx_uuid_t *id = a->user;
+    if (a->job.status != LX_DB_OK) {
+        if (strcmp(a->job.sqlstate, "23514") == 0) /* the balance row's floor: a sale got in first */
+            lx_respond_problem(lr, LX_ERR_CONFLICT, "/credit_limit",
+                               "The advertiser owes more than this credit limit; deposit first or keep a higher limit.");
+        else
+            lx_respond_db_failure(lr, &a->job);
+        return 0;
+    }
+    PGresult *read = a->job.results[0], *updated = a->job.results[1];
+    if (PQntuples(read) != 1) {
+        lx_respond_problem(lr, LX_ERR_NOT_FOUND, NULL, "No such account.");
+        return 0;
+    }
+    if (PQntuples(updated) != 1) {
+        if (strcmp(PQgetvalue(read, 0, 0), "advertiser") != 0) {
+            lx_respond_problem(lr, LX_ERR_VALIDATION, "/credit_limit", "only advertiser accounts have a credit limit");
+        } else {
+            long long balance = strtoll(PQgetvalue(read, 0, 1), NULL, 10);
+            lx_respond_problem(lr, LX_ERR_CONFLICT, "/credit_limit",
+                               "The advertiser owes %lld (balance %lld): the credit limit cannot go below that.", -balance,
+                               balance);
+        }
+        return 0;
+    }
+    /* Every process drops the account's cached keys when the NOTIFY arrives; this one does it now as well, so the
+     * next request of a suspended account is refused without waiting for the round trip. */
+    lx_auth_cache_evict_account(&lr->worker->auth, id);
+    lx_server_broadcast_evict(lr->worker->server, LX_AUTH_EVICT_ACCOUNT, id);
+    lx_respond_json(lr, 200, lx_account_json(updated, 0, 0));
+    return 0;
+}
+
+void lx_api_accounts_update(lx_req_t *lr)
+{
+    static const char *const allowed[] = {"credit_limit", "status", NULL};
+    static const char *const statuses[] = {"active", "suspended", NULL};
+    lx_uuid_t id;
+    char ids[LX_UUID_STRLEN + 1];
+    if (lx_req_path_uuid(lr, "id", &id, ids) != 0) return;
+    lx_error_t err;
+    lx_error_init(&err);
+    json_t *body = lr->body;
+    int64_t limit = 0;
+    int status = -1, has_limit = 0, has_status = 0;
+    if (lx_json_expect_object(body, "", &err) == 0) {
+        lx_json_reject_unknown(body, "", allowed, &err);
+        has_limit = lx_json_int(body, "", "credit_limit", 0, 0, LX_AMOUNT_MAX, &limit, &err) == 1;
+        has_status = lx_json_enum(body, "", "status", 0, statuses, &status, &err) == 1;
+        if (err.nfields == 0 && !has_limit && !has_status) lx_error_field(&err, "", "must change credit_limit or status");
+        /* An operator locked out by its own hand needs the CLI to get back in. */
+        if (has_status && status == 1 && memcmp(id.b, lr->who.account_id.b, sizeof(id.b)) == 0)
+            lx_error_field(&err, "/status", "an operator may not suspend its own account");
+    }
+    if (err.nfields != 0) {
+        lx_error_set(&err, LX_ERR_VALIDATION, "The account change is not valid.");
+        lx_respond_error(lr, &err);
+        return;
+    }
+    lx_async_t *a = lx_async_new(lr, on_account_patched);
+    lx_uuid_t *idp = lx_async_alloc(a, sizeof(*idp));
+    *idp = id;
+    a->user = idp;
+    char limit_s[24];
+    snprintf(limit_s, sizeof(limit_s), "%lld", (long long)limit);
+    const char *id_p = lx_async_dup(a, ids, LX_UUID_STRLEN);
+    const char *limit_p = has_limit ? lx_async_dup(a, limit_s, strlen(limit_s)) : NULL;
+    lx_db_call_t *c = lx_db_job_add(&a->job, &acct_patch_read);
+    lx_db_param(c, 0, id_p);
+    lx_db_param(c, 1, limit_p);
+    c = lx_db_job_add(&a->job, &acct_patch);
+    lx_db_param(c, 0, id_p);
+    lx_db_param(c, 1, limit_p);
+    lx_db_param(c, 2, has_status ? statuses[status] : NULL);
     lx_async_submit(a);
 }
 

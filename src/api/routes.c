@@ -18,17 +18,32 @@ enum {
     M_KEYS_LIST,
     M_KEYS_CREATE,
     M_KEYS_REVOKE,
+    M_ACCOUNTS_UPDATE,
+    M_DEPOSITS_CREATE,
+    M_BALANCE_GET,
+    M_LEDGER_LIST,
+    M_LEDGER_PLATFORM,
     M_NICHES_CREATE,
     M_NICHES_LIST,
     M_NICHES_GET,
     M_NICHES_UPDATE,
     M_REGIONS_LIST,
+    M_CAMPAIGNS_CREATE,
+    M_CAMPAIGNS_LIST,
+    M_CAMPAIGNS_GET,
+    M_CAMPAIGNS_UPDATE,
+    M_CAMPAIGNS_PAUSE,
+    M_CAMPAIGNS_RESUME,
     M_LEADS_CREATE,
     M_LEADS_BATCH,
     M_LEADS_LIST,
     M_LEADS_GET,
     M_LEADS_ERASE_CONTACT,
     M_ERASURES_CREATE,
+    M_MARKET_LEADS_LIST,
+    M_MARKET_PURCHASE,
+    M_PURCHASES_LIST,
+    M_PURCHASES_GET,
     M__COUNT
 };
 
@@ -42,17 +57,34 @@ static const lx_route_desc_t accounts_get = {lx_api_accounts_get, ANY, 0, 0, M_A
 static const lx_route_desc_t keys_list = {lx_api_keys_list, ANY, 0, 0, M_KEYS_LIST};
 static const lx_route_desc_t keys_create = {lx_api_keys_create, ANY, LX_ROUTE_BODY_OPTIONAL, 0, M_KEYS_CREATE};
 static const lx_route_desc_t keys_revoke = {lx_api_keys_revoke, ANY, 0, 0, M_KEYS_REVOKE};
+static const lx_route_desc_t accounts_update = {lx_api_accounts_update, OP, LX_ROUTE_BODY_JSON, 0, M_ACCOUNTS_UPDATE};
+static const lx_route_desc_t deposits_create = {lx_api_deposits_create, OP, LX_ROUTE_BODY_JSON, 0, M_DEPOSITS_CREATE};
+static const lx_route_desc_t balance_get = {lx_api_balance_get, ANY, 0, 0, M_BALANCE_GET};
+static const lx_route_desc_t ledger_list = {lx_api_ledger_list, ANY, 0, 0, M_LEDGER_LIST};
+static const lx_route_desc_t ledger_platform = {lx_api_ledger_platform, OP, 0, 0, M_LEDGER_PLATFORM};
 static const lx_route_desc_t niches_create = {lx_api_niches_create, OP, LX_ROUTE_BODY_JSON, 0, M_NICHES_CREATE};
 static const lx_route_desc_t niches_list = {lx_api_niches_list, ANY, 0, 0, M_NICHES_LIST};
 static const lx_route_desc_t niches_get = {lx_api_niches_get, ANY, 0, 0, M_NICHES_GET};
 static const lx_route_desc_t niches_update = {lx_api_niches_update, OP, LX_ROUTE_BODY_JSON, 0, M_NICHES_UPDATE};
 static const lx_route_desc_t regions_list = {lx_api_regions_list, ANY, 0, 0, M_REGIONS_LIST};
+static const lx_route_desc_t campaigns_create = {lx_api_campaigns_create, LX_ROLE_ADVERTISER, LX_ROUTE_BODY_JSON,
+                                                 0, M_CAMPAIGNS_CREATE};
+static const lx_route_desc_t campaigns_list = {lx_api_campaigns_list, OP | LX_ROLE_ADVERTISER, 0, 0, M_CAMPAIGNS_LIST};
+static const lx_route_desc_t campaigns_get = {lx_api_campaigns_get, OP | LX_ROLE_ADVERTISER, 0, 0, M_CAMPAIGNS_GET};
+static const lx_route_desc_t campaigns_update = {lx_api_campaigns_update, OP | LX_ROLE_ADVERTISER, LX_ROUTE_BODY_JSON,
+                                                 0, M_CAMPAIGNS_UPDATE};
+static const lx_route_desc_t campaigns_pause = {lx_api_campaigns_pause, OP | LX_ROLE_ADVERTISER, 0, 0, M_CAMPAIGNS_PAUSE};
+static const lx_route_desc_t campaigns_resume = {lx_api_campaigns_resume, OP | LX_ROLE_ADVERTISER, 0, 0, M_CAMPAIGNS_RESUME};
 static const lx_route_desc_t leads_create = {lx_api_leads_create, WM, LX_ROUTE_BODY_JSON, LEAD_BODY, M_LEADS_CREATE};
 static const lx_route_desc_t leads_batch = {lx_api_leads_batch, WM, LX_ROUTE_BODY_JSON | LX_ROUTE_BODY_BATCH, 0, M_LEADS_BATCH};
 static const lx_route_desc_t leads_list = {lx_api_leads_list, ANY, 0, 0, M_LEADS_LIST};
 static const lx_route_desc_t leads_get = {lx_api_leads_get, ANY, 0, 0, M_LEADS_GET};
 static const lx_route_desc_t leads_erase_contact = {lx_api_leads_erase_contact, OP, 0, 0, M_LEADS_ERASE_CONTACT};
 static const lx_route_desc_t erasures_create = {lx_api_erasures_create, OP, LX_ROUTE_BODY_JSON, 0, M_ERASURES_CREATE};
+static const lx_route_desc_t market_leads_list = {lx_api_market_leads_list, LX_ROLE_ADVERTISER, 0, 0, M_MARKET_LEADS_LIST};
+static const lx_route_desc_t market_purchase = {lx_api_market_purchase, LX_ROLE_ADVERTISER, LX_ROUTE_BODY_JSON, 0, M_MARKET_PURCHASE};
+static const lx_route_desc_t purchases_list = {lx_api_purchases_list, OP | LX_ROLE_ADVERTISER, 0, 0, M_PURCHASES_LIST};
+static const lx_route_desc_t purchases_get = {lx_api_purchases_get, OP | LX_ROLE_ADVERTISER, 0, 0, M_PURCHASES_GET};
 
 /* Order matters only where patterns overlap; the metrics index of each descriptor is its row's label. */
 static const lx_route_t routes[M__COUNT] = {
@@ -66,17 +98,32 @@ static const lx_route_t routes[M__COUNT] = {
     [M_KEYS_LIST] = {"GET", "/v1/accounts/{id}/keys", &keys_list},
     [M_KEYS_CREATE] = {"POST", "/v1/accounts/{id}/keys", &keys_create},
     [M_KEYS_REVOKE] = {"DELETE", "/v1/accounts/{id}/keys/{key_id}", &keys_revoke},
+    [M_ACCOUNTS_UPDATE] = {"PATCH", "/v1/accounts/{id}", &accounts_update},
+    [M_DEPOSITS_CREATE] = {"POST", "/v1/accounts/{id}/deposits", &deposits_create},
+    [M_BALANCE_GET] = {"GET", "/v1/accounts/{id}/balance", &balance_get},
+    [M_LEDGER_LIST] = {"GET", "/v1/ledger", &ledger_list},
+    [M_LEDGER_PLATFORM] = {"GET", "/v1/ledger/platform", &ledger_platform},
     [M_NICHES_CREATE] = {"POST", "/v1/niches", &niches_create},
     [M_NICHES_LIST] = {"GET", "/v1/niches", &niches_list},
     [M_NICHES_GET] = {"GET", "/v1/niches/{slug}", &niches_get},
     [M_NICHES_UPDATE] = {"PATCH", "/v1/niches/{slug}", &niches_update},
     [M_REGIONS_LIST] = {"GET", "/v1/regions", &regions_list},
+    [M_CAMPAIGNS_CREATE] = {"POST", "/v1/campaigns", &campaigns_create},
+    [M_CAMPAIGNS_LIST] = {"GET", "/v1/campaigns", &campaigns_list},
+    [M_CAMPAIGNS_GET] = {"GET", "/v1/campaigns/{id}", &campaigns_get},
+    [M_CAMPAIGNS_UPDATE] = {"PATCH", "/v1/campaigns/{id}", &campaigns_update},
+    [M_CAMPAIGNS_PAUSE] = {"POST", "/v1/campaigns/{id}/pause", &campaigns_pause},
+    [M_CAMPAIGNS_RESUME] = {"POST", "/v1/campaigns/{id}/resume", &campaigns_resume},
     [M_LEADS_CREATE] = {"POST", "/v1/leads", &leads_create},
     [M_LEADS_BATCH] = {"POST", "/v1/leads/batch", &leads_batch},
     [M_LEADS_LIST] = {"GET", "/v1/leads", &leads_list},
     [M_LEADS_GET] = {"GET", "/v1/leads/{id}", &leads_get},
     [M_LEADS_ERASE_CONTACT] = {"DELETE", "/v1/leads/{id}/contact", &leads_erase_contact},
     [M_ERASURES_CREATE] = {"POST", "/v1/erasures", &erasures_create},
+    [M_MARKET_LEADS_LIST] = {"GET", "/v1/market/leads", &market_leads_list},
+    [M_MARKET_PURCHASE] = {"POST", "/v1/market/leads/{id}/purchase", &market_purchase},
+    [M_PURCHASES_LIST] = {"GET", "/v1/purchases", &purchases_list},
+    [M_PURCHASES_GET] = {"GET", "/v1/purchases/{id}", &purchases_get},
 };
 
 const lx_route_t *lx_api_routes(size_t *n)
