@@ -53,37 +53,6 @@ static int is_attribute_name(const char *s)
     return 1;
 }
 
-/* Jansson never holds NaN or infinities (its parser and json_real refuse them); checked anyway, as a bound that is
- * not finite would make every comparison below meaningless. */
-static int is_finite_number(json_t *v)
-{
-    return json_is_integer(v) || (json_is_real(v) && isfinite(json_real_value(v)));
-}
-
-/* Compares an int64 with a finite double exactly: converting the integer to double would round above 2^53. */
-static int compare_int_real(int64_t i, double d)
-{
-    if (d >= 9223372036854775808.0) return -1;
-    if (d < -9223372036854775808.0) return 1;
-    double whole = trunc(d);
-    int64_t w = (int64_t)whole;
-    if (i != w) return i < w ? -1 : 1;
-    return d > whole ? -1 : (d < whole ? 1 : 0);
-}
-
-/* -1, 0 or 1 as a <, ==, > b; both finite JSON numbers. */
-static int compare_numbers(json_t *a, json_t *b)
-{
-    if (json_is_integer(a) && json_is_integer(b)) {
-        json_int_t x = json_integer_value(a), y = json_integer_value(b);
-        return x < y ? -1 : (x > y ? 1 : 0);
-    }
-    if (json_is_integer(a)) return compare_int_real(json_integer_value(a), json_real_value(b));
-    if (json_is_integer(b)) return -compare_int_real(json_integer_value(b), json_real_value(a));
-    double x = json_real_value(a), y = json_real_value(b);
-    return x < y ? -1 : (x > y ? 1 : 0);
-}
-
 /* A schema bound as the operator would write it: integers as such, reals in the shortest form that reads back the
  * same value (0.1, not 0.10000000000000001), whole reals without a fraction. */
 static void format_number(json_t *n, char *out, size_t size)
@@ -166,7 +135,7 @@ static int read_number_bound(json_t *spec, const char *ptr, const char *key, jso
 {
     json_t *v = json_object_get(spec, key);
     if (v == NULL) return 0;
-    if (!is_finite_number(v)) {
+    if (!lx_json_is_finite_number(v)) {
         char mptr[LX_JSON_POINTER_MAX];
         lx_json_pointer(mptr, ptr, key);
         lx_error_field(err, mptr, "must be a number");
@@ -192,7 +161,7 @@ static void check_number_bounds(json_t *spec, const char *ptr, lx_error_t *err)
     json_t *min = NULL, *max = NULL;
     int has_min = read_number_bound(spec, ptr, "min", &min, err) == 1;
     int has_max = read_number_bound(spec, ptr, "max", &max, err) == 1;
-    if (has_min && has_max && compare_numbers(min, max) > 0) {
+    if (has_min && has_max && lx_json_number_cmp(min, max) > 0) {
         char mptr[LX_JSON_POINTER_MAX];
         lx_json_pointer(mptr, ptr, "max");
         lx_error_field(err, mptr, "must not be less than min");
@@ -333,7 +302,8 @@ static int read_spec(json_t *json, attr_spec_t *spec)
         spec->max = json_object_get(json, "max");
         for (int i = 0; i < 2; i++) {
             json_t *bound = i ? spec->max : spec->min;
-            if (bound != NULL && (spec->type == ATTR_INTEGER ? !json_is_integer(bound) : !is_finite_number(bound))) return -1;
+            if (bound != NULL && (spec->type == ATTR_INTEGER ? !json_is_integer(bound) : !lx_json_is_finite_number(bound)))
+                return -1;
         }
         break;
     case ATTR_STRING: {
@@ -368,10 +338,10 @@ static int is_enum_value(json_t *values, json_t *v)
 static void check_bounds(const attr_spec_t *spec, json_t *value, const char *ptr, lx_error_t *err)
 {
     char bound[40];
-    if (spec->min != NULL && compare_numbers(value, spec->min) < 0) {
+    if (spec->min != NULL && lx_json_number_cmp(value, spec->min) < 0) {
         format_number(spec->min, bound, sizeof(bound));
         lx_error_field(err, ptr, "must be at least %s", bound);
-    } else if (spec->max != NULL && compare_numbers(value, spec->max) > 0) {
+    } else if (spec->max != NULL && lx_json_number_cmp(value, spec->max) > 0) {
         format_number(spec->max, bound, sizeof(bound));
         lx_error_field(err, ptr, "must be at most %s", bound);
     }
@@ -415,7 +385,7 @@ static void check_value(const attr_spec_t *spec, json_t *value, const char *ptr,
             check_bounds(spec, value, ptr, err);
         break;
     case ATTR_NUMBER:
-        if (!is_finite_number(value))
+        if (!lx_json_is_finite_number(value))
             lx_error_field(err, ptr, "must be a number");
         else
             check_bounds(spec, value, ptr, err);

@@ -1,4 +1,5 @@
 #include "market/auction.h"
+#include "util/json.h"
 
 #include <string.h>
 
@@ -24,13 +25,6 @@ static int in_list(const char *s, const char *const *list, size_t n)
     return 0;
 }
 
-/* Numbers compare by value (an integer 5 equals a real 5.0); anything else as JSON. */
-static int json_same(json_t *a, json_t *b)
-{
-    if (json_is_number(a) && json_is_number(b)) return json_number_value(a) == json_number_value(b);
-    return json_equal(a, b);
-}
-
 static int condition_holds(json_t *cond, json_t *value)
 {
     if (value == NULL || !json_is_object(cond)) return 0;
@@ -39,17 +33,17 @@ static int condition_holds(json_t *cond, json_t *value)
     json_object_foreach(cond, op, arg)
     {
         if (strcmp(op, "eq") == 0) {
-            if (!json_same(value, arg)) return 0;
+            if (!lx_json_same(value, arg)) return 0;
         } else if (strcmp(op, "in") == 0) {
             int found = 0;
             size_t i;
             json_t *v;
-            json_array_foreach(arg, i, v) found |= json_same(value, v);
+            json_array_foreach(arg, i, v) found |= lx_json_same(value, v);
             if (!found) return 0;
         } else if (strcmp(op, "gte") == 0 || strcmp(op, "lte") == 0) {
-            if (!json_is_number(value) || !json_is_number(arg)) return 0;
-            double x = json_number_value(value), y = json_number_value(arg);
-            if (op[0] == 'g' ? x < y : x > y) return 0;
+            if (!lx_json_is_finite_number(value) || !lx_json_is_finite_number(arg)) return 0;
+            int c = lx_json_number_cmp(value, arg); /* exact: no rounding of large integers */
+            if (op[0] == 'g' ? c < 0 : c > 0) return 0;
         } else {
             return 0; /* an operator this version does not know never matches */
         }

@@ -98,37 +98,6 @@ static void array_element(lx_strbuf_t *sb, const char *s, size_t len)
 }
 
 /* ---- numbers ------------------------------------------------------------------------------ */
-/* Exact comparisons of JSON numbers, as in leads/attrs.c (an integer is never rounded to a double). */
-
-static int compare_int_real(int64_t i, double d)
-{
-    if (d >= 9223372036854775808.0) return -1;
-    if (d < -9223372036854775808.0) return 1;
-    double whole = trunc(d);
-    int64_t w = (int64_t)whole;
-    if (i != w) return i < w ? -1 : 1;
-    return d > whole ? -1 : (d < whole ? 1 : 0);
-}
-
-/* -1, 0 or 1 as a <, ==, > b; both finite JSON numbers. */
-static int compare_numbers(json_t *a, json_t *b)
-{
-    if (json_is_integer(a) && json_is_integer(b)) {
-        json_int_t x = json_integer_value(a), y = json_integer_value(b);
-        return x < y ? -1 : (x > y ? 1 : 0);
-    }
-    if (json_is_integer(a)) return compare_int_real(json_integer_value(a), json_real_value(b));
-    if (json_is_integer(b)) return -compare_int_real(json_integer_value(b), json_real_value(a));
-    double x = json_real_value(a), y = json_real_value(b);
-    return x < y ? -1 : (x > y ? 1 : 0);
-}
-
-/* Two filter values that match the same leads: numbers by value (5 and 5.0), anything else as JSON. */
-static int same_value(json_t *a, json_t *b)
-{
-    if (json_is_number(a) && json_is_number(b)) return compare_numbers(a, b) == 0;
-    return json_equal(a, b);
-}
 
 /* A bound as the operator wrote it in the schema: integers as such, reals in their shortest round-trip form. */
 static void format_number(json_t *n, char *out, size_t size)
@@ -507,12 +476,12 @@ static int check_value(const spec_t *spec, json_t *v, const char *ptr, lx_error_
             lx_error_field(err, ptr, "must be between -9007199254740992 and 9007199254740992");
             return 0;
         }
-        if (spec->min != NULL && compare_numbers(v, spec->min) < 0) {
+        if (spec->min != NULL && lx_json_number_cmp(v, spec->min) < 0) {
             format_number(spec->min, bound, sizeof(bound));
             lx_error_field(err, ptr, "must be at least %s, the attribute's min", bound);
             return 0;
         }
-        if (spec->max != NULL && compare_numbers(v, spec->max) > 0) {
+        if (spec->max != NULL && lx_json_number_cmp(v, spec->max) > 0) {
             format_number(spec->max, bound, sizeof(bound));
             lx_error_field(err, ptr, "must be at most %s, the attribute's max", bound);
             return 0;
@@ -575,7 +544,7 @@ static void check_condition(const spec_t *spec, json_t *cond, const char *ptr, l
                 json_t *el = json_array_get(arg[IN], i);
                 if (!check_value(spec, el, iptr, err)) continue;
                 for (size_t j = 0; j < i; j++)
-                    if (same_value(el, json_array_get(arg[IN], j))) {
+                    if (lx_json_same(el, json_array_get(arg[IN], j))) {
                         lx_error_field(err, iptr, "repeats in/%zu", j);
                         break;
                     }
@@ -591,22 +560,22 @@ static void check_condition(const spec_t *spec, json_t *cond, const char *ptr, l
             ok[k] = check_value(spec, arg[k], opptr[k], err);
     }
     /* contradictions: a condition no lead could meet */
-    if (ok[GTE] && ok[LTE] && compare_numbers(arg[GTE], arg[LTE]) > 0) {
+    if (ok[GTE] && ok[LTE] && lx_json_number_cmp(arg[GTE], arg[LTE]) > 0) {
         lx_error_field(err, opptr[LTE], "must not be less than gte");
         return;
     }
     if (ok[EQ] && ok[IN]) {
         int found = 0;
-        for (size_t i = 0; i < json_array_size(arg[IN]) && !found; i++) found = same_value(arg[EQ], json_array_get(arg[IN], i));
+        for (size_t i = 0; i < json_array_size(arg[IN]) && !found; i++) found = lx_json_same(arg[EQ], json_array_get(arg[IN], i));
         if (!found) lx_error_field(err, opptr[EQ], "is not one of the values of in");
     }
-    if (ok[EQ] && ok[GTE] && compare_numbers(arg[EQ], arg[GTE]) < 0) lx_error_field(err, opptr[EQ], "is below gte");
-    if (ok[EQ] && ok[LTE] && compare_numbers(arg[EQ], arg[LTE]) > 0) lx_error_field(err, opptr[EQ], "is above lte");
+    if (ok[EQ] && ok[GTE] && lx_json_number_cmp(arg[EQ], arg[GTE]) < 0) lx_error_field(err, opptr[EQ], "is below gte");
+    if (ok[EQ] && ok[LTE] && lx_json_number_cmp(arg[EQ], arg[LTE]) > 0) lx_error_field(err, opptr[EQ], "is above lte");
     if (ok[IN] && (ok[GTE] || ok[LTE])) {
         int found = 0;
         for (size_t i = 0; i < json_array_size(arg[IN]) && !found; i++) {
             json_t *el = json_array_get(arg[IN], i);
-            found = (!ok[GTE] || compare_numbers(el, arg[GTE]) >= 0) && (!ok[LTE] || compare_numbers(el, arg[LTE]) <= 0);
+            found = (!ok[GTE] || lx_json_number_cmp(el, arg[GTE]) >= 0) && (!ok[LTE] || lx_json_number_cmp(el, arg[LTE]) <= 0);
         }
         if (!found) lx_error_field(err, opptr[IN], "holds no value that gte and lte allow");
     }

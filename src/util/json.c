@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 static size_t depth_of(json_t *v, size_t limit)
@@ -330,8 +331,7 @@ void lx_json_dump(const json_t *v, lx_strbuf_t *out)
         int n = 0;
         for (int prec = 15; prec <= 17; prec++) {
             n = snprintf(num, sizeof(num), "%.*g", prec, d);
-            if (strtod(num, NULL) == d)
-                break;
+            if (strtod(num, NULL) == d) break;
         }
         char *e = strchr(num, 'e');
         if (e != NULL) { /* as Jansson writes exponents: no '+', no leading zeros */
@@ -368,4 +368,38 @@ char *lx_json_dumps(const json_t *v)
     lx_json_dump(v, &sb);
     lx_strbuf_append(&sb, "", 1);
     return sb.base; /* the buffer is the string: the caller frees it */
+}
+
+int lx_json_is_finite_number(const json_t *v)
+{
+    return json_is_integer(v) || (json_is_real(v) && isfinite(json_real_value(v)));
+}
+
+/* Compares an int64 with a finite double exactly. */
+static int compare_int_real(int64_t i, double d)
+{
+    if (d >= 9223372036854775808.0) return -1;
+    if (d < -9223372036854775808.0) return 1;
+    double whole = trunc(d);
+    int64_t w = (int64_t)whole;
+    if (i != w) return i < w ? -1 : 1;
+    return d > whole ? -1 : (d < whole ? 1 : 0);
+}
+
+int lx_json_number_cmp(const json_t *a, const json_t *b)
+{
+    if (json_is_integer(a) && json_is_integer(b)) {
+        json_int_t x = json_integer_value(a), y = json_integer_value(b);
+        return x < y ? -1 : (x > y ? 1 : 0);
+    }
+    if (json_is_integer(a)) return compare_int_real(json_integer_value(a), json_real_value(b));
+    if (json_is_integer(b)) return -compare_int_real(json_integer_value(b), json_real_value(a));
+    double x = json_real_value(a), y = json_real_value(b);
+    return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+int lx_json_same(json_t *a, json_t *b)
+{
+    if (lx_json_is_finite_number(a) && lx_json_is_finite_number(b)) return lx_json_number_cmp(a, b) == 0;
+    return json_equal(a, b);
 }

@@ -64,4 +64,11 @@ size_t lx_utf8_length(const char *s, size_t len);
 /* 1 if `s` holds a C0 control character or DEL. */
 int lx_has_control_chars(const char *s, size_t len);
 
+/* 1 for a JSON integer or a finite real. */
+int lx_json_is_finite_number(const json_t *v);
+/* -1, 0 or 1 as a <, ==, > b, both finite JSON numbers, exactly: an integer is never rounded to a double (it would
+ * be above 2^53), so 9007199254740993 > 9007199254740992.0. */
+int lx_json_number_cmp(const json_t *a, const json_t *b);
+/* Two JSON values are the same value: numbers by lx_json_number_cmp (5 equals 5.0), anything else by json_equal. */
+int lx_json_same(json_t *a, json_t *b);
 #endif

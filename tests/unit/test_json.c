@@ -474,8 +474,40 @@ static void test_dump(void)
     CHECK_CTX("%s", "");
 }
 
+static void test_number_cmp(void)
+{
+    static const struct {
+        const char *a, *b;
+        int cmp, same;
+    } cases[] = {
+        {"5", "5.0", 0, 1},
+        {"5", "5.5", -1, 0},
+        {"-1", "-1.5", 1, 0},
+        {"9007199254740993", "9007199254740992.0", 1, 0}, /* 2^53 + 1: a double would round it down */
+        {"9007199254740992", "9007199254740992.0", 0, 1},
+        {"9223372036854775807", "9.3e18", -1, 0},
+        {"-9223372036854775807", "-9.3e18", 1, 0},
+        {"0.1", "0.2", -1, 0},
+        {"\"5\"", "5", 2, 0},
+        {"[1]", "[1]", 2, 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        CHECK_CTX("%s vs %s", cases[i].a, cases[i].b);
+        json_t *a = json_loads(cases[i].a, JSON_DECODE_ANY, NULL), *b = json_loads(cases[i].b, JSON_DECODE_ANY, NULL);
+        if (cases[i].cmp != 2) {
+            CHECK_EQ_INT(lx_json_number_cmp(a, b), cases[i].cmp);
+            CHECK_EQ_INT(lx_json_number_cmp(b, a), -cases[i].cmp);
+        }
+        CHECK_EQ_INT(lx_json_same(a, b), cases[i].same);
+        json_decref(a);
+        json_decref(b);
+    }
+    CHECK_CTX("%s", "");
+}
+
 int main(void)
 {
+    test_number_cmp();
     test_dump();
     test_parse_rejects();
     test_depth();
