@@ -76,31 +76,7 @@ static int name_char_ok(uint32_t c)
     return 1;
 }
 
-static int blank(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
 
-/* Trims ASCII blanks, line breaks and no-break spaces, in any mix, at both ends. */
-static void trim(const char **s, size_t *len)
-{
-    for (;;) {
-        if (*len > 0 && blank((*s)[0]))
-            (*s)++, (*len)--;
-        else if (*len >= 2 && (unsigned char)(*s)[0] == 0xc2 && (unsigned char)(*s)[1] == 0xa0)
-            (*s) += 2, (*len) -= 2;
-        else
-            break;
-    }
-    for (;;) {
-        if (*len > 0 && blank((*s)[*len - 1]))
-            (*len)--;
-        else if (*len >= 2 && (unsigned char)(*s)[*len - 2] == 0xc2 && (unsigned char)(*s)[*len - 1] == 0xa0)
-            (*len) -= 2;
-        else
-            break;
-    }
-}
 
 /* A trimmed, non-empty, capped text member; returns a new JSON string or NULL (absent or invalid). */
 enum { TEXT_PLAIN = 0, TEXT_NAME = 1, TEXT_MULTILINE = 2 };
@@ -144,7 +120,7 @@ static json_t *text_member(json_t *obj, const char *base, const char *key, unsig
                                     : lx_json_string(obj, base, key, flags, 0, max_chars * 4, &s, err);
     if (rc != 1) return NULL;
     size_t len = strlen(s);
-    trim(&s, &len);
+    lx_text_trim(&s, &len);
     size_t chars = lx_utf8_length(s, len);
     if (chars == 0) {
         lx_error_field(err, ptr, "must not be empty");

@@ -146,31 +146,7 @@ static void check_niche(json_t *body, const lx_niche_t *niche, const char *curre
 
 /* ---- name -------------------------------------------------------------------------------------- */
 
-static int blank(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
 
-/* Trims ASCII blanks, line breaks and no-break spaces at both ends (as lead names are). */
-static void trim(const char **s, size_t *len)
-{
-    for (;;) {
-        if (*len > 0 && blank((*s)[0]))
-            (*s)++, (*len)--;
-        else if (*len >= 2 && (unsigned char)(*s)[0] == 0xc2 && (unsigned char)(*s)[1] == 0xa0)
-            (*s) += 2, (*len) -= 2;
-        else
-            break;
-    }
-    for (;;) {
-        if (*len > 0 && blank((*s)[*len - 1]))
-            (*len)--;
-        else if (*len >= 2 && (unsigned char)(*s)[*len - 2] == 0xc2 && (unsigned char)(*s)[*len - 1] == 0xa0)
-            (*len) -= 2;
-        else
-            break;
-    }
-}
 
 static void parse_name(json_t *body, lx_campaign_t *out, lx_error_t *err)
 {
@@ -186,7 +162,7 @@ static void parse_name(json_t *body, lx_campaign_t *out, lx_error_t *err)
     }
     const char *s = json_string_value(v);
     size_t len = json_string_length(v);
-    trim(&s, &len);
+    lx_text_trim(&s, &len);
     size_t chars = lx_utf8_length(s, len);
     if (chars == 0)
         lx_error_field(err, "/name", "must not be empty");

@@ -403,3 +403,28 @@ int lx_json_same(json_t *a, json_t *b)
     if (lx_json_is_finite_number(a) && lx_json_is_finite_number(b)) return lx_json_number_cmp(a, b) == 0;
     return json_equal(a, b);
 }
+
+static int blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+void lx_text_trim(const char **s, size_t *len)
+{
+    for (;;) {
+        if (*len > 0 && blank((*s)[0]))
+            (*s)++, (*len)--;
+        else if (*len >= 2 && (unsigned char)(*s)[0] == 0xc2 && (unsigned char)(*s)[1] == 0xa0)
+            (*s) += 2, (*len) -= 2;
+        else
+            break;
+    }
+    for (;;) {
+        if (*len > 0 && blank((*s)[*len - 1]))
+            (*len)--;
+        else if (*len >= 2 && (unsigned char)(*s)[*len - 2] == 0xc2 && (unsigned char)(*s)[*len - 1] == 0xa0)
+            (*len) -= 2;
+        else
+            break;
+    }
+}

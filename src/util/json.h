@@ -61,6 +61,8 @@ char *lx_json_dumps(const json_t *v);
 
 /* Number of UTF-8 code points in a valid UTF-8 string. */
 size_t lx_utf8_length(const char *s, size_t len);
+/* Narrows [*s, *s + *len) past ASCII blanks, line breaks and no-break spaces (U+00A0), in any mix, at both ends. */
+void lx_text_trim(const char **s, size_t *len);
 /* 1 if `s` holds a C0 control character or DEL. */
 int lx_has_control_chars(const char *s, size_t len);
 
