@@ -117,7 +117,8 @@ typedef struct {
 } last_used_flush_t;
 
 LX_DB_STMT(auth_touch_keys, 2,
-           "UPDATE api_keys k SET last_used_at = greatest(k.last_used_at, 'epoch'::timestamptz + v.ms * interval '1 millisecond') "
+           "UPDATE api_keys k SET last_used_at = greatest(k.last_used_at, k.created_at, 'epoch'::timestamptz + v.ms * interval '1 "
+           "millisecond') "
            "FROM unnest($1::uuid[], $2::bigint[]) AS v(id, ms) WHERE k.id = v.id");
 
 static void on_last_used_flushed(lx_db_job_t *job)
@@ -340,7 +341,8 @@ static void *worker_main(void *arg)
     uint64_t deadline = h2o_now(w->ctx.loop) + (uint64_t)cfg->shutdown_timeout_ms;
     /* Leads whose client went away are still in the batcher: their transaction finishes too (the leads are valid and
      * an Idempotency-Key retry will find them). */
-    while ((w->nconn != 0 || w->inflight != 0 || lx_intake_pending(w->intake) != 0) && h2o_now(w->ctx.loop) < deadline) h2o_evloop_run(w->ctx.loop, 50);
+    while ((w->nconn != 0 || w->inflight != 0 || lx_intake_pending(w->intake) != 0) && h2o_now(w->ctx.loop) < deadline)
+        h2o_evloop_run(w->ctx.loop, 50);
     if (w->inflight != 0 || w->nconn != 0)
         lx_log(LX_LOG_WARN, "shutdown_timeout", "worker %zu: %zu requests and %zu connections left", w->index, w->inflight,
                w->nconn);

@@ -30,17 +30,31 @@ static uint64_t xorshift128plus(void)
     return fast_state[1] + s0;
 }
 
+/* RFC 9562 §6.2 method 1: a 12-bit counter in rand_a, started at a random point in its lower half on each new
+ * millisecond, so a thread's ids are strictly increasing even within one tick of the coarse clock (about 4 ms);
+ * a counter that runs out borrows the next millisecond. */
+static _Thread_local uint64_t fast_last_ms;
+static _Thread_local uint16_t fast_seq;
+
 void lx_uuid_v7_fast(lx_uuid_t *out)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
     uint64_t a = xorshift128plus(), b = xorshift128plus();
+    if (ms > fast_last_ms) {
+        fast_last_ms = ms;
+        fast_seq = (uint16_t)(a & 0x7ff);
+    } else if (++fast_seq > 0xfff) {
+        fast_last_ms++;
+        fast_seq = 0;
+    }
+    ms = fast_last_ms;
     for (int i = 0; i < 6; i++) out->b[i] = (uint8_t)(ms >> (40 - 8 * i));
-    for (int i = 0; i < 2; i++) out->b[6 + i] = (uint8_t)(a >> (8 * i));
+    out->b[6] = (uint8_t)(0x70 | (fast_seq >> 8)); /* version 7 */
+    out->b[7] = (uint8_t)(fast_seq & 0xff);
     for (int i = 0; i < 8; i++) out->b[8 + i] = (uint8_t)(b >> (8 * i));
-    out->b[6] = (uint8_t)(0x70 | (out->b[6] & 0x0f));
-    out->b[8] = (uint8_t)(0x80 | (out->b[8] & 0x3f));
+    out->b[8] = (uint8_t)(0x80 | (out->b[8] & 0x3f)); /* variant 10 */
 }
 
 static const char hexdigits[] = "0123456789abcdef";

@@ -18,7 +18,8 @@ typedef struct st_lx_uuid_t {
 
 void lx_uuid_v7(lx_uuid_t *out);
 /* Same layout, random bits from a per-thread generator seeded once from the OS: for request ids and other
- * non-secret labels on the hot path, where a getrandom() per call would show up in profiles. */
+ * non-secret labels on the hot path, where a getrandom() per call would show up in profiles. A thread's ids are
+ * strictly increasing (a counter orders those of one millisecond), so one thread's rows list in creation order. */
 void lx_uuid_v7_fast(lx_uuid_t *out);
 /* Writes 36 chars + NUL. */
 void lx_uuid_format(const lx_uuid_t *id, char out[LX_UUID_STRLEN + 1]);

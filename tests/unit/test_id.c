@@ -81,6 +81,20 @@ static void test_ordering(const char *name, gen_t gen, long gap_ms)
     CHECK_CTX("%s", "");
 }
 
+/* Back to back, within one tick of the coarse clock: still strictly increasing, on one thread. */
+static void test_fast_is_monotonic(void)
+{
+    lx_uuid_t a, b;
+    lx_uuid_v7_fast(&a);
+    int ok = 1;
+    for (int i = 0; i < 100000; i++) {
+        lx_uuid_v7_fast(&b);
+        ok &= memcmp(a.b, b.b, 16) < 0 && (b.b[6] >> 4) == 7 && (b.b[8] >> 6) == 2;
+        a = b;
+    }
+    CHECK(ok);
+}
+
 static void test_format_parse(void)
 {
     lx_uuid_t u = {{0x01, 0x12, 0x23, 0x34, 0x45, 0x56, 0x67, 0x78, 0x89, 0x9a, 0xab, 0xbc, 0xcd, 0xde, 0xef, 0xf0}}, back;
@@ -160,6 +174,7 @@ int main(void)
     test_ordering("v7", lx_uuid_v7, 2);
     /* CLOCK_REALTIME_COARSE ticks every few ms (4 ms at HZ=250): 2 ms apart may share a timestamp */
     test_ordering("v7_fast", lx_uuid_v7_fast, 10);
+    test_fast_is_monotonic();
     test_format_parse();
     return check_summary();
 }
