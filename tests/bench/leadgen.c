@@ -20,7 +20,9 @@
  * of idx mod 10^9 onto the Russian mobile range +7 9xx xxx-xx-xx, the e-mail's local part ends in idx itself,
  * so within a run every lead differs, and runs whose [seed, next_seed) ranges do not overlap (the result line
  * reports next_seed) never share a phone or an e-mail. Everything else about a lead (name, domain, formatting,
- * IP, sub_id, fill time) is drawn from a generator seeded by idx, so a run can be repeated exactly.
+ * IP, sub_id, fill time, sale_mode under --sale-mode mix) is drawn from a generator seeded by idx, so a run can be
+ * repeated exactly. Niches and regions rotate independently with idx: with N niches and R regions, lead idx goes to
+ * niche idx mod N and region (idx div N) mod R, so every niche sees every region (with one niche, region idx mod R).
  *
  * Output: a human summary on stderr (unless -q) and one JSON line on stdout. Exit status 0; 1 if a connection
  * failed, a stream was reset, a response was 5xx or requests were left unanswered; 2 for bad usage.
@@ -195,8 +197,11 @@ static const char usage_text[] =
     "  --batch N            N leads per request to POST /v1/leads/batch {\"leads\": [...]}\n"
     "                       (default: one lead per request to POST /v1/leads)\n"
     "lead content\n"
-    "  --niche SLUG         niche slug (default bench-loans)\n"
-    "  --region CODE[,...]  region(s), repeatable; leads rotate through them (default RU-MOW)\n"
+    "  --niche SLUG[,...]   niche slug(s), repeatable (default bench-loans)\n"
+    "  --region CODE[,...]  region(s), repeatable (default RU-MOW); lead number i goes to niche i mod N\n"
+    "                       and region (i div N) mod R (N niches, R regions): every niche sees every region\n"
+    "  --sale-mode MODE     the leads' \"sale_mode\": any, exclusive or shared (default any), or mix:\n"
+    "                       80 % any, 10 % exclusive, 10 % shared, drawn per lead number\n"
     "  --attributes JSON    the leads' \"attributes\" object, copied verbatim (default {})\n"
     "  --seed S             lead numbering: the run's k-th lead is number S*2^20+k, which fixes its phone,\n"
     "                       e-mail and every random choice; runs with different seeds never share a\n"
@@ -231,9 +236,11 @@ typedef struct st_lg_opts_t {
     char authority[300];
     const char *prefix; /* path prefix from the URL, "" if none */
     char *bearer;       /* "Bearer <token>" */
-    const char *niche;
+    char **niches;
+    size_t niche_count;
     char **regions;
     size_t region_count;
+    const char *sale_mode; /* "any", "exclusive", "shared", or NULL for the mix */
     const char *attributes;
     uint64_t seed;
     uint64_t connections;
@@ -268,17 +275,18 @@ static int lg_is_token_char(int c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
 
-static void lg_add_regions(const char *arg)
+/* Appends the comma-separated tokens of `arg` (--niche, --region) to *list; `what` names one in messages. */
+static void lg_add_tokens(const char *option, const char *what, const char *arg, char ***list, size_t *count)
 {
     for (const char *p = arg;; p++) {
         size_t n = strcspn(p, ",");
-        if (n == 0) lg_usage_error("--region: empty region code in '%s'", arg);
+        if (n == 0) lg_usage_error("%s: empty %s in '%s'", option, what, arg);
         for (size_t i = 0; i < n; i++)
-            if (!lg_is_token_char((unsigned char)p[i])) lg_usage_error("--region: '%.*s' is not a region code", (int)n, p);
-        opts.regions = lg_xrealloc(opts.regions, (opts.region_count + 1) * sizeof(*opts.regions));
+            if (!lg_is_token_char((unsigned char)p[i])) lg_usage_error("%s: '%.*s' is not a %s", option, (int)n, p, what);
+        *list = lg_xrealloc(*list, (*count + 1) * sizeof(**list));
         char *tok = strndup(p, n);
         if (tok == NULL) exit(1);
-        opts.regions[opts.region_count++] = tok;
+        (*list)[(*count)++] = tok;
         p += n;
         if (*p == '\0') break;
     }
@@ -331,9 +339,9 @@ static void lg_parse_url(const char *url)
 
 static void lg_parse_options(int argc, char **argv)
 {
-    const char *url = "http://127.0.0.1:8080", *token = getenv("LEADX_TOKEN"), *regions_default = "RU-MOW";
+    const char *url = "http://127.0.0.1:8080", *token = getenv("LEADX_TOKEN");
     int have_n = 0, have_d = 0;
-    opts.niche = "bench-loans";
+    opts.sale_mode = "any";
     opts.attributes = "{}";
     opts.seed = 0;
     opts.connections = 16;
@@ -371,11 +379,16 @@ static void lg_parse_options(int argc, char **argv)
         } else if (strcmp(name, "--token") == 0) {
             token = v;
         } else if (strcmp(name, "--niche") == 0) {
-            for (const char *p = v; *p != '\0'; p++)
-                if (!lg_is_token_char((unsigned char)*p)) lg_usage_error("--niche: '%s' is not a slug", v);
-            opts.niche = v;
+            lg_add_tokens("--niche", "slug", v, &opts.niches, &opts.niche_count);
         } else if (strcmp(name, "--region") == 0) {
-            lg_add_regions(v);
+            lg_add_tokens("--region", "region code", v, &opts.regions, &opts.region_count);
+        } else if (strcmp(name, "--sale-mode") == 0) {
+            if (strcmp(v, "mix") == 0)
+                opts.sale_mode = NULL;
+            else if (strcmp(v, "any") == 0 || strcmp(v, "exclusive") == 0 || strcmp(v, "shared") == 0)
+                opts.sale_mode = v;
+            else
+                lg_usage_error("--sale-mode: expected any, exclusive, shared or mix");
         } else if (strcmp(name, "--attributes") == 0) {
             json_error_t jerr;
             json_t *j = json_loads(v, JSON_REJECT_DUPLICATES, &jerr);
@@ -421,7 +434,8 @@ static void lg_parse_options(int argc, char **argv)
 
     if (have_n && have_d) lg_usage_error("-n and -d exclude each other");
     if (!have_n && !have_d) opts.duration_s = 10;
-    if (opts.region_count == 0) lg_add_regions(regions_default);
+    if (opts.niche_count == 0) lg_add_tokens("--niche", "slug", "bench-loans", &opts.niches, &opts.niche_count);
+    if (opts.region_count == 0) lg_add_tokens("--region", "region code", "RU-MOW", &opts.regions, &opts.region_count);
     lg_parse_url(url);
     if (opts.print_count == 0) {
         if (token == NULL || token[0] == '\0') lg_usage_error("--token (or LEADX_TOKEN) is required");
@@ -539,7 +553,7 @@ static void lg_lower_into(lg_buf_t *b, const char *s)
 static void lg_lead_write(lg_buf_t *b, uint64_t idx, time_t wall)
 {
     uint64_t rng = idx ^ UINT64_C(0x6c65616467656e31);
-    uint64_t r1 = lg_splitmix64(&rng), r2 = lg_splitmix64(&rng), r3 = lg_splitmix64(&rng);
+    uint64_t r1 = lg_splitmix64(&rng), r2 = lg_splitmix64(&rng), r3 = lg_splitmix64(&rng), r4 = lg_splitmix64(&rng);
 
     /* name */
     int female = (int)(r1 & 1), cyrillic = (r1 >> 1) % 10 < 7, last_first = (r1 >> 5) % 4 == 0;
@@ -618,17 +632,23 @@ static void lg_lead_write(lg_buf_t *b, uint64_t idx, time_t wall)
     const char *submitted = lg_stamp(wall, 0), *given = lg_stamp(wall, consent_lag_s), *started = lg_stamp(wall, fill_s);
     const char *landing = landings[(r3 >> 16) % LG_COUNT(landings)];
     const char *ua = user_agents[(r3 >> 24) % LG_COUNT(user_agents)];
-    const char *region = opts.regions[idx % opts.region_count];
+    const char *niche = opts.niches[idx % opts.niche_count];
+    const char *region = opts.regions[(idx / opts.niche_count) % opts.region_count];
+    const char *sale_mode = opts.sale_mode;
+    if (sale_mode == NULL) { /* the mix */
+        unsigned m = (unsigned)(r4 % 10);
+        sale_mode = m == 0 ? "exclusive" : m == 1 ? "shared" : "any";
+    }
 
     lg_buf_printf(b,
-                  "{\"niche\":\"%s\",\"region\":\"%s\",\"sale_mode\":\"any\","
+                  "{\"niche\":\"%s\",\"region\":\"%s\",\"sale_mode\":\"%s\","
                   "\"contact\":{\"name\":\"%s\",\"phone\":\"%s\",\"email\":\"%s\"},"
                   "\"attributes\":%s,"
                   "\"consent\":{\"text\":\"%s\",\"given_at\":\"%s\",\"ip\":\"%s\",\"user_agent\":\"%s\","
                   "\"page_url\":\"%sform\",\"personal_data\":true,\"advertising\":true},"
                   "\"source\":{\"sub_id\":\"s%u\",\"click_id\":\"c-%" PRIu64 "\",\"landing_url\":\"%s\",\"ip\":\"%s\","
                   "\"form_started_at\":\"%s\",\"form_submitted_at\":\"%s\"}}",
-                  opts.niche, region, name, phone, email.base, opts.attributes, consent_text, given, ip, ua, landing,
+                  niche, region, sale_mode, name, phone, email.base, opts.attributes, consent_text, given, ip, ua, landing,
                   1 + (unsigned)((r3 >> 32) % 12), idx, landing, ip, started, submitted);
     lg_buf_free(&email);
 }

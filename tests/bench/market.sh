@@ -1,0 +1,826 @@
+#!/usr/bin/env bash
+# Marketplace benchmark: distinct leads from tests/bench/leadgen sold through the real-time auction of the real server
+# (intake batch: leads, sales, ledger entries and campaign spend in one commit), beside pgbench running the server's
+# own intake+sale SQL one lead per transaction ("per-lead design") and in the server's batch size ("limit"), in the
+# same run.
+#
+#   tests/bench/market.sh                            (after deploy/dev.sh has built and set up once)
+#   LEADX_BIN=build-bench/leadx tests/bench/market.sh
+#
+# The market, set up through the API on every run (a deterministic plan, the same every time):
+#   10 niches (RUB, max_shares 3, fee 15 %, realistic floors, an "age" attribute), 20 Russian subdivisions checked
+#   against GET /v1/regions?country=RU, one webmaster, 100 advertisers each funded by one large deposit
+#   (POST /v1/accounts/{id}/deposits) with 5 campaigns in 5 niches (POST /v1/campaigns, the advertiser's own key):
+#   exclusive-only, shared-only or both bids between the floor and twice it, 4-12 regions or all of RU, some with
+#   an age filter every lead passes or "not a person I bought within 30 days"; no budget, no daily cap. Every
+#   (niche, region) pair gets at least 3 exclusive and 3 shared bidders. MARKET_SETUP=sql credits the deposits and inserts the campaigns with psql
+#   instead (the same plan); the default, auto, uses the API and falls back to SQL only where a route is missing.
+# Leads rotate through the 10 niches and 20 regions (leadgen --niche/--region), sale_mode 80 % any, 10 % exclusive,
+# 10 % shared (SALE_MODE=mix; any, exclusive or shared also work), attributes {"age": 35}.
+#
+# Scenarios (after PRIME seconds of load, and each after a warm-up, that no figure includes):
+#   (a) max throughput, POST /v1/leads, closed loop, 16 connections x 16 streams, RUNS runs, median
+#   (b) max throughput, POST /v1/leads/batch with 100 leads a request, RUNS runs, median
+#   (c) latency at a fixed rate: open loop, RATE leads/s, latency from each request's scheduled start
+#   (d) from the database: of each scenario's leads (this run's webmaster, the scenario's time window, warm-up
+#       included) the share sold, exclusive and shared shares of the sold ones, buyers (sales rows) per sold lead
+#   (e) pgbench, as many clients as (a) has connections, of the server's intake+sale transaction
+#       (src/leads/intake.c and the two posting statements of src/billing/ledger.c, in the server's order and in its
+#       two pipelined round trips): "per-lead design" with 1 lead a transaction, "limit" with PG_BATCH (256, the
+#       server's --intake-batch-max) leads a transaction
+# Every measured run (leadgen's and pgbench's) starts after a VACUUM of the tables each sale updates (campaigns,
+# balance rows), so runs compare; see vacuum_hot.
+# The database is a dedicated one on the private cluster (DBNAME, default leadx_bench_market), dropped and made
+# afresh at the start of every run so that runs compare (it stays after the run for inspection). KEEP_DB=1, or a
+# LEADX_DATABASE_URL naming another database, keeps the database: the run then archives the campaigns an earlier
+# run left in the bench niches and adds its own 100 advertisers. leadgen's next free seed is kept in
+# var/bench/market.seed.
+# Figures are reported, never asserted; the exit status is 1 on errors only (a failed set-up step, connection
+# errors, reset streams, 5xx or unanswered requests in a run, pgbench failures).
+#
+# Environment: RUNS (3), DURATION seconds per run (10), WARMUP seconds (2), PRIME seconds of load before the first
+# scenario (5), RATE leads/s for (c) (5000),
+# PG_BATCH (LEADX_INTAKE_BATCH_MAX or 256), SALE_MODE (mix), MARKET_SETUP (auto|api|sql), LEADX_BIN (build/leadx), DBNAME, KEEP_DB.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cd "$repo"
+PY=/usr/bin/python3
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+PGBENCH=$PGBIN/pgbench
+PSQL=$PGBIN/psql
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+PRIME=${PRIME:-5} # seconds of load after the set-up that no figure includes
+RATE=${RATE:-5000}
+PG_BATCH=${PG_BATCH:-${LEADX_INTAKE_BATCH_MAX:-256}} # the server's batch size (leadx serve --intake-batch-max)
+PG_TEMPLATES_1=600 PG_TEMPLATES_BATCH=16 # pgbench's parameter templates (see pgbench_prepare)
+SALE_MODE=${SALE_MODE:-mix}
+MARKET_SETUP=${MARKET_SETUP:-auto}
+CONNS=16 STREAMS=16                     # (a), (c) and the pgbench clients
+BATCH=100 BATCH_CONNS=4 BATCH_STREAMS=4 # (b): 16 batches, 1,600 leads in flight
+ATTRIBUTES='{"age": 35}'                # what the niches' attribute schema asks for
+export DBNAME=${DBNAME:-leadx_bench_market} # deploy/pg.sh creates it; ignored when LEADX_DATABASE_URL is set
+case $MARKET_SETUP in auto | api | sql) ;; *) echo "bench: MARKET_SETUP must be auto, api or sql" >&2; exit 2 ;; esac
+case $SALE_MODE in any | exclusive | shared | mix) ;; *) echo "bench: SALE_MODE must be any, exclusive, shared or mix" >&2; exit 2 ;; esac
+
+. "$here/lib.sh"
+# A fresh dedicated database each run, so runs compare: the last run's is dropped here (and kept until then).
+if [ -z "${LEADX_DATABASE_URL:-}" ] && [ "${KEEP_DB:-0}" != 1 ]; then
+  deploy/pg.sh start
+  DBNAME=postgres deploy/pg.sh psql -qAtX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$DBNAME\" WITH (FORCE)"
+fi
+leadgen=$(dirname "$LEADX_BIN")/leadgen
+cc -O2 -std=c17 -Wall -Wextra -Werror $(pkg-config --cflags libnghttp2 jansson) \
+  -o "$leadgen" tests/bench/leadgen.c $(pkg-config --libs libnghttp2 jansson)
+bench_start_server
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; "$PSQL" "$LEADX_DATABASE_URL" -qXc "DROP SCHEMA IF EXISTS leadx_bench CASCADE" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+bench_webmaster RUB
+sql() { "$PSQL" "$LEADX_DATABASE_URL" -qAtX -v ON_ERROR_STOP=1 "$@"; }
+
+# ==== the market ====================================================================================================
+# set_up_market: niches, regions, advertisers, deposits, campaigns (see the header); writes $tmp/market.env
+# (NICHE_SLUGS, REGION_CODES) and a description of the market to $tmp/market.txt.
+set_up_market() {
+  $PY - "$base" "$op" "$LEADX_DATABASE_URL" "$PSQL" "$MARKET_SETUP" "$tmp" <<'PYEOF'
+import json, random, statistics, subprocess, sys, time
+from concurrent.futures import ThreadPoolExecutor
+import httpx
+
+base, op, db_url, psql, setup_mode, tmp = sys.argv[1:7]
+ADVERTISERS, CAMPAIGNS_EACH, DEPOSIT = 100, 5, 10**12  # a deposit of 10 billion RUB (in kopecks) per advertiser
+MIN_BIDDERS = 3  # exclusive and shared bidders every (niche, region) pair gets at least
+# slug, name, floor_exclusive, floor_shared (kopecks): exclusive floors 2.5-3.2 times the shared ones, so in some
+# niches one exclusive buyer outbids three shared ones and in others it does not
+NICHES = [
+    ("bench-microloans", "Микрозаймы", 30000, 10000),
+    ("bench-credit-cards", "Кредитные карты", 50000, 20000),
+    ("bench-mortgage", "Ипотека", 150000, 50000),
+    ("bench-car-insurance", "ОСАГО и КАСКО", 40000, 15000),
+    ("bench-bankruptcy", "Банкротство физических лиц", 120000, 40000),
+    ("bench-windows", "Пластиковые окна", 50000, 20000),
+    ("bench-renovation", "Ремонт квартир", 80000, 25000),
+    ("bench-dentistry", "Стоматология", 90000, 30000),
+    ("bench-online-courses", "Онлайн-курсы", 40000, 15000),
+    ("bench-new-buildings", "Новостройки", 100000, 35000),
+]
+REGIONS = ["RU-MOW", "RU-SPE", "RU-MOS", "RU-LEN", "RU-KDA", "RU-SVE", "RU-NVS", "RU-TA", "RU-BA", "RU-NIZ",
+           "RU-ROS", "RU-CHE", "RU-SAM", "RU-KYA", "RU-PER", "RU-VOR", "RU-VGG", "RU-OMS", "RU-IRK", "RU-KEM"]
+tag = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+via, started, took = {}, time.monotonic(), {}
+
+
+def lap(step):
+    took[step] = time.monotonic() - started - sum(took.values())
+
+
+def die(msg):
+    print(f"bench: market set-up: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+http = httpx.Client(base_url=base, timeout=60)
+
+
+def call(method, path, token, body=None):
+    return http.request(method, path, json=body, headers={"authorization": f"Bearer {token}"})
+
+
+def expect(r, what, ok=(200, 201)):
+    if r.status_code not in ok:
+        die(f"{what}: {r.request.method} {r.request.url.path} answered {r.status_code}: {r.text[:500]}")
+    return r.json() if r.content else None
+
+
+def run_sql(text):
+    p = subprocess.run([psql, db_url, "-qAtX", "-v", "ON_ERROR_STOP=1"], input=text, text=True, capture_output=True)
+    if p.returncode != 0:
+        die(f"psql: {p.stderr.strip()[:1000]}")
+    return p.stdout
+
+
+def lit(s):
+    return "NULL" if s is None else "'" + str(s).replace("'", "''") + "'"
+
+
+def no_route(r):
+    """The server has no such route (yet): the SQL fallback applies."""
+    return r.status_code in (404, 405)
+
+
+NO_ROUTE = object()
+
+
+def calls(fn, items):
+    """fn over items, 8 at a time (the first alone: when it answers NO_ROUTE, that is the answer)."""
+    items = list(items)
+    if not items:
+        return []
+    first = fn(items[0])
+    if first is NO_ROUTE:
+        return NO_ROUTE
+    with ThreadPoolExecutor(8) as pool:
+        return [first] + list(pool.map(fn, items[1:]))
+
+
+# -- regions: every code must be in the catalogue
+codes, cursor = set(), None
+while True:
+    q = "/v1/regions?country=RU&limit=200" + (f"&cursor={cursor}" if cursor else "")
+    page = expect(call("GET", q, op), "regions")
+    codes.update(i["code"] for i in page["items"])
+    cursor = page.get("next_cursor")
+    if not cursor:
+        break
+missing = [c for c in REGIONS if c not in codes]
+if missing:
+    die(f"GET /v1/regions?country=RU lacks {missing}")
+
+# -- niches: made once, reused by later runs (their floors are read back)
+floors = []
+for slug, name, fe, fs in NICHES:
+    r = call("POST", "/v1/niches", op, {
+        "slug": slug, "name": name, "currency": "RUB", "max_shares": 3, "floor_exclusive": fe, "floor_shared": fs,
+        "return_window_hours": 72, "inventory_ttl_hours": 48, "dedupe_days": 30, "fee_bps": 1500,
+        "min_quality": 30, "attributes": {"age": {"type": "integer", "min": 18, "max": 100, "required": True}}})
+    expect(r, f"niche {slug}", ok=(200, 201, 409))
+    n = expect(call("GET", f"/v1/niches/{slug}", op), f"niche {slug}")
+    if n.get("currency") != "RUB" or n.get("status") != "active":
+        die(f"niche {slug} exists but is not an active RUB niche: {n}")
+    floors.append((n["floor_exclusive"], n["floor_shared"], n.get("max_shares", 3)))
+
+# -- campaigns an earlier run left active in these niches: archived, so every run sees the same market
+slugs = [n[0] for n in NICHES]
+leftover = run_sql(f"SELECT c.id || ' ' || c.advertiser_id FROM campaigns c JOIN niches n ON n.id = c.niche_id "
+                   f"WHERE c.status <> 'archived' AND n.slug IN ({','.join(lit(s) for s in slugs)})").split("\n")
+leftover = [l.split() for l in leftover if l.strip()]
+archived_via = "none left"
+if leftover:
+    archived_via = "api"
+    if setup_mode != "sql":
+        def archive(c):
+            r = call("PATCH", f"/v1/campaigns/{c[0]}", op, {"status": "archived"})
+            return NO_ROUTE if no_route(r) and setup_mode == "auto" else expect(r, "archiving an earlier run's campaign")
+        if calls(archive, leftover) is NO_ROUTE:
+            archived_via = "sql"
+    else:
+        archived_via = "sql"
+    if archived_via == "sql":
+        run_sql(f"UPDATE campaigns SET status = 'archived', updated_at = now() WHERE status <> 'archived' AND id IN "
+                f"({','.join(lit(c) for c, _ in leftover)})")
+via["archive"] = archived_via
+lap("niches and archive")
+
+# -- advertisers
+def advertiser(a):
+    body = expect(call("POST", "/v1/accounts", op, {"role": "advertiser", "currency": "RUB",
+                                                    "name": f"bench market advertiser {a + 1:03d} ({tag})"}), "advertiser")
+    return body["account"]["id"], body["key"]["token"]
+
+
+advertisers = calls(advertiser, range(ADVERTISERS))
+lap("advertisers")
+
+# -- deposits
+deposit_via = "sql" if setup_mode == "sql" else "api"
+def deposit(i):
+    r = call("POST", f"/v1/accounts/{advertisers[i][0]}/deposits", op,
+             {"amount": DEPOSIT, "currency": "RUB", "reference": f"bench market {tag} #{i + 1}"})
+    return NO_ROUTE if no_route(r) and setup_mode == "auto" else expect(r, "deposit")
+
+
+if deposit_via == "api" and calls(deposit, range(len(advertisers))) is NO_ROUTE:
+    deposit_via = "sql"
+if deposit_via == "sql":
+    # One ledger transaction of kind 'deposit' each: the platform's cash book -amount, the advertiser's balance
+    # +amount, both entries in one statement (the trigger checks each statement balances and moves the balances).
+    rows = ",".join(f"(gen_random_uuid(), {lit(aid)}::uuid, {lit(f'bench market {tag} #{i + 1}')})"
+                    for i, (aid, _) in enumerate(advertisers))
+    run_sql(f"""BEGIN;
+CREATE TEMP TABLE d (id uuid, adv uuid, ref text) ON COMMIT DROP;
+INSERT INTO d VALUES {rows};
+INSERT INTO ledger_txns (id, kind, currency, reference) SELECT id, 'deposit', 'RUB', ref FROM d;
+INSERT INTO ledger_entries (txn_id, ledger_account_id, account_id, book, amount, currency)
+  SELECT d.id, a.id, a.owner, a.book, CASE WHEN a.owner IS NULL THEN -{DEPOSIT} ELSE {DEPOSIT} END, 'RUB'
+  FROM d JOIN ledger_accounts a ON a.currency = 'RUB'
+   AND ((a.owner = d.adv AND a.book = 'balance') OR (a.owner IS NULL AND a.book = 'cash'))
+  ORDER BY d.id;
+COMMIT;""")
+via["deposits"] = deposit_via
+lap("deposits")
+
+# -- the campaign plan: deterministic, so every run sees the same market
+rng = random.Random(8)
+
+
+def price(floor):
+    return max(floor, int(round(floor * rng.uniform(1.0, 2.0) / 100.0)) * 100)  # whole roubles
+
+
+plan = []
+for a in range(ADVERTISERS):
+    for ni in sorted(rng.sample(range(len(NICHES)), CAMPAIGNS_EACH)):
+        fe, fs, _ = floors[ni]
+        u = rng.random()
+        kind = "exclusive" if u < 0.4 else "shared" if u < 0.7 else "both"
+        regions = ["RU"] if rng.random() < 0.1 else sorted(rng.sample(REGIONS, rng.randint(4, 12)))
+        c = {"adv": a, "ni": ni, "regions": regions,
+             "price_exclusive": price(fe) if kind != "shared" else None,
+             "price_shared": price(fs) if kind != "exclusive" else None,
+             "filters": {"attributes": {"age": {"gte": rng.choice([18, 21, 25]), "lte": rng.choice([60, 65, 70])}}}
+             if rng.random() < 0.2 else None,
+             "exclude_bought_contacts_days": 30 if rng.random() < 0.1 else 0}
+        plan.append(c)
+
+
+def covers(c, region):
+    return "RU" in c["regions"] or region in c["regions"]
+
+
+for ni in range(len(NICHES)):  # at least MIN_BIDDERS exclusive and shared bidders in every pair
+    for region in REGIONS:
+        for key in ("price_exclusive", "price_shared"):
+            have = [c for c in plan if c["ni"] == ni and c[key] and covers(c, region)]
+            spare = [c for c in plan if c["ni"] == ni and c[key] and not covers(c, region)]
+            while len(have) < MIN_BIDDERS and spare:
+                c = spare.pop(rng.randrange(len(spare)))
+                c["regions"] = sorted(c["regions"] + [region])
+                have.append(c)
+
+# -- campaigns
+campaign_via = "sql" if setup_mode == "sql" else "api"
+def campaign(c):
+    slug, name = NICHES[c["ni"]][:2]
+    body = {"niche": slug, "name": f"{name}: {'вся Россия' if c['regions'] == ['RU'] else ', '.join(c['regions'])}"[:200],
+            "regions": c["regions"]}
+    for k in ("price_exclusive", "price_shared", "filters"):
+        if c[k] is not None:
+            body[k] = c[k]
+    if c["exclude_bought_contacts_days"]:
+        body["exclude_bought_contacts_days"] = c["exclude_bought_contacts_days"]
+    r = call("POST", "/v1/campaigns", advertisers[c["adv"]][1], body)
+    return NO_ROUTE if no_route(r) and setup_mode == "auto" else expect(r, f"campaign {body}")
+
+
+# (8 at a time, so equal bids of one pair may get their bid_seq, the tie-break, in another order from run to run)
+if campaign_via == "api" and calls(campaign, plan) is NO_ROUTE:
+    campaign_via = "sql"
+if campaign_via == "sql":
+    rows = ",".join(
+        f"({lit(advertisers[c['adv']][0])}::uuid, {lit(slugs[c['ni']])}, {lit(NICHES[c['ni']][1])}, "
+        f"{lit('{' + ','.join(c['regions']) + '}')}::text[], {c['price_exclusive'] or 'NULL'}, {c['price_shared'] or 'NULL'}, "
+        f"{lit(json.dumps(c['filters'], separators=(',', ':')) if c['filters'] else None)}::jsonb, "
+        f"{c['exclude_bought_contacts_days']})" for c in plan)
+    run_sql(f"""INSERT INTO campaigns (id, advertiser_id, niche_id, name, regions, price_exclusive, price_shared, filters,
+    exclude_bought_contacts_days)
+  SELECT gen_random_uuid(), p.adv, n.id, p.name, p.regions, p.pe, p.ps, p.filters, p.xd
+  FROM (VALUES {rows}) AS p (adv, slug, name, regions, pe, ps, filters, xd) JOIN niches n ON n.slug = p.slug;""")
+via["campaigns"] = campaign_via
+lap("campaigns")
+
+# -- what the market looks like, and what the auction makes of a lead with sale_mode any in each pair (no caps, no
+# budgets, balances far beyond the run's spend: always the same winners)
+ex_bidders, sh_bidders, exclusive_pairs = [], [], 0
+for ni in range(len(NICHES)):
+    fe, fs, max_shares = floors[ni]
+    for region in REGIONS:
+        cs = [c for c in plan if c["ni"] == ni and covers(c, region)]
+        ex = [c["price_exclusive"] for c in cs if c["price_exclusive"] and c["price_exclusive"] >= fe]
+        sh = sorted((c["price_shared"] for c in cs if c["price_shared"] and c["price_shared"] >= fs), reverse=True)
+        ex_bidders.append(len(ex))
+        sh_bidders.append(len(sh))
+        exclusive_pairs += bool(ex) and max(ex) >= sum(sh[:max_shares])
+pairs = len(NICHES) * len(REGIONS)
+with open(f"{tmp}/market.txt", "w") as f:
+    print(f"market: {len(NICHES)} niches (RUB, max_shares 3, fee 15 %) x {len(REGIONS)} regions, 1 webmaster, "
+          f"{ADVERTISERS} advertisers with {len(plan)} campaigns "
+          f"({sum(1 for c in plan if c['price_exclusive'] and not c['price_shared'])} exclusive only, "
+          f"{sum(1 for c in plan if c['price_shared'] and not c['price_exclusive'])} shared only, "
+          f"{sum(1 for c in plan if c['price_shared'] and c['price_exclusive'])} both; "
+          f"{sum(1 for c in plan if c['regions'] == ['RU'])} all of RU, {sum(1 for c in plan if c['filters'])} "
+          f"with an age filter, {sum(1 for c in plan if c['exclude_bought_contacts_days'])} excluding people bought "
+          f"within 30 days)", file=f)
+    print(f"bidders per (niche, region): exclusive min {min(ex_bidders)} median {statistics.median(ex_bidders):.0f} "
+          f"max {max(ex_bidders)}, shared min {min(sh_bidders)} median {statistics.median(sh_bidders):.0f} "
+          f"max {max(sh_bidders)}; a sale_mode any lead goes exclusive in {exclusive_pairs} of {pairs} pairs", file=f)
+    print(f"set up through: niches, regions, accounts api; deposits {via['deposits']}; campaigns {via['campaigns']}; "
+          f"earlier campaigns archived: {via['archive']}; in {sum(took.values()):.1f} s ("
+          + ", ".join(f"{k} {v:.1f} s" for k, v in took.items()) + ")", file=f)
+with open(f"{tmp}/market.env", "w") as f:
+    print(f"NICHE_SLUGS={','.join(slugs)}", file=f)
+    print(f"REGION_CODES={','.join(REGIONS)}", file=f)
+PYEOF
+}
+set_up_market
+. "$tmp/market.env"
+
+seed_file=var/bench/market.seed
+mkdir -p var/bench
+seed=$(cat "$seed_file" 2>/dev/null || echo 1)
+failed=0
+
+# db_now: the database's clock (the leads' created_at is the server's clock on this same machine)
+db_now() { sql -c 'SELECT now()'; }
+# vacuum_hot: every sale updates campaign and balance rows, so within a minute (autovacuum's nap) the 500 campaigns
+# fill hundreds of pages of dead versions that every batch scans. Each measured run, leadx's and pgbench's alike,
+# starts after a VACUUM of those tables, so runs compare; within a run they bloat as between autovacuum passes.
+vacuum_hot() { sql -c 'VACUUM (ANALYZE) campaigns, ledger_accounts, accounts, intake_velocity'; }
+
+# run_leadgen <json out> <leadgen args...>: one run with the next free seed; the result line goes to the
+# file, its human summary to $tmp/run.log (kept in $tmp/failures.log if the run failed); the seed file moves
+# past the leads this run used. The run's time window goes to $tmp/windows (label from $window_label).
+window_label=smoke
+run_leadgen() {
+  local out=$1 rc=0 t0 t1
+  shift
+  vacuum_hot
+  t0=$(db_now)
+  "$leadgen" --url "$base" --token "$wm_token" --niche "$NICHE_SLUGS" --region "$REGION_CODES" \
+    --sale-mode "$SALE_MODE" --attributes "$ATTRIBUTES" --seed "$seed" "$@" >"$out" 2>"$tmp/run.log" || rc=$?
+  t1=$(db_now)
+  echo "$window_label|$t0|$t1" >>"$tmp/windows"
+  if [ ! -s "$out" ]; then
+    echo "bench: leadgen produced no result (exit $rc):" >&2
+    tail -20 "$tmp/run.log" >&2
+    exit 1
+  fi
+  seed=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["next_seed"])' "$out")
+  echo "$seed" >"$seed_file"
+  if [ "$rc" -ne 0 ]; then
+    failed=1
+    cat "$tmp/run.log" >>"$tmp/failures.log"
+  fi
+}
+
+# field <json file> <key>: one number from a result line
+field() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+# sold_per_s <json file>: leads answered "sold" per second of the measured window
+sold_per_s() {
+  $PY -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["leads"].get("sold", 0) / r["window_s"] if r["window_s"] else 0)' "$1"
+}
+
+# ok2xx <json file>: true if every answer was 2xx and nothing failed
+ok2xx() {
+  $PY - "$1" <<'PYEOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+ok = r["responses"] > 0 and all(200 <= int(k) < 300 for k in r["http"]) and not any(r["errors"][k] for k in ("connection", "stream", "unfinished"))
+sys.exit(0 if ok else 1)
+PYEOF
+}
+
+# row <label> <run> <json file>: one table row
+row() {
+  $PY - "$@" <<'PYEOF'
+import json, sys
+label, run, path = sys.argv[1:4]
+r = json.load(open(path))
+lat, err = r["latency_ms"], r["errors"]
+errors = err["connection"] + err["stream"] + err["unfinished"]
+sold = r["leads"].get("sold", 0) / r["window_s"] if r["window_s"] else 0
+http = " ".join(f"{k}:{v}" for k, v in r["http"].items())
+leads = " ".join(f"{k}:{v}" for k, v in r["leads"].items())
+problems = " ".join(f"{k}:{v}" for k, v in r["problems"].items())
+print(f"{label:<26} {run:>3} {r['leads_per_s']:>8.0f} {sold:>8.0f} {r['requests_per_s']:>7.0f} {lat['p50']:>7.2f} {lat['p90']:>7.2f}"
+      f" {lat['p99']:>7.2f} {lat['max']:>8.2f} {errors:>4} {r['client_cpu_s']:>5.1f}  {http} | {leads}"
+      + (f" | problems {problems}" if problems else ""))
+PYEOF
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# ==== pgbench: the server's intake+sale transaction =================================================================
+# The statements of src/leads/intake.c (st_guard, st_claim, st_signals, st_campaigns, st_buyers, st_recent, then
+# st_insert_leads, st_sales, st_campaign_spend, st_velocity) and the two posting statements of src/billing/ledger.c
+# (lx_ledger_insert_txns, lx_ledger_insert_entries: the ledger trigger runs), copied verbatim, in the server's order
+# and in its two pipelined round trips, BEGIN to COMMIT. One change: each $n parameter (a JSON document or an array
+# literal the server builds in C) is read from a transaction-local setting, current_setting('bench.NAME'), in the
+# same text form and parsed the same way (array ones inside a scalar subquery, so they are evaluated once per
+# statement like a parameter). leadx_bench.step1 and step2 set them; step2 stands in for the auction in C. They copy
+# templates made by pgbench_prepare, with ids, contact hashes and source IPs made unique per transaction (see
+# there), and take the auction's outcome from leadx_bench.plan: for every (niche, region, sale_mode), the sales the
+# auction makes with these campaigns (the best exclusive bid against the best shared bids of up to max_shares
+# buyers; the filters pass, there are no caps or budgets and the balances are far above a run's spend, so the
+# winners never change). Leads rotate through niches and regions like leadgen's; sale_mode follows SALE_MODE.
+pgbench_prepare() {
+  local mix
+  case $SALE_MODE in any) mix=0 ;; exclusive) mix=1 ;; shared) mix=2 ;; *) mix=-1 ;; esac
+  sql -v slugs="{$NICHE_SLUGS}" -v regions="{$REGION_CODES}" -v wm="$wm_id" -v mix="$mix" -v k1=$PG_TEMPLATES_1 \
+    -v nbatch="$PG_BATCH" -v kbatch=$PG_TEMPLATES_BATCH <<'SQL' >/dev/null
+SET client_min_messages = warning;
+DROP SCHEMA IF EXISTS leadx_bench CASCADE;
+CREATE SCHEMA leadx_bench;
+CREATE TABLE leadx_bench.niche AS
+  SELECT (s.i - 1)::int AS i, n.id, n.max_shares, n.inventory_ttl_hours AS ttl, n.floor_exclusive AS fe,
+    n.floor_shared AS fs, n.fee_bps, n.currency
+  FROM unnest(:'slugs'::text[]) WITH ORDINALITY AS s (slug, i) JOIN niches n ON n.slug = s.slug;
+CREATE TABLE leadx_bench.region AS SELECT (r.i - 1)::int AS i, r.code FROM unnest(:'regions'::text[]) WITH ORDINALITY AS r (code, i);
+-- The auction's outcome per (niche, region, sale_mode 0 any / 1 exclusive / 2 shared): the sales as the server's
+-- auction makes them (first price, fee floor(price * fee_bps / 10000), payout the rest).
+CREATE TABLE leadx_bench.plan AS
+WITH cand AS (
+  SELECT n.i AS ni, r.i AS ri, n.fe, n.fs, n.max_shares, n.fee_bps, c.id, c.advertiser_id AS b, c.price_exclusive AS pe,
+    c.price_shared AS ps, c.bid_seq
+  FROM leadx_bench.niche n CROSS JOIN leadx_bench.region r
+  JOIN campaigns c ON c.niche_id = n.id AND c.status = 'active' AND c.regions && ARRAY[r.code, left(r.code, 2)]
+  JOIN accounts a ON a.id = c.advertiser_id AND a.status = 'active'),
+ex AS (
+  SELECT DISTINCT ON (ni, ri) ni, ri, fee_bps, jsonb_build_array(jsonb_build_object('c', id, 'b', b, 'p', pe)) AS sales, pe AS value
+  FROM cand WHERE pe >= fe ORDER BY ni, ri, pe DESC, bid_seq),
+sh_buyer AS (
+  SELECT DISTINCT ON (ni, ri, b) ni, ri, max_shares, fee_bps, id, b, ps, bid_seq
+  FROM cand WHERE ps >= fs ORDER BY ni, ri, b, ps DESC, bid_seq),
+sh_ranked AS (SELECT *, row_number() OVER (PARTITION BY ni, ri ORDER BY ps DESC, bid_seq) AS k FROM sh_buyer),
+sh AS (
+  SELECT ni, ri, min(fee_bps) AS fee_bps, jsonb_agg(jsonb_build_object('c', id, 'b', b, 'p', ps) ORDER BY k) AS sales,
+    sum(ps) AS value
+  FROM sh_ranked WHERE k <= max_shares GROUP BY ni, ri),
+options AS (
+  SELECT n.i AS ni, r.i AS ri, m.mode, n.fee_bps,
+    CASE WHEN m.mode = 1 OR (m.mode = 0 AND ex.value >= coalesce(sh.value, 0)) THEN CASE WHEN ex.sales IS NOT NULL THEN 'exclusive' END
+         WHEN sh.sales IS NOT NULL THEN 'shared' END AS sold_mode,
+    ex.sales AS ex_sales, sh.sales AS sh_sales
+  FROM leadx_bench.niche n CROSS JOIN leadx_bench.region r CROSS JOIN (VALUES (0), (1), (2)) AS m (mode)
+  LEFT JOIN ex ON ex.ni = n.i AND ex.ri = r.i LEFT JOIN sh ON sh.ni = n.i AND sh.ri = r.i)
+SELECT o.ni * 1000 + o.ri AS pair, o.mode, o.sold_mode,
+  coalesce((SELECT jsonb_agg(s.v || jsonb_build_object('f', (s.v->>'p')::bigint * o.fee_bps / 10000,
+      'o', (s.v->>'p')::bigint - (s.v->>'p')::bigint * o.fee_bps / 10000) ORDER BY s.k)
+    FROM jsonb_array_elements(CASE o.sold_mode WHEN 'exclusive' THEN o.ex_sales WHEN 'shared' THEN o.sh_sales END)
+      WITH ORDINALITY AS s (v, k)), '[]') AS sales
+FROM options o;
+ALTER TABLE leadx_bench.plan ADD PRIMARY KEY (pair, mode);
+ALTER TABLE leadx_bench.niche ADD PRIMARY KEY (i);
+ALTER TABLE leadx_bench.region ADD PRIMARY KEY (i);
+ANALYZE leadx_bench.plan, leadx_bench.niche, leadx_bench.region;
+
+-- The documents come from templates made here, K per size (n leads a transaction), so that a transaction spends
+-- its time on the server's statements and not on building JSON (the server builds them in C): every id, contact
+-- hash and source IP of a template holds a marker, replaced per transaction by the hexadecimal digits of a random
+-- 62-bit number (a 16-digit run in hashes, 8-4-4 with dashes in ids, 4:4:4:4 in IPv6 addresses), and the leads'
+-- created_at one by now().
+--
+-- Lead g (1..n) of template t: number x = t * n + g - 1 goes to niche x mod 10, region (x div 10) mod 20
+-- (leadgen's rotation); sale_mode 0 any, 1 exclusive, 2 shared, or mix (-1): 10 % exclusive, 10 % shared.
+CREATE FUNCTION leadx_bench.template_leads(t int, n int, mix int)
+RETURNS TABLE (g int, tg text, id text, ni int, ri int, niche_id uuid, region text, mode int, ph text, eh text, ip text,
+  sub text, max_shares int, ttl int, currency text)
+LANGUAGE sql STABLE AS $$
+  SELECT s.g, v.tg, 'deadbeef-dead-beef-8000-' || v.tg || '0000', nn.i, rr.i, nn.id, rr.code,
+    CASE WHEN mix < 0 THEN CASE abs(hashtext('m' || v.tg)) % 10 WHEN 0 THEN 1 WHEN 1 THEN 2 ELSE 0 END ELSE mix END,
+    'deadbeefdeadbeef' || left(encode(sha256(('p' || v.tg)::bytea), 'hex'), 48),
+    'deadbeefdeadbeef' || left(encode(sha256(('e' || v.tg)::bytea), 'hex'), 48),
+    '2a02:6b8:dead:beef:dead:beef:' || left(v.tg, 4) || ':' || right(v.tg, 4), 's' || 1 + v.x % 12,
+    nn.max_shares, nn.ttl, nn.currency
+  FROM generate_series(1, n) AS s (g)
+  CROSS JOIN LATERAL (SELECT t::bigint * n + s.g - 1 AS x, lpad(to_hex(t), 4, '0') || lpad(to_hex(s.g), 4, '0') AS tg) AS v
+  JOIN leadx_bench.niche nn ON nn.i = v.x % 10
+  JOIN leadx_bench.region rr ON rr.i = (v.x / 10) % 20
+$$;
+
+-- One template: the server's parameters for step 1 (claims [{n, h, l, w, d}] in key order, signals [{i, n, w, ph, eh,
+-- ip, sub}], the niche ids and the regions with their countries as array literals) and, in place of the auction in
+-- C, for step 2 (the leads, sold or unsold with their sale state; the sales; one ledger transaction per sale and its
+-- entries: buyer balance -price, webmaster pending +payout, platform revenue +fee; campaign spend [{id, s, n}];
+-- velocity [{k, n, key}]). Text (json, not jsonb): the statements parse them as they parse the server's.
+CREATE TABLE leadx_bench.doc (n int, t int, claims text, signals text, niches text, regions text, leads text,
+  sales text, txns text, entries text, spend text, velocity text, PRIMARY KEY (n, t));
+ALTER TABLE leadx_bench.doc ALTER claims SET STORAGE EXTERNAL, ALTER signals SET STORAGE EXTERNAL,
+  ALTER leads SET STORAGE EXTERNAL, ALTER sales SET STORAGE EXTERNAL, ALTER txns SET STORAGE EXTERNAL,
+  ALTER entries SET STORAGE EXTERNAL, ALTER velocity SET STORAGE EXTERNAL;
+CREATE FUNCTION leadx_bench.make_doc(t int, n int, mix int, wm uuid) RETURNS void LANGUAGE sql AS $$
+  WITH l AS MATERIALIZED (SELECT * FROM leadx_bench.template_leads(t, n, mix)),
+  s AS MATERIALIZED (
+    SELECT l.id AS lead, 'deadbeef-dead-beef-8000-' || l.tg || lpad(e.k::text, 4, '0') AS id, e.k - 1 AS k,
+      e.v->>'c' AS c, e.v->>'b' AS b, (e.v->>'p')::bigint AS p, (e.v->>'f')::bigint AS f, (e.v->>'o')::bigint AS o,
+      p.sold_mode AS m, l.niche_id, l.currency AS cur
+    FROM l JOIN leadx_bench.plan p ON p.pair = l.ni * 1000 + l.ri AND p.mode = l.mode
+    CROSS JOIN LATERAL jsonb_array_elements(p.sales) WITH ORDINALITY AS e (v, k)),
+  per_lead AS (SELECT s.lead, count(*) AS cnt, sum(s.o) AS payout, min(s.m) AS m FROM s GROUP BY s.lead)
+  INSERT INTO leadx_bench.doc SELECT n, t,
+    (SELECT json_agg(json_build_object('n', c.niche_id, 'h', c.h, 'l', c.id, 'w', wm, 'd', 30) ORDER BY c.niche_id, c.h)
+      FROM (SELECT l.niche_id, l.ph AS h, l.id FROM l UNION ALL SELECT l.niche_id, l.eh, l.id FROM l) AS c)::text,
+    (SELECT json_agg(json_build_object('i', l.g - 1, 'n', l.niche_id, 'w', wm, 'ph', l.ph, 'eh', l.eh, 'ip', l.ip,
+      'sub', l.sub) ORDER BY l.g) FROM l)::text,
+    (SELECT array_agg(DISTINCT l.niche_id) FROM l)::text,
+    (SELECT array_agg(x.v ORDER BY l.g, x.o) FROM l CROSS JOIN LATERAL (VALUES (1, l.region), (2, left(l.region, 2))) AS x (o, v))::text,
+    (SELECT json_agg(json_build_object(
+        'id', l.id, 'w', wm, 'n', l.niche_id, 'region', l.region,
+        'mode', CASE l.mode WHEN 1 THEN 'exclusive' WHEN 2 THEN 'shared' ELSE 'any' END,
+        'status', CASE WHEN pl.cnt > 0 THEN 'sold' ELSE 'unsold' END, 'score', 70 + l.g % 30, 'temp', 'hot',
+        'reasons', json_build_array(), 'ph', l.ph, 'eh', l.eh, 'pc', 'RU',
+        'ct', encode(sha512(('c' || l.tg)::bytea) || sha512(('d' || l.tg)::bytea) || sha256(('e' || l.tg)::bytea), 'hex'),
+        'ck', encode(sha512(('k' || l.tg)::bytea) || substr(sha256(('j' || l.tg)::bytea), 1, 9), 'hex'),
+        'attributes', json_build_object('age', 35),
+        'consent', json_build_object('text', 'Я даю согласие на обработку моих персональных данных и на получение рекламы по телефону и e-mail в соответствии с политикой конфиденциальности.',
+          'given_at', now() - interval '2 seconds', 'ip', l.ip,
+          'user_agent', 'Mozilla/5.0 (Linux; Android 13; SM-A536B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/123.0.6312.99 Mobile Safari/537.36',
+          'page_url', 'https://zaim.example.ru/online/form', 'personal_data', true, 'advertising', true),
+        'source', json_build_object('sub_id', l.sub, 'click_id', 'c-' || l.id, 'landing_url', 'https://zaim.example.ru/online/',
+          'ip', l.ip, 'form_started_at', now() - interval '64 seconds', 'form_submitted_at', now()),
+        'ip', l.ip, 'sub', l.sub, 'ms', l.max_shares, 'ss', coalesce(pl.cnt, 0), 'pt', coalesce(pl.payout, 0),
+        'ttl', l.ttl, 'at', '1999-01-01T00:00:00+00:00', 'sm', pl.m) ORDER BY l.g)
+      FROM l LEFT JOIN per_lead pl ON pl.lead = l.id)::text,
+    coalesce((SELECT json_agg(json_build_object('id', s.id, 'l', s.lead, 'b', s.b, 'c', s.c, 'w', wm, 'n', s.niche_id,
+      'm', s.m, 'k', s.k, 'p', s.p, 'f', s.f, 'o', s.o, 'cur', s.cur)) FROM s)::text, '[]'),
+    coalesce((SELECT json_agg(json_build_object('id', s.id, 'kind', 'sale', 'currency', s.cur, 'lead_id', s.lead)) FROM s)::text, '[]'),
+    coalesce((SELECT json_agg(e.doc ORDER BY s.id, e.o) FROM s CROSS JOIN LATERAL (VALUES
+        (1, s.p, json_build_object('t', s.id, 'book', 'balance', 'amount', -s.p, 'currency', s.cur, 'owner', s.b)),
+        (2, s.o, json_build_object('t', s.id, 'book', 'pending', 'amount', s.o, 'currency', s.cur, 'owner', wm)),
+        (3, s.f, json_build_object('t', s.id, 'book', 'revenue', 'amount', s.f, 'currency', s.cur))) AS e (o, amount, doc)
+      WHERE e.amount <> 0)::text, '[]'),
+    coalesce((SELECT json_agg(json_build_object('id', x.c, 's', x.s, 'n', x.n))
+      FROM (SELECT s.c, sum(s.p) AS s, count(*) AS n FROM s GROUP BY s.c) AS x)::text, '[]'),
+    (SELECT json_agg(json_build_object('k', v.k, 'n', v.n, 'key', v.key) ORDER BY v.k, v.key)
+      FROM (SELECT 1 AS k, l.ip AS key, count(*) AS n FROM l GROUP BY l.ip
+            UNION ALL SELECT 2, wm || ':' || l.sub, count(*) FROM l GROUP BY l.sub) AS v)::text
+$$;
+SELECT leadx_bench.make_doc(t, 1, :mix, :'wm') FROM generate_series(0, :k1 - 1) AS t;
+SELECT leadx_bench.make_doc(t, :nbatch, :mix, :'wm') FROM generate_series(0, :kbatch - 1) AS t WHERE :nbatch <> 1;
+ANALYZE leadx_bench.doc;
+
+-- A transaction's parameters: template t of size n with the markers replaced by r's digits.
+CREATE FUNCTION leadx_bench.step1(r bigint, n int, t int) RETURNS void LANGUAGE sql AS $$
+  SELECT set_config('bench.claims', replace(replace(d.claims, 'deadbeefdeadbeef', x.h), 'deadbeef-dead-beef', x.d), true),
+    set_config('bench.signals', replace(replace(d.signals, 'deadbeefdeadbeef', x.h), 'dead:beef:dead:beef', x.c), true),
+    set_config('bench.niches', d.niches, true), set_config('bench.regions', d.regions, true)
+  FROM leadx_bench.doc d, (SELECT h, substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-' || substr(h, 13, 4) AS d,
+      substr(h, 1, 4) || ':' || substr(h, 5, 4) || ':' || substr(h, 9, 4) || ':' || substr(h, 13, 4) AS c
+    FROM (SELECT lpad(to_hex(r), 16, '0') AS h) AS h0) AS x
+  WHERE d.n = step1.n AND d.t = step1.t
+$$;
+CREATE FUNCTION leadx_bench.step2(r bigint, n int, t int) RETURNS void LANGUAGE sql AS $$
+  SELECT set_config('bench.leads', replace(replace(replace(replace(d.leads, 'deadbeefdeadbeef', x.h), 'deadbeef-dead-beef', x.d),
+      'dead:beef:dead:beef', x.c), '1999-01-01T00:00:00+00:00', btrim(to_json(now())::text, '"')), true),
+    set_config('bench.sales', replace(d.sales, 'deadbeef-dead-beef', x.d), true),
+    set_config('bench.txns', replace(d.txns, 'deadbeef-dead-beef', x.d), true),
+    set_config('bench.entries', replace(d.entries, 'deadbeef-dead-beef', x.d), true),
+    set_config('bench.spend', d.spend, true),
+    set_config('bench.velocity', replace(d.velocity, 'dead:beef:dead:beef', x.c), true)
+  FROM leadx_bench.doc d, (SELECT h, substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-' || substr(h, 13, 4) AS d,
+      substr(h, 1, 4) || ':' || substr(h, 5, 4) || ':' || substr(h, 9, 4) || ':' || substr(h, 13, 4) AS c
+    FROM (SELECT lpad(to_hex(r), 16, '0') AS h) AS h0) AS x
+  WHERE d.n = step2.n AND d.t = step2.t
+$$;
+SQL
+  cat >"$tmp/market.pgbench" <<'SQL'
+\set r random(1, 4611686018427387903)
+\set t random(0, :k - 1)
+\startpipeline
+BEGIN;
+SELECT leadx_bench.step1(:r, :n, :t);
+LOCK TABLE suppressions IN ROW SHARE MODE;
+INSERT INTO contact_claims AS c (niche_id, hash, lead_id, webmaster_id, expires_at) SELECT x.n, decode(x.h, 'hex'), x.l, x.w, now() + make_interval(days => x.d) FROM jsonb_to_recordset(current_setting('bench.claims')::jsonb) AS x(n uuid, h text, l uuid, w uuid, d int) ORDER BY x.n, x.h ON CONFLICT (niche_id, hash) DO UPDATE SET lead_id = CASE WHEN c.expires_at <= now() THEN EXCLUDED.lead_id ELSE c.lead_id END, webmaster_id = CASE WHEN c.expires_at <= now() THEN EXCLUDED.webmaster_id ELSE c.webmaster_id END, expires_at = CASE WHEN c.expires_at <= now() THEN EXCLUDED.expires_at ELSE c.expires_at END RETURNING c.niche_id, encode(c.hash, 'hex'), c.lead_id, c.webmaster_id;
+SELECT x.i, CASE WHEN x.ip IS NULL THEN 0 ELSE (SELECT coalesce(sum(v.n), 0) FROM intake_velocity v WHERE v.kind = 1 AND v.key = x.ip AND v.bucket > (extract(epoch from now())::bigint / 600) - 7) END, CASE WHEN x.sub IS NULL THEN 0 ELSE (SELECT coalesce(sum(v.n), 0) FROM intake_velocity v WHERE v.kind = 2 AND v.key = x.w || ':' || x.sub AND v.bucket > (extract(epoch from now())::bigint / 600) - 7) END, (SELECT count(DISTINCT l.niche_id) FROM leads l WHERE (l.phone_hash = decode(x.ph, 'hex') OR l.email_hash = decode(x.eh, 'hex')) AND l.niche_id <> x.n AND l.created_at > now() - interval '30 days'), EXISTS (SELECT 1 FROM suppressions s WHERE s.hash IN (decode(x.ph, 'hex'), decode(x.eh, 'hex'))) FROM jsonb_to_recordset(current_setting('bench.signals')::jsonb) AS x(i int, ip text, w text, sub text, ph text, eh text, n uuid);
+SELECT c.id, c.advertiser_id, c.niche_id, coalesce(c.price_exclusive, 0), coalesce(c.price_shared, 0), c.bid_seq, array_to_json(c.regions), c.filters, c.hours, extract(isodow FROM now() AT TIME ZONE c.tz)::int - 1, (extract(hour FROM now() AT TIME ZONE c.tz) * 60 + extract(minute FROM now() AT TIME ZONE c.tz))::int, coalesce(c.daily_cap, 0), CASE WHEN c.daily_day = (now() AT TIME ZONE c.tz)::date THEN c.daily_count ELSE 0 END, coalesce(c.budget, 0), c.spent, array_to_json(c.exclude_sources), c.exclude_bought_contacts_days FROM campaigns c JOIN accounts a ON a.id = c.advertiser_id AND a.status = 'active' WHERE c.status = 'active' AND c.niche_id = ANY((SELECT current_setting('bench.niches')::uuid[])::uuid[]) AND c.regions && (SELECT current_setting('bench.regions')::text[]) ORDER BY c.id FOR NO KEY UPDATE OF c;
+SELECT b.owner, b.balance - b.min_balance FROM ledger_accounts b WHERE b.book = 'balance' AND b.owner IN (SELECT c.advertiser_id FROM campaigns c JOIN accounts a ON a.id = c.advertiser_id AND a.status = 'active' WHERE c.status = 'active' AND c.niche_id = ANY((SELECT current_setting('bench.niches')::uuid[])::uuid[]) AND c.regions && (SELECT current_setting('bench.regions')::text[]) ) ORDER BY b.id FOR NO KEY UPDATE;
+SELECT x.i, s.buyer_id, floor(extract(epoch FROM now() - max(s.created_at)))::bigint FROM jsonb_to_recordset(current_setting('bench.signals')::jsonb) AS x(i int, ph text, eh text) JOIN leads l ON l.phone_hash = decode(x.ph, 'hex') OR l.email_hash = decode(x.eh, 'hex') JOIN sales s ON s.lead_id = l.id AND s.refunded_at IS NULL WHERE EXISTS (SELECT 1 FROM campaigns c WHERE c.status = 'active' AND c.exclude_bought_contacts_days > 0 AND c.niche_id = ANY((SELECT current_setting('bench.niches')::uuid[])::uuid[])) AND s.buyer_id IN (SELECT c.advertiser_id FROM campaigns c WHERE c.status = 'active' AND c.exclude_bought_contacts_days > 0 AND c.niche_id = ANY((SELECT current_setting('bench.niches')::uuid[])::uuid[])) AND s.created_at > now() - interval '3650 days' GROUP BY 1, 2;
+\endpipeline
+\startpipeline
+SELECT leadx_bench.step2(:r, :n, :t);
+INSERT INTO leads (id, webmaster_id, niche_id, region, sale_mode, status, quality_score, temperature, reasons, duplicate_of, phone_hash, email_hash, phone_country, contact_ct, contact_key, attributes, consent, source, source_ip, sub_id, created_at, max_shares, sold_mode, shares_sold, payout_total, expires_at) SELECT x.id, x.w, x.n, x.region, x.mode, x.status, x.score, x.temp, x.reasons, x.dup, decode(x.ph, 'hex'), decode(x.eh, 'hex'), x.pc, decode(x.ct, 'hex'), decode(x.ck, 'hex'), x.attributes, x.consent, x.source, x.ip, x.sub, x.at, x.ms, x.sm, x.ss, x.pt, x.at + make_interval(hours => x.ttl) FROM jsonb_to_recordset(current_setting('bench.leads')::jsonb) AS x(id uuid, w uuid, n uuid, region text, mode text, status text, score int, temp text, reasons text[], dup uuid, ph text, eh text, pc text, ct text, ck text, attributes jsonb, consent jsonb, source jsonb, ip inet, sub text, at timestamptz, ms int, sm text, ss int, pt bigint, ttl int);
+INSERT INTO ledger_txns (id, kind, currency, reference, lead_id, created_by) SELECT x.id, x.kind, x.currency, x.reference, x.lead_id, x.created_by FROM jsonb_to_recordset(current_setting('bench.txns')::jsonb) AS x(id uuid, kind text, currency text, reference text, lead_id uuid, created_by uuid);
+INSERT INTO sales (id, lead_id, buyer_id, campaign_id, webmaster_id, niche_id, mode, share_index, price, fee, payout, currency, ledger_txn) SELECT x.id, x.l, x.b, x.c, x.w, x.n, x.m, x.k, x.p, x.f, x.o, x.cur, x.id FROM jsonb_to_recordset(current_setting('bench.sales')::jsonb) AS x(id uuid, l uuid, b uuid, c uuid, w uuid, n uuid, m text, k int, p bigint, f bigint, o bigint, cur text);
+INSERT INTO ledger_entries (txn_id, ledger_account_id, account_id, book, amount, currency) SELECT x.t, a.id, a.owner, a.book, x.amount, a.currency FROM jsonb_to_recordset(current_setting('bench.entries')::jsonb) AS x(t uuid, owner uuid, book text, amount bigint, currency text) JOIN ledger_accounts a ON a.book = x.book AND a.currency = x.currency AND (a.owner = x.owner OR (a.owner IS NULL AND x.owner IS NULL)) ORDER BY x.t;
+UPDATE campaigns c SET spent = c.spent + x.s, daily_count = CASE WHEN c.daily_day = (now() AT TIME ZONE c.tz)::date THEN c.daily_count ELSE 0 END + x.n, daily_day = (now() AT TIME ZONE c.tz)::date FROM jsonb_to_recordset(current_setting('bench.spend')::jsonb) AS x(id uuid, s bigint, n int) WHERE c.id = x.id;
+INSERT INTO intake_velocity AS v (kind, key, bucket, shard, n) SELECT x.k, x.key, (extract(epoch from now())::bigint / 600), pg_backend_pid(), x.n FROM jsonb_to_recordset(current_setting('bench.velocity')::jsonb) AS x(k int, key text, n int) ON CONFLICT (kind, key, bucket, shard) DO UPDATE SET n = v.n + EXCLUDED.n;
+COMMIT;
+\endpipeline
+SQL
+}
+
+# pgbench_market <leads a transaction> <name>: writes "tps leads/s buyers" to $tmp/pgbench.<name> (buyers: sales
+# rows per sold lead the transactions wrote, from the database), or nothing if pgbench failed (then $failed is set
+# and the reason shown).
+pgbench_market() {
+  local n=$1 name=$2 k out=$tmp/pgbench.$2.out t0 t1
+  : >"$tmp/pgbench.$name"
+  k=$([ "$n" = 1 ] && echo $PG_TEMPLATES_1 || echo $PG_TEMPLATES_BATCH)
+  vacuum_hot
+  t0=$(db_now)
+  if ! "$PGBENCH" -n -M prepared -c "$CONNS" -j 2 -T "$DURATION" --max-tries=5 -f "$tmp/market.pgbench" \
+    -D n="$n" -D k="$k" "$LEADX_DATABASE_URL" >"$out" 2>&1; then
+    echo "bench: pgbench ($name) failed:" >&2
+    grep -v '^pgbench: client [0-9]* \(executing\|receiving\|sending\)' "$out" | tail -8 >&2
+    failed=1
+    return 0
+  fi
+  t1=$(db_now)
+  local tps sold sales retried lost
+  tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$out")
+  retried=$(sed -n 's/^number of transactions retried: \([0-9]*\).*/\1/p' "$out")
+  lost=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$out")
+  [ "${retried:-0}${lost:-0}" = 00 ] || echo "pgbench ($name): ${retried:-0} transactions retried (deadlock or serialisation failure), ${lost:-0} failed"
+  read -r sold sales < <(sql -F ' ' -c "SELECT count(*), coalesce(sum(shares_sold), 0) FROM leads
+    WHERE webmaster_id = '$wm_id' AND created_at >= '$t0' AND created_at <= '$t1' AND status = 'sold'")
+  $PY -c 'import sys; t, n, l, s = map(float, sys.argv[1:5]); print(f"{t:.1f} {t * n:.0f} {s / l if l else 0:.2f}")' \
+    "$tps" "$n" "$sold" "$sales" >"$tmp/pgbench.$name"
+}
+# =====================================================================================================================
+
+# Smoke tests: one lead on each route, so a missing route or a rejected body stops here with its answer.
+run_leadgen "$tmp/smoke.json" -n 1 -c 1 -m 1
+if ! ok2xx "$tmp/smoke.json"; then
+  echo "bench: POST /v1/leads did not take a lead:" >&2
+  cat "$tmp/run.log" >&2
+  exit 1
+fi
+batch_ok=1
+run_leadgen "$tmp/smoke-batch.json" -n 2 --batch 2 -c 1 -m 1
+if ! ok2xx "$tmp/smoke-batch.json"; then
+  batch_ok=0
+  batch_why=$(sed -n 's/^ *first non-2xx answer //p' "$tmp/run.log")
+  [ -n "$batch_why" ] || batch_why=$(cat "$tmp/smoke-batch.json")
+fi
+
+sql -c 'ANALYZE' # a fresh database: statistics for every table before the first plan is cached
+# Priming, not reported: a fresh server and database (pools, prepared statements, caches) ran its first seconds of
+# market load visibly slower than the next ones, longer than a warm-up lasts.
+run_leadgen "$tmp/prime.json" -c $CONNS -m $STREAMS -d "$PRIME"
+out=var/bench/market-$(date -u +%Y%m%dT%H%M%SZ).txt
+exec > >(tee "$out")
+
+echo "leadx marketplace benchmark — $(date -u +%FT%TZ), $(nproc) CPUs; leadgen, server, pgbench and PostgreSQL on this machine"
+echo "server: $LEADX_BIN serve --threads 2 (rate limit off, access log off; intake batches of up to" \
+  "${LEADX_INTAKE_BATCH_MAX:-256} leads, ${LEADX_INTAKE_BATCHES_IN_FLIGHT:-2} in flight a thread, ${LEADX_INTAKE_BATCH_WAIT_MS:-2} ms wait);" \
+  "PostgreSQL synchronous_commit=$(sql -c 'SHOW synchronous_commit'), fsync=$(sql -c 'SHOW fsync')"
+echo "leadgen: one thread, h2c; runs of ${DURATION} s after ${WARMUP} s warm-up"
+cat "$tmp/market.txt"
+echo "leads: distinct contacts, niches x regions in rotation, sale_mode $SALE_MODE, attributes $ATTRIBUTES"
+printf '\n%-26s %3s %8s %8s %7s %7s %7s %7s %8s %4s %5s  %s\n' scenario run leads/s sold/s req/s p50_ms p90_ms p99_ms max_ms \
+  errs cli_s 'responses | lead statuses'
+
+# (a) single route, max throughput
+: >"$tmp/lps.single"
+: >"$tmp/sold.single"
+window_label=single
+for run in $(seq "$RUNS"); do
+  run_leadgen "$tmp/single.$run.json" -c $CONNS -m $STREAMS -d "$DURATION" --warmup "$WARMUP"
+  row "POST /v1/leads c${CONNS}m${STREAMS}" "$run" "$tmp/single.$run.json"
+  field "$tmp/single.$run.json" leads_per_s >>"$tmp/lps.single"
+  sold_per_s "$tmp/single.$run.json" >>"$tmp/sold.single"
+done
+med_single=$(median <"$tmp/lps.single")
+med_single_sold=$(median <"$tmp/sold.single")
+
+# (b) batch route, max throughput
+med_batch= med_batch_sold=
+if [ $batch_ok = 1 ]; then
+  : >"$tmp/lps.batch"
+  : >"$tmp/sold.batch"
+  window_label=batch
+  for run in $(seq "$RUNS"); do
+    run_leadgen "$tmp/batch.$run.json" --batch $BATCH -c $BATCH_CONNS -m $BATCH_STREAMS -d "$DURATION" --warmup "$WARMUP"
+    row "POST /v1/leads/batch x$BATCH" "$run" "$tmp/batch.$run.json"
+    field "$tmp/batch.$run.json" leads_per_s >>"$tmp/lps.batch"
+    sold_per_s "$tmp/batch.$run.json" >>"$tmp/sold.batch"
+  done
+  med_batch=$(median <"$tmp/lps.batch")
+  med_batch_sold=$(median <"$tmp/sold.batch")
+else
+  echo "POST /v1/leads/batch: skipped, two leads were not taken: $batch_why"
+fi
+
+# (c) fixed rate, open loop. A server whose closed-loop maximum (a) is below RATE cannot keep up: every request
+# scheduled still has to be answered, so the run is shortened to what (a)'s rate answers in DURATION seconds.
+window_label=rate
+read -r rate_duration rate_warmup < <($PY -c 'import sys; d, w, m, r = map(float, sys.argv[1:5]); f = min(1.0, m / r)
+print(f"{max(1.0, round(d * f, 1)):g} {min(w, max(0.5, round(w * f, 1))):g}")' "$DURATION" "$WARMUP" "$med_single" "$RATE")
+[ "$rate_duration" = "$DURATION" ] || echo "(c) shortened to ${rate_duration} s after ${rate_warmup} s warm-up: (a) answered fewer than $RATE leads/s"
+run_leadgen "$tmp/rate.json" --rate "$RATE" -c $CONNS -m $STREAMS -d "$rate_duration" --warmup "$rate_warmup"
+row "POST /v1/leads @${RATE}/s" 1 "$tmp/rate.json"
+
+# (d) what was sold, from the database: this run's webmaster, each scenario's time window
+echo
+echo "sales, from the database (each scenario's leads, warm-ups included; buyers = sales rows per sold lead):"
+$PY - "$tmp/windows" "$wm_id" "$LEADX_DATABASE_URL" "$PSQL" <<'PYEOF'
+import subprocess, sys
+windows, wm, db, psql = sys.argv[1:5]
+rows = [l.strip().split("|") for l in open(windows) if l.strip() and not l.startswith("smoke")]
+values = ",".join(f"('{label}', '{t0}'::timestamptz, '{t1}'::timestamptz)" for label, t0, t1 in rows)
+query = f"""
+WITH w (label, t0, t1) AS (VALUES {values}),
+l AS (SELECT w.label, l.id, l.status, l.sold_mode, l.sale_mode, s.n, s.price FROM w JOIN leads l
+      ON l.webmaster_id = '{wm}' AND l.created_at >= w.t0 AND l.created_at <= w.t1
+      CROSS JOIN LATERAL (SELECT count(*) AS n, sum(s.price) AS price FROM sales s
+                          WHERE s.lead_id = l.id AND s.refunded_at IS NULL) AS s)
+SELECT coalesce(l.label, 'all'), count(*), count(*) FILTER (WHERE l.status = 'sold'),
+  count(*) FILTER (WHERE l.sold_mode = 'exclusive'), count(*) FILTER (WHERE l.sold_mode = 'shared'),
+  coalesce(sum(l.n), 0), coalesce(sum(l.price), 0),
+  count(*) FILTER (WHERE l.status = 'unsold'), count(*) FILTER (WHERE l.status NOT IN ('sold', 'unsold')),
+  count(*) FILTER (WHERE l.sale_mode <> 'any')
+FROM l GROUP BY ROLLUP (l.label)"""
+order = {"single": 1, "batch": 2, "rate": 3}
+p = subprocess.run([psql, db, "-qAtX", "-F", "|", "-v", "ON_ERROR_STOP=1", "-c", query], text=True, capture_output=True)
+if p.returncode != 0:
+    print(f"  (query failed: {p.stderr.strip()})")
+    sys.exit(0)
+names = {"single": "POST /v1/leads", "batch": "POST /v1/leads/batch", "rate": "POST /v1/leads @rate", "all": "all of this run"}
+print(f"  {'scenario':<22} {'leads':>8} {'sold':>7} {'exclusive':>9} {'shared':>7} {'buyers':>6} {'avg price':>10}  other")
+result = sorted((r.split("|") for r in p.stdout.splitlines() if r), key=lambda r: order.get(r[0], 9))
+for label, leads, sold, ex, sh, sales, price, unsold, other, restricted in result:
+    leads, sold, ex, sh, sales, price = int(leads), int(sold), int(ex), int(sh), int(sales), int(price)
+    pct = lambda a, b: f"{100.0 * a / b:.1f} %" if b else "-"
+    print(f"  {names.get(label, label):<22} {leads:>8} {pct(sold, leads):>7} {pct(ex, sold):>9} {pct(sh, sold):>7}"
+          f" {sales / sold if sold else 0:>6.2f} {price / sales / 100 if sales else 0:>8.0f} ₽  unsold {unsold}, "
+          f"rejected or duplicate {other}; sale_mode exclusive or shared {pct(int(restricted), leads)}")
+    if label == "all":
+        with open(windows + ".all", "w") as f:
+            print(leads, sold, ex, sh, sales, file=f)
+PYEOF
+
+# (e) pgbench
+pgbench_prepare
+pgbench_market 1 per-lead
+pgbench_market "$PG_BATCH" limit
+read -r pl_tps pl_lps pl_buyers <"$tmp/pgbench.per-lead" || true
+read -r lim_tps lim_lps lim_buyers <"$tmp/pgbench.limit" || true
+echo
+printf '%-44s %9s %9s %8s\n' "pgbench, $CONNS clients, prepared, pipelined" tps leads/s buyers
+[ -z "${pl_tps:-}" ] || printf '%-44s %9.1f %9.0f %8.2f\n' "per-lead design: 1 lead a transaction" "$pl_tps" "$pl_lps" "$pl_buyers"
+[ -z "${lim_tps:-}" ] || printf '%-44s %9.1f %9.0f %8.2f\n' "limit: $PG_BATCH leads a transaction" "$lim_tps" "$lim_lps" "$lim_buyers"
+
+echo
+echo "summary (targets on the 2-core machine: >= 10,000 sold leads/s with synchronous commit, >= 3x per-lead,"
+echo "         >= 0.5x limit, p99 <= 25 ms at 5,000 leads/s; figures reported, not asserted):"
+printf '  leadx POST /v1/leads, median of %s:        %6.0f sold leads/s (%0.f leads/s answered)\n' "$RUNS" "$med_single_sold" "$med_single"
+[ -z "$med_batch" ] || printf '  leadx POST /v1/leads/batch x%s, median:    %6.0f sold leads/s (%0.f leads/s answered)\n' "$BATCH" "$med_batch_sold" "$med_batch"
+$PY - "$tmp/rate.json" "$RATE" <<'PYEOF'
+import json, sys
+r, rate = json.load(open(sys.argv[1])), float(sys.argv[2])
+lat = r["latency_ms"]
+sold = r["leads"].get("sold", 0) / r["window_s"] if r["window_s"] else 0
+print(f"  leadx at {rate:.0f} leads/s offered:            {sold:6.0f} sold leads/s; p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms"
+      f" (max {lat['max']:.2f} ms, from the scheduled start)")
+if r["requests_per_s"] < 0.98 * rate:
+    print(f"    the server did not keep up (most requests waiting for a stream: {r['max_backlog']}); those latencies include the queue")
+PYEOF
+if [ -s "$tmp/windows.all" ]; then
+  read -r all_leads all_sold all_ex all_sh all_sales <"$tmp/windows.all"
+  $PY -c 'import sys; l, s, e, h, n = map(int, sys.argv[1:6]); p = lambda a, b: 100.0 * a / b if b else 0
+print(f"  sold: {p(s, l):.1f} % of {l} leads; of the sold ones {p(e, s):.1f} % exclusive, {p(h, s):.1f} % shared;"
+      f" {n / s if s else 0:.2f} buyers per sold lead")' "$all_leads" "$all_sold" "$all_ex" "$all_sh" "$all_sales"
+fi
+[ -z "${pl_lps:-}" ] || printf '  pgbench per-lead design (1 lead a transaction, %s clients): %6.0f leads/s\n' "$CONNS" "$pl_lps"
+[ -z "${lim_lps:-}" ] || printf '  pgbench limit (%s leads a transaction, %s clients):       %6.0f leads/s\n' "$PG_BATCH" "$CONNS" "$lim_lps"
+$PY - "$med_single_sold" "${med_batch_sold:-0}" "${pl_lps:-0}" "${lim_lps:-0}" <<'PYEOF'
+import sys
+single, batch, per_lead, limit = (float(x) for x in sys.argv[1:5])
+for name, v in (("POST /v1/leads", single), ("POST /v1/leads/batch", batch)):
+    if not v:
+        continue
+    parts = []
+    if per_lead:
+        parts.append(f"{v / per_lead:.2f}x the per-lead design (target >= 3)")
+    if limit:
+        parts.append(f"{v / limit:.2f}x the limit (target >= 0.5)")
+    if parts:
+        print(f"  leadx {name} sold leads/s: " + ", ".join(parts))
+PYEOF
+if [ $failed = 1 ]; then
+  echo
+  echo "errors: runs with connection errors, reset streams, 5xx or unanswered requests, or a failed pgbench:"
+  cat "$tmp/failures.log" 2>/dev/null || true
+fi
+echo "(written to $out)"
+[ $failed = 0 ]
