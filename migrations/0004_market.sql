@@ -219,3 +219,12 @@ CREATE TABLE sales (
 CREATE UNIQUE INDEX sales_one_per_buyer ON sales (lead_id, buyer_id) WHERE refunded_at IS NULL;
 CREATE UNIQUE INDEX sales_one_per_slot ON sales (lead_id, share_index) WHERE refunded_at IS NULL;
 CREATE INDEX sales_buyer ON sales (buyer_id, id);
+
+-- Every intake batch updates the campaigns it sold through and the balance
+-- rows it moved: room on each page keeps those updates HOT (no index
+-- changes, no new index entries), and an early vacuum keeps the few hot rows
+-- from dragging a trail of dead versions through every lock and read.
+ALTER TABLE campaigns SET (fillfactor = 50, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 2000,
+                           autovacuum_analyze_scale_factor = 0.1);
+ALTER TABLE ledger_accounts SET (fillfactor = 50, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 2000,
+                                 autovacuum_analyze_scale_factor = 0.1);

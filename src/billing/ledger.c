@@ -18,14 +18,16 @@ lx_db_stmt_t lx_ledger_insert_txns = {
     "created_by uuid)",
     1, -1};
 
-/* Books are looked up by (owner, book, currency); the platform's have a NULL owner. */
+/* Books are looked up by (owner, book, currency); the platform's have a NULL owner, matched as the nil uuid so the
+ * join hashes on all three (an OR of IS NULLs cannot be hashed, and would compare every book of a currency). */
 lx_db_stmt_t lx_ledger_insert_entries = {
     "lx_ledger_insert_entries",
     "INSERT INTO ledger_entries (txn_id, ledger_account_id, account_id, book, amount, currency) "
     "SELECT x.t, a.id, a.owner, a.book, x.amount, a.currency "
     "FROM jsonb_to_recordset($1::jsonb) AS x(t uuid, owner uuid, book text, amount bigint, currency text) "
     "JOIN ledger_accounts a ON a.book = x.book AND a.currency = x.currency "
-    "AND (a.owner = x.owner OR (a.owner IS NULL AND x.owner IS NULL)) "
+    "AND coalesce(a.owner, '00000000-0000-0000-0000-000000000000') = "
+    "coalesce(x.owner, '00000000-0000-0000-0000-000000000000') "
     "ORDER BY x.t",
     1, -1};
 

@@ -382,8 +382,16 @@ static void send_step1(batch_t *b)
         int seen = 0;
         for (size_t j = 0; j < i && !seen; j++) seen = b->items[j]->niche == it->niche;
         if (!seen) lx_strbuf_printf(niches, "%s%s", niches->len > 1 ? "," : "", it->niche->id);
-        /* region codes are [A-Z0-9-] (catalogue entries), safe unquoted */
-        lx_strbuf_printf(regions, "%s%s,%.2s", i ? "," : "", it->lead.region, it->lead.region);
+        /* each code once (a long array makes the campaigns' overlap test slow); region codes are [A-Z0-9-]
+         * (catalogue entries), safe unquoted */
+        int region_seen = 0, country_seen = 0;
+        for (size_t j = 0; j < i && !(region_seen && country_seen); j++) {
+            const char *r = b->items[j]->lead.region;
+            region_seen |= strcmp(r, it->lead.region) == 0;
+            country_seen |= strncmp(r, it->lead.region, 2) == 0;
+        }
+        if (!region_seen) lx_strbuf_printf(regions, "%s%s", regions->len > 1 ? "," : "", it->lead.region);
+        if (!country_seen && strlen(it->lead.region) > 2) lx_strbuf_printf(regions, ",%.2s", it->lead.region);
     }
     lx_strbuf_puts(niches, "}");
     lx_strbuf_puts(regions, "}");
