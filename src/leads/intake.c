@@ -405,18 +405,28 @@ static void send_step1(batch_t *b)
     lx_db_job_add(&b->job, &st_begin);
     lx_db_job_add(&b->job, &st_guard);
     if (b->npairs != 0) lx_db_param(lx_db_job_add(&b->job, &st_claim), 0, claims->base);
-    b->r_signals = b->npairs != 0 ? 3 : 2;
+    int r = b->npairs != 0 ? 3 : 2;
+    b->r_signals = r++;
     lx_db_param(lx_db_job_add(&b->job, &st_signals), 0, signals->base);
-    lx_db_call_t *c = lx_db_job_add(&b->job, &st_campaigns);
+    /* The batch's own velocity counts and the past purchases do not depend on any decision: both run before the
+     * campaign locks, which every concurrent batch of the same niches waits for until this one commits. */
+    if (velocity_param(b, &b->p[5]) != 0) {
+        lx_strbuf_append(&b->p[5], "", 1);
+        lx_db_param(lx_db_job_add(&b->job, &st_velocity), 0, b->p[5].base);
+        r++;
+    }
+    lx_db_call_t *c = lx_db_job_add(&b->job, &st_recent);
+    lx_db_param(c, 0, signals->base);
+    lx_db_param(c, 1, niches->base);
+    b->r_recent = r++;
+    c = lx_db_job_add(&b->job, &st_campaigns);
     lx_db_param(c, 0, niches->base);
     lx_db_param(c, 1, regions->base);
+    b->r_campaigns = r++;
     c = lx_db_job_add(&b->job, &st_buyers);
     lx_db_param(c, 0, niches->base);
     lx_db_param(c, 1, regions->base);
-    c = lx_db_job_add(&b->job, &st_recent);
-    lx_db_param(c, 0, signals->base);
-    lx_db_param(c, 1, niches->base);
-    b->r_campaigns = b->r_signals + 1, b->r_buyers = b->r_signals + 2, b->r_recent = b->r_signals + 3;
+    b->r_buyers = r++;
     b->step = 1;
 }
 
@@ -915,9 +925,8 @@ static void send_step2(batch_t *b)
         lx_strbuf_puts(idem, "}");
     }
     lx_strbuf_puts(idem, "]");
-    size_t nvelocity = velocity_param(b, &b->p[5]);
     for (int i = 0; i < NPARAMS; i++)
-        if (i != 7 && i != 8) lx_strbuf_append(&b->p[i], "", 1); /* the ledger documents are closed already */
+        if (i != 5 && i != 7 && i != 8) lx_strbuf_append(&b->p[i], "", 1); /* the ledger documents are closed already */
 
     lx_db_conn_t *reserved = b->job.conn; /* the connection holding the open transaction */
     lx_db_job_init(&b->job, on_step, b);
@@ -933,7 +942,6 @@ static void send_step2(batch_t *b)
         lx_db_param(lx_db_job_add(&b->job, &st_campaign_spend), 0, spend->base);
     }
     if (nidem != 0) lx_db_param(lx_db_job_add(&b->job, &st_idem), 0, idem->base);
-    if (nvelocity != 0) lx_db_param(lx_db_job_add(&b->job, &st_velocity), 0, b->p[5].base);
     lx_db_job_add(&b->job, &st_commit);
     b->step = 2;
 }

@@ -22,16 +22,18 @@
  *      holds the claims. Then release the claims no accepted lead holds,
  *      insert the leads and their wrapped keys, record Idempotency-Key
  *      outcomes, COMMIT.
- *   Step 1 also locks, in id order, the active campaigns of active
- *   advertisers that bid in the batch's niches and regions, then their
- *   buyers' balance rows (DESIGN.md §5 lock order), and reads which buyers
- *   bought the batch's people before (for campaigns that exclude them).
- *   Step 2 then runs the auction (market/auction.h) for each accepted lead in
- *   arrival order against the evolving campaign and balance state: sold or
- *   unsold. It writes the sales, one ledger transaction per sold lead (each
- *   buyer's balance -> the webmaster's pending payout + platform revenue,
- *   billing/ledger.h),
- *   the campaigns' spend and daily counts, in the same commit as the leads.
+ *   Step 1 also adds the batch's velocity counts, reads which buyers bought
+ *   the batch's people before (for campaigns that exclude them), and last
+ *   locks, in id order, the active campaigns of active advertisers that bid
+ *   in the batch's niches and regions, then their buyers' balance rows
+ *   (DESIGN.md §5 lock order): last, because a concurrent batch of the same
+ *   niches waits on those rows until this one commits. Step 2 then runs the
+ *   auction (market/auction.h) for each accepted lead in arrival order
+ *   against the evolving campaign and balance state: sold or unsold. It
+ *   writes the sales, one ledger transaction per sold lead (each buyer's
+ *   balance -> the webmaster's pending payout + platform revenue,
+ *   billing/ledger.h), the campaigns' spend and daily counts, in the same
+ *   commit as the leads.
  * Because step 2 walks the batch in arrival order against the claims and
  * campaigns it locked, a batch decides exactly what the same leads sent one by
  * one would. Concurrent batches on other threads or processes wait on the
