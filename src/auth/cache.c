@@ -93,6 +93,11 @@ lx_auth_entry_t *lx_auth_cache_put(lx_auth_cache_t *c, const lx_auth_entry_t *sr
     return e;
 }
 
+lx_auth_entry_t *lx_auth_cache_put_if(lx_auth_cache_t *c, const lx_auth_entry_t *e, uint64_t evictions_then)
+{
+    return c->evictions == evictions_then ? lx_auth_cache_put(c, e) : NULL;
+}
+
 /* Linear probing: removing an entry means re-inserting the rest of its cluster. */
 static void remove_at(lx_auth_cache_t *c, size_t i)
 {
@@ -111,12 +116,14 @@ static void remove_at(lx_auth_cache_t *c, size_t i)
 
 void lx_auth_cache_evict_key(lx_auth_cache_t *c, const lx_uuid_t *key_id)
 {
+    c->evictions++;
     lx_auth_entry_t *e = find(c, key_id);
     if (e != NULL) remove_at(c, (size_t)(e - c->slots));
 }
 
 void lx_auth_cache_evict_account(lx_auth_cache_t *c, const lx_uuid_t *account_id)
 {
+    c->evictions++;
     for (size_t i = 0; i < c->nslots; i++) {
         while (c->slots[i].used && memcmp(c->slots[i].who.account_id.b, account_id->b, 16) == 0)
             remove_at(c, i); /* the cluster shifts into slot i: look at it again */
@@ -125,6 +132,7 @@ void lx_auth_cache_evict_account(lx_auth_cache_t *c, const lx_uuid_t *account_id
 
 void lx_auth_cache_clear(lx_auth_cache_t *c)
 {
+    c->evictions++;
     for (size_t i = 0; i < c->nslots; i++)
         if (c->slots[i].used) free(c->slots[i].account_json);
     sodium_memzero(c->slots, c->nslots * sizeof(*c->slots));

@@ -51,6 +51,9 @@ typedef struct st_lx_auth_cache_t {
     size_t nslots; /* power of two */
     size_t used;
     uint64_t ttl_ms;
+    /* Bumped by every eviction and clear: a look-up that started before an eviction may have read the row the
+     * eviction was about, so its result is used once but not cached (lx_auth_cache_put_if). */
+    uint64_t evictions;
 } lx_auth_cache_t;
 
 void lx_auth_cache_init(lx_auth_cache_t *c, size_t nslots_pow2, uint64_t ttl_ms);
@@ -59,6 +62,8 @@ void lx_auth_cache_dispose(lx_auth_cache_t *c);
 lx_auth_entry_t *lx_auth_cache_get(lx_auth_cache_t *c, const lx_uuid_t *key_id, uint64_t now_ms);
 /* Inserts or replaces, taking ownership of e->account_json; a full table is cleared first (a cache, not a store). */
 lx_auth_entry_t *lx_auth_cache_put(lx_auth_cache_t *c, const lx_auth_entry_t *e);
+/* Like lx_auth_cache_put when no eviction happened since `evictions_then` was read; else NULL (nothing cached). */
+lx_auth_entry_t *lx_auth_cache_put_if(lx_auth_cache_t *c, const lx_auth_entry_t *e, uint64_t evictions_then);
 void lx_auth_cache_evict_key(lx_auth_cache_t *c, const lx_uuid_t *key_id);
 void lx_auth_cache_evict_account(lx_auth_cache_t *c, const lx_uuid_t *account_id);
 void lx_auth_cache_clear(lx_auth_cache_t *c);

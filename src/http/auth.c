@@ -73,6 +73,7 @@ static int hexval(char c)
 
 typedef struct {
     lx_apikey_t key;
+    uint64_t evictions; /* the cache's eviction count when the look-up started */
 } auth_state_t;
 
 static int on_key_loaded(lx_req_t *lr, lx_async_t *a)
@@ -128,8 +129,10 @@ static int on_key_loaded(lx_req_t *lr, lx_async_t *a)
     lx_apikey_wipe(&st->key);
     lx_auth_entry_t *cached = &e;
     int owned = 1;
-    if (atomic_load(&w->server->auth_cache_enabled)) {
-        cached = lx_auth_cache_put(&w->auth, &e);
+    lx_auth_entry_t *put = NULL;
+    if (atomic_load(&w->server->auth_cache_enabled)) put = lx_auth_cache_put_if(&w->auth, &e, st->evictions);
+    if (put != NULL) { /* else a revocation or account change arrived meanwhile: the row may predate it */
+        cached = put;
         owned = 0;
     }
     if (!matches)
@@ -181,6 +184,7 @@ void lx_auth_authenticate(lx_req_t *lr)
     lx_async_t *a = lx_async_new(lr, on_key_loaded);
     auth_state_t *st = lx_async_alloc(a, sizeof(*st));
     st->key = key;
+    st->evictions = w->auth.evictions;
     lx_apikey_wipe(&key);
     a->user = st;
     char *id = lx_async_alloc(a, LX_UUID_STRLEN + 1);

@@ -252,6 +252,17 @@ static void test_cache_basics(void)
     lx_auth_cache_evict_key(&c, &k1);
     CHECK_EQ_INT(c.used, 0);
     CHECK(lx_auth_cache_get(&c, &k1, 8500) == NULL);
+
+    /* A look-up that started before an eviction (of any key) is not cached: its row may predate the revocation. */
+    uint64_t then = c.evictions;
+    lx_auth_cache_evict_key(&c, &k2);
+    e = entry(k1, acct, 9000);
+    CHECK(lx_auth_cache_put_if(&c, &e, then) == NULL);
+    CHECK(lx_auth_cache_get(&c, &k1, 9000) == NULL);
+    free(e.account_json);
+    e = entry(k1, acct, 9000);
+    CHECK(lx_auth_cache_put_if(&c, &e, c.evictions) != NULL); /* none since: cached */
+    CHECK(lx_auth_cache_get(&c, &k1, 9000) != NULL);
     lx_auth_cache_dispose(&c);
     CHECK(c.slots == NULL);
 }
