@@ -25,9 +25,9 @@
 #   (d) from the database: of each scenario's leads (this run's webmaster, the scenario's time window, warm-up
 #       included) the share sold, exclusive and shared shares of the sold ones, buyers (sales rows) per sold lead
 #   (e) pgbench, as many clients as (a) has connections, of the server's intake+sale transaction
-#       (src/leads/intake.c and the two posting statements of src/billing/ledger.c, in the server's order and in its
-#       two pipelined round trips): "per-lead design" with 1 lead a transaction, "limit" with PG_BATCH (256, the
-#       server's --intake-batch-max) leads a transaction
+#       (src/leads/intake.c and the two posting statements of src/billing/ledger.c, copied from the source on every
+#       run, in the server's order and in its two pipelined round trips): "per-lead design" with 1 lead a
+#       transaction, "limit" with PG_BATCH (256, the server's --intake-batch-max) leads a transaction
 # Every measured run (leadgen's and pgbench's) starts after a VACUUM of the tables each sale updates (campaigns,
 # balance rows), so runs compare; see vacuum_hot.
 # The database is a dedicated one on the private cluster (DBNAME, default leadx_bench_market), dropped and made
@@ -431,18 +431,285 @@ PYEOF
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # ==== pgbench: the server's intake+sale transaction =================================================================
-# The statements of src/leads/intake.c (st_guard, st_claim, st_signals, st_campaigns, st_buyers, st_recent, then
-# st_insert_leads, st_sales, st_campaign_spend, st_velocity) and the two posting statements of src/billing/ledger.c
-# (lx_ledger_insert_txns, lx_ledger_insert_entries: the ledger trigger runs), copied verbatim, in the server's order
-# and in its two pipelined round trips, BEGIN to COMMIT. One change: each $n parameter (a JSON document or an array
-# literal the server builds in C) is read from a transaction-local setting, current_setting('bench.NAME'), in the
-# same text form and parsed the same way (array ones inside a scalar subquery, so they are evaluated once per
-# statement like a parameter). leadx_bench.step1 and step2 set them; step2 stands in for the auction in C. They copy
-# templates made by pgbench_prepare, with ids, contact hashes and source IPs made unique per transaction (see
-# there), and take the auction's outcome from leadx_bench.plan: for every (niche, region, sale_mode), the sales the
-# auction makes with these campaigns (the best exclusive bid against the best shared bids of up to max_shares
-# buyers; the filters pass, there are no caps or budgets and the balances are far above a run's spend, so the
-# winners never change). Leads rotate through niches and regions like leadgen's; sale_mode follows SALE_MODE.
+# The pgbench script is the server's own SQL, copied mechanically from the source on every run (pgbench_script), so
+# the copy cannot go stale: every LX_DB_STMT of src/leads/intake.c and the two posting statements of
+# src/billing/ledger.c (lx_ledger_insert_txns, lx_ledger_insert_entries: the ledger trigger runs), their C string
+# literals joined and the string macros they use expanded (NOW_BUCKET, CAMPAIGN_SCOPE, and
+# LX_INTAKE_OTHER_NICHES_WINDOW of src/leads/intake.h), byte for byte; in the order, with the parameters and under
+# the conditions of the lx_db_job_add and lx_db_param calls of send_step1 and send_step2: the server's two
+# pipelined round trips, BEGIN to COMMIT. One change: each $n parameter (a JSON document or an array literal the
+# server builds in C) is read from a transaction-local setting, current_setting('bench.NAME'), in the same text
+# form and parsed the same way (array ones inside a scalar subquery, so they are evaluated once per statement like
+# a parameter); NAME comes from the C variable the server passes (SETTINGS in pgbench_script). leadx_bench.setup,
+# first in each round trip (after BEGIN in the first), sets the ones that round trip reads. A statement the server
+# adds on a condition runs, is left out or is put under \if by what the condition is for the bench's leads
+# (CONDITIONS): every lead has a new contact, a source IP and a sub_id and no Idempotency-Key, so the claims and
+# the velocity counts always run, no claim is released or reassigned, st_idem never runs, and the sale statements
+# run when the template sells (templates that sell are numbered first: \if :t < :s). A statement, parameter or
+# condition the bench does not know stops the run before its first measurement.
+# The documents are templates made by pgbench_prepare that stand in for the server's C (the auction included),
+# with ids, contact hashes and source IPs made unique per transaction (see there), and the auction's outcome from
+# leadx_bench.plan: for every (niche, region, sale_mode), the sales the auction makes with these campaigns (the
+# best exclusive bid against the best shared bids of up to max_shares buyers; the filters pass, there are no caps
+# or budgets and the balances are far above a run's spend, so the winners never change). Leads rotate through
+# niches and regions like leadgen's; sale_mode follows SALE_MODE.
+pgbench_script() {
+  $PY - "$repo" >"$tmp/market.pgbench" <<'PYEOF'
+import re, sys
+
+repo = sys.argv[1]
+FILES = ["src/leads/intake.h", "src/leads/intake.c", "src/billing/ledger.c"]
+# The C variable send_step1/send_step2 passes as a statement's parameter -> the bench's setting (bench.NAME, set
+# by leadx_bench.setup from the template's column NAME).
+SETTINGS = {"claims": "claims", "signals": "signals", "niches": "niches", "regions": "regions", "b->p[5]": "velocity",
+            "leads": "leads", "txns": "txns", "sales": "sales", "entries": "entries", "spend": "spend"}
+# The conditions under which send_step1/send_step2 add a statement, as they stand for the bench's leads.
+CONDITIONS = {
+    "b->npairs!=0": "always",                    # every lead has a contact, and the niches deduplicate
+    "velocity_param(b,&b->p[5])!=0": "always",  # every lead has a source IP and a sub_id
+    "nsales!=0": "sold",                         # the template sells: \if :t < :s (sold templates come first)
+    "nrel!=0": "never", "nre!=0": "never",       # every contact is new: no claim is released or reassigned
+    "nidem!=0": "never",                         # no Idempotency-Key
+}
+
+
+def die(msg):
+    print(f"bench: copying the server's intake+sale SQL from {', '.join(FILES)}: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+TOKEN = re.compile(r'\s+|/\*.*?\*/|//[^\n]*|(?P<t>"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|[A-Za-z_]\w*|\d\w*'
+                   r'|->|[=!<>]=|&&|\|\||\+\+|--|\S)', re.S)
+
+
+def tokenize(text):
+    return [m.group("t") for m in TOKEN.finditer(text) if m.group("t")]
+
+
+ESCAPES = {'"': '"', "\\": "\\", "'": "'", "n": "\n", "t": "\t"}
+
+
+def c_string(literal):
+    def escape(m):
+        if m.group(1) not in ESCAPES:
+            die(f"escape \\{m.group(1)} in {literal}")
+        return ESCAPES[m.group(1)]
+    return re.sub(r"\\(.)", escape, literal[1:-1])
+
+
+# -- the preprocessor's part: string macros (#define NAME "..." NAME2 "..."), directives dropped
+defines, code = [], {}
+for path in FILES:
+    try:
+        text = open(f"{repo}/{path}").read().replace("\\\n", " ")
+    except OSError as e:
+        die(str(e))
+    lines = []
+    for line in text.split("\n"):
+        if line.lstrip().startswith("#"):
+            m = re.match(r"\s*#\s*define\s+([A-Za-z_]\w*)(?![\w(])(.*)", line)
+            if m:
+                defines.append((m.group(1), tokenize(m.group(2))))
+            line = ""
+        lines.append(line)
+    code[path] = tokenize("\n".join(lines))
+macros = {}
+while True:
+    new = {name: toks for name, toks in defines if name not in macros and toks
+           and all(t.startswith('"') or t in macros for t in toks)}
+    if not new:
+        break
+    for name, toks in new.items():
+        macros[name] = "".join(c_string(t) if t.startswith('"') else macros[t] for t in toks)
+
+
+def join(toks, what):
+    """A C string: adjacent literals and string macros, concatenated."""
+    if not toks:
+        die(f"{what}: no SQL text")
+    out = []
+    for t in toks:
+        if t.startswith('"'):
+            out.append(c_string(t))
+        elif t in macros:
+            out.append(macros[t])
+        else:
+            die(f"{what}: cannot expand {t!r} in its SQL text")
+    return "".join(out)
+
+
+def group(toks, i):
+    """toks[i] opens a bracket: the top-level comma-separated items inside it, and the index after its match."""
+    depth, items, cur = 0, [], []
+    for j in range(i, len(toks)):
+        t = toks[j]
+        if t in "({[":
+            depth += 1
+            if depth == 1:
+                continue
+        elif t in ")}]":
+            depth -= 1
+            if depth == 0:
+                items.append(cur)
+                return items, j + 1
+        if depth == 1 and t == ",":
+            items.append(cur)
+            cur = []
+        else:
+            cur.append(t)
+    die("unbalanced brackets")
+
+
+# -- the statements: LX_DB_STMT(name, nparams, "...") and lx_db_stmt_t name = {"name", "...", nparams, -1}
+stmts = {}
+for path, toks in code.items():
+    for i, t in enumerate(toks[:-3]):
+        if t == "LX_DB_STMT" and toks[i + 1] == "(":
+            a, _ = group(toks, i + 1)
+            if len(a) != 3 or len(a[0]) != 1 or len(a[1]) != 1:
+                die(f"{path}: unexpected LX_DB_STMT form near {' '.join(toks[i:i + 8])}")
+            name, n, sql = a[0][0], a[1][0], join(a[2], a[0][0])
+        elif t == "lx_db_stmt_t" and toks[i + 2] == "=" and toks[i + 3] == "{":
+            a, _ = group(toks, i + 3)
+            name = toks[i + 1]
+            if len(a) != 4 or a[0] != [f'"{name}"'] or len(a[2]) != 1:
+                die(f"{path}: unexpected lx_db_stmt_t initialiser for {name}")
+            n, sql = a[2][0], join(a[1], name)
+        else:
+            continue
+        if name in stmts:
+            die(f"statement {name} defined twice")
+        stmts[name] = (sql, int(n), path)
+
+
+# -- the order: what send_step1 and send_step2 add to their pipelines, with the conditions and the parameters
+def function_body(toks, fname):
+    for i in range(len(toks) - 1):
+        if toks[i] == fname and toks[i + 1] == "(":
+            _, j = group(toks, i + 1)
+            if j < len(toks) and toks[j] == "{":
+                _, k = group(toks, j)
+                return toks[j + 1:k - 1]
+    die(f"no function {fname} in src/leads/intake.c")
+
+
+def pipeline(fname):
+    toks = function_body(code["src/leads/intake.c"], fname)
+    adds, params, active, depth, parens, i = [], [], [], 0, 0, 0
+    while i < len(toks):
+        t = toks[i]
+        if t in ("if", "else"):
+            if t == "if":
+                _, j = group(toks, i + 1)
+                cond = "".join(toks[i + 2:j - 1])
+            elif toks[i + 1] == "if":
+                i += 1
+                continue
+            else:
+                j, cond = i + 1, "else"
+            if toks[j] == "{":
+                active.append((cond, "block", depth))
+                depth += 1
+                i = j + 1
+            else:
+                active.append((cond, "statement", depth))
+                i = j
+            continue
+        if t == "(":
+            parens += 1
+        elif t == ")":
+            parens -= 1
+        elif t == "{":
+            depth += 1
+        elif t == "}":
+            depth -= 1
+            while active and (active[-1][2] > depth or (active[-1][1] == "block" and active[-1][2] == depth)):
+                active.pop()
+        elif t == ";" and parens == 0:
+            while active and active[-1][1] == "statement" and active[-1][2] >= depth:
+                active.pop()
+        elif t == "lx_db_job_add" and toks[i + 1] == "(":
+            a, _ = group(toks, i + 1)
+            if len(a) != 2 or len(a[1]) != 2 or a[1][0] != "&" or a[1][1] not in stmts:
+                die(f"{fname}: cannot read {' '.join(toks[i:i + 8])}")
+            adds.append((i, a[1][1], [c for c, _, _ in active], {}))
+        elif t == "lx_db_param" and toks[i + 1] == "(":
+            a, end = group(toks, i + 1)
+            var = "".join(a[2]) if len(a) == 3 else ""
+            if len(a) != 3 or len(a[1]) != 1 or not re.fullmatch(r".+(->|\.)base", var):
+                die(f"{fname}: cannot read {' '.join(toks[i:i + 12])}")
+            params.append((i, end, int(a[1][0]), re.sub(r"(->|\.)base$", "", var)))
+        i += 1
+    for start, end, k, var in params:
+        inner = [a for a in adds if start < a[0] < end]
+        before = [a for a in adds if a[0] < start]
+        target = inner[0] if inner else before[-1] if before else die(f"{fname}: a parameter before any statement")
+        target[3][k] = var
+    return [(name, conds, [vs.get(k) for k in range(len(vs))]) for _, name, conds, vs in adds]
+
+
+def bench_sql(name, bound):
+    sql, n, path = stmts[name]
+    if len(bound) != n or None in bound:
+        die(f"{name} ({path}) takes {n} parameters, the server passes {bound}")
+    settings = []
+    for var in bound:
+        if var not in SETTINGS:
+            die(f"{name}: the server passes {var}, which the bench does not build (see leadx_bench.doc)")
+        settings.append(SETTINGS[var])
+
+    def param(m):
+        k, cast = int(m.group(1)), m.group(2)
+        if not 1 <= k <= n:
+            die(f"{name}: ${k} beyond its {n} parameters")
+        value = f"current_setting('bench.{settings[k - 1]}')"
+        # a FROM function's argument is evaluated once; an array compared in WHERE would be parsed per row, so it
+        # goes in a scalar subquery (evaluated once per statement, like a parameter)
+        return f"{value}::{cast}" if not cast.endswith("[]") else f"(SELECT {value}::{cast})::{cast}"
+
+    if re.search(r"\$\d+(?!::[a-z]+(\[\])?)", sql):
+        die(f"{name}: a parameter without a cast")
+    out = re.sub(r"\$(\d+)::([a-z]+(?:\[\])?)", param, sql)
+    if ";" in out or re.search(r"(?<!:):[A-Za-z_]", out):
+        die(f"{name}: a ';' or a ':name' pgbench would take for a variable: {out}")
+    return out, settings
+
+
+script = ["\\set r random(1, 4611686018427387903)", "\\set t random(0, :k - 1)"]
+for step, fname in ((1, "send_step1"), (2, "send_step2")):
+    lines, settings, in_sold = [], [], False
+    for name, conds, bound in pipeline(fname):
+        kinds = set()
+        for c in conds:
+            if c not in CONDITIONS:
+                die(f"{fname} adds {name} when {c}: teach tests/bench/market.sh what that is for its leads")
+            kinds.add(CONDITIONS[c])
+        if "never" in kinds:
+            continue
+        sold = "sold" in kinds
+        if sold != in_sold:
+            lines.append("\\if :t < :s" if sold else "\\endif")
+            in_sold = sold
+        sql, used = bench_sql(name, bound)
+        settings += [s for s in used if s not in settings]
+        lines.append(sql + ";")
+    if in_sold:
+        lines.append("\\endif")
+    setup = f"SELECT leadx_bench.setup(:r, :n, :t, '{{{','.join(settings)}}}');"
+    if step == 1:
+        if lines[:1] != ["BEGIN;"]:
+            die(f"{fname} does not begin with BEGIN")
+        lines.insert(1, setup)
+    else:
+        if lines[-1:] != ["COMMIT;"]:
+            die(f"{fname} does not end with COMMIT")
+        lines.insert(0, setup)
+    script += ["\\startpipeline"] + lines + ["\\endpipeline"]
+print("\n".join(script))
+PYEOF
+}
+pgbench_script
+
 pgbench_prepare() {
   local mix
   case $SALE_MODE in any) mix=0 ;; exclusive) mix=1 ;; shared) mix=2 ;; *) mix=-1 ;; esac
@@ -518,11 +785,14 @@ LANGUAGE sql STABLE AS $$
   JOIN leadx_bench.region rr ON rr.i = (v.x / 10) % 20
 $$;
 
--- One template: the server's parameters for step 1 (claims [{n, h, l, w, d}] in key order, signals [{i, n, w, ph, eh,
--- ip, sub}], the niche ids and the regions with their countries as array literals) and, in place of the auction in
--- C, for step 2 (the leads, sold or unsold with their sale state; the sales; one ledger transaction per sale and its
--- entries: buyer balance -price, webmaster pending +payout, platform revenue +fee; campaign spend [{id, s, n}];
--- velocity [{k, n, key}]). Text (json, not jsonb): the statements parse them as they parse the server's.
+-- One template: the server's parameters for round trip 1 (claims [{n, h, l, w, d}] in key order, signals [{i, n, w,
+-- ph, eh, ip, sub}], velocity [{k, n, key}] in key order, the niche ids and the regions as array literals: each
+-- niche, each region code and each country once, in order of first appearance) and, in place of the auction in C,
+-- for round trip 2 (the leads, sold or unsold with their sale state; the sales, each naming its lead's ledger
+-- transaction in t; one ledger transaction per sold lead, kind sale, and its entries: each buyer's balance -price,
+-- the webmaster's pending + the lead's payouts, the platform's revenue + the lead's fees, zero amounts left out as
+-- lx_ledger_entry leaves them out; campaign spend [{id, s, n}] in the server's campaign order), each in the
+-- server's order and with its members. Text (json, not jsonb): the statements parse them as they parse the server's.
 CREATE TABLE leadx_bench.doc (n int, t int, claims text, signals text, niches text, regions text, leads text,
   sales text, txns text, entries text, spend text, velocity text, PRIMARY KEY (n, t));
 ALTER TABLE leadx_bench.doc ALTER claims SET STORAGE EXTERNAL, ALTER signals SET STORAGE EXTERNAL,
@@ -531,19 +801,23 @@ ALTER TABLE leadx_bench.doc ALTER claims SET STORAGE EXTERNAL, ALTER signals SET
 CREATE FUNCTION leadx_bench.make_doc(t int, n int, mix int, wm uuid) RETURNS void LANGUAGE sql AS $$
   WITH l AS MATERIALIZED (SELECT * FROM leadx_bench.template_leads(t, n, mix)),
   s AS MATERIALIZED (
-    SELECT l.id AS lead, 'deadbeef-dead-beef-8000-' || l.tg || lpad(e.k::text, 4, '0') AS id, e.k - 1 AS k,
+    SELECT l.g, l.id AS lead, 'deadbeef-dead-beef-8000-' || l.tg || lpad(e.k::text, 4, '0') AS id, e.k - 1 AS k,
       e.v->>'c' AS c, e.v->>'b' AS b, (e.v->>'p')::bigint AS p, (e.v->>'f')::bigint AS f, (e.v->>'o')::bigint AS o,
-      p.sold_mode AS m, l.niche_id, l.currency AS cur
+      p.sold_mode AS m, l.niche_id, l.currency AS cur, 'deadbeef-dead-beef-9000-' || l.tg || '0000' AS txn
     FROM l JOIN leadx_bench.plan p ON p.pair = l.ni * 1000 + l.ri AND p.mode = l.mode
     CROSS JOIN LATERAL jsonb_array_elements(p.sales) WITH ORDINALITY AS e (v, k)),
-  per_lead AS (SELECT s.lead, count(*) AS cnt, sum(s.o) AS payout, min(s.m) AS m FROM s GROUP BY s.lead)
+  per_lead AS (
+    SELECT s.g, s.lead, s.txn, s.cur, count(*) AS cnt, sum(s.o) AS payout, sum(s.f) AS fees, min(s.m) AS m
+    FROM s GROUP BY s.g, s.lead, s.txn, s.cur)
   INSERT INTO leadx_bench.doc SELECT n, t,
-    (SELECT json_agg(json_build_object('n', c.niche_id, 'h', c.h, 'l', c.id, 'w', wm, 'd', 30) ORDER BY c.niche_id, c.h)
+    (SELECT json_agg(json_build_object('n', c.niche_id, 'h', c.h, 'l', c.id, 'w', wm, 'd', 30) ORDER BY c.niche_id, c.h COLLATE "C")
       FROM (SELECT l.niche_id, l.ph AS h, l.id FROM l UNION ALL SELECT l.niche_id, l.eh, l.id FROM l) AS c)::text,
     (SELECT json_agg(json_build_object('i', l.g - 1, 'n', l.niche_id, 'w', wm, 'ph', l.ph, 'eh', l.eh, 'ip', l.ip,
       'sub', l.sub) ORDER BY l.g) FROM l)::text,
-    (SELECT array_agg(DISTINCT l.niche_id) FROM l)::text,
-    (SELECT array_agg(x.v ORDER BY l.g, x.o) FROM l CROSS JOIN LATERAL (VALUES (1, l.region), (2, left(l.region, 2))) AS x (o, v))::text,
+    (SELECT array_agg(x.niche_id ORDER BY x.g) FROM (SELECT l.niche_id, min(l.g) AS g FROM l GROUP BY l.niche_id) AS x)::text,
+    (SELECT array_agg(x.v ORDER BY l.g, x.o) FROM l CROSS JOIN LATERAL (VALUES (1, l.region), (2, left(l.region, 2))) AS x (o, v)
+      WHERE CASE x.o WHEN 1 THEN NOT EXISTS (SELECT 1 FROM l e WHERE e.g < l.g AND e.region = l.region)
+        ELSE length(l.region) > 2 AND NOT EXISTS (SELECT 1 FROM l e WHERE e.g < l.g AND left(e.region, 2) = left(l.region, 2)) END)::text,
     (SELECT json_agg(json_build_object(
         'id', l.id, 'w', wm, 'n', l.niche_id, 'region', l.region,
         'mode', CASE l.mode WHEN 1 THEN 'exclusive' WHEN 2 THEN 'shared' ELSE 'any' END,
@@ -562,70 +836,53 @@ CREATE FUNCTION leadx_bench.make_doc(t int, n int, mix int, wm uuid) RETURNS voi
         'ttl', l.ttl, 'at', '1999-01-01T00:00:00+00:00', 'sm', pl.m) ORDER BY l.g)
       FROM l LEFT JOIN per_lead pl ON pl.lead = l.id)::text,
     coalesce((SELECT json_agg(json_build_object('id', s.id, 'l', s.lead, 'b', s.b, 'c', s.c, 'w', wm, 'n', s.niche_id,
-      'm', s.m, 'k', s.k, 'p', s.p, 'f', s.f, 'o', s.o, 'cur', s.cur)) FROM s)::text, '[]'),
-    coalesce((SELECT json_agg(json_build_object('id', s.id, 'kind', 'sale', 'currency', s.cur, 'lead_id', s.lead)) FROM s)::text, '[]'),
-    coalesce((SELECT json_agg(e.doc ORDER BY s.id, e.o) FROM s CROSS JOIN LATERAL (VALUES
-        (1, s.p, json_build_object('t', s.id, 'book', 'balance', 'amount', -s.p, 'currency', s.cur, 'owner', s.b)),
-        (2, s.o, json_build_object('t', s.id, 'book', 'pending', 'amount', s.o, 'currency', s.cur, 'owner', wm)),
-        (3, s.f, json_build_object('t', s.id, 'book', 'revenue', 'amount', s.f, 'currency', s.cur))) AS e (o, amount, doc)
+      'm', s.m, 'k', s.k, 'p', s.p, 'f', s.f, 'o', s.o, 'cur', s.cur, 't', s.txn) ORDER BY s.g, s.k) FROM s)::text, '[]'),
+    coalesce((SELECT json_agg(json_build_object('id', pl.txn, 'kind', 'sale', 'currency', pl.cur, 'lead_id', pl.lead)
+      ORDER BY pl.g) FROM per_lead pl)::text, '[]'),
+    coalesce((SELECT json_agg(e.doc ORDER BY e.g, e.o, e.k) FROM (
+        SELECT s.g, 1 AS o, s.k, -s.p AS amount,
+          json_build_object('t', s.txn, 'book', 'balance', 'amount', -s.p, 'currency', s.cur, 'owner', s.b) AS doc FROM s
+        UNION ALL SELECT pl.g, 2, 0, pl.payout,
+          json_build_object('t', pl.txn, 'book', 'pending', 'amount', pl.payout, 'currency', pl.cur, 'owner', wm) FROM per_lead pl
+        UNION ALL SELECT pl.g, 3, 0, pl.fees,
+          json_build_object('t', pl.txn, 'book', 'revenue', 'amount', pl.fees, 'currency', pl.cur) FROM per_lead pl) AS e
       WHERE e.amount <> 0)::text, '[]'),
-    coalesce((SELECT json_agg(json_build_object('id', x.c, 's', x.s, 'n', x.n))
-      FROM (SELECT s.c, sum(s.p) AS s, count(*) AS n FROM s GROUP BY s.c) AS x)::text, '[]'),
-    (SELECT json_agg(json_build_object('k', v.k, 'n', v.n, 'key', v.key) ORDER BY v.k, v.key)
+    coalesce((SELECT json_agg(json_build_object('id', x.c, 's', x.s, 'n', x.n) ORDER BY x.niche_id, x.c::uuid)
+      FROM (SELECT s.niche_id, s.c, sum(s.p) AS s, count(*) AS n FROM s GROUP BY s.niche_id, s.c) AS x)::text, '[]'),
+    (SELECT json_agg(json_build_object('k', v.k, 'n', v.n, 'key', v.key) ORDER BY v.k, v.key COLLATE "C")
       FROM (SELECT 1 AS k, l.ip AS key, count(*) AS n FROM l GROUP BY l.ip
             UNION ALL SELECT 2, wm || ':' || l.sub, count(*) FROM l GROUP BY l.sub) AS v)::text
 $$;
 SELECT leadx_bench.make_doc(t, 1, :mix, :'wm') FROM generate_series(0, :k1 - 1) AS t;
 SELECT leadx_bench.make_doc(t, :nbatch, :mix, :'wm') FROM generate_series(0, :kbatch - 1) AS t WHERE :nbatch <> 1;
-ANALYZE leadx_bench.doc;
+-- The templates that sell first, numbered 0 to s - 1 (pgbench_market passes s): the server adds the sale statements
+-- only for a batch that sold, the script only for t < s.
+UPDATE leadx_bench.doc d SET t = -1 - o.k
+  FROM (SELECT n, t, row_number() OVER (PARTITION BY n ORDER BY sales = '[]', t) - 1 AS k FROM leadx_bench.doc) AS o
+  WHERE d.n = o.n AND d.t = o.t;
+UPDATE leadx_bench.doc SET t = -1 - t;
+VACUUM (ANALYZE) leadx_bench.doc;
 
--- A transaction's parameters: template t of size n with the markers replaced by r's digits.
-CREATE FUNCTION leadx_bench.step1(r bigint, n int, t int) RETURNS void LANGUAGE sql AS $$
-  SELECT set_config('bench.claims', replace(replace(d.claims, 'deadbeefdeadbeef', x.h), 'deadbeef-dead-beef', x.d), true),
-    set_config('bench.signals', replace(replace(d.signals, 'deadbeefdeadbeef', x.h), 'dead:beef:dead:beef', x.c), true),
-    set_config('bench.niches', d.niches, true), set_config('bench.regions', d.regions, true)
+-- A round trip's parameters, the settings its statements read (names): template t of size n with the markers
+-- replaced by r's digits.
+CREATE FUNCTION leadx_bench.setup(r bigint, n int, t int, names text[]) RETURNS void LANGUAGE sql AS $$
+  SELECT count(set_config('bench.' || f.name, CASE f.name
+      WHEN 'claims' THEN replace(replace(d.claims, 'deadbeefdeadbeef', x.h), 'deadbeef-dead-beef', x.d)
+      WHEN 'signals' THEN replace(replace(d.signals, 'deadbeefdeadbeef', x.h), 'dead:beef:dead:beef', x.c)
+      WHEN 'velocity' THEN replace(d.velocity, 'dead:beef:dead:beef', x.c)
+      WHEN 'niches' THEN d.niches
+      WHEN 'regions' THEN d.regions
+      WHEN 'leads' THEN replace(replace(replace(replace(d.leads, 'deadbeefdeadbeef', x.h), 'deadbeef-dead-beef', x.d),
+        'dead:beef:dead:beef', x.c), '1999-01-01T00:00:00+00:00', btrim(to_json(now())::text, '"'))
+      WHEN 'txns' THEN replace(d.txns, 'deadbeef-dead-beef', x.d)
+      WHEN 'sales' THEN replace(d.sales, 'deadbeef-dead-beef', x.d)
+      WHEN 'entries' THEN replace(d.entries, 'deadbeef-dead-beef', x.d)
+      WHEN 'spend' THEN d.spend END, true))
   FROM leadx_bench.doc d, (SELECT h, substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-' || substr(h, 13, 4) AS d,
       substr(h, 1, 4) || ':' || substr(h, 5, 4) || ':' || substr(h, 9, 4) || ':' || substr(h, 13, 4) AS c
-    FROM (SELECT lpad(to_hex(r), 16, '0') AS h) AS h0) AS x
-  WHERE d.n = step1.n AND d.t = step1.t
+    FROM (SELECT lpad(to_hex(r), 16, '0') AS h) AS h0) AS x, unnest(names) AS f (name)
+  WHERE d.n = setup.n AND d.t = setup.t
 $$;
-CREATE FUNCTION leadx_bench.step2(r bigint, n int, t int) RETURNS void LANGUAGE sql AS $$
-  SELECT set_config('bench.leads', replace(replace(replace(replace(d.leads, 'deadbeefdeadbeef', x.h), 'deadbeef-dead-beef', x.d),
-      'dead:beef:dead:beef', x.c), '1999-01-01T00:00:00+00:00', btrim(to_json(now())::text, '"')), true),
-    set_config('bench.sales', replace(d.sales, 'deadbeef-dead-beef', x.d), true),
-    set_config('bench.txns', replace(d.txns, 'deadbeef-dead-beef', x.d), true),
-    set_config('bench.entries', replace(d.entries, 'deadbeef-dead-beef', x.d), true),
-    set_config('bench.spend', d.spend, true),
-    set_config('bench.velocity', replace(d.velocity, 'dead:beef:dead:beef', x.c), true)
-  FROM leadx_bench.doc d, (SELECT h, substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-' || substr(h, 13, 4) AS d,
-      substr(h, 1, 4) || ':' || substr(h, 5, 4) || ':' || substr(h, 9, 4) || ':' || substr(h, 13, 4) AS c
-    FROM (SELECT lpad(to_hex(r), 16, '0') AS h) AS h0) AS x
-  WHERE d.n = step2.n AND d.t = step2.t
-$$;
-SQL
-  cat >"$tmp/market.pgbench" <<'SQL'
-\set r random(1, 4611686018427387903)
-\set t random(0, :k - 1)
-\startpipeline
-BEGIN;
-SELECT leadx_bench.step1(:r, :n, :t);
-LOCK TABLE suppressions IN ROW SHARE MODE;
-INSERT INTO contact_claims AS c (niche_id, hash, lead_id, webmaster_id, expires_at) SELECT x.n, decode(x.h, 'hex'), x.l, x.w, now() + make_interval(days => x.d) FROM jsonb_to_recordset(current_setting('bench.claims')::jsonb) AS x(n uuid, h text, l uuid, w uuid, d int) ORDER BY x.n, x.h ON CONFLICT (niche_id, hash) DO UPDATE SET lead_id = CASE WHEN c.expires_at <= now() THEN EXCLUDED.lead_id ELSE c.lead_id END, webmaster_id = CASE WHEN c.expires_at <= now() THEN EXCLUDED.webmaster_id ELSE c.webmaster_id END, expires_at = CASE WHEN c.expires_at <= now() THEN EXCLUDED.expires_at ELSE c.expires_at END RETURNING c.niche_id, encode(c.hash, 'hex'), c.lead_id, c.webmaster_id;
-SELECT x.i, CASE WHEN x.ip IS NULL THEN 0 ELSE (SELECT coalesce(sum(v.n), 0) FROM intake_velocity v WHERE v.kind = 1 AND v.key = x.ip AND v.bucket > (extract(epoch from now())::bigint / 600) - 7) END, CASE WHEN x.sub IS NULL THEN 0 ELSE (SELECT coalesce(sum(v.n), 0) FROM intake_velocity v WHERE v.kind = 2 AND v.key = x.w || ':' || x.sub AND v.bucket > (extract(epoch from now())::bigint / 600) - 7) END, (SELECT count(DISTINCT l.niche_id) FROM leads l WHERE (l.phone_hash = decode(x.ph, 'hex') OR l.email_hash = decode(x.eh, 'hex')) AND l.niche_id <> x.n AND l.created_at > now() - interval '30 days'), EXISTS (SELECT 1 FROM suppressions s WHERE s.hash IN (decode(x.ph, 'hex'), decode(x.eh, 'hex'))) FROM jsonb_to_recordset(current_setting('bench.signals')::jsonb) AS x(i int, ip text, w text, sub text, ph text, eh text, n uuid);
-SELECT c.id, c.advertiser_id, c.niche_id, coalesce(c.price_exclusive, 0), coalesce(c.price_shared, 0), c.bid_seq, array_to_json(c.regions), c.filters, c.hours, extract(isodow FROM now() AT TIME ZONE c.tz)::int - 1, (extract(hour FROM now() AT TIME ZONE c.tz) * 60 + extract(minute FROM now() AT TIME ZONE c.tz))::int, coalesce(c.daily_cap, 0), CASE WHEN c.daily_day = (now() AT TIME ZONE c.tz)::date THEN c.daily_count ELSE 0 END, coalesce(c.budget, 0), c.spent, array_to_json(c.exclude_sources), c.exclude_bought_contacts_days FROM campaigns c JOIN accounts a ON a.id = c.advertiser_id AND a.status = 'active' WHERE c.status = 'active' AND c.niche_id = ANY((SELECT current_setting('bench.niches')::uuid[])::uuid[]) AND c.regions && (SELECT current_setting('bench.regions')::text[]) ORDER BY c.id FOR NO KEY UPDATE OF c;
-SELECT b.owner, b.balance - b.min_balance FROM ledger_accounts b WHERE b.book = 'balance' AND b.owner IN (SELECT c.advertiser_id FROM campaigns c JOIN accounts a ON a.id = c.advertiser_id AND a.status = 'active' WHERE c.status = 'active' AND c.niche_id = ANY((SELECT current_setting('bench.niches')::uuid[])::uuid[]) AND c.regions && (SELECT current_setting('bench.regions')::text[]) ) ORDER BY b.id FOR NO KEY UPDATE;
-SELECT x.i, s.buyer_id, floor(extract(epoch FROM now() - max(s.created_at)))::bigint FROM jsonb_to_recordset(current_setting('bench.signals')::jsonb) AS x(i int, ph text, eh text) JOIN leads l ON l.phone_hash = decode(x.ph, 'hex') OR l.email_hash = decode(x.eh, 'hex') JOIN sales s ON s.lead_id = l.id AND s.refunded_at IS NULL WHERE EXISTS (SELECT 1 FROM campaigns c WHERE c.status = 'active' AND c.exclude_bought_contacts_days > 0 AND c.niche_id = ANY((SELECT current_setting('bench.niches')::uuid[])::uuid[])) AND s.buyer_id IN (SELECT c.advertiser_id FROM campaigns c WHERE c.status = 'active' AND c.exclude_bought_contacts_days > 0 AND c.niche_id = ANY((SELECT current_setting('bench.niches')::uuid[])::uuid[])) AND s.created_at > now() - interval '3650 days' GROUP BY 1, 2;
-\endpipeline
-\startpipeline
-SELECT leadx_bench.step2(:r, :n, :t);
-INSERT INTO leads (id, webmaster_id, niche_id, region, sale_mode, status, quality_score, temperature, reasons, duplicate_of, phone_hash, email_hash, phone_country, contact_ct, contact_key, attributes, consent, source, source_ip, sub_id, created_at, max_shares, sold_mode, shares_sold, payout_total, expires_at) SELECT x.id, x.w, x.n, x.region, x.mode, x.status, x.score, x.temp, x.reasons, x.dup, decode(x.ph, 'hex'), decode(x.eh, 'hex'), x.pc, decode(x.ct, 'hex'), decode(x.ck, 'hex'), x.attributes, x.consent, x.source, x.ip, x.sub, x.at, x.ms, x.sm, x.ss, x.pt, x.at + make_interval(hours => x.ttl) FROM jsonb_to_recordset(current_setting('bench.leads')::jsonb) AS x(id uuid, w uuid, n uuid, region text, mode text, status text, score int, temp text, reasons text[], dup uuid, ph text, eh text, pc text, ct text, ck text, attributes jsonb, consent jsonb, source jsonb, ip inet, sub text, at timestamptz, ms int, sm text, ss int, pt bigint, ttl int);
-INSERT INTO ledger_txns (id, kind, currency, reference, lead_id, created_by) SELECT x.id, x.kind, x.currency, x.reference, x.lead_id, x.created_by FROM jsonb_to_recordset(current_setting('bench.txns')::jsonb) AS x(id uuid, kind text, currency text, reference text, lead_id uuid, created_by uuid);
-INSERT INTO sales (id, lead_id, buyer_id, campaign_id, webmaster_id, niche_id, mode, share_index, price, fee, payout, currency, ledger_txn) SELECT x.id, x.l, x.b, x.c, x.w, x.n, x.m, x.k, x.p, x.f, x.o, x.cur, x.id FROM jsonb_to_recordset(current_setting('bench.sales')::jsonb) AS x(id uuid, l uuid, b uuid, c uuid, w uuid, n uuid, m text, k int, p bigint, f bigint, o bigint, cur text);
-INSERT INTO ledger_entries (txn_id, ledger_account_id, account_id, book, amount, currency) SELECT x.t, a.id, a.owner, a.book, x.amount, a.currency FROM jsonb_to_recordset(current_setting('bench.entries')::jsonb) AS x(t uuid, owner uuid, book text, amount bigint, currency text) JOIN ledger_accounts a ON a.book = x.book AND a.currency = x.currency AND (a.owner = x.owner OR (a.owner IS NULL AND x.owner IS NULL)) ORDER BY x.t;
-UPDATE campaigns c SET spent = c.spent + x.s, daily_count = CASE WHEN c.daily_day = (now() AT TIME ZONE c.tz)::date THEN c.daily_count ELSE 0 END + x.n, daily_day = (now() AT TIME ZONE c.tz)::date FROM jsonb_to_recordset(current_setting('bench.spend')::jsonb) AS x(id uuid, s bigint, n int) WHERE c.id = x.id;
-INSERT INTO intake_velocity AS v (kind, key, bucket, shard, n) SELECT x.k, x.key, (extract(epoch from now())::bigint / 600), pg_backend_pid(), x.n FROM jsonb_to_recordset(current_setting('bench.velocity')::jsonb) AS x(k int, key text, n int) ON CONFLICT (kind, key, bucket, shard) DO UPDATE SET n = v.n + EXCLUDED.n;
-COMMIT;
-\endpipeline
 SQL
 }
 
@@ -633,13 +890,14 @@ SQL
 # rows per sold lead the transactions wrote, from the database), or nothing if pgbench failed (then $failed is set
 # and the reason shown).
 pgbench_market() {
-  local n=$1 name=$2 k out=$tmp/pgbench.$2.out t0 t1
+  local n=$1 name=$2 k s out=$tmp/pgbench.$2.out t0 t1
   : >"$tmp/pgbench.$name"
   k=$([ "$n" = 1 ] && echo $PG_TEMPLATES_1 || echo $PG_TEMPLATES_BATCH)
+  s=$(sql -c "SELECT count(*) FROM leadx_bench.doc WHERE n = $n AND sales <> '[]'") # templates 0 to s - 1 sell
   vacuum_hot
   t0=$(db_now)
   if ! "$PGBENCH" -n -M prepared -c "$CONNS" -j 2 -T "$DURATION" --max-tries=5 -f "$tmp/market.pgbench" \
-    -D n="$n" -D k="$k" "$LEADX_DATABASE_URL" >"$out" 2>&1; then
+    -D n="$n" -D k="$k" -D s="$s" "$LEADX_DATABASE_URL" >"$out" 2>&1; then
     echo "bench: pgbench ($name) failed:" >&2
     grep -v '^pgbench: client [0-9]* \(executing\|receiving\|sending\)' "$out" | tail -8 >&2
     failed=1
