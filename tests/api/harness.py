@@ -137,13 +137,18 @@ class PgLock:
     """Holds `LOCK TABLE <table> IN <mode> MODE` (default ACCESS EXCLUSIVE) in an open transaction of a psql session, so the
     server's queries on that table wait until release(). Used to keep requests in flight on purpose."""
 
-    def __init__(self, url, table, mode="ACCESS EXCLUSIVE"):
+    def __init__(self, url, table, mode="ACCESS EXCLUSIVE", sql=None):
+        """With `sql` (say `SELECT 1 FROM t WHERE id = ... FOR UPDATE`), holds what that statement locks instead: row
+        locks do not stop a statement's parse (which takes table locks), so a server statement prepared lazily in
+        the middle of a pipeline still parses and then waits where it runs."""
         self.p = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.p.stdin.write(f"BEGIN;\nLOCK TABLE {table} IN {mode} MODE;\nSELECT 'locked';\n")
+        hold = sql if sql is not None else f"LOCK TABLE {table} IN {mode} MODE"
+        self.p.stdin.write(f"BEGIN;\n{hold} \\g /dev/null\nSELECT 'locked';\n")
         self.p.stdin.flush()
         line = self.p.stdout.readline().strip()
         if line != "locked":
+            self.p.kill()  # so reading its stderr cannot wait for ever
             raise AssertionError(f"could not lock {table}: {line!r} {self.p.stderr.read()}")
 
     def release(self):

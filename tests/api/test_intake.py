@@ -286,16 +286,21 @@ class Intake(LeadTestCase):
         """A lead whose batch read the suppressions before an erasure of its contact committed must still be erased:
         the erasure waits for the batch (table lock on suppressions), then sees the stored lead."""
         phone = unique_phone()
-        # reads pass, so the batch's first round trip does; its last write (the velocity counters) waits
-        lock = PgLock(self.db_url, "intake_velocity", "SHARE")
+        # A campaign the lead's batch must lock: held here, the batch waits there, after it took its share of the
+        # suppressions lock and read them (the campaigns are locked last in its first round trip).
+        _, adv = self.create_account(role="advertiser", currency="RUB")
+        r = self.h2.post("/v1/campaigns", json={"niche": self.slug, "regions": ["RU"], "price_exclusive": 60000},
+                         headers=bearer(adv))
+        self.assertEqual(r.status_code, 201, r.text)
+        lock = PgLock(self.db_url, "campaigns", sql=f"SELECT 1 FROM campaigns WHERE id = '{r.json()['id']}' FOR UPDATE")
         out = {}
         try:
             t = threading.Thread(target=lambda: out.setdefault("lead", self.submit(self.lead(phone=phone),
                                                                                     client=self.h1)))
             t.start()
             wait_for(lambda: psql(self.db_url, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                               "AND query LIKE 'INSERT INTO intake_velocity%'") != "0",
-                     10, interval=0.05, what="the batch to wait on the lock")
+                                               "AND query LIKE 'SELECT c.id, c.advertiser_id%'") != "0",
+                     10, interval=0.05, what="the batch to wait on the campaign")
             e = threading.Thread(target=lambda: out.setdefault("erasure", self.h2.post(
                 "/v1/erasures", json={"phone": phone.replace(" ", "")}, headers=bearer(self.op))))
             e.start()
