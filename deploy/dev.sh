@@ -66,6 +66,12 @@ case "$cmd" in
 run)
   setup
   listen=${LEADX_LISTEN:-127.0.0.1:8080}
+  prev=
+  for a in "$@"; do # the address `serve` will use: --listen A or --listen=A on the command line wins
+    case "$a" in --listen=*) listen=${a#--listen=} ;; esac
+    [ "$prev" = --listen ] && listen=$a
+    prev=$a
+  done
   cat >&2 <<MSG
 
 leadx: serving on http://$listen (HTTP/1.1 and h2c; add --tls-listen/--tls-cert/--tls-key for TLS)

@@ -251,7 +251,7 @@ if r["requests_per_s"] < 0.98 * rate:
           "those latencies include the queue")
 PYEOF
 if [ -n "$pg_tps" ]; then
-  printf 'pgbench, the intake transaction, %s clients, prepared: %.0f tps\n' "$CONNS" "$pg_tps"
+  printf 'pgbench, the intake transaction, %s clients, simple query protocol: %.0f tps\n' "$CONNS" "$pg_tps"
 else
   echo "pgbench, the intake transaction: n/a (pgbench_intake in tests/bench/intake.sh is still a placeholder)"
 fi
