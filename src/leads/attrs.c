@@ -8,28 +8,17 @@
 
 #include "util/json.h"
 
-typedef enum { ATTR_STRING = 0, ATTR_INTEGER, ATTR_NUMBER, ATTR_BOOLEAN, ATTR_ENUM, ATTR__COUNT } attr_type_t;
-
 static const char *const type_names[] = {"string", "integer", "number", "boolean", "enum", NULL};
 
 /* Members any spec may carry; then, per type, the members only that type uses (each list NULL-terminated). */
 static const char *const common_members[] = {"type", "unit", "required", "description", NULL};
-static const char *const type_members[ATTR__COUNT][3] = {
-    [ATTR_STRING] = {"min_length", "max_length", NULL},
-    [ATTR_INTEGER] = {"min", "max", NULL},
-    [ATTR_NUMBER] = {"min", "max", NULL},
-    [ATTR_BOOLEAN] = {NULL},
-    [ATTR_ENUM] = {"values", NULL},
+static const char *const type_members[LX_ATTR__COUNT][3] = {
+    [LX_ATTR_STRING] = {"min_length", "max_length", NULL},
+    [LX_ATTR_INTEGER] = {"min", "max", NULL},
+    [LX_ATTR_NUMBER] = {"min", "max", NULL},
+    [LX_ATTR_BOOLEAN] = {NULL},
+    [LX_ATTR_ENUM] = {"values", NULL},
 };
-
-/* What lx_attrs_validate needs from one spec, read once. */
-typedef struct {
-    attr_type_t type;
-    int required;
-    json_t *min, *max;             /* integer, number: NULL when unbounded */
-    size_t min_length, max_length; /* string, in code points */
-    json_t *values;                /* enum */
-} attr_spec_t;
 
 /* Field errors recorded so far, including those past the cap: a call failed iff this grew. */
 static size_t error_count(const lx_error_t *err)
@@ -55,7 +44,7 @@ static int is_attribute_name(const char *s)
 
 /* A schema bound as the operator would write it: integers as such, reals in the shortest form that reads back the
  * same value (0.1, not 0.10000000000000001), whole reals without a fraction. */
-static void format_number(json_t *n, char *out, size_t size)
+void lx_attrs_format_number(json_t *n, char *out, size_t size)
 {
     if (json_is_integer(n)) {
         snprintf(out, size, "%lld", (long long)json_integer_value(n));
@@ -75,7 +64,7 @@ static void format_number(json_t *n, char *out, size_t size)
 }
 
 /* "car, home, other", cut short with ", ..." when the values do not fit: the message has a fixed size. */
-static void join_values(json_t *values, char *out, size_t size)
+void lx_attrs_join_values(json_t *values, char *out, size_t size)
 {
     static const char more[] = ", ...";
     size_t n = 0;
@@ -105,7 +94,7 @@ static void check_spec_members(json_t *spec, const char *ptr, int type, lx_error
     {
         if (index_of(common_members, key) >= 0 || (type >= 0 && index_of(type_members[type], key) >= 0)) continue;
         int other_type = 0;
-        for (int t = 0; t < ATTR__COUNT; t++)
+        for (int t = 0; t < LX_ATTR__COUNT; t++)
             if (index_of(type_members[t], key) >= 0) other_type = 1;
         if (other_type && type < 0) continue;
         char mptr[LX_JSON_POINTER_MAX];
@@ -240,16 +229,16 @@ static void check_spec(json_t *spec, const char *ptr, lx_error_t *err)
     lx_json_bool(spec, ptr, "required", 0, &flag, err);
     lx_json_string(spec, ptr, "description", 0, 1, LX_ATTRS_DESCRIPTION_MAX, &text, err);
     switch (type) {
-    case ATTR_STRING:
+    case LX_ATTR_STRING:
         check_string_lengths(spec, ptr, err);
         break;
-    case ATTR_INTEGER:
+    case LX_ATTR_INTEGER:
         check_integer_bounds(spec, ptr, err);
         break;
-    case ATTR_NUMBER:
+    case LX_ATTR_NUMBER:
         check_number_bounds(spec, ptr, err);
         break;
-    case ATTR_ENUM:
+    case LX_ATTR_ENUM:
         check_enum_values(spec, ptr, err);
         break;
     default: /* boolean has no rules of its own; an invalid type was reported above */
@@ -287,26 +276,26 @@ lx_status_t lx_attrs_schema_check(json_t *schema, const char *base, lx_error_t *
 /* Reads a spec lx_attrs_schema_check accepted. -1 when it is not one: only a damaged stored schema gets here, and
  * then no value can be judged against it. Just what validation relies on is re-checked, so nothing below can
  * misread a spec. */
-static int read_spec(json_t *json, attr_spec_t *spec)
+int lx_attrs_spec_read(json_t *json, lx_attr_spec_t *spec)
 {
     memset(spec, 0, sizeof(*spec));
     const char *type_name = json_string_value(json_object_get(json, "type"));
     int type = type_name != NULL ? index_of(type_names, type_name) : -1;
     if (type < 0) return -1;
-    spec->type = (attr_type_t)type;
+    spec->type = (lx_attr_type_t)type;
     spec->required = json_is_true(json_object_get(json, "required"));
     switch (spec->type) {
-    case ATTR_INTEGER:
-    case ATTR_NUMBER:
+    case LX_ATTR_INTEGER:
+    case LX_ATTR_NUMBER:
         spec->min = json_object_get(json, "min");
         spec->max = json_object_get(json, "max");
         for (int i = 0; i < 2; i++) {
             json_t *bound = i ? spec->max : spec->min;
-            if (bound != NULL && (spec->type == ATTR_INTEGER ? !json_is_integer(bound) : !lx_json_is_finite_number(bound)))
+            if (bound != NULL && (spec->type == LX_ATTR_INTEGER ? !json_is_integer(bound) : !lx_json_is_finite_number(bound)))
                 return -1;
         }
         break;
-    case ATTR_STRING: {
+    case LX_ATTR_STRING: {
         json_t *min = json_object_get(json, "min_length"), *max = json_object_get(json, "max_length");
         if ((min != NULL && (!json_is_integer(min) || json_integer_value(min) < 0)) ||
             (max != NULL && (!json_is_integer(max) || json_integer_value(max) < 0)))
@@ -315,7 +304,7 @@ static int read_spec(json_t *json, attr_spec_t *spec)
         spec->max_length = max != NULL ? (size_t)json_integer_value(max) : LX_ATTRS_STRING_DEFAULT_MAX;
         break;
     }
-    case ATTR_ENUM:
+    case LX_ATTR_ENUM:
         spec->values = json_object_get(json, "values");
         if (!json_is_array(spec->values) || json_array_size(spec->values) == 0) return -1;
         for (size_t i = 0; i < json_array_size(spec->values); i++)
@@ -335,19 +324,19 @@ static int is_enum_value(json_t *values, json_t *v)
     return 0;
 }
 
-static void check_bounds(const attr_spec_t *spec, json_t *value, const char *ptr, lx_error_t *err)
+static void check_bounds(const lx_attr_spec_t *spec, json_t *value, const char *ptr, lx_error_t *err)
 {
     char bound[40];
     if (spec->min != NULL && lx_json_number_cmp(value, spec->min) < 0) {
-        format_number(spec->min, bound, sizeof(bound));
+        lx_attrs_format_number(spec->min, bound, sizeof(bound));
         lx_error_field(err, ptr, "must be at least %s", bound);
     } else if (spec->max != NULL && lx_json_number_cmp(value, spec->max) > 0) {
-        format_number(spec->max, bound, sizeof(bound));
+        lx_attrs_format_number(spec->max, bound, sizeof(bound));
         lx_error_field(err, ptr, "must be at most %s", bound);
     }
 }
 
-static void check_string(const attr_spec_t *spec, json_t *value, const char *ptr, lx_error_t *err)
+static void check_string(const lx_attr_spec_t *spec, json_t *value, const char *ptr, lx_error_t *err)
 {
     const char *s = json_string_value(value);
     size_t len = json_string_length(value);
@@ -365,38 +354,38 @@ static void check_string(const attr_spec_t *spec, json_t *value, const char *ptr
 }
 
 /* One attribute value. The messages name the rule and never the value: attribute values are personal data. */
-static void check_value(const attr_spec_t *spec, json_t *value, const char *ptr, lx_error_t *err)
+static void check_value(const lx_attr_spec_t *spec, json_t *value, const char *ptr, lx_error_t *err)
 {
     if (json_is_null(value)) {
         lx_error_field(err, ptr, "must not be null; leave the attribute out when it is not known");
         return;
     }
     switch (spec->type) {
-    case ATTR_STRING:
+    case LX_ATTR_STRING:
         if (!json_is_string(value))
             lx_error_field(err, ptr, "must be a string");
         else
             check_string(spec, value, ptr, err);
         break;
-    case ATTR_INTEGER:
+    case LX_ATTR_INTEGER:
         if (!json_is_integer(value))
             lx_error_field(err, ptr, "must be an integer");
         else
             check_bounds(spec, value, ptr, err);
         break;
-    case ATTR_NUMBER:
+    case LX_ATTR_NUMBER:
         if (!lx_json_is_finite_number(value))
             lx_error_field(err, ptr, "must be a number");
         else
             check_bounds(spec, value, ptr, err);
         break;
-    case ATTR_BOOLEAN:
+    case LX_ATTR_BOOLEAN:
         if (!json_is_boolean(value)) lx_error_field(err, ptr, "must be a boolean");
         break;
-    case ATTR_ENUM:
+    case LX_ATTR_ENUM:
         if (!is_enum_value(spec->values, value)) {
             char allowed[LX_ERROR_MESSAGE_LEN - sizeof("must be one of: ")];
-            join_values(spec->values, allowed, sizeof(allowed));
+            lx_attrs_join_values(spec->values, allowed, sizeof(allowed));
             lx_error_field(err, ptr, "must be one of: %s", allowed);
         }
         break;
@@ -411,7 +400,7 @@ lx_status_t lx_attrs_validate(json_t *schema, json_t *attributes, const char *ba
     int damaged = schema != NULL && !json_is_object(schema);
     const char *name;
     json_t *json;
-    attr_spec_t spec;
+    lx_attr_spec_t spec;
 
     if (attributes != NULL) {
         if (lx_json_expect_object(attributes, base, err) != 0)
@@ -428,13 +417,13 @@ lx_status_t lx_attrs_validate(json_t *schema, json_t *attributes, const char *ba
             json_t *spec_json = json_object_get(schema, name);
             if (spec_json == NULL)
                 lx_error_field(err, ptr, "is not an attribute of this niche");
-            else if (read_spec(spec_json, &spec) == 0)
+            else if (lx_attrs_spec_read(spec_json, &spec) == 0)
                 check_value(&spec, json, ptr, err);
         }
     }
     json_object_foreach(schema, name, json)
     {
-        if (read_spec(json, &spec) != 0) {
+        if (lx_attrs_spec_read(json, &spec) != 0) {
             damaged = 1;
         } else if (spec.required && json_object_get(attributes, name) == NULL) {
             char ptr[LX_JSON_POINTER_MAX];

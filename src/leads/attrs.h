@@ -84,6 +84,24 @@ lx_status_t lx_attrs_schema_check(json_t *schema, const char *base, lx_error_t *
  */
 lx_status_t lx_attrs_validate(json_t *schema, json_t *attributes, const char *base, lx_error_t *err);
 
+/* One attribute's spec as validation reads it (campaign filters use it too, market/campaign.c). */
+typedef enum { LX_ATTR_STRING = 0, LX_ATTR_INTEGER, LX_ATTR_NUMBER, LX_ATTR_BOOLEAN, LX_ATTR_ENUM, LX_ATTR__COUNT } lx_attr_type_t;
+typedef struct st_lx_attr_spec_t {
+    lx_attr_type_t type;
+    int required;
+    json_t *min, *max;             /* integer, number: NULL when unbounded (borrowed from the schema) */
+    size_t min_length, max_length; /* string, in code points */
+    json_t *values;                /* enum (borrowed) */
+} lx_attr_spec_t;
+
+/* Reads one spec lx_attrs_schema_check accepted into `spec`. -1 when it is not one: only a damaged stored schema
+ * gets here, and then no value can be judged against it. */
+int lx_attrs_spec_read(json_t *json, lx_attr_spec_t *spec);
+/* A bound as the operator wrote it: integers as such, reals in their shortest round-trip form. */
+void lx_attrs_format_number(json_t *n, char *out, size_t size);
+/* An enum's values for a message, "car, home, other", cut short with ", ..." when they do not fit `size`. */
+void lx_attrs_join_values(json_t *values, char *out, size_t size);
+
 /* Optional schema attributes the lead left out (a quality-score signal). `attributes` may be NULL or not an object,
  * which leaves all of them out; a member that is present counts as given, even when it is invalid. */
 size_t lx_attrs_count_missing_optional(json_t *schema, json_t *attributes);

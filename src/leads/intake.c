@@ -697,14 +697,26 @@ static void load_campaigns(batch_t *b)
     free(order);
 }
 
-/* The campaigns of one niche: [*start, *start + *count). */
+/* The first campaign whose niche id is not below (strict: above) `niche_id`; campaigns are sorted by niche id. */
+static size_t niche_bound(const batch_t *b, const char *niche_id, int strict)
+{
+    size_t lo = 0, hi = b->ncampaigns;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(b->campaigns[mid].niche_id, niche_id);
+        if (c < 0 || (strict && c == 0))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The campaigns of one niche: [*start, *start + *count), found by binary search (this runs for every lead). */
 static void niche_range(const batch_t *b, const char *niche_id, size_t *start, size_t *count)
 {
-    size_t k = 0;
-    while (k < b->ncampaigns && strcmp(b->campaigns[k].niche_id, niche_id) != 0) k++;
-    *start = k;
-    while (k < b->ncampaigns && strcmp(b->campaigns[k].niche_id, niche_id) == 0) k++;
-    *count = k - *start;
+    *start = niche_bound(b, niche_id, 0);
+    *count = niche_bound(b, niche_id, 1) - *start;
 }
 
 static void auction_all(batch_t *b)
@@ -726,9 +738,9 @@ static void auction_all(batch_t *b)
         size_t nrecent = 0;
         if (any_exclusion) {
             for (int row = 0; row < nrows; row++) {
+                if ((size_t)strtoul(PQgetvalue(rr, row, 0), NULL, 10) != i) continue;
                 ptrdiff_t k = buyer_index(b, PQgetvalue(rr, row, 1));
-                if ((size_t)strtoul(PQgetvalue(rr, row, 0), NULL, 10) == i && k >= 0)
-                    recent[nrecent++] = (lx_auction_recent_t){(size_t)k, strtoll(PQgetvalue(rr, row, 2), NULL, 10)};
+                if (k >= 0) recent[nrecent++] = (lx_auction_recent_t){(size_t)k, strtoll(PQgetvalue(rr, row, 2), NULL, 10)};
             }
             /* the same person sold earlier in this batch (another niche: in the same one it is a duplicate) */
             for (size_t j = 0; j < i; j++)

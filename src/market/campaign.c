@@ -97,28 +97,6 @@ static void array_element(lx_strbuf_t *sb, const char *s, size_t len)
     lx_strbuf_append(sb, "\"", 1);
 }
 
-/* ---- numbers ------------------------------------------------------------------------------ */
-
-/* A bound as the operator wrote it in the schema: integers as such, reals in their shortest round-trip form. */
-static void format_number(json_t *n, char *out, size_t size)
-{
-    if (json_is_integer(n)) {
-        snprintf(out, size, "%lld", (long long)json_integer_value(n));
-        return;
-    }
-    double d = json_real_value(n);
-    if (d == 0) {
-        snprintf(out, size, "0");
-    } else if (d == trunc(d) && fabs(d) < 1e15) {
-        snprintf(out, size, "%.0f", d);
-    } else {
-        for (int precision = 1; precision <= 17; precision++) {
-            snprintf(out, size, "%.*g", precision, d);
-            if (strtod(out, NULL) == d) break;
-        }
-    }
-}
-
 /* ---- the niche ------------------------------------------------------------------------------ */
 
 const char *lx_campaign_niche_slug(json_t *body)
@@ -145,8 +123,6 @@ static void check_niche(json_t *body, const lx_niche_t *niche, const char *curre
 }
 
 /* ---- name -------------------------------------------------------------------------------------- */
-
-
 
 static void parse_name(json_t *body, lx_campaign_t *out, lx_error_t *err)
 {
@@ -346,76 +322,8 @@ static void parse_exclude_sources(json_t *body, lx_campaign_t *out, lx_error_t *
 
 /* ---- filters ------------------------------------------------------------------------------------- */
 
-typedef enum { ATTR_STRING = 0, ATTR_INTEGER, ATTR_NUMBER, ATTR_BOOLEAN, ATTR_ENUM } attr_type_t;
-static const char *const type_names[] = {"string", "integer", "number", "boolean", "enum", NULL};
-
-typedef struct {
-    attr_type_t type;
-    json_t *min, *max;             /* integer, number; NULL when unbounded */
-    size_t min_length, max_length; /* string, in code points */
-    json_t *values;                /* enum */
-} spec_t;
-
-/* Reads a spec the niche's schema check accepted; -1 for one it would not have (damage in storage). */
-static int read_spec(json_t *json, spec_t *spec)
-{
-    memset(spec, 0, sizeof(*spec));
-    const char *type_name = json_string_value(json_object_get(json, "type"));
-    int type = type_name != NULL ? index_of(type_names, type_name) : -1;
-    if (type < 0) return -1;
-    spec->type = (attr_type_t)type;
-    switch (spec->type) {
-    case ATTR_INTEGER:
-    case ATTR_NUMBER:
-        spec->min = json_object_get(json, "min");
-        spec->max = json_object_get(json, "max");
-        for (int i = 0; i < 2; i++) {
-            json_t *b = i ? spec->max : spec->min;
-            if (b != NULL && (spec->type == ATTR_INTEGER ? !json_is_integer(b) : !json_is_number(b))) return -1;
-        }
-        break;
-    case ATTR_STRING: {
-        json_t *min = json_object_get(json, "min_length"), *max = json_object_get(json, "max_length");
-        if ((min != NULL && (!json_is_integer(min) || json_integer_value(min) < 0)) ||
-            (max != NULL && (!json_is_integer(max) || json_integer_value(max) < 0)))
-            return -1;
-        spec->min_length = min != NULL ? (size_t)json_integer_value(min) : 0;
-        spec->max_length = max != NULL ? (size_t)json_integer_value(max) : 200;
-        break;
-    }
-    case ATTR_ENUM:
-        spec->values = json_object_get(json, "values");
-        if (!json_is_array(spec->values) || json_array_size(spec->values) == 0) return -1;
-        for (size_t i = 0; i < json_array_size(spec->values); i++)
-            if (!json_is_string(json_array_get(spec->values, i))) return -1;
-        break;
-    default:
-        break;
-    }
-    return 0;
-}
-
-/* "car, home, other", cut short with ", ..." when the values do not fit the message. */
-static void join_values(json_t *values, char *out, size_t size)
-{
-    static const char more[] = ", ...";
-    size_t n = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < json_array_size(values); i++) {
-        const char *sep = i ? ", " : "";
-        json_t *v = json_array_get(values, i);
-        size_t need = strlen(sep) + json_string_length(v);
-        int last = i + 1 == json_array_size(values);
-        if (n + need + (last ? 0 : sizeof(more) - 1) >= size) {
-            snprintf(out + n, size - n, "%s", i ? more : "...");
-            return;
-        }
-        n += (size_t)snprintf(out + n, size - n, "%s%s", sep, json_string_value(v));
-    }
-}
-
 /* One filter value of the attribute's type, inside the schema's range. 1 valid, 0 not (reported). */
-static int check_value(const spec_t *spec, json_t *v, const char *ptr, lx_error_t *err)
+static int check_value(const lx_attr_spec_t *spec, json_t *v, const char *ptr, lx_error_t *err)
 {
     char bound[40];
     if (json_is_null(v)) {
@@ -423,7 +331,7 @@ static int check_value(const spec_t *spec, json_t *v, const char *ptr, lx_error_
         return 0;
     }
     switch (spec->type) {
-    case ATTR_STRING: {
+    case LX_ATTR_STRING: {
         if (!json_is_string(v)) {
             lx_error_field(err, ptr, "must be a string");
             return 0;
@@ -439,50 +347,52 @@ static int check_value(const spec_t *spec, json_t *v, const char *ptr, lx_error_
         }
         return 1;
     }
-    case ATTR_INTEGER:
-    case ATTR_NUMBER: {
-        if (spec->type == ATTR_INTEGER ? !json_is_integer(v) : !json_is_number(v)) {
-            lx_error_field(err, ptr, spec->type == ATTR_INTEGER ? "must be an integer" : "must be a number");
+    case LX_ATTR_INTEGER:
+    case LX_ATTR_NUMBER: {
+        if (spec->type == LX_ATTR_INTEGER ? !json_is_integer(v) : !json_is_number(v)) {
+            lx_error_field(err, ptr, spec->type == LX_ATTR_INTEGER ? "must be an integer" : "must be a number");
             return 0;
         }
         /* PostgreSQL keeps 1e20 as the integer 100000000000000000000, which no JSON reader here takes back */
         const json_int_t lim = (json_int_t)1 << 53;
-        if (spec->type == ATTR_NUMBER && (json_is_integer(v) ? json_integer_value(v) > lim || json_integer_value(v) < -lim
-                                                             : fabs(json_real_value(v)) > (double)lim)) {
+        if (spec->type == LX_ATTR_NUMBER && (json_is_integer(v) ? json_integer_value(v) > lim || json_integer_value(v) < -lim
+                                                                : fabs(json_real_value(v)) > (double)lim)) {
             lx_error_field(err, ptr, "must be between -9007199254740992 and 9007199254740992");
             return 0;
         }
         if (spec->min != NULL && lx_json_number_cmp(v, spec->min) < 0) {
-            format_number(spec->min, bound, sizeof(bound));
+            lx_attrs_format_number(spec->min, bound, sizeof(bound));
             lx_error_field(err, ptr, "must be at least %s, the attribute's min", bound);
             return 0;
         }
         if (spec->max != NULL && lx_json_number_cmp(v, spec->max) > 0) {
-            format_number(spec->max, bound, sizeof(bound));
+            lx_attrs_format_number(spec->max, bound, sizeof(bound));
             lx_error_field(err, ptr, "must be at most %s, the attribute's max", bound);
             return 0;
         }
         return 1;
     }
-    case ATTR_BOOLEAN:
+    case LX_ATTR_BOOLEAN:
         if (!json_is_boolean(v)) {
             lx_error_field(err, ptr, "must be true or false");
             return 0;
         }
         return 1;
-    case ATTR_ENUM:
+    case LX_ATTR_ENUM:
         for (size_t i = 0; json_is_string(v) && i < json_array_size(spec->values); i++)
             if (json_equal(v, json_array_get(spec->values, i))) return 1;
         char allowed[LX_ERROR_MESSAGE_LEN - sizeof("must be one of: ")];
-        join_values(spec->values, allowed, sizeof(allowed));
+        lx_attrs_join_values(spec->values, allowed, sizeof(allowed));
         lx_error_field(err, ptr, "must be one of: %s", allowed);
         return 0;
+    case LX_ATTR__COUNT:
+        break;
     }
     return 0;
 }
 
 /* One attribute's condition {"eq"|"in"|"gte"|"lte": ...}, at `ptr`. */
-static void check_condition(const spec_t *spec, json_t *cond, const char *ptr, lx_error_t *err)
+static void check_condition(const lx_attr_spec_t *spec, json_t *cond, const char *ptr, lx_error_t *err)
 {
     if (!json_is_object(cond) || json_object_size(cond) == 0) {
         lx_error_field(err, ptr, "must be an object with at least one of eq, in, gte, lte");
@@ -530,7 +440,7 @@ static void check_condition(const spec_t *spec, json_t *cond, const char *ptr, l
     }
     for (int k = GTE; k <= LTE; k++) {
         if (arg[k] == NULL) continue;
-        if (spec->type != ATTR_INTEGER && spec->type != ATTR_NUMBER)
+        if (spec->type != LX_ATTR_INTEGER && spec->type != LX_ATTR_NUMBER)
             lx_error_field(err, opptr[k], "applies only to integer and number attributes");
         else
             ok[k] = check_value(spec, arg[k], opptr[k], err);
@@ -577,10 +487,10 @@ static int check_attribute_filters(json_t *attrs, json_t *schema, lx_error_t *er
         char ptr[LX_JSON_POINTER_MAX];
         lx_json_pointer(ptr, "/filters/attributes", name);
         json_t *spec_json = json_object_get(schema, name);
-        spec_t spec;
+        lx_attr_spec_t spec;
         if (spec_json == NULL)
             lx_error_field(err, ptr, "is not an attribute of this niche");
-        else if (read_spec(spec_json, &spec) != 0)
+        else if (lx_attrs_spec_read(spec_json, &spec) != 0)
             intact = 0;
         else
             check_condition(&spec, cond, ptr, err);
