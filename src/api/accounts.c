@@ -279,7 +279,7 @@ static int on_account_created(lx_req_t *lr, lx_async_t *a)
     create_state_t *st = a->user;
     if (a->job.status != LX_DB_OK) {
         lx_apikey_wipe(&st->key->key);
-        if (st->idem != NULL) lx_idem_abandon(lr->worker, st->idem);
+        if (st->idem != NULL) lx_idem_abandon(lr->worker, lr, st->idem);
         if (strcmp(a->job.sqlstate, "23503") == 0) /* currency not in the ISO 4217 catalogue */
             lx_respond_problem(lr, LX_ERR_VALIDATION, "/currency", "must be an ISO 4217 currency code");
         else
@@ -307,7 +307,7 @@ static void create_account_fresh(lx_req_t *lr, lx_idem_t *idem)
     lx_json_string(body, "", "currency", LX_JF_REQUIRED, 3, 3, &currency, &err);
     int has_rate = lx_json_int(body, "", "rate_limit", LX_JF_NULLABLE, 1, 1000000, &rate, &err);
     if (err.nfields != 0) {
-        if (idem != NULL) lx_idem_abandon(lr->worker, idem);
+        if (idem != NULL) lx_idem_abandon(lr->worker, lr, idem);
         lx_error_set(&err, LX_ERR_VALIDATION, "The account is not valid.");
         lx_respond_error(lr, &err);
         return;
@@ -449,7 +449,7 @@ static int on_key_created(lx_req_t *lr, lx_async_t *a)
     if (a->job.status != LX_DB_OK || PQntuples(a->job.results[0]) != 1) {
         int missing = a->job.status == LX_DB_OK;
         lx_apikey_wipe(&st->key->key);
-        if (st->idem != NULL) lx_idem_abandon(lr->worker, st->idem);
+        if (st->idem != NULL) lx_idem_abandon(lr->worker, lr, st->idem);
         if (missing)
             lx_respond_problem(lr, LX_ERR_NOT_FOUND, NULL, "No such account.");
         else

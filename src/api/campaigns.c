@@ -224,7 +224,7 @@ static int on_created(lx_req_t *lr, lx_async_t *a)
 {
     if (a->job.status != LX_DB_OK) {
         lx_idem_t *idem = a->user;
-        if (idem != NULL) lx_idem_abandon(lr->worker, idem);
+        if (idem != NULL) lx_idem_abandon(lr->worker, lr, idem);
         respond_write_failure(lr, &a->job, 0);
         return 0;
     }

@@ -161,6 +161,7 @@ void lx_idem_record(lx_async_t *a, const lx_idem_t *idem, int status, const char
 
 typedef struct {
     lx_db_job_t job;
+    lx_req_hold_t hold;
     char account_id[LX_UUID_STRLEN + 1];
     char key[256];
 } abandon_t;
@@ -169,12 +170,15 @@ static void on_abandoned(lx_db_job_t *job)
 {
     if (job->status != LX_DB_OK)
         lx_log(LX_LOG_WARN, "idempotency_abandon_failed", "%s (the claim expires after 60 s)", job->message);
-    free(job->data);
+    abandon_t *ab = job->data;
+    lx_req_release(&ab->hold);
+    free(ab);
 }
 
-void lx_idem_abandon(lx_worker_t *w, const lx_idem_t *idem)
+void lx_idem_abandon(lx_worker_t *w, lx_req_t *lr, const lx_idem_t *idem)
 {
     abandon_t *ab = lx_calloc(1, sizeof(*ab));
+    if (lr != NULL) lx_req_hold(lr, &ab->hold);
     snprintf(ab->account_id, sizeof(ab->account_id), "%s", idem->account_id);
     snprintf(ab->key, sizeof(ab->key), "%s", idem->key);
     lx_db_job_init(&ab->job, on_abandoned, ab);

@@ -51,8 +51,11 @@ typedef void (*lx_idem_replay_cb)(lx_req_t *lr, int status, const char *resource
 void lx_idem_start(lx_req_t *lr, const char *operation, lx_idem_fresh_cb fresh, lx_idem_replay_cb replay);
 /* Adds the outcome-recording statement to a creating job; strings are copied into the async `a`. */
 void lx_idem_record(lx_async_t *a, const lx_idem_t *idem, int status, const char *resource_id);
-/* Deletes the claim so the client may retry (fire and forget). */
-void lx_idem_abandon(lx_worker_t *w, const lx_idem_t *idem);
+/*
+ * Deletes the claim so the client may retry with the same key. Call it before answering: lr's answer (lr may be
+ * NULL) is held until the claim is gone, so the client's retry can never find it still there.
+ */
+void lx_idem_abandon(lx_worker_t *w, lx_req_t *lr, const lx_idem_t *idem);
 /* Copies an idem into async-owned memory (the claim's async is freed before the work's callback runs). */
 lx_idem_t *lx_idem_copy(lx_async_t *a, const lx_idem_t *idem);
 

@@ -243,8 +243,8 @@ static void enqueue(submission_t *s, lx_idem_t *idem)
     }
     if (s->nitems == 0) {
         /* A batch of invalid leads only: nothing to store but the idempotency outcome. */
+        if (idem != NULL) lx_idem_abandon(s->worker, s->lr, idem);
         respond_results(s);
-        if (idem != NULL) lx_idem_abandon(s->worker, idem);
         return;
     }
     s->refs++; /* the batcher's */
@@ -285,7 +285,7 @@ static void on_group_done(lx_intake_group_t *g)
 {
     submission_t *s = g->data;
     if (g->db_status != LX_DB_OK) {
-        if (s->idem != NULL) lx_idem_abandon(s->worker, s->idem);
+        if (s->idem != NULL) lx_idem_abandon(s->worker, s->lr, s->idem);
         if (s->lr != NULL) {
             lx_db_job_t fake;
             memset(&fake, 0, sizeof(fake));
@@ -680,7 +680,7 @@ static int on_erasure(lx_req_t *lr, lx_async_t *a)
 {
     if (a->job.status != LX_DB_OK) {
         lx_idem_t *idem = a->user;
-        if (idem != NULL) lx_idem_abandon(lr->worker, idem);
+        if (idem != NULL) lx_idem_abandon(lr->worker, lr, idem);
         lx_respond_db_failure(lr, &a->job);
         return 0;
     }

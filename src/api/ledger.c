@@ -66,7 +66,7 @@ static int on_deposit(lx_req_t *lr, lx_async_t *a)
 {
     lx_idem_t *idem = a->user;
     if (a->job.status != LX_DB_OK) {
-        if (idem != NULL) lx_idem_abandon(lr->worker, idem);
+        if (idem != NULL) lx_idem_abandon(lr->worker, lr, idem);
         if (strcmp(a->job.sqlstate, "22003") == 0) /* bigint out of range: the balance would pass 2^63 - 1 */
             lx_respond_problem(lr, LX_ERR_VALIDATION, "/amount", "would take the balance beyond the largest amount");
         else

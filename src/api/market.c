@@ -509,7 +509,7 @@ static int on_purchase_step(lx_req_t *lr, lx_async_t *a)
             add_step1(a, lr, p);
             if (lx_db_submit(lr->worker->db, &a->job) == 0) return 1;
         }
-        if (p->idem != NULL) lx_idem_abandon(lr->worker, p->idem);
+        if (p->idem != NULL) lx_idem_abandon(lr->worker, lr, p->idem);
         if (no_funds)
             lx_respond_problem(lr, LX_ERR_PAYMENT_REQUIRED, NULL, "The balance (with the credit limit) does not cover the price.");
         else if (held)
@@ -528,13 +528,13 @@ static int on_purchase_step(lx_req_t *lr, lx_async_t *a)
     const char *field = NULL, *detail = "";
     lx_status_t st = decide(a, p, &price, &field, &detail);
     if (st != LX_OK) {
-        if (p->idem != NULL) lx_idem_abandon(lr->worker, p->idem);
+        if (p->idem != NULL) lx_idem_abandon(lr->worker, lr, p->idem);
         lx_respond_problem(lr, st, field, "%s", detail);
         return 0; /* the release rolls the transaction back */
     }
     add_step2(a, lr, p, price);
     if (lx_db_continue(&a->job) != 0) {
-        if (p->idem != NULL) lx_idem_abandon(lr->worker, p->idem);
+        if (p->idem != NULL) lx_idem_abandon(lr->worker, lr, p->idem);
         lx_respond_db_failure(lr, &a->job);
         return 0;
     }

@@ -51,7 +51,7 @@ static int on_niche_row(lx_req_t *lr, lx_async_t *a, int created)
 {
     if (a->job.status != LX_DB_OK) {
         lx_idem_t *idem = a->user;
-        if (idem != NULL) lx_idem_abandon(lr->worker, idem);
+        if (idem != NULL) lx_idem_abandon(lr->worker, lr, idem);
         if (strcmp(a->job.sqlstate, "23505") == 0)
             lx_respond_problem(lr, LX_ERR_CONFLICT, "/slug", "A niche with this slug exists.");
         else if (strcmp(a->job.sqlstate, "23503") == 0)

@@ -67,6 +67,10 @@ static const char *reason_phrase(int status)
 static void on_lr_dispose(void *p)
 {
     lx_req_t *lr = p;
+    if (lr->hold != NULL) {
+        lr->hold->lr = NULL; /* the held answer goes with the pool */
+        lr->hold = NULL;
+    }
     if (lr->pending != NULL) {
         lr->pending->lr = NULL; /* the database answer will be dropped */
         lr->pending = NULL;
@@ -112,6 +116,15 @@ static void finish(lx_req_t *lr, int status, const char *content_type, const cha
 {
     static h2o_generator_t generator = {NULL, NULL};
     if (lr->responded) return;
+    if (lr->hold != NULL) {
+        if (lr->held.set) return; /* exactly one answer: the first */
+        lr->held.set = 1;
+        lr->held.status = status;
+        lr->held.content_type = content_type;
+        lr->held.body = body;
+        lr->held.len = len;
+        return;
+    }
     lr->responded = 1;
     lx_worker_t *w = lr->worker;
     w->inflight--;
@@ -131,6 +144,26 @@ static void finish(lx_req_t *lr, int status, const char *content_type, const cha
     h2o_start_response(req, &generator);
     h2o_iovec_t buf = h2o_iovec_init(body, len);
     h2o_send(req, &buf, len ? 1 : 0, H2O_SEND_STATE_FINAL);
+}
+
+void lx_req_hold(lx_req_t *lr, lx_req_hold_t *h)
+{
+    h->lr = NULL;
+    if (lr->responded || lr->hold != NULL) return; /* too late to hold, or already held until earlier work ends */
+    h->lr = lr;
+    lr->hold = h;
+}
+
+void lx_req_release(lx_req_hold_t *h)
+{
+    lx_req_t *lr = h->lr;
+    if (lr == NULL) return;
+    h->lr = NULL;
+    lr->hold = NULL;
+    if (lr->held.set) {
+        lr->held.set = 0;
+        finish(lr, lr->held.status, lr->held.content_type, lr->held.body, lr->held.len);
+    }
 }
 
 void lx_respond_body(lx_req_t *lr, int status, const char *content_type, const char *body, size_t len)

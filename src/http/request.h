@@ -23,6 +23,11 @@
 typedef struct st_lx_req_t lx_req_t;
 typedef struct st_lx_async_t lx_async_t;
 
+/* A hold on a request's response (lx_req_hold); lr is NULL once released or once the client is gone. */
+typedef struct st_lx_req_hold_t {
+    lx_req_t *lr;
+} lx_req_hold_t;
+
 enum {
     LX_ROUTE_BODY_JSON = 1,     /* a JSON body is required */
     LX_ROUTE_BODY_OPTIONAL = 2, /* a JSON body is allowed but may be empty */
@@ -59,6 +64,15 @@ struct st_lx_req_t {
     uint64_t start_us;
     int responded;
     const char *error_code; /* for the access log */
+    /* While held, the answer waits here (body in the request's pool). */
+    lx_req_hold_t *hold;
+    struct {
+        int set;
+        int status;
+        const char *content_type; /* a string constant */
+        const char *body;
+        size_t len;
+    } held;
 };
 
 /* ---- responses (exactly one per request) ---- */
@@ -72,6 +86,14 @@ void lx_respond_problem(lx_req_t *lr, lx_status_t status, const char *field, con
     __attribute__((format(printf, 4, 5)));
 /* Maps a failed database job: unavailable/lost -> 503, queue full -> 503, query error -> 500 (logged). */
 void lx_respond_db_failure(lx_req_t *lr, const lx_db_job_t *job);
+
+/*
+ * Holding the response: work that the client's next request must find done (deleting an abandoned idempotency
+ * claim) holds the request; whatever the handler answers meanwhile is kept and sent by lx_req_release. One hold at a
+ * time; `h` lives with that work and must stay valid until released. Release is safe after the client has gone.
+ */
+void lx_req_hold(lx_req_t *lr, lx_req_hold_t *h);
+void lx_req_release(lx_req_hold_t *h);
 
 /* ---- request helpers ---- */
 /* Path parameter as a UUID; on failure answers 404 (an id that cannot exist names no resource) and returns -1. */

@@ -4,6 +4,7 @@ change reaches intake on every thread and in every process within moments), and 
 import datetime
 import json
 import secrets
+import threading
 import time
 
 import harness
@@ -380,6 +381,28 @@ class Create(NicheApi):
         self.assertEqual(r.status_code, 201, r.text)
         self.before += 1
         self.assertEqual(self.post_niche(body, key=key).json(), r.json())
+
+    def test_a_refusal_frees_the_key_before_it_answers(self):
+        # The retry goes out the moment the refusal arrives, on another connection: the claim must be gone by then.
+        taken = self.create_niche()["slug"]
+        self.before += 1
+        # Busy database pools on every worker thread, so a fire-and-forget clean-up would queue behind other work.
+        stop = threading.Event()
+
+        def load():
+            with self.server.client() as c:
+                while not stop.is_set():
+                    c.get("/v1/niches", headers=bearer(self.op))
+
+        loaders = [threading.Thread(target=load) for _ in range(6)]
+        for t in loaders:
+            t.start()
+        self.addCleanup(lambda: (stop.set(), [t.join() for t in loaders]))
+        for i in range(40):
+            key = f"race-{i}-" + secrets.token_hex(6)
+            first, retry = (self.h1, self.h2) if i % 2 else (self.h2, self.h1)
+            problem(self.post_niche(minimal_body(taken), key=key, client=first), 409, "conflict", field="/slug")
+            self.assert_422(self.post_niche(minimal_body(currency="XXX"), key=key, client=retry), "/currency")
 
 
 # ---------------------------------------------------------------------------------------------------------------
