@@ -12,6 +12,7 @@
 #include "leads/regions.h"
 #include "util/id.h"
 #include "util/log.h"
+#include "verify.h"
 
 #include <libpq-fe.h>
 #include <sodium.h>
@@ -28,8 +29,11 @@ static void usage(FILE *f)
             "Commands:\n"
             "  serve      run the HTTP/1.1 + HTTP/2 API server\n"
             "  migrate    apply pending database migrations\n"
-            "  keygen     create missing key files (receipt signing, data encryption, dedupe, API-key hashing)\n"
-            "  accounts   accounts create --role operator --name NAME [--currency CUR]: prints a new key once\n\n"
+            "  keygen     create missing key files (receipt signing, data encryption, dedupe, API-key hashing);\n"
+            "             keygen --rotate replaces the receipt-signing key (old public keys stay published)\n"
+            "  accounts   accounts create --role operator --name NAME [--currency CUR]: prints a new key once\n"
+            "  verify     verify exported receipts, proofs, tree heads and log entries offline:\n"
+            "             verify --keys keys.json --receipts export.jsonl [--heads heads.jsonl] [--log entries.jsonl]\n\n"
             "`leadx <command> --help` lists the command's settings. Every setting is also read from its LEADX_*\n"
             "environment variable; flags win over the environment.\n",
             LEADX_VERSION);
@@ -84,7 +88,7 @@ static int cmd_serve(int argc, char **argv)
     lx_regions_t *regions = NULL;
     int rc = 1;
     if (lx_keys_load(cfg.key_dir, &keys, &err) != LX_OK || lx_migrate_check(cfg.database_url, &err) != LX_OK ||
-        lx_regions_load(cfg.database_url, &regions, &err) != LX_OK) {
+        lx_keys_publish(cfg.database_url, keys, &err) != LX_OK || lx_regions_load(cfg.database_url, &regions, &err) != LX_OK) {
         print_error(&err);
         goto out;
     }
@@ -117,20 +121,40 @@ static int cmd_migrate(int argc, char **argv)
     return rc;
 }
 
+/* Removes a valueless --name from argv; returns 1 when it was there. */
+static int take_switch(int *argc, char **argv, const char *name)
+{
+    for (int i = 0; i < *argc; i++) {
+        if (strcmp(argv[i], name) == 0) {
+            memmove(argv + i, argv + i + 1, (size_t)(*argc - i - 1) * sizeof(char *));
+            (*argc)--;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int cmd_keygen(int argc, char **argv)
 {
     if (is_help(argc, argv)) {
-        printf("Usage: leadx keygen [settings]\n\nCreates every missing key file in the key directory (mode 0600):\n"
-               "receipt-signing.key, data.key, dedupe.key, apikey-hash.key. Existing files are never overwritten.\n\n");
+        printf("Usage: leadx keygen [--rotate] [settings]\n\n"
+               "Creates every missing key file in the key directory (mode 0600): receipt-signing.key, data.key,\n"
+               "dedupe.key, apikey-hash.key, and receipt-keys.json, the public registry of receipt-signing keys (the\n"
+               "document GET /v1/receipts/keys publishes). Existing key files are never overwritten.\n\n"
+               "  --rotate   replace the receipt-signing key: the current key is retired (not_after = now) but stays\n"
+               "             in the registry, a new key signs from now on (not_before = now), and the retired secret\n"
+               "             key is overwritten and deleted. data.key, dedupe.key and apikey-hash.key are not touched.\n"
+               "             Restart every server afterwards: a running server signs with the key it loaded.\n\n");
         lx_config_print_help(LX_CFG_KEYS);
         return 0;
     }
+    int rotate = take_switch(&argc, argv, "--rotate");
     lx_config_t cfg;
     if (load_config(&cfg, LX_CFG_KEYS, &argc, argv, 0) != 0) return 2;
     lx_error_t err;
     lx_error_init(&err);
     int rc = 0;
-    if (lx_keys_generate_missing(cfg.key_dir, &err) != LX_OK) {
+    if ((rotate ? lx_keys_rotate(cfg.key_dir, &err) : lx_keys_generate_missing(cfg.key_dir, &err)) != LX_OK) {
         print_error(&err);
         rc = 1;
     }
@@ -255,6 +279,7 @@ int lx_cli_main(int argc, char **argv)
     if (strcmp(argv[1], "migrate") == 0) return cmd_migrate(sub_argc, sub_argv);
     if (strcmp(argv[1], "keygen") == 0) return cmd_keygen(sub_argc, sub_argv);
     if (strcmp(argv[1], "accounts") == 0) return cmd_accounts(sub_argc, sub_argv);
+    if (strcmp(argv[1], "verify") == 0) return lx_verify_main(sub_argc, sub_argv);
     fprintf(stderr, "leadx: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;

@@ -1,4 +1,4 @@
-/* The leadx sub-commands: serve, migrate, keygen, accounts. Each returns a process exit code. */
+/* The leadx sub-commands: serve, migrate, keygen, accounts, verify. Each returns a process exit code. */
 #ifndef LX_CLI_H
 #define LX_CLI_H
 

@@ -65,6 +65,11 @@ static const setting_t settings[] = {
       "intake transactions in flight per thread (each holds a pool connection)"),
     S("batch-max-body-bytes", T_INT, batch_max_body_bytes, "8388608", 65536, 268435456, "bytes", LX_CFG_SERVE,
       "request body cap of POST /v1/leads/batch (413 beyond)"),
+    S("sequencer-interval-ms", T_INT, sequencer_interval_ms, "200", 10, 10000, "ms", LX_CFG_SERVE,
+      "how often the receipt-log sequencer looks for new receipts (a full round of 20,000 goes on at once)"),
+    S("settle-interval-ms", T_INT, settle_interval_ms, "5000", 10, 3600000, "ms", LX_CFG_SERVE,
+      "how often settlement moves payouts whose return window has passed from pending to available (a full round of "
+      "1,000 sales goes on at once)"),
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 

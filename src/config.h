@@ -37,6 +37,8 @@ typedef struct st_lx_config_t {
     int64_t intake_batch_wait_ms;
     int64_t intake_batches_in_flight;
     int64_t batch_max_body_bytes;
+    int64_t sequencer_interval_ms;
+    int64_t settle_interval_ms;
 } lx_config_t;
 
 /* Which sub-commands read a setting (for --help). */

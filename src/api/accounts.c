@@ -4,6 +4,7 @@
  * so the existence of an account is never revealed. Operators also change an
  * account's credit limit and status (PATCH /v1/accounts/{id}).
  */
+#include "api/action_log.h"
 #include "api/common.h"
 #include "api/handlers.h"
 #include "util/json.h"
@@ -25,6 +26,19 @@ LX_DB_STMT(key_insert, 4,
 LX_DB_STMT(key_insert_checked, 4,
            "INSERT INTO api_keys (id, account_id, hash, label) SELECT $1::uuid, a.id, $3, $4 FROM accounts a "
            "WHERE a.id = $2::uuid RETURNING " LX_KEY_COLS);
+/* An operator's key creation and revocation, with their action log rows (api/action_log.h): logged only when a key
+ * was written, in the same statement. */
+LX_DB_STMT(key_insert_logged, 5,
+           "WITH k AS (INSERT INTO api_keys (id, account_id, hash, label) SELECT $1::uuid, a.id, $3, $4 FROM accounts a "
+           "WHERE a.id = $2::uuid RETURNING " LX_KEY_COLS "), "
+           "l AS (" LX_ACTION_LOG_INSERT("$5", "'key.create'", "k.account_id::text",
+                                         "jsonb_build_object('key_id', k.id, 'label', k.label)") " FROM k) "
+           "SELECT " LX_KEY_COLS " FROM k");
+LX_DB_STMT(key_revoke_logged, 3,
+           "WITH k AS (UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1::uuid AND account_id = $2::uuid "
+           "RETURNING id, account_id), "
+           "l AS (" LX_ACTION_LOG_INSERT("$3", "'key.revoke'", "k.account_id::text", "jsonb_build_object('key_id', k.id)")
+           " FROM k) SELECT id FROM k");
 LX_DB_STMT(key_first, 1, "SELECT " LX_KEY_COLS " FROM api_keys WHERE account_id = $1::uuid ORDER BY id LIMIT 1");
 LX_DB_STMT(key_get, 1, "SELECT " LX_KEY_COLS " FROM api_keys WHERE id = $1::uuid");
 LX_DB_STMT(key_list, 3,
@@ -91,18 +105,22 @@ void lx_api_accounts_get(lx_req_t *lr)
  * advertiser's balance row when the limit changes (lock order: balance rows, then accounts), so the guard in the
  * second ("the new limit still covers what is owed") and the change see the same balance; the balance row's CHECK
  * (balance >= -credit_limit, kept in step by the accounts_credit_limit trigger) stays the last word: 23514 is 409 too.
- * updated_at moves only when something changed, and so does the accounts_notify NOTIFY that drops cached keys.
+ * updated_at moves only when something changed, and so does the accounts_notify NOTIFY that drops cached keys. The
+ * operator action log row is written by the same statement, only when the account row was updated.
  */
 LX_DB_STMT(acct_patch_read, 2,
            "WITH b AS (SELECT balance FROM ledger_accounts WHERE owner = $1::uuid AND book = 'balance' AND $2::bigint IS NOT NULL "
            "FOR NO KEY UPDATE) SELECT role, (SELECT balance FROM b) FROM accounts WHERE id = $1::uuid");
-LX_DB_STMT(acct_patch, 3,
-           "UPDATE accounts a SET credit_limit = coalesce($2::bigint, a.credit_limit), status = coalesce($3, a.status), "
+LX_DB_STMT(acct_patch, 5,
+           "WITH u AS (UPDATE accounts a SET credit_limit = coalesce($2::bigint, a.credit_limit), status = coalesce($3, a.status), "
            "updated_at = CASE WHEN (coalesce($2::bigint, a.credit_limit), coalesce($3, a.status)) IS DISTINCT FROM "
            "(a.credit_limit, a.status) THEN now() ELSE a.updated_at END "
            "WHERE a.id = $1::uuid AND ($2::bigint IS NULL OR a.role = 'advertiser' AND $2::bigint >= -coalesce("
            "(SELECT l.balance FROM ledger_accounts l WHERE l.owner = a.id AND l.book = 'balance'), 0)) "
-           "RETURNING " LX_ACCOUNT_COLS);
+           "RETURNING " LX_ACCOUNT_COLS "), "
+           /* the operator action log row, only when the account was changed (api/action_log.h) */
+           "l AS (" LX_ACTION_LOG_INSERT("$4", "'account.update'", "u.id::text", "$5") " FROM u) "
+           "SELECT " LX_ACCOUNT_COLS " FROM u");
 
 static int on_account_patched(lx_req_t *lr, lx_async_t *a)
 {
@@ -180,6 +198,11 @@ void lx_api_accounts_update(lx_req_t *lr)
     lx_db_param(c, 0, id_p);
     lx_db_param(c, 1, limit_p);
     lx_db_param(c, 2, has_status ? statuses[status] : NULL);
+    lx_db_param(c, 3, lx_async_dup(a, lr->who.account_id_str, LX_UUID_STRLEN));
+    json_t *details = json_object();
+    if (has_limit) json_object_set_new(details, "credit_limit", json_integer(limit));
+    if (has_status) json_object_set_new(details, "status", json_string(statuses[status]));
+    lx_db_param(c, 4, lx_action_log_details(a, details));
     lx_async_submit(a);
 }
 
@@ -334,6 +357,9 @@ static void create_account_fresh(lx_req_t *lr, lx_idem_t *idem)
     lx_db_param(c, 4, has_rate == 1 ? lx_async_dup(a, rate_s, strlen(rate_s)) : NULL);
     st->key = new_key(a, lr->worker->server->keys);
     add_key_insert(a, &key_insert, st->key, ids, NULL);
+    json_t *details = json_pack("{s:s, s:s%, s:s%}", "role", roles[role], "name", name, nlen, "currency", currency, (size_t)3);
+    json_object_set_new(details, "rate_limit", has_rate == 1 ? json_integer(rate) : json_null());
+    lx_action_log_add(a, lr, "account.create", ids, details);
     if (st->idem != NULL) lx_idem_record(a, st->idem, 201, ids);
     lx_async_submit(a);
 }
@@ -484,8 +510,11 @@ static void create_key_fresh(lx_req_t *lr, lx_idem_t *idem)
     a->user = st;
     st->idem = lx_idem_copy(a, idem);
     st->key = new_key(a, lr->worker->server->keys);
-    add_key_insert(a, &key_insert_checked, st->key, lx_async_dup(a, ids, strlen(ids)),
+    /* An operator's key creation (for any account, its own included) goes to the operator action log. */
+    int logged = lr->who.role == LX_ROLE_OPERATOR;
+    add_key_insert(a, logged ? &key_insert_logged : &key_insert_checked, st->key, lx_async_dup(a, ids, strlen(ids)),
                    label ? lx_async_dup(a, label, strlen(label)) : NULL);
+    if (logged) lx_db_param(&a->job.calls[a->job.ncalls - 1], 4, lx_async_dup(a, lr->who.account_id_str, LX_UUID_STRLEN));
     if (st->idem != NULL) lx_idem_record(a, st->idem, 201, st->key->id);
     lx_async_submit(a);
 }
@@ -555,8 +584,10 @@ void lx_api_keys_revoke(lx_req_t *lr)
     lx_uuid_t kid;
     if (account_param(lr, ids) != 0 || lx_req_path_uuid(lr, "key_id", &kid, kids) != 0) return;
     lx_async_t *a = lx_async_new(lr, on_key_revoked);
-    lx_db_call_t *c = lx_db_job_add(&a->job, &key_revoke);
+    int logged = lr->who.role == LX_ROLE_OPERATOR; /* with its operator action log row */
+    lx_db_call_t *c = lx_db_job_add(&a->job, logged ? &key_revoke_logged : &key_revoke);
     lx_db_param(c, 0, lx_async_dup(a, kids, LX_UUID_STRLEN));
     lx_db_param(c, 1, lx_async_dup(a, ids, LX_UUID_STRLEN));
+    if (logged) lx_db_param(c, 2, lx_async_dup(a, lr->who.account_id_str, LX_UUID_STRLEN));
     lx_async_submit(a);
 }

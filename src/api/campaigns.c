@@ -36,7 +36,7 @@
     "CASE WHEN c.daily_day = (now() AT TIME ZONE c.tz)::date THEN c.daily_count ELSE 0 END, "                                      \
     "array_to_json(c.exclude_sources), c.exclude_bought_contacts_days, c.status, n.currency, c.created_at, c.updated_at"
 /* Columns of CAMPAIGN_COLS the PATCH checks read; NICHE_NCOLS: the LX_NICHE_COLS before them in campaign_for_patch. */
-enum { COL_PRICE_EXCLUSIVE = 5, COL_PRICE_SHARED = 6, COL_SPENT = 12, COL_TODAY = 13, COL_STATUS = 16, NICHE_NCOLS = 16 };
+enum { COL_PRICE_EXCLUSIVE = 5, COL_PRICE_SHARED = 6, COL_SPENT = 12, COL_TODAY = 13, COL_STATUS = 16, NICHE_NCOLS = LX_NICHE_NCOLS };
 #define CAMPAIGN_FROM " FROM campaigns c JOIN niches n ON n.id = c.niche_id "
 
 /* The update statement tests bit (1 << p) of its mask for parameter p: the SQL below spells the numbers out. */

@@ -7,6 +7,14 @@
 void lx_api_healthz(lx_req_t *lr);
 void lx_api_readyz(lx_req_t *lr);
 void lx_api_metrics(lx_req_t *lr);
+void lx_api_receipt_keys(lx_req_t *lr);
+void lx_api_receipts_export(lx_req_t *lr);
+void lx_api_receipts_list(lx_req_t *lr);
+void lx_api_receipts_get(lx_req_t *lr);
+void lx_api_log_head(lx_req_t *lr);
+void lx_api_log_heads(lx_req_t *lr);
+void lx_api_log_consistency(lx_req_t *lr);
+void lx_api_log_entries(lx_req_t *lr);
 void lx_api_me(lx_req_t *lr);
 void lx_api_accounts_create(lx_req_t *lr);
 void lx_api_accounts_list(lx_req_t *lr);
@@ -16,6 +24,9 @@ void lx_api_keys_create(lx_req_t *lr);
 void lx_api_keys_revoke(lx_req_t *lr);
 void lx_api_accounts_update(lx_req_t *lr);
 void lx_api_deposits_create(lx_req_t *lr);
+void lx_api_payouts_create(lx_req_t *lr);
+void lx_api_withdrawals_create(lx_req_t *lr);
+void lx_api_statement_get(lx_req_t *lr);
 void lx_api_balance_get(lx_req_t *lr);
 void lx_api_ledger_list(lx_req_t *lr);
 void lx_api_ledger_platform(lx_req_t *lr);
@@ -40,5 +51,13 @@ void lx_api_market_leads_list(lx_req_t *lr);
 void lx_api_market_purchase(lx_req_t *lr);
 void lx_api_purchases_list(lx_req_t *lr);
 void lx_api_purchases_get(lx_req_t *lr);
+void lx_api_purchases_return(lx_req_t *lr);
+void lx_api_return_reasons(lx_req_t *lr);
+void lx_api_returns_list(lx_req_t *lr);
+void lx_api_returns_get(lx_req_t *lr);
+void lx_api_returns_decide(lx_req_t *lr);
+void lx_api_returns_contest(lx_req_t *lr);
+void lx_api_audit_actions(lx_req_t *lr);
+void lx_api_audit_report(lx_req_t *lr);
 
 #endif

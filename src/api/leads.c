@@ -12,6 +12,7 @@
  * lead and erase contacts; anyone else gets 404 for a lead (its existence is
  * not revealed).
  */
+#include "api/action_log.h"
 #include "api/common.h"
 #include "api/handlers.h"
 #include "api/lead_view.h"
@@ -632,11 +633,14 @@ void lx_api_leads_list(lx_req_t *lr)
 
 /* ---- erasure ------------------------------------------------------------------------------- */
 
-/* Crypto-shredding: the wrapped key goes, so the ciphertext (in backups too) is noise. */
-LX_DB_STMT(lead_erase, 1,
-           "UPDATE leads SET contact_ct = NULL, contact_key = NULL, "
+/* Crypto-shredding: the wrapped key goes, so the ciphertext (in backups too) is noise. The operator action log row is
+ * written by the same statement when the lead exists (api/action_log.h). */
+LX_DB_STMT(lead_erase, 2,
+           "WITH u AS (UPDATE leads SET contact_ct = NULL, contact_key = NULL, "
            "contact_erased_at = CASE WHEN contact_ct IS NULL THEN contact_erased_at ELSE now() END "
-           "WHERE id = $1::uuid RETURNING id");
+           "WHERE id = $1::uuid RETURNING id), "
+           "l AS (" LX_ACTION_LOG_INSERT("$2", "'lead.contact_erase'", "u.id::text", "NULL") " FROM u) "
+           "SELECT id FROM u");
 
 static int on_erased(lx_req_t *lr, lx_async_t *a)
 {
@@ -656,7 +660,11 @@ void lx_api_leads_erase_contact(lx_req_t *lr)
     lx_uuid_t id;
     char ids[LX_UUID_STRLEN + 1];
     if (lx_req_path_uuid(lr, "id", &id, ids) != 0) return;
-    lx_async_submit_one(lr, on_erased, &lead_erase, ids);
+    lx_async_t *a = lx_async_new(lr, on_erased);
+    lx_db_call_t *c = lx_db_job_add(&a->job, &lead_erase);
+    lx_db_param(c, 0, lx_async_dup(a, ids, LX_UUID_STRLEN));
+    lx_db_param(c, 1, lx_async_dup(a, lr->who.account_id_str, LX_UUID_STRLEN));
+    lx_async_submit(a);
 }
 
 /* Waits for intake batches in flight (they hold ROW SHARE on suppressions from their first statement), so none can
@@ -723,6 +731,9 @@ static void erasure_fresh(lx_req_t *lr, lx_idem_t *idem)
     if (er->has_phone) lx_db_param_bin(c, 1, ph, LX_PII_HASH_BYTES);
     if (er->has_email) lx_db_param_bin(c, 2, eh, LX_PII_HASH_BYTES);
     lx_db_param(c, 3, lx_async_dup(a, lr->who.account_id_str, LX_UUID_STRLEN));
+    /* The operator action log row (no contact data: which kinds were named). */
+    lx_action_log_add(a, lr, "erasure.create", ids,
+                      json_pack("{s:b, s:b}", "phone", er->has_phone != 0, "email", er->has_email != 0));
     if (idem != NULL) lx_idem_record(a, idem, 201, ids);
     lx_db_job_add(&a->job, &erasure_commit);
     lx_async_submit(a);

@@ -1,21 +1,25 @@
 /*
- * Money as the API shows it: deposits (POST /v1/accounts/{id}/deposits), balances
- * (GET /v1/accounts/{id}/balance), the platform's books (GET /v1/ledger/platform) and the
- * entries themselves (GET /v1/ledger).
+ * Money as the API shows it: deposits, payouts and withdrawals (POST /v1/accounts/{id}/deposits,
+ * /payouts, /withdrawals), balances (GET /v1/accounts/{id}/balance), statements derived from
+ * receipts (GET /v1/accounts/{id}/statement), the platform's books (GET /v1/ledger/platform)
+ * and the entries themselves (GET /v1/ledger).
  *
- * Money moves only through billing/ledger.h: a deposit is one ledger transaction of kind
- * 'deposit' whose two entries (the platform's cash book -amount, the advertiser's balance
- * +amount) are posted by lx_ledger_insert_txns then lx_ledger_insert_entries in the same
- * pipelined job, i.e. in one transaction with the Idempotency-Key outcome. The database's
- * statement trigger proves the transaction balances and moves the balance row with it.
+ * Money moves only through billing/ledger.h: a deposit (a payout, a withdrawal: the same code,
+ * see movement_kind_t) is one ledger transaction whose two entries (the platform's cash book
+ * and the account's book) are posted with the account's one receipt (billing/receipts.h) and
+ * the operator action-log row in the same pipelined job, i.e. in one transaction with the
+ * Idempotency-Key outcome. The database's statement trigger proves the transaction balances,
+ * has its receipts, and moves the balance row with it.
  *
  * Visibility: an account reads its own balance and entries; operators read everything,
  * the platform's books included (owner NULL). Another account's are 404, like every other
  * resource, so existence is not revealed.
  */
+#include "api/action_log.h"
 #include "api/common.h"
 #include "api/handlers.h"
 #include "billing/ledger.h"
+#include "billing/receipts.h"
 #include "util/json.h"
 #include "util/time.h"
 
@@ -23,9 +27,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define REFERENCE_CHARS_MAX 200
 #define LEDGER_DOC_MAX      4096 /* one transaction or two entries, the reference at most 200 x 6 escaped bytes */
+#define RECEIPT_DOC_MAX     16384 /* one receipt row: the body (reference escaped once) escaped again inside the row */
 
 static json_t *int_json(const PGresult *r, int row, int col)
 {
@@ -37,37 +43,101 @@ static json_t *str_json(const PGresult *r, int row, int col)
     return PQgetisnull(r, row, col) ? json_null() : json_string(PQgetvalue(r, row, col));
 }
 
-/* ---- POST /v1/accounts/{id}/deposits -------------------------------------------------------- */
+/* ---- POST /v1/accounts/{id}/deposits, /payouts, /withdrawals ---------------------------------------------------- */
 
-/* The account a deposit names: checked before the Idempotency-Key is claimed, so a refused deposit leaves no claim. */
-LX_DB_STMT(deposit_target, 1, "SELECT role, currency FROM accounts WHERE id = $1::uuid");
-/* The Deposit resource. Inside the posting transaction `balance` is the balance right after this deposit; read later
- * (an idempotent replay) it is the balance now. */
-LX_DB_STMT(deposit_get, 1,
-           "SELECT t.id, e.account_id, e.amount, t.currency, t.reference, t.created_at, l.balance "
-           "FROM ledger_txns t JOIN ledger_entries e ON e.txn_id = t.id AND e.book = 'balance' "
-           "JOIN ledger_accounts l ON l.id = e.ledger_account_id WHERE t.id = $1::uuid AND t.kind = 'deposit'");
+/*
+ * Three operator-recorded movements between the platform's cash book and one account's book, one code path that
+ * differs only by the descriptor below:
+ *
+ *   deposit     cash -A, advertiser balance +A     receipt +A on `balance`
+ *   withdrawal  advertiser balance -A, cash +A     receipt -A on `balance`
+ *   payout      webmaster available -A, cash +A    receipt -A on `available`
+ *
+ * Money going out may only take what is there: the job's first statement, lx_require_funds (migrations/0006), locks
+ * the book and raises check_violation on ledger_accounts when it holds less than A. For an advertiser that is
+ * stricter than the balance row's CHECK (which lets the balance go down to -credit_limit): a withdrawal gives back
+ * unused money, never credit. A webmaster's available book has floor 0, so its CHECK would refuse the same payout
+ * from the entries statement; either way 23514 on ledger_accounts is 402 insufficient_funds.
+ */
+typedef struct {
+    const char *kind;      /* the ledger transaction's and the receipt's kind */
+    const char *role;      /* the account must have this role (422 at path.id otherwise) */
+    const char *wrong_role; /* the 422 detail's start: "<wrong_role> <role> accounts only" */
+    lx_book_t book;        /* the account's book */
+    int sign;              /* +1: money comes in (from cash); -1: it goes out (to cash) */
+    const char *operation; /* Idempotency-Key operation */
+    const char *action;    /* operator action log */
+    const char *invalid;   /* the 422 title of a bad body */
+} movement_kind_t;
+
+static const movement_kind_t DEPOSIT = {"deposit", "advertiser", "deposits go to",
+                                        LX_BOOK_BALANCE, 1, "deposits.create", "deposit.create", "The deposit is not valid."};
+static const movement_kind_t WITHDRAWAL = {"withdrawal", "advertiser",
+                                           "withdrawals come from", LX_BOOK_BALANCE,
+                                           -1, "withdrawals.create", "withdrawal.create", "The withdrawal is not valid."};
+static const movement_kind_t PAYOUT = {"payout", "webmaster", "payouts go to",
+                                       LX_BOOK_AVAILABLE, -1, "payouts.create", "payout.create", "The payout is not valid."};
+
+/* The account a movement names: checked before the Idempotency-Key is claimed, so a refused one leaves no claim. */
+LX_DB_STMT(movement_target, 1, "SELECT role, currency FROM accounts WHERE id = $1::uuid");
+/* Locks the book and refuses (23514 on ledger_accounts) an amount above its balance: money going out. */
+LX_DB_STMT(movement_guard, 4, "SELECT lx_require_funds($1::uuid, $2, $3, $4::bigint)");
+/* The resource, read through indexed rows only (the transaction, its one receipt, the book's balance row). Inside the
+ * posting transaction `balance` is the book's balance right after this movement; read later (an idempotent replay)
+ * it is the balance now. */
+LX_DB_STMT(movement_get, 2,
+           "SELECT t.id, r.account_id, abs(r.amount), t.currency, t.reference, t.created_at, l.balance, r.book, r.id "
+           "FROM ledger_txns t JOIN receipts r ON r.ledger_txn = t.id "
+           "JOIN ledger_accounts l ON l.owner = r.account_id AND l.book = r.book AND l.currency = t.currency "
+           "WHERE t.id = $1::uuid AND t.kind = $2");
 
 typedef struct {
+    const movement_kind_t *k;
     char account_id[LX_UUID_STRLEN + 1];
     char currency[4];
     int64_t amount;
     const char *reference; /* request pool */
-} deposit_t;
+    lx_idem_t *idem;       /* async-owned copy, or NULL */
+    int status;            /* a replay's stored status */
+} movement_t;
 
-static json_t *deposit_json(const PGresult *r)
+/* A Deposit: {id, account_id, amount, currency, reference, created_at, balance}; payouts and withdrawals add `kind`,
+ * `book` and `receipt_id`. `amount` is positive in all three: the kind says which way it went. */
+static json_t *movement_json(const movement_kind_t *k, const PGresult *r)
 {
-    return json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o}", "id", PQgetvalue(r, 0, 0), "account_id", PQgetvalue(r, 0, 1), "amount",
-                     int_json(r, 0, 2), "currency", PQgetvalue(r, 0, 3), "reference", str_json(r, 0, 4), "created_at",
-                     lx_ts_json(r, 0, 5), "balance", int_json(r, 0, 6));
+    json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o}", "id", PQgetvalue(r, 0, 0), "account_id", PQgetvalue(r, 0, 1),
+                          "amount", int_json(r, 0, 2), "currency", PQgetvalue(r, 0, 3), "reference", str_json(r, 0, 4),
+                          "created_at", lx_ts_json(r, 0, 5), "balance", int_json(r, 0, 6));
+    if (k != &DEPOSIT) {
+        json_object_set_new(o, "kind", json_string(k->kind));
+        json_object_set_new(o, "book", json_string(PQgetvalue(r, 0, 7)));
+        json_object_set_new(o, "receipt_id", json_string(PQgetvalue(r, 0, 8)));
+    }
+    return o;
 }
 
-static int on_deposit(lx_req_t *lr, lx_async_t *a)
+/* The result of the job's statement that failed, or NULL. */
+static const PGresult *failed_result(const lx_db_job_t *job)
 {
-    lx_idem_t *idem = a->user;
+    for (size_t i = 0; i < job->ncalls; i++) {
+        const PGresult *r = job->results[i];
+        if (r != NULL && PQresultStatus(r) == PGRES_FATAL_ERROR) return r;
+    }
+    return NULL;
+}
+
+static int on_movement(lx_req_t *lr, lx_async_t *a)
+{
+    const movement_t *m = a->user;
     if (a->job.status != LX_DB_OK) {
-        if (idem != NULL) lx_idem_abandon(lr->worker, lr, idem);
-        if (strcmp(a->job.sqlstate, "22003") == 0) /* bigint out of range: the balance would pass 2^63 - 1 */
+        if (m->idem != NULL) lx_idem_abandon(lr->worker, lr, m->idem);
+        const PGresult *f = failed_result(&a->job);
+        const char *table = f != NULL ? PQresultErrorField(f, PG_DIAG_TABLE_NAME) : NULL;
+        if (a->job.status == LX_DB_ERR_QUERY && m->k->sign < 0 && strcmp(a->job.sqlstate, "23514") == 0 && table != NULL &&
+            strcmp(table, "ledger_accounts") == 0)
+            lx_respond_problem(lr, LX_ERR_PAYMENT_REQUIRED, "/amount", "The account's %s book does not hold %" PRId64 " %s.",
+                               lx_book_name(m->k->book), m->amount, m->currency);
+        else if (strcmp(a->job.sqlstate, "22003") == 0) /* bigint out of range: the balance would pass 2^63 - 1 */
             lx_respond_problem(lr, LX_ERR_VALIDATION, "/amount", "would take the balance beyond the largest amount");
         else
             lx_respond_db_failure(lr, &a->job);
@@ -75,47 +145,80 @@ static int on_deposit(lx_req_t *lr, lx_async_t *a)
     }
     PGresult *r = a->job.results[a->job.ncalls - 1];
     if (PQntuples(r) != 1) {
-        lx_respond_problem(lr, LX_ERR_INTERNAL, NULL, "The deposit was not recorded.");
+        lx_respond_problem(lr, LX_ERR_INTERNAL, NULL, "The %s was not recorded.", m->k->kind);
         return 0;
     }
-    lx_respond_json(lr, 201, deposit_json(r));
+    lx_respond_json(lr, 201, movement_json(m->k, r));
     return 0;
 }
 
-static void deposit_fresh(lx_req_t *lr, lx_idem_t *idem)
+static void movement_fresh(lx_req_t *lr, lx_idem_t *idem)
 {
-    const deposit_t *d = lr->handler_data;
-    lx_async_t *a = lx_async_new(lr, on_deposit);
-    a->user = lx_idem_copy(a, idem);
+    const movement_t *req = lr->handler_data;
+    const movement_kind_t *k = req->k;
+    lx_async_t *a = lx_async_new(lr, on_movement);
+    movement_t *m = lx_async_alloc(a, sizeof(*m));
+    *m = *req;
+    m->idem = lx_idem_copy(a, idem);
+    a->user = m;
     lx_uuid_t id;
     char ids[LX_UUID_STRLEN + 1];
     lx_uuid_v7(&id);
     lx_uuid_format(&id, ids);
     const char *txn_id = lx_async_dup(a, ids, LX_UUID_STRLEN);
+    int64_t moved = k->sign * m->amount; /* what the account's book moves by */
 
-    /* Money comes in from outside: the platform's cash book gives, the advertiser's balance takes. */
     lx_strbuf_t txns, entries;
     lx_strbuf_init(&txns, LEDGER_DOC_MAX);
     lx_strbuf_init(&entries, LEDGER_DOC_MAX);
     lx_ledger_open(&txns);
-    lx_ledger_txn(&txns, txn_id, "deposit", d->currency, d->reference, NULL, lr->who.account_id_str);
+    lx_ledger_txn(&txns, txn_id, k->kind, m->currency, m->reference, NULL, lr->who.account_id_str);
     lx_ledger_close(&txns);
     lx_ledger_open(&entries);
-    lx_ledger_entry(&entries, txn_id, NULL, LX_BOOK_CASH, -d->amount, d->currency);
-    lx_ledger_entry(&entries, txn_id, d->account_id, LX_BOOK_BALANCE, d->amount, d->currency);
+    lx_ledger_entry(&entries, txn_id, NULL, LX_BOOK_CASH, -moved, m->currency);
+    lx_ledger_entry(&entries, txn_id, m->account_id, k->book, moved, m->currency);
     lx_ledger_close(&entries);
-    if (txns.overflow || entries.overflow) abort(); /* cannot happen: the reference is capped far below LEDGER_DOC_MAX */
+    /* The account's receipt: the only account the movement touches (cash is the platform's). */
+    lx_strbuf_t receipts, scratch;
+    lx_strbuf_init(&receipts, RECEIPT_DOC_MAX);
+    lx_strbuf_init(&scratch, RECEIPT_DOC_MAX);
+    lx_receipts_open(&receipts);
+    lx_receipt_body_t body = {.kind = k->kind, .account = m->account_id, .ledger_txn = txn_id, .amount = moved,
+                              .currency = m->currency, .reference = m->reference, .share_index = -1};
+    lx_receipts_add(&receipts, &scratch, lr->worker->server->keys, k->book, &body, NULL);
+    lx_receipts_close(&receipts);
+    if (txns.overflow || entries.overflow || receipts.overflow || scratch.overflow)
+        abort(); /* cannot happen: the reference is capped far below the document caps */
+    if (k->sign < 0) {
+        char amount_s[24];
+        snprintf(amount_s, sizeof(amount_s), "%" PRId64, m->amount);
+        lx_db_call_t *c = lx_db_job_add(&a->job, &movement_guard);
+        lx_db_param(c, 0, m->account_id);
+        lx_db_param(c, 1, lx_book_name(k->book));
+        lx_db_param(c, 2, m->currency);
+        lx_db_param(c, 3, lx_async_dup(a, amount_s, strlen(amount_s)));
+    }
     lx_db_param(lx_db_job_add(&a->job, &lx_ledger_insert_txns), 0, lx_async_dup(a, txns.base, txns.len));
+    lx_db_param(lx_db_job_add(&a->job, &lx_receipts_insert), 0, lx_async_dup(a, receipts.base, receipts.len));
     lx_db_param(lx_db_job_add(&a->job, &lx_ledger_insert_entries), 0, lx_async_dup(a, entries.base, entries.len));
     lx_strbuf_free(&txns);
     lx_strbuf_free(&entries);
+    lx_strbuf_free(&receipts);
+    lx_strbuf_free(&scratch);
+    /* The operator action log row, last among the writes (api/action_log.h). */
+    lx_action_log_add(a, lr, k->action, m->account_id,
+                      json_pack("{s:s, s:I, s:s, s:s}", "txn_id", txn_id, "amount", (json_int_t)m->amount, "currency",
+                                m->currency, "reference", m->reference));
     if (idem != NULL) lx_idem_record(a, idem, 201, txn_id);
-    lx_db_param(lx_db_job_add(&a->job, &deposit_get), 0, txn_id);
+    lx_db_call_t *g = lx_db_job_add(&a->job, &movement_get);
+    lx_db_param(g, 0, txn_id);
+    lx_db_param(g, 1, k->kind);
     lx_async_submit(a);
 }
 
-static int on_deposit_replayed(lx_req_t *lr, lx_async_t *a)
+static int on_movement_replayed(lx_req_t *lr, lx_async_t *a)
 {
+    const movement_t *m = a->user;
     if (a->job.status != LX_DB_OK) {
         lx_respond_db_failure(lr, &a->job);
         return 0;
@@ -125,42 +228,47 @@ static int on_deposit_replayed(lx_req_t *lr, lx_async_t *a)
         lx_respond_problem(lr, LX_ERR_INTERNAL, NULL, "The stored result of this Idempotency-Key is gone.");
         return 0;
     }
-    lx_respond_json(lr, *(int *)a->user, deposit_json(r));
+    lx_respond_json(lr, m->status, movement_json(m->k, r));
     return 0;
 }
 
-static void deposit_replay(lx_req_t *lr, int status, const char *resource_id)
+static void movement_replay(lx_req_t *lr, int status, const char *resource_id)
 {
-    lx_async_t *a = lx_async_new(lr, on_deposit_replayed);
-    int *code = lx_async_alloc(a, sizeof(int));
-    *code = status;
-    a->user = code;
-    lx_db_param(lx_db_job_add(&a->job, &deposit_get), 0, lx_async_dup(a, resource_id, strlen(resource_id)));
+    const movement_t *req = lr->handler_data;
+    lx_async_t *a = lx_async_new(lr, on_movement_replayed);
+    movement_t *m = lx_async_alloc(a, sizeof(*m));
+    *m = *req;
+    m->status = status;
+    a->user = m;
+    lx_db_call_t *c = lx_db_job_add(&a->job, &movement_get);
+    lx_db_param(c, 0, lx_async_dup(a, resource_id, strlen(resource_id)));
+    lx_db_param(c, 1, m->k->kind);
     lx_async_submit(a);
 }
 
-static int on_deposit_target(lx_req_t *lr, lx_async_t *a)
+static int on_movement_target(lx_req_t *lr, lx_async_t *a)
 {
     if (a->job.status != LX_DB_OK) {
         lx_respond_db_failure(lr, &a->job);
         return 0;
     }
-    const deposit_t *d = lr->handler_data;
+    const movement_t *m = lr->handler_data;
     PGresult *r = a->job.results[0];
     if (PQntuples(r) != 1) {
         lx_respond_problem(lr, LX_ERR_NOT_FOUND, NULL, "No such account.");
-    } else if (strcmp(PQgetvalue(r, 0, 0), "advertiser") != 0) {
-        lx_respond_problem(lr, LX_ERR_VALIDATION, "path.id", "deposits go to advertiser accounts only (this one is a %s)",
-                           PQgetvalue(r, 0, 0));
-    } else if (strcmp(PQgetvalue(r, 0, 1), d->currency) != 0) {
+    } else if (strcmp(PQgetvalue(r, 0, 0), m->k->role) != 0) {
+        lx_respond_problem(lr, LX_ERR_VALIDATION, "path.id", "%s %s accounts only (this one is a %s)", m->k->wrong_role,
+                           m->k->role, PQgetvalue(r, 0, 0));
+    } else if (strcmp(PQgetvalue(r, 0, 1), m->currency) != 0) {
         lx_respond_problem(lr, LX_ERR_VALIDATION, "/currency", "must be the account's currency, %s", PQgetvalue(r, 0, 1));
     } else {
-        lx_idem_start(lr, "deposits.create", deposit_fresh, deposit_replay);
+        lx_idem_start(lr, m->k->operation, movement_fresh, movement_replay);
     }
     return 0;
 }
 
-void lx_api_deposits_create(lx_req_t *lr)
+/* Parses and validates {amount, currency, reference}, then checks the account. */
+static void movement_create(lx_req_t *lr, const movement_kind_t *k)
 {
     static const char *const allowed[] = {"amount", "currency", "reference", NULL};
     lx_uuid_t id;
@@ -169,33 +277,49 @@ void lx_api_deposits_create(lx_req_t *lr)
     lx_error_t err;
     lx_error_init(&err);
     json_t *body = lr->body;
-    deposit_t *d = h2o_mem_alloc_pool(&lr->req->pool, sizeof(*d));
-    memset(d, 0, sizeof(*d));
+    movement_t *m = h2o_mem_alloc_pool(&lr->req->pool, sizeof(*m));
+    memset(m, 0, sizeof(*m));
+    m->k = k;
     if (lx_json_expect_object(body, "", &err) == 0) {
         const char *currency, *reference;
         lx_json_reject_unknown(body, "", allowed, &err);
-        lx_json_int(body, "", "amount", LX_JF_REQUIRED, 1, LX_AMOUNT_MAX, &d->amount, &err);
+        lx_json_int(body, "", "amount", LX_JF_REQUIRED, 1, LX_AMOUNT_MAX, &m->amount, &err);
         if (lx_json_string(body, "", "currency", LX_JF_REQUIRED, 3, 3, &currency, &err) == 1) {
             if (strspn(currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 3)
                 lx_error_field(&err, "/currency", "must be an ISO 4217 code in upper case, e.g. USD");
             else
-                memcpy(d->currency, currency, 4);
+                memcpy(m->currency, currency, 4);
         }
         if (lx_json_string(body, "", "reference", LX_JF_REQUIRED, 1, REFERENCE_CHARS_MAX, &reference, &err) == 1) {
             if (reference[strspn(reference, " ")] == '\0')
                 lx_error_field(&err, "/reference", "must not be blank");
             else
-                d->reference = h2o_strdup(&lr->req->pool, reference, SIZE_MAX).base;
+                m->reference = h2o_strdup(&lr->req->pool, reference, SIZE_MAX).base;
         }
     }
     if (err.nfields != 0) {
-        lx_error_set(&err, LX_ERR_VALIDATION, "The deposit is not valid.");
+        lx_error_set(&err, LX_ERR_VALIDATION, "%s", k->invalid);
         lx_respond_error(lr, &err);
         return;
     }
-    memcpy(d->account_id, ids, sizeof(d->account_id));
-    lr->handler_data = d;
-    lx_async_submit_one(lr, on_deposit_target, &deposit_target, ids);
+    memcpy(m->account_id, ids, sizeof(m->account_id));
+    lr->handler_data = m;
+    lx_async_submit_one(lr, on_movement_target, &movement_target, ids);
+}
+
+void lx_api_deposits_create(lx_req_t *lr)
+{
+    movement_create(lr, &DEPOSIT);
+}
+
+void lx_api_payouts_create(lx_req_t *lr)
+{
+    movement_create(lr, &PAYOUT);
+}
+
+void lx_api_withdrawals_create(lx_req_t *lr)
+{
+    movement_create(lr, &WITHDRAWAL);
 }
 
 /* ---- GET /v1/accounts/{id}/balance ------------------------------------------------------------ */
@@ -252,6 +376,209 @@ void lx_api_balance_get(lx_req_t *lr)
         return;
     }
     lx_async_submit_one(lr, on_balance, &balance_get, ids);
+}
+
+/* ---- GET /v1/accounts/{id}/statement ------------------------------------------------------------------------------ */
+
+/*
+ * A statement is derived from the account's receipts alone (what the account can verify), never from the entries:
+ * opening balance per book = the sum of its receipts issued before `from`; lines = its receipts issued in [from, to)
+ * ordered by (issued_at, id); closing = opening + the lines. A settlement receipt states +amount on `available`; the
+ * -amount it moves on `pending` is implied, so `pending` counts settlements negated. With no `from` the statement
+ * starts at the beginning (openings 0); `to` defaults to the time of the request.
+ *
+ * At most STATEMENT_LINES_MAX lines: a longer period is 422 at query.from asking for a narrower one (a statement is a
+ * document with an opening and a closing, so it is not paginated). The lines are read with one more row than the cap.
+ */
+#define STATEMENT_LINES_MAX 10000
+
+LX_DB_STMT(statement_account, 1, "SELECT role, currency FROM accounts WHERE id = $1::uuid");
+LX_DB_STMT(statement_opening, 2,
+           "SELECT x.book, sum(x.amount)::bigint FROM ("
+           "SELECT book, amount FROM receipts WHERE account_id = $1::uuid AND issued_at < $2::timestamptz "
+           "UNION ALL SELECT 'pending', -amount FROM receipts WHERE account_id = $1::uuid AND kind = 'settlement' "
+           "AND issued_at < $2::timestamptz) x GROUP BY x.book");
+LX_DB_STMT(statement_lines, 4,
+           "SELECT issued_at, id, kind, book, amount, currency, lead_id, sale_id, ledger_txn, body::jsonb ->> 'reference' "
+           "FROM receipts WHERE account_id = $1::uuid AND ($2::timestamptz IS NULL OR issued_at >= $2::timestamptz) "
+           "AND issued_at < $3::timestamptz ORDER BY issued_at, id LIMIT $4::int");
+
+enum { SL_ISSUED, SL_ID, SL_KIND, SL_BOOK, SL_AMOUNT, SL_CURRENCY, SL_LEAD, SL_SALE, SL_TXN, SL_REFERENCE, SL__COUNT };
+
+typedef struct {
+    int csv;
+    char account_id[LX_UUID_STRLEN + 1];
+    char from[LX_TS_LEN + 1]; /* "" = the beginning */
+    char to[LX_TS_LEN + 1];
+} statement_t;
+
+/* Every member is always there: the books of the other role are null, kinds without lines are {count 0, amount 0}. */
+static const char *const STATEMENT_BOOKS[] = {"balance", "pending", "available", NULL};
+static const char *const STATEMENT_KINDS[] = {"deposit", "sale", "refund", "settlement", "payout", "withdrawal", NULL};
+
+/* Adds `v` to the integer member `name` of `o` (created at 0). */
+static void add_to(json_t *o, const char *name, int64_t v)
+{
+    json_t *cur = json_object_get(o, name);
+    int64_t sum = cur != NULL ? (int64_t)json_integer_value(cur) : 0;
+    if (__builtin_add_overflow(sum, v, &sum)) sum = v < 0 ? INT64_MIN : INT64_MAX; /* receipts are < 2^53 each */
+    json_object_set_new(o, name, json_integer(sum));
+}
+
+/* RFC 4180: a field with a comma, quote, CR or LF is quoted, quotes doubled. */
+static void csv_field(lx_strbuf_t *b, const char *s, int last)
+{
+    if (s[strcspn(s, ",\"\r\n")] == '\0') {
+        lx_strbuf_puts(b, s);
+    } else {
+        lx_strbuf_puts(b, "\"");
+        for (const char *p = s; *p != '\0'; p++) {
+            if (*p == '"') lx_strbuf_puts(b, "\"");
+            lx_strbuf_append(b, p, 1);
+        }
+        lx_strbuf_puts(b, "\"");
+    }
+    lx_strbuf_puts(b, last ? "\r\n" : ",");
+}
+
+static void respond_csv(lx_req_t *lr, const PGresult *lines, int n)
+{
+    static const char header[] = "issued_at,receipt_id,kind,book,amount,currency,lead_id,sale_id,ledger_txn,reference\r\n";
+    lx_strbuf_t b;
+    lx_strbuf_init(&b, (size_t)n * 2048 + sizeof(header) + 64);
+    lx_strbuf_puts(&b, header);
+    for (int i = 0; i < n; i++) {
+        char ts[LX_TS_LEN + 1];
+        if (lx_ts_from_pg(PQgetvalue(lines, i, SL_ISSUED), ts) != 0) ts[0] = '\0';
+        csv_field(&b, ts, 0);
+        for (int c = SL_ID; c < SL__COUNT; c++) csv_field(&b, PQgetvalue(lines, i, c), c == SL__COUNT - 1); /* NULL = "" */
+    }
+    if (b.overflow) {
+        lx_strbuf_free(&b);
+        lx_respond_problem(lr, LX_ERR_INTERNAL, NULL, "The statement is too large to render.");
+        return;
+    }
+    lx_respond_body(lr, 200, "text/csv; charset=utf-8", b.base, b.len);
+    lx_strbuf_free(&b);
+}
+
+static int on_statement(lx_req_t *lr, lx_async_t *a)
+{
+    const statement_t *s = a->user;
+    if (a->job.status != LX_DB_OK) {
+        lx_respond_db_failure(lr, &a->job);
+        return 0;
+    }
+    const PGresult *acc = a->job.results[0], *open = a->job.results[1], *lines = a->job.results[2];
+    if (PQntuples(acc) != 1 || strcmp(PQgetvalue(acc, 0, 0), "operator") == 0) {
+        lx_respond_problem(lr, LX_ERR_NOT_FOUND, NULL,
+                           PQntuples(acc) != 1 ? "No such account." : "This account holds no books (operators have none).");
+        return 0;
+    }
+    int n = PQntuples(lines);
+    if (n > STATEMENT_LINES_MAX) {
+        lx_respond_problem(lr, LX_ERR_VALIDATION, s->from[0] ? "query.from" : "query.to",
+                           "More than %d receipts in this period: ask for a narrower one (from/to).", STATEMENT_LINES_MAX);
+        return 0;
+    }
+    if (s->csv) {
+        respond_csv(lr, lines, n);
+        return 0;
+    }
+    int advertiser = strcmp(PQgetvalue(acc, 0, 0), "advertiser") == 0;
+    json_t *opening = json_object(), *closing = json_object(), *totals = json_object(), *items = json_array();
+    for (const char *const *b = STATEMENT_BOOKS; *b != NULL; b++)
+        json_object_set_new(opening, *b, (strcmp(*b, "balance") == 0) == advertiser ? json_integer(0) : json_null());
+    for (const char *const *k = STATEMENT_KINDS; *k != NULL; k++)
+        json_object_set_new(totals, *k, json_pack("{s:i, s:I}", "count", 0, "amount", (json_int_t)0));
+    for (int i = 0; i < PQntuples(open); i++)
+        add_to(opening, PQgetvalue(open, i, 0), strtoll(PQgetvalue(open, i, 1), NULL, 10));
+    json_object_update(closing, opening); /* copies the members (integers are immutable values here) */
+    for (int i = 0; i < n; i++) {
+        const char *kind = PQgetvalue(lines, i, SL_KIND), *book = PQgetvalue(lines, i, SL_BOOK);
+        int64_t amount = strtoll(PQgetvalue(lines, i, SL_AMOUNT), NULL, 10);
+        json_array_append_new(items, json_pack("{s:o, s:s, s:s, s:s, s:I, s:s, s:o, s:o, s:s, s:o}", "issued_at",
+                                               lx_ts_json(lines, i, SL_ISSUED), "receipt_id", PQgetvalue(lines, i, SL_ID),
+                                               "kind", kind, "book", book, "amount", (json_int_t)amount, "currency",
+                                               PQgetvalue(lines, i, SL_CURRENCY), "lead_id", str_json(lines, i, SL_LEAD),
+                                               "sale_id", str_json(lines, i, SL_SALE), "ledger_txn",
+                                               PQgetvalue(lines, i, SL_TXN), "reference", str_json(lines, i, SL_REFERENCE)));
+        add_to(closing, book, amount);
+        if (strcmp(kind, "settlement") == 0) add_to(closing, "pending", -amount);
+        json_t *t = json_object_get(totals, kind);
+        if (t == NULL) continue; /* the receipts table admits only these kinds */
+        json_object_set_new(t, "count", json_integer(json_integer_value(json_object_get(t, "count")) + 1));
+        add_to(t, "amount", amount);
+    }
+    lx_respond_json(lr, 200,
+                    json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o}", "account_id", s->account_id, "role",
+                              PQgetvalue(acc, 0, 0), "currency", PQgetvalue(acc, 0, 1), "from",
+                              s->from[0] ? json_string(s->from) : json_null(), "to", s->to, "opening", opening, "lines", items,
+                              "totals", totals, "closing", closing));
+    return 0;
+}
+
+static int statement_time(lx_req_t *lr, const char *value, const char *field, int64_t *us)
+{
+    if (lx_ts_parse_rfc3339(value, strlen(value), us) != 0) {
+        lx_respond_problem(lr, LX_ERR_INVALID_PARAMETER, field, "%s must be an RFC 3339 date-time such as 2026-11-23T10:00:00Z.",
+                           field + strlen("query."));
+        return -1;
+    }
+    return 0;
+}
+
+void lx_api_statement_get(lx_req_t *lr)
+{
+    static const char *const names[] = {"from", "to", "format", NULL};
+    const char *q[3];
+    lx_uuid_t id;
+    char ids[LX_UUID_STRLEN + 1];
+    if (lx_req_path_uuid(lr, "id", &id, ids) != 0 || lx_req_query(lr, names, q) != 0) return;
+    if (!lx_can_see_account(lr, &id)) {
+        lx_respond_problem(lr, LX_ERR_NOT_FOUND, NULL, "No such account.");
+        return;
+    }
+    int csv = 0;
+    if (q[2] != NULL && strcmp(q[2], "csv") == 0)
+        csv = 1;
+    else if (q[2] != NULL && strcmp(q[2], "json") != 0) {
+        lx_respond_problem(lr, LX_ERR_INVALID_PARAMETER, "query.format", "format must be json or csv.");
+        return;
+    }
+    int64_t from_us = 0, to_us;
+    if (q[0] != NULL && statement_time(lr, q[0], "query.from", &from_us) != 0) return;
+    if (q[1] != NULL) {
+        if (statement_time(lr, q[1], "query.to", &to_us) != 0) return;
+    } else {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        to_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+    }
+    if (q[0] != NULL && from_us >= to_us) {
+        lx_respond_problem(lr, LX_ERR_VALIDATION, "query.to", "to must be later than from.");
+        return;
+    }
+    lx_async_t *a = lx_async_new(lr, on_statement);
+    statement_t *s = lx_async_alloc(a, sizeof(*s));
+    memset(s, 0, sizeof(*s));
+    s->csv = csv;
+    memcpy(s->account_id, ids, sizeof(s->account_id));
+    if (q[0] != NULL) lx_ts_format_us(from_us, s->from);
+    lx_ts_format_us(to_us, s->to);
+    a->user = s;
+    char limit_s[16];
+    snprintf(limit_s, sizeof(limit_s), "%d", STATEMENT_LINES_MAX + 1);
+    lx_db_param(lx_db_job_add(&a->job, &statement_account), 0, s->account_id);
+    lx_db_call_t *c = lx_db_job_add(&a->job, &statement_opening);
+    lx_db_param(c, 0, s->account_id);
+    lx_db_param(c, 1, s->from[0] ? s->from : NULL);
+    c = lx_db_job_add(&a->job, &statement_lines);
+    lx_db_param(c, 0, s->account_id);
+    lx_db_param(c, 1, s->from[0] ? s->from : NULL);
+    lx_db_param(c, 2, s->to);
+    lx_db_param(c, 3, lx_async_dup(a, limit_s, strlen(limit_s)));
+    lx_async_submit(a);
 }
 
 /* ---- GET /v1/ledger/platform ------------------------------------------------------------------- */

@@ -32,6 +32,7 @@
 #include "api/handlers.h"
 #include "api/lead_view.h"
 #include "billing/ledger.h"
+#include "billing/receipts.h"
 #include "leads/niche.h"
 #include "leads/regions.h"
 #include "market/auction.h"
@@ -226,7 +227,7 @@ LX_DB_STMT(market_list, 6,
            "greatest(0, floor(extract(epoch FROM now() - l.created_at)))::bigint "
            "FROM leads l JOIN niches n ON n.id = l.niche_id "
            "WHERE l.status IN ('sold', 'unsold') AND l.sold_mode IS DISTINCT FROM 'exclusive' AND l.shares_sold < l.max_shares "
-           "AND l.expires_at > now() AND l.contact_ct IS NOT NULL "
+           "AND l.expires_at > now() AND l.contact_ct IS NOT NULL AND NOT l.resale_blocked "
            "AND n.currency = (SELECT a.currency FROM accounts a WHERE a.id = $1::uuid) "
            "AND NOT EXISTS (SELECT 1 FROM sales s WHERE s.lead_id = l.id AND s.buyer_id = $1::uuid AND s.refunded_at IS NULL) "
            "AND ($2::text IS NULL OR n.slug = $2) "
@@ -306,7 +307,10 @@ LX_DB_STMT(purchase_begin, 0, "BEGIN");
 LX_DB_STMT(purchase_commit, 0, "COMMIT");
 LX_DB_STMT(lock_lead, 1,
            "SELECT l.status, l.sale_mode, l.sold_mode, l.shares_sold, l.max_shares, coalesce(l.expires_at > now(), false), "
-           "l.contact_ct IS NOT NULL, l.webmaster_id, n.id, n.currency, n.floor_exclusive, n.floor_shared, n.fee_bps "
+           "l.contact_ct IS NOT NULL, l.webmaster_id, n.id, n.currency, n.floor_exclusive, n.floor_shared, n.fee_bps, "
+           "n.slug, l.region, l.resale_blocked, "
+           "(SELECT min(i) FROM generate_series(0, l.max_shares - 1) AS i WHERE NOT EXISTS (SELECT 1 FROM sales s "
+           "WHERE s.lead_id = l.id AND s.share_index = i AND s.refunded_at IS NULL)) "
            "FROM leads l JOIN niches n ON n.id = l.niche_id WHERE l.id = $1::uuid FOR UPDATE OF l");
 LX_DB_STMT(lock_balance, 1,
            "SELECT balance - min_balance, currency FROM ledger_accounts WHERE owner = $1::uuid AND book = 'balance' FOR UPDATE");
@@ -393,6 +397,10 @@ static lx_status_t decide(const lx_async_t *a, const purchase_t *p, int64_t *pri
         *detail = "The lead is no longer in the inventory (its time there is over).";
         return LX_ERR_CONFLICT;
     }
+    if (PQgetvalue(lead, 0, 15)[0] == 't') {
+        *detail = "The lead is no longer in the inventory (it was returned as invalid or fake).";
+        return LX_ERR_CONFLICT;
+    }
     if (PQgetvalue(lead, 0, 6)[0] != 't') {
         *detail = "The lead is no longer in the inventory (its contact was erased).";
         return LX_ERR_CONFLICT;
@@ -429,7 +437,9 @@ static void add_step2(lx_async_t *a, lx_req_t *lr, purchase_t *p, int64_t price)
     const char *buyer = lx_async_dup(a, lr->who.account_id_str, LX_UUID_STRLEN);
     /* The sale's id names its ledger transaction too, as in the intake's real-time sales. */
     const char *lead_id = lx_async_str(a, p->lead_id), *sale_id = new_id(a), *txn_id = sale_id;
-    const char *share_index = async_int(a, col_long(lead, 0, 3)); /* the slots taken before this one */
+    /* The lowest free slot: refunded slots are free again, so counting the slots taken would name one still held. */
+    long slot = PQgetisnull(lead, 0, 16) ? col_long(lead, 0, 3) : col_long(lead, 0, 16);
+    const char *share_index = async_int(a, slot);
 
     lx_strbuf_t txns, entries;
     lx_strbuf_init(&txns, 1 << 16);
@@ -442,6 +452,24 @@ static void add_step2(lx_async_t *a, lx_req_t *lr, purchase_t *p, int64_t price)
     lx_ledger_entry(&entries, txn_id, webmaster, LX_BOOK_PENDING, payout, currency);
     lx_ledger_entry(&entries, txn_id, NULL, LX_BOOK_REVENUE, fee, currency);
     lx_ledger_close(&entries);
+
+    /* Two receipts: the buyer's with its price, the supplier's with its payout (neither names the other). */
+    const lx_keys_t *keys = lr->worker->server->keys;
+    char digest[LX_HASH_B64_LEN + 1];
+    lx_lead_digest(keys->lead_digest_key, lead_id, digest);
+    lx_strbuf_t receipts, scratch;
+    lx_strbuf_init(&receipts, 1 << 16);
+    lx_strbuf_init(&scratch, 1 << 14);
+    lx_receipts_open(&receipts);
+    lx_receipt_body_t body = {.kind = "sale", .account = buyer, .ledger_txn = txn_id, .amount = -price,
+                              .currency = currency, .lead_id = lead_id, .lead_digest = digest,
+                              .niche = PQgetvalue(lead, 0, 13), .region = PQgetvalue(lead, 0, 14), .mode = mode,
+                              .share_index = (int)slot, .sale_id = sale_id};
+    lx_receipts_add(&receipts, &scratch, keys, LX_BOOK_BALANCE, &body, NULL);
+    body.account = webmaster;
+    body.amount = payout;
+    if (payout != 0) lx_receipts_add(&receipts, &scratch, keys, LX_BOOK_PENDING, &body, NULL);
+    lx_receipts_close(&receipts);
 
     a->job.ncalls = 0;
     a->step = 2;
@@ -458,6 +486,7 @@ static void add_step2(lx_async_t *a, lx_req_t *lr, purchase_t *p, int64_t price)
     lx_db_param(c, 10, currency);
     lx_db_param(c, 11, txn_id);
     lx_db_param(lx_db_job_add(&a->job, &lx_ledger_insert_txns), 0, lx_async_dup(a, txns.base, txns.len));
+    lx_db_param(lx_db_job_add(&a->job, &lx_receipts_insert), 0, lx_async_dup(a, receipts.base, receipts.len));
     lx_db_param(lx_db_job_add(&a->job, &lx_ledger_insert_entries), 0, lx_async_dup(a, entries.base, entries.len));
     if (p->idem != NULL) lx_idem_record(a, p->idem, 201, sale_id);
     p->get_call = a->job.ncalls;
@@ -467,6 +496,8 @@ static void add_step2(lx_async_t *a, lx_req_t *lr, purchase_t *p, int64_t price)
     lx_db_job_add(&a->job, &purchase_commit);
     lx_strbuf_free(&txns);
     lx_strbuf_free(&entries);
+    lx_strbuf_free(&receipts);
+    lx_strbuf_free(&scratch);
 }
 
 /* The result of statement `stmt` when it is the one that failed the job with `sqlstate`, else NULL. It carries

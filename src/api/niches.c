@@ -3,6 +3,7 @@
  * role reads) and GET /v1/regions. Writes NOTIFY every process (the niches
  * trigger), so intake on every thread sees a change for its next lead.
  */
+#include "api/action_log.h"
 #include "api/common.h"
 #include "api/handlers.h"
 #include "leads/niche.h"
@@ -12,20 +13,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-LX_DB_STMT(niche_insert, 14,
+/* return_auto_accept arrives as a JSON array of reason names (checked by lx_niche_check_*). */
+#define AUTO_ACCEPT(p) "ARRAY(SELECT jsonb_array_elements_text(" p "::jsonb))"
+LX_DB_STMT(niche_insert, 16,
            "INSERT INTO niches (id, slug, currency, name, max_shares, floor_exclusive, floor_shared, return_window_hours, "
-           "inventory_ttl_hours, dedupe_days, fee_bps, min_quality, attributes, status) "
+           "inventory_ttl_hours, dedupe_days, fee_bps, min_quality, attributes, status, return_auto_accept, "
+           "return_max_rate_bps) "
            "VALUES ($1::uuid, $2, $3, $4, coalesce($5::int, 1), $6::bigint, $7::bigint, coalesce($8::int, 72), "
            "coalesce($9::int, 72), coalesce($10::int, 30), $11::int, coalesce($12::int, 0), coalesce($13::jsonb, '{}'), "
-           "coalesce($14, 'active')) RETURNING " LX_NICHE_COLS);
-LX_DB_STMT(niche_update, 12,
-           "UPDATE niches SET name = coalesce($2, name), max_shares = coalesce($3::int, max_shares), "
+           "coalesce($14, 'active'), " AUTO_ACCEPT("$15") ", coalesce($16::int, 1000)) RETURNING " LX_NICHE_COLS);
+/* With the operator action log row (api/action_log.h), written only when a niche was updated. */
+LX_DB_STMT(niche_update, 16,
+           "WITH u AS (UPDATE niches SET name = coalesce($2, name), max_shares = coalesce($3::int, max_shares), "
            "floor_exclusive = coalesce($4::bigint, floor_exclusive), floor_shared = coalesce($5::bigint, floor_shared), "
            "return_window_hours = coalesce($6::int, return_window_hours), "
            "inventory_ttl_hours = coalesce($7::int, inventory_ttl_hours), dedupe_days = coalesce($8::int, dedupe_days), "
            "fee_bps = coalesce($9::int, fee_bps), min_quality = coalesce($10::int, min_quality), "
-           "attributes = coalesce($11::jsonb, attributes), status = coalesce($12, status), updated_at = now() "
-           "WHERE slug = $1 RETURNING " LX_NICHE_COLS);
+           "attributes = coalesce($11::jsonb, attributes), status = coalesce($12, status), "
+           "return_auto_accept = CASE WHEN $13::jsonb IS NULL THEN return_auto_accept ELSE " AUTO_ACCEPT("$13") " END, "
+           "return_max_rate_bps = coalesce($14::int, return_max_rate_bps), updated_at = now() "
+           "WHERE slug = $1 RETURNING " LX_NICHE_COLS "), "
+           "l AS (" LX_ACTION_LOG_INSERT("$15", "'niche.update'", "u.slug", "$16") " FROM u) "
+           "SELECT " LX_NICHE_COLS " FROM u");
 LX_DB_STMT(niche_get_id, 1, "SELECT " LX_NICHE_COLS " FROM niches WHERE id = $1::uuid");
 LX_DB_STMT(niche_get_slug, 1, "SELECT " LX_NICHE_COLS " FROM niches WHERE slug = $1");
 LX_DB_STMT(niche_list, 3,
@@ -89,6 +98,9 @@ static void create_fresh(lx_req_t *lr, lx_idem_t *idem)
     lx_db_call_t *c = lx_db_job_add(&a->job, &niche_insert);
     lx_db_param(c, 0, lx_async_dup(a, ids, LX_UUID_STRLEN));
     for (int i = 0; i < LX_NICHE_MEMBERS; i++) lx_db_param(c, i + 1, param(a, lr->body, lx_niche_members[i]));
+    json_t *details = json_deep_copy(lr->body);
+    json_object_set_new(details, "id", json_string(ids));
+    lx_action_log_add(a, lr, "niche.create", json_string_value(json_object_get(lr->body, "slug")), details);
     if (idem != NULL) lx_idem_record(a, idem, 201, ids);
     lx_async_submit(a);
 }
@@ -147,7 +159,10 @@ void lx_api_niches_update(lx_req_t *lr)
     lx_db_call_t *c = lx_db_job_add(&a->job, &niche_update);
     lx_db_param(c, 0, lx_async_dup(a, slug, strlen(slug)));
     const char *const *mutable = lx_niche_members + LX_NICHE_FIXED_MEMBERS;
-    for (int i = 0; mutable[i] != NULL; i++) lx_db_param(c, i + 1, param(a, lr->body, mutable[i]));
+    int i = 0;
+    for (; mutable[i] != NULL; i++) lx_db_param(c, i + 1, param(a, lr->body, mutable[i]));
+    lx_db_param(c, i + 1, lx_async_dup(a, lr->who.account_id_str, LX_UUID_STRLEN));
+    lx_db_param(c, i + 2, lx_action_log_details(a, json_deep_copy(lr->body)));
     lx_async_submit(a);
 }
 

@@ -11,6 +11,14 @@ enum {
     M_HEALTHZ,
     M_READYZ,
     M_METRICS,
+    M_RECEIPT_KEYS, /* before any /v1/receipts/{id} */
+    M_RECEIPTS_EXPORT, /* before /v1/receipts/{id} too */
+    M_RECEIPTS_LIST,
+    M_RECEIPTS_GET,
+    M_LOG_HEAD,
+    M_LOG_HEADS,
+    M_LOG_CONSISTENCY,
+    M_LOG_ENTRIES,
     M_ME,
     M_ACCOUNTS_CREATE,
     M_ACCOUNTS_LIST,
@@ -20,6 +28,9 @@ enum {
     M_KEYS_REVOKE,
     M_ACCOUNTS_UPDATE,
     M_DEPOSITS_CREATE,
+    M_PAYOUTS_CREATE,
+    M_WITHDRAWALS_CREATE,
+    M_STATEMENT_GET,
     M_BALANCE_GET,
     M_LEDGER_LIST,
     M_LEDGER_PLATFORM,
@@ -44,12 +55,28 @@ enum {
     M_MARKET_PURCHASE,
     M_PURCHASES_LIST,
     M_PURCHASES_GET,
+    M_PURCHASES_RETURN,
+    M_RETURN_REASONS, /* before /v1/returns/{id} */
+    M_RETURNS_LIST,
+    M_RETURNS_GET,
+    M_RETURNS_DECIDE,
+    M_RETURNS_CONTEST,
+    M_AUDIT_ACTIONS,
+    M_AUDIT_REPORT,
     M__COUNT
 };
 
 static const lx_route_desc_t healthz = {lx_api_healthz, 0, 0, 0, M_HEALTHZ};
 static const lx_route_desc_t readyz = {lx_api_readyz, 0, 0, 0, M_READYZ};
 static const lx_route_desc_t metrics = {lx_api_metrics, 0, 0, 0, M_METRICS};
+static const lx_route_desc_t receipt_keys = {lx_api_receipt_keys, 0, 0, 0, M_RECEIPT_KEYS};
+static const lx_route_desc_t receipts_export = {lx_api_receipts_export, ANY, 0, 0, M_RECEIPTS_EXPORT};
+static const lx_route_desc_t receipts_list = {lx_api_receipts_list, ANY, 0, 0, M_RECEIPTS_LIST};
+static const lx_route_desc_t receipts_get = {lx_api_receipts_get, ANY, 0, 0, M_RECEIPTS_GET};
+static const lx_route_desc_t log_head = {lx_api_log_head, 0, 0, 0, M_LOG_HEAD};
+static const lx_route_desc_t log_heads = {lx_api_log_heads, 0, 0, 0, M_LOG_HEADS};
+static const lx_route_desc_t log_consistency = {lx_api_log_consistency, 0, 0, 0, M_LOG_CONSISTENCY};
+static const lx_route_desc_t log_entries = {lx_api_log_entries, ANY, 0, 0, M_LOG_ENTRIES};
 static const lx_route_desc_t me = {lx_api_me, ANY, 0, 0, M_ME};
 static const lx_route_desc_t accounts_create = {lx_api_accounts_create, OP, LX_ROUTE_BODY_JSON, 0, M_ACCOUNTS_CREATE};
 static const lx_route_desc_t accounts_list = {lx_api_accounts_list, OP, 0, 0, M_ACCOUNTS_LIST};
@@ -59,6 +86,9 @@ static const lx_route_desc_t keys_create = {lx_api_keys_create, ANY, LX_ROUTE_BO
 static const lx_route_desc_t keys_revoke = {lx_api_keys_revoke, ANY, 0, 0, M_KEYS_REVOKE};
 static const lx_route_desc_t accounts_update = {lx_api_accounts_update, OP, LX_ROUTE_BODY_JSON, 0, M_ACCOUNTS_UPDATE};
 static const lx_route_desc_t deposits_create = {lx_api_deposits_create, OP, LX_ROUTE_BODY_JSON, 0, M_DEPOSITS_CREATE};
+static const lx_route_desc_t payouts_create = {lx_api_payouts_create, OP, LX_ROUTE_BODY_JSON, 0, M_PAYOUTS_CREATE};
+static const lx_route_desc_t withdrawals_create = {lx_api_withdrawals_create, OP, LX_ROUTE_BODY_JSON, 0, M_WITHDRAWALS_CREATE};
+static const lx_route_desc_t statement_get = {lx_api_statement_get, ANY, 0, 0, M_STATEMENT_GET};
 static const lx_route_desc_t balance_get = {lx_api_balance_get, ANY, 0, 0, M_BALANCE_GET};
 static const lx_route_desc_t ledger_list = {lx_api_ledger_list, ANY, 0, 0, M_LEDGER_LIST};
 static const lx_route_desc_t ledger_platform = {lx_api_ledger_platform, OP, 0, 0, M_LEDGER_PLATFORM};
@@ -85,12 +115,28 @@ static const lx_route_desc_t market_leads_list = {lx_api_market_leads_list, LX_R
 static const lx_route_desc_t market_purchase = {lx_api_market_purchase, LX_ROLE_ADVERTISER, LX_ROUTE_BODY_JSON, 0, M_MARKET_PURCHASE};
 static const lx_route_desc_t purchases_list = {lx_api_purchases_list, OP | LX_ROLE_ADVERTISER, 0, 0, M_PURCHASES_LIST};
 static const lx_route_desc_t purchases_get = {lx_api_purchases_get, OP | LX_ROLE_ADVERTISER, 0, 0, M_PURCHASES_GET};
+static const lx_route_desc_t purchases_return = {lx_api_purchases_return, LX_ROLE_ADVERTISER, LX_ROUTE_BODY_JSON, 0, M_PURCHASES_RETURN};
+static const lx_route_desc_t return_reasons = {lx_api_return_reasons, ANY, 0, 0, M_RETURN_REASONS};
+static const lx_route_desc_t returns_list = {lx_api_returns_list, ANY, 0, 0, M_RETURNS_LIST};
+static const lx_route_desc_t returns_get = {lx_api_returns_get, ANY, 0, 0, M_RETURNS_GET};
+static const lx_route_desc_t returns_decide = {lx_api_returns_decide, OP, LX_ROUTE_BODY_JSON, 0, M_RETURNS_DECIDE};
+static const lx_route_desc_t returns_contest = {lx_api_returns_contest, WM, LX_ROUTE_BODY_JSON, 0, M_RETURNS_CONTEST};
+static const lx_route_desc_t audit_actions = {lx_api_audit_actions, OP, 0, 0, M_AUDIT_ACTIONS};
+static const lx_route_desc_t audit_report = {lx_api_audit_report, OP, 0, 0, M_AUDIT_REPORT};
 
 /* Order matters only where patterns overlap; the metrics index of each descriptor is its row's label. */
 static const lx_route_t routes[M__COUNT] = {
     [M_HEALTHZ] = {"GET", "/healthz", &healthz},
     [M_READYZ] = {"GET", "/readyz", &readyz},
     [M_METRICS] = {"GET", "/metrics", &metrics},
+    [M_RECEIPT_KEYS] = {"GET", "/v1/receipts/keys", &receipt_keys},
+    [M_RECEIPTS_EXPORT] = {"GET", "/v1/receipts/export", &receipts_export},
+    [M_RECEIPTS_LIST] = {"GET", "/v1/receipts", &receipts_list},
+    [M_RECEIPTS_GET] = {"GET", "/v1/receipts/{id}", &receipts_get},
+    [M_LOG_HEAD] = {"GET", "/v1/log/head", &log_head},
+    [M_LOG_HEADS] = {"GET", "/v1/log/heads", &log_heads},
+    [M_LOG_CONSISTENCY] = {"GET", "/v1/log/consistency", &log_consistency},
+    [M_LOG_ENTRIES] = {"GET", "/v1/log/entries", &log_entries},
     [M_ME] = {"GET", "/v1/me", &me},
     [M_ACCOUNTS_CREATE] = {"POST", "/v1/accounts", &accounts_create},
     [M_ACCOUNTS_LIST] = {"GET", "/v1/accounts", &accounts_list},
@@ -100,6 +146,9 @@ static const lx_route_t routes[M__COUNT] = {
     [M_KEYS_REVOKE] = {"DELETE", "/v1/accounts/{id}/keys/{key_id}", &keys_revoke},
     [M_ACCOUNTS_UPDATE] = {"PATCH", "/v1/accounts/{id}", &accounts_update},
     [M_DEPOSITS_CREATE] = {"POST", "/v1/accounts/{id}/deposits", &deposits_create},
+    [M_PAYOUTS_CREATE] = {"POST", "/v1/accounts/{id}/payouts", &payouts_create},
+    [M_WITHDRAWALS_CREATE] = {"POST", "/v1/accounts/{id}/withdrawals", &withdrawals_create},
+    [M_STATEMENT_GET] = {"GET", "/v1/accounts/{id}/statement", &statement_get},
     [M_BALANCE_GET] = {"GET", "/v1/accounts/{id}/balance", &balance_get},
     [M_LEDGER_LIST] = {"GET", "/v1/ledger", &ledger_list},
     [M_LEDGER_PLATFORM] = {"GET", "/v1/ledger/platform", &ledger_platform},
@@ -124,6 +173,14 @@ static const lx_route_t routes[M__COUNT] = {
     [M_MARKET_PURCHASE] = {"POST", "/v1/market/leads/{id}/purchase", &market_purchase},
     [M_PURCHASES_LIST] = {"GET", "/v1/purchases", &purchases_list},
     [M_PURCHASES_GET] = {"GET", "/v1/purchases/{id}", &purchases_get},
+    [M_PURCHASES_RETURN] = {"POST", "/v1/purchases/{id}/return", &purchases_return},
+    [M_RETURN_REASONS] = {"GET", "/v1/returns/reasons", &return_reasons},
+    [M_RETURNS_LIST] = {"GET", "/v1/returns", &returns_list},
+    [M_RETURNS_GET] = {"GET", "/v1/returns/{id}", &returns_get},
+    [M_RETURNS_DECIDE] = {"POST", "/v1/returns/{id}/decision", &returns_decide},
+    [M_RETURNS_CONTEST] = {"POST", "/v1/returns/{id}/contest", &returns_contest},
+    [M_AUDIT_ACTIONS] = {"GET", "/v1/audit/actions", &audit_actions},
+    [M_AUDIT_REPORT] = {"GET", "/v1/audit/report", &audit_report},
 };
 
 const lx_route_t *lx_api_routes(size_t *n)

@@ -112,6 +112,37 @@ static void access_log(lx_req_t *lr, int status, size_t bytes, uint64_t us)
     if (sb->len >= ACCESS_LOG_FLUSH_BYTES || sb->overflow) lx_worker_flush_access_log(w);
 }
 
+/* Marks lr answered (metrics, access log) and sets the status and headers; -1 when the client is gone.
+ * content_length SIZE_MAX = not known (a streamed body). */
+static int begin_response(lx_req_t *lr, int status, const char *content_type, size_t content_length, size_t log_bytes)
+{
+    lr->responded = 1;
+    lx_worker_t *w = lr->worker;
+    w->inflight--;
+    uint64_t us = lx_now_us() - lr->start_us;
+    lx_metrics_observe(w->metrics, lr->metrics_index, status, us);
+    h2o_req_t *req = lr->req;
+    if (req == NULL) return -1;
+    req->res.status = status;
+    req->res.reason = reason_phrase(status);
+    req->res.content_length = content_length;
+    if (content_type != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, lr->request_id,
+                          strlen(lr->request_id));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    access_log(lr, status, log_bytes, us);
+    return 0;
+}
+
+int lx_respond_stream(lx_req_t *lr, int status, const char *content_type, h2o_generator_t *gen)
+{
+    if (lr->responded || lr->hold != NULL) return -1;
+    if (begin_response(lr, status, content_type, SIZE_MAX, 0) != 0) return -1;
+    h2o_start_response(lr->req, gen);
+    return 0;
+}
+
 static void finish(lx_req_t *lr, int status, const char *content_type, const char *body, size_t len)
 {
     static h2o_generator_t generator = {NULL, NULL};
@@ -125,22 +156,8 @@ static void finish(lx_req_t *lr, int status, const char *content_type, const cha
         lr->held.len = len;
         return;
     }
-    lr->responded = 1;
-    lx_worker_t *w = lr->worker;
-    w->inflight--;
-    uint64_t us = lx_now_us() - lr->start_us;
-    lx_metrics_observe(w->metrics, lr->metrics_index, status, us);
+    if (begin_response(lr, status, content_type, len, len) != 0) return;
     h2o_req_t *req = lr->req;
-    if (req == NULL) return;
-    req->res.status = status;
-    req->res.reason = reason_phrase(status);
-    req->res.content_length = len;
-    if (content_type != NULL)
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, lr->request_id,
-                          strlen(lr->request_id));
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
-    access_log(lr, status, len, us);
     h2o_start_response(req, &generator);
     h2o_iovec_t buf = h2o_iovec_init(body, len);
     h2o_send(req, &buf, len ? 1 : 0, H2O_SEND_STATE_FINAL);

@@ -1,5 +1,7 @@
 #include "http/server.h"
 #include "api/routes.h"
+#include "billing/sequencer.h"
+#include "billing/settlement.h"
 #include "db/listen.h"
 #include "http/request.h"
 #include "util/log.h"
@@ -304,7 +306,7 @@ static void *worker_main(void *arg)
     lx_auth_cache_init(&w->auth, 1 << 14, (uint64_t)cfg->auth_cache_ttl_ms);
     lx_niche_cache_init(&w->niches, 60000);
     lx_intake_config_t icfg = {(size_t)cfg->intake_batch_max, (uint64_t)cfg->intake_batch_wait_ms,
-                               (size_t)cfg->intake_batches_in_flight};
+                               (size_t)cfg->intake_batches_in_flight, w->server->keys};
     w->intake = lx_intake_create(w->ctx.loop, w->db, &icfg);
     lx_strbuf_init(&w->access_log, 1 << 20);
     h2o_timeout_init(w->ctx.loop, &w->tick_timeout, TICK_MS);
@@ -437,6 +439,9 @@ int lx_server_run(const lx_config_t *cfg, const lx_keys_t *keys, const lx_region
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* inherited by every thread started below */
 
+    /* Before the workers: /metrics on any worker reads it, and it outlives them (stopped after their join). */
+    srv->sequencer = lx_sequencer_start(cfg->database_url, keys, cfg->sequencer_interval_ms);
+    lx_settlement_t *settlement = lx_settlement_start(cfg->database_url, keys, cfg->settle_interval_ms);
     srv->nworkers = (size_t)lx_config_threads(cfg);
     srv->workers = lx_calloc(srv->nworkers, sizeof(*srv->workers));
     h2o_barrier_init(&srv->started, srv->nworkers + 1);
@@ -465,6 +470,8 @@ int lx_server_run(const lx_config_t *cfg, const lx_keys_t *keys, const lx_region
     for (size_t i = 0; i < srv->nworkers; i++)
         h2o_multithread_send_message(&srv->workers[i].shutdown_rcv, lx_calloc(1, sizeof(h2o_multithread_message_t)));
     for (size_t i = 0; i < srv->nworkers; i++) pthread_join(srv->workers[i].tid, NULL);
+    lx_sequencer_stop(srv->sequencer); /* a round in flight is cancelled and rolls back */
+    lx_settlement_stop(settlement);     /* likewise */
     lx_log(LX_LOG_INFO, "stopped", "leadx stopped");
     rc = 0;
     for (size_t i = 0; i < srv->nworkers; i++) free(srv->workers[i].metrics);
@@ -506,4 +513,5 @@ void lx_server_render_metrics(lx_server_t *srv, lx_strbuf_t *out)
                      "# TYPE leadx_db_queries_total counter\nleadx_db_queries_total %llu\n",
                      (unsigned long long)ready, (unsigned long long)busy, (unsigned long long)connecting, (unsigned long long)down,
                      (unsigned long long)queue, (unsigned long long)queries);
+    if (srv->sequencer != NULL) lx_sequencer_render_metrics(srv->sequencer, out);
 }

@@ -1,5 +1,6 @@
 #include "leads/intake.h"
 #include "billing/ledger.h"
+#include "billing/receipts.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/strbuf.h"
@@ -9,6 +10,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_ATTEMPTS 5 /* deadlocks / serialisation failures before the batch is failed */
 
@@ -212,7 +214,7 @@ typedef struct {
     int64_t spent_add, count_add;                 /* what this batch sold through it */
 } campaign_t;
 
-#define NPARAMS 10
+#define NPARAMS 12 /* 10: the receipts document, 11: scratch for one receipt body */
 
 typedef struct {
     lx_db_job_t job;
@@ -801,6 +803,44 @@ static void auction_all(batch_t *b)
 
 /* ---- writing ------------------------------------------------------------------------ */
 
+
+/*
+ * The batch's receipts (billing/receipts.h), one per account each sale touches: every buyer's with its price and the
+ * supplier's with that sale's payout, so neither shows the other side. One issued_at for the batch: it commits as one.
+ */
+static void add_receipts(const batch_t *b, lx_strbuf_t *rows, lx_strbuf_t *scratch)
+{
+    const lx_keys_t *keys = b->in->cfg.keys;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    char issued_at[LX_TS_LEN + 1];
+    lx_ts_format_us((int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000, issued_at);
+    lx_receipts_open(rows);
+    for (size_t i = 0; i < b->n; i++) {
+        const lx_intake_item_t *it = b->items[i];
+        if (it->nsales == 0) continue;
+        char digest[LX_HASH_B64_LEN + 1];
+        lx_lead_digest(keys->lead_digest_key, it->id, digest);
+        lx_receipt_body_t body = {.kind = "sale", .issued_at = issued_at, .ledger_txn = it->txn_id,
+                                  .currency = it->niche->currency, .lead_id = it->id, .lead_digest = digest,
+                                  .niche = it->niche->slug, .region = it->lead.region,
+                                  .mode = lx_sale_mode_name((lx_sale_mode_t)it->sold_mode)};
+        for (size_t k = 0; k < it->nsales; k++) {
+            const lx_intake_sale_t *sale = &it->sales[k];
+            body.sale_id = sale->id;
+            body.share_index = sale->share_index;
+            body.account = sale->buyer_id;
+            body.amount = -sale->price;
+            lx_receipts_add(rows, scratch, keys, LX_BOOK_BALANCE, &body, NULL);
+            if (sale->payout == 0) continue; /* a 100% fee: the supplier's books do not move */
+            body.account = it->webmaster_id;
+            body.amount = sale->payout;
+            lx_receipts_add(rows, scratch, keys, LX_BOOK_PENDING, &body, NULL);
+        }
+    }
+    lx_receipts_close(rows);
+}
+
 static void send_step2(batch_t *b)
 {
     for (int i = 0; i < NPARAMS; i++) lx_strbuf_reset(&b->p[i]);
@@ -915,6 +955,7 @@ static void send_step2(batch_t *b)
     lx_strbuf_puts(sales, "]");
     lx_ledger_close(txns);
     lx_ledger_close(entries);
+    add_receipts(b, &b->p[10], &b->p[11]);
     lx_strbuf_puts(spend, "[");
     size_t nspend = 0;
     for (size_t k = 0; k < b->ncampaigns; k++) {
@@ -938,7 +979,7 @@ static void send_step2(batch_t *b)
     }
     lx_strbuf_puts(idem, "]");
     for (int i = 0; i < NPARAMS; i++)
-        if (i != 5 && i != 7 && i != 8) lx_strbuf_append(&b->p[i], "", 1); /* the ledger documents are closed already */
+        if (i != 5 && i != 7 && i != 8 && i != 10) lx_strbuf_append(&b->p[i], "", 1); /* ledger and receipt documents are closed */
 
     lx_db_conn_t *reserved = b->job.conn; /* the connection holding the open transaction */
     lx_db_job_init(&b->job, on_step, b);
@@ -950,6 +991,7 @@ static void send_step2(batch_t *b)
     if (nsales != 0) {
         lx_db_param(lx_db_job_add(&b->job, &lx_ledger_insert_txns), 0, txns->base);
         lx_db_param(lx_db_job_add(&b->job, &st_sales), 0, sales->base);
+        lx_db_param(lx_db_job_add(&b->job, &lx_receipts_insert), 0, b->p[10].base);
         lx_db_param(lx_db_job_add(&b->job, &lx_ledger_insert_entries), 0, entries->base);
         lx_db_param(lx_db_job_add(&b->job, &st_campaign_spend), 0, spend->base);
     }

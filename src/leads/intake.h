@@ -125,6 +125,7 @@ typedef struct st_lx_intake_config_t {
     size_t batch_max;
     uint64_t batch_wait_ms;
     size_t max_in_flight;
+    const struct st_lx_keys_t *keys; /* signs the batch's receipts */
 } lx_intake_config_t;
 
 typedef struct st_lx_intake_t lx_intake_t;

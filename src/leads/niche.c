@@ -1,10 +1,12 @@
 #include "leads/niche.h"
+#include "billing/returns.h"
 #include "leads/attrs.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 #include "util/time.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +22,19 @@ static int64_t col_int(const PGresult *r, int row, int col)
     return strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
+/* The return_auto_accept column (PostgreSQL's text[] output of reason names) as a JSON array in reason order. */
+static json_t *auto_accept_json(const PGresult *r, int row)
+{
+    unsigned mask = 0;
+    if (lx_return_reasons_from_pg(PQgetvalue(r, row, 16), &mask) != 0) /* the column's CHECK allows nothing else */
+        lx_log(LX_LOG_ERROR, "niche_policy_unreadable", "niche %s: return_auto_accept %s", PQgetvalue(r, row, 1),
+               PQgetvalue(r, row, 16));
+    json_t *a = json_array();
+    for (int i = 0; i < LX_RETURN__COUNT; i++)
+        if (mask & (1u << i)) json_array_append_new(a, json_string(lx_return_reasons[i]));
+    return a;
+}
+
 json_t *lx_niche_json(const PGresult *r, int row)
 {
     const char *attrs_text = PQgetvalue(r, row, 12);
@@ -28,7 +43,7 @@ json_t *lx_niche_json(const PGresult *r, int row)
         lx_log(LX_LOG_ERROR, "niche_schema_unreadable", "niche %s: stored attribute schema does not parse", PQgetvalue(r, row, 1));
         attrs = json_pack("{s:{s:s}}", "__unreadable__", "type", "damaged"); /* fails lx_attrs_validate: 500 */
     }
-    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:o, s:o}", "id",
+    json_t *n = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:o, s:o}", "id",
                      PQgetvalue(r, row, 0), "slug", PQgetvalue(r, row, 1), "name", PQgetvalue(r, row, 2), "currency",
                      PQgetvalue(r, row, 3), "max_shares", (json_int_t)col_int(r, row, 4), "floor_exclusive",
                      (json_int_t)col_int(r, row, 5), "floor_shared", (json_int_t)col_int(r, row, 6), "return_window_hours",
@@ -36,11 +51,14 @@ json_t *lx_niche_json(const PGresult *r, int row)
                      (json_int_t)col_int(r, row, 9), "fee_bps", (json_int_t)col_int(r, row, 10), "min_quality",
                      (json_int_t)col_int(r, row, 11), "attributes", attrs, "status", PQgetvalue(r, row, 13), "created_at",
                      lx_ts_json(r, row, 14), "updated_at", lx_ts_json(r, row, 15));
+    json_object_set_new(n, "return_auto_accept", auto_accept_json(r, row));
+    json_object_set_new(n, "return_max_rate_bps", json_integer(col_int(r, row, 17)));
+    return n;
 }
 
 lx_niche_t *lx_niche_from_row(const PGresult *r, int row, uint64_t now_ms)
 {
-    if (PQnfields(r) < 16 || PQgetlength(r, row, 0) != LX_UUID_STRLEN || PQgetlength(r, row, 1) > LX_NICHE_SLUG_MAX ||
+    if (PQnfields(r) < LX_NICHE_NCOLS || PQgetlength(r, row, 0) != LX_UUID_STRLEN || PQgetlength(r, row, 1) > LX_NICHE_SLUG_MAX ||
         PQgetlength(r, row, 3) != 3)
         return NULL;
     lx_niche_t *n = lx_calloc(1, sizeof(*n));
@@ -56,6 +74,8 @@ lx_niche_t *lx_niche_from_row(const PGresult *r, int row, uint64_t now_ms)
     n->dedupe_days = (int)col_int(r, row, 9);
     n->fee_bps = (int)col_int(r, row, 10);
     n->min_quality = (int)col_int(r, row, 11);
+    if (lx_return_reasons_from_pg(PQgetvalue(r, row, 16), &n->return_auto_accept) != 0) n->return_auto_accept = 0;
+    n->return_max_rate_bps = (int)col_int(r, row, 17);
     n->status = LX_NICHE_ACTIVE;
     for (int i = 0; status_names[i] != NULL; i++)
         if (strcmp(PQgetvalue(r, row, 13), status_names[i]) == 0) n->status = (lx_niche_status_t)i;
@@ -112,6 +132,33 @@ static void check_currency(json_t *body, lx_error_t *err)
         }
 }
 
+/* return_auto_accept: an array of distinct return reasons (billing/returns.h). */
+static void check_auto_accept(json_t *body, lx_error_t *err)
+{
+    json_t *a = json_object_get(body, "return_auto_accept");
+    if (a == NULL) return;
+    if (!json_is_array(a)) {
+        lx_error_field(err, "/return_auto_accept", "must be an array of return reasons");
+        return;
+    }
+    unsigned seen = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v)
+    {
+        char ptr[64];
+        snprintf(ptr, sizeof(ptr), "/return_auto_accept/%zu", i);
+        int r = json_is_string(v) ? lx_return_reason_parse(json_string_value(v), json_string_length(v)) : -1;
+        if (r < 0)
+            lx_error_field(err, ptr, "must be one of invalid_contact, duplicate, out_of_region, fake, other");
+        else if (seen & (1u << r))
+            lx_error_field(err, ptr, "names %s twice", lx_return_reasons[r]);
+        else
+            seen |= 1u << r;
+        if (i >= LX_RETURN__COUNT) break; /* past five entries one is a repeat or not a reason: reported above */
+    }
+}
+
 /* The members both create and patch may carry; `required` applies to create. */
 static void check_mutable(json_t *body, int create, lx_error_t *err)
 {
@@ -131,6 +178,8 @@ static void check_mutable(json_t *body, int create, lx_error_t *err)
     lx_json_enum(body, "", "status", 0, status_names, &idx, err);
     json_t *attrs = json_object_get(body, "attributes");
     if (attrs != NULL) lx_attrs_schema_check(attrs, "/attributes", err);
+    lx_json_int(body, "", "return_max_rate_bps", 0, 0, 10000, &v, err);
+    check_auto_accept(body, err);
 }
 
 const char *const lx_niche_members[LX_NICHE_MEMBERS + 1] = {"slug",
@@ -146,6 +195,8 @@ const char *const lx_niche_members[LX_NICHE_MEMBERS + 1] = {"slug",
                                                             "min_quality",
                                                             "attributes",
                                                             "status",
+                                                            "return_auto_accept",
+                                                            "return_max_rate_bps",
                                                             NULL};
 
 lx_status_t lx_niche_check_create(json_t *body, lx_error_t *err)

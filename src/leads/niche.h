@@ -24,7 +24,8 @@
 
 #define LX_NICHE_COLS                                                                                                              \
     "id, slug, name, currency, max_shares, floor_exclusive, floor_shared, return_window_hours, inventory_ttl_hours, "              \
-    "dedupe_days, fee_bps, min_quality, attributes, status, created_at, updated_at"
+    "dedupe_days, fee_bps, min_quality, attributes, status, created_at, updated_at, return_auto_accept, return_max_rate_bps"
+#define LX_NICHE_NCOLS    18
 #define LX_NICHE_SLUG_MAX 64
 
 typedef enum { LX_NICHE_ACTIVE = 0, LX_NICHE_PAUSED, LX_NICHE_ARCHIVED } lx_niche_status_t;
@@ -37,6 +38,8 @@ typedef struct st_lx_niche_t {
     int max_shares;
     int64_t floor_exclusive, floor_shared;
     int return_window_hours, inventory_ttl_hours, dedupe_days, fee_bps, min_quality;
+    unsigned return_auto_accept; /* bit (1 << lx_return_reason_t) per reason accepted without an operator */
+    int return_max_rate_bps;
     lx_niche_status_t status;
     json_t *attributes; /* the attribute schema (checked when it was stored) */
     json_t *resource;   /* the niche as the API renders it */
@@ -57,7 +60,8 @@ const char *lx_niche_status_name(lx_niche_status_t s);
 /*
  * Request bodies. Create: slug, name, currency, floor_exclusive, floor_shared and fee_bps are required; the rest
  * default (max_shares 1, return_window_hours 72, inventory_ttl_hours 72, dedupe_days 30, min_quality 0,
- * attributes {}, status active). Patch: any of the mutable members (not slug, not currency), at least one.
+ * attributes {}, status active, return_auto_accept [] (reasons of billing/returns.h, each at most once),
+ * return_max_rate_bps 1000). Patch: any of the mutable members (not slug, not currency), at least one.
  * Every problem is reported with its JSON Pointer.
  */
 lx_status_t lx_niche_check_create(json_t *body, lx_error_t *err);
@@ -65,7 +69,7 @@ lx_status_t lx_niche_check_create(json_t *body, lx_error_t *err);
  * currency), then the mutable ones. The order is that of the create and update statements' parameters. */
 extern const char *const lx_niche_members[];
 #define LX_NICHE_FIXED_MEMBERS 2
-#define LX_NICHE_MEMBERS       13
+#define LX_NICHE_MEMBERS       15
 lx_status_t lx_niche_check_patch(json_t *body, lx_error_t *err);
 
 typedef struct st_lx_niche_cache_t {

@@ -79,21 +79,39 @@ def assert_ledger_consistent(db_url):
     return int(psql(db_url, "SELECT count(*) FROM ledger_txns"))
 
 
-def post_txn(db_url, kind, currency, entries, reference=None, lead_id=None, created_by=None, check=True):
-    """Posts one ledger transaction straight into the database, through the same two INSERT shapes as
+def post_txn(db_url, kind, currency, entries, reference=None, lead_id=None, created_by=None, check=True,
+             receipts=True):
+    """Posts one ledger transaction straight into the database, through the same INSERT shapes as
     src/billing/ledger.c, in one transaction. entries: [(owner account id or None for the platform, book, amount)].
-    Returns the transaction id; with check=False returns (txn id, CompletedProcess) so a refusal can be inspected."""
+    With receipts=True, each owned (account, book) gets a receipt row matching its entries (unsigned stand-ins, never
+    queued for the log: the database checks receipts against entries, not signatures). Returns the transaction id;
+    with check=False returns (txn id, CompletedProcess) so a refusal can be inspected."""
     txn_id = uuid7()
     txns = [{"id": txn_id, "kind": kind, "currency": currency, "reference": reference, "lead_id": lead_id,
              "created_by": created_by}]
     rows = [{"t": txn_id, "owner": owner, "book": book, "amount": amount, "currency": currency}
             for owner, book, amount in entries]
+    sums = {}
+    for owner, book, amount in entries:
+        if owner is not None and book in ("balance", "pending", "available"):
+            sums[(owner, book)] = sums.get((owner, book), 0) + amount
+    sale = kind in ("sale", "refund")
+    recs = [{"id": uuid7(), "account_id": owner, "kind": kind, "book": book, "ledger_txn": txn_id, "amount": amount,
+             "currency": currency, "lead_id": (lead_id or uuid7()) if sale else None,
+             "sale_id": uuid7() if sale else None, "reverses": uuid7() if kind == "refund" else None}
+            for (owner, book), amount in sums.items() if amount != 0] if receipts else []
     sql = (
         "BEGIN;\n"
         "INSERT INTO ledger_txns (id, kind, currency, reference, lead_id, created_by) "
         "SELECT x.id, x.kind, x.currency, x.reference, x.lead_id, x.created_by "
         "FROM jsonb_to_recordset(:'txns'::jsonb) AS x(id uuid, kind text, currency text, reference text, lead_id uuid, "
         "created_by uuid);\n"
+        "INSERT INTO receipts (id, account_id, kind, book, ledger_txn, amount, currency, lead_id, sale_id, reverses, "
+        "issued_at, body, key_id, signature) "
+        "SELECT x.id, x.account_id, x.kind, x.book, x.ledger_txn, x.amount, x.currency, x.lead_id, x.sale_id, "
+        "x.reverses, now(), '{}', '0000000000000000', repeat('A', 86) "
+        "FROM jsonb_to_recordset(:'receipts'::jsonb) AS x(id uuid, account_id uuid, kind text, book text, "
+        "ledger_txn uuid, amount bigint, currency text, lead_id uuid, sale_id uuid, reverses uuid);\n"
         "INSERT INTO ledger_entries (txn_id, ledger_account_id, account_id, book, amount, currency) "
         "SELECT x.t, a.id, a.owner, a.book, x.amount, a.currency "
         "FROM jsonb_to_recordset(:'entries'::jsonb) AS x(t uuid, owner uuid, book text, amount bigint, currency text) "
@@ -101,7 +119,8 @@ def post_txn(db_url, kind, currency, entries, reference=None, lead_id=None, crea
         "AND (a.owner = x.owner OR (a.owner IS NULL AND x.owner IS NULL)) ORDER BY x.t;\n"
         "COMMIT;\n")
     p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", db_url,
-                        "-v", "txns=" + json.dumps(txns), "-v", "entries=" + json.dumps(rows)],
+                        "-v", "txns=" + json.dumps(txns), "-v", "entries=" + json.dumps(rows),
+                        "-v", "receipts=" + json.dumps(recs)],
                        input=sql, capture_output=True, text=True, timeout=60)
     if not check:
         return txn_id, p

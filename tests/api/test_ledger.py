@@ -5,6 +5,7 @@ import concurrent.futures
 import datetime
 import json
 import secrets
+import subprocess
 import threading
 import unittest
 import urllib.parse
@@ -613,6 +614,42 @@ class CreditLimitAndStatus(MarketTestCase):
         finally:
             other.stop()
         assert_ledger_consistent(self.db_url)
+
+
+class ReceiptsCoverEntries(unittest.TestCase):
+    """The entries trigger refuses money movements whose accounts lack matching receipts (invariant 5)."""
+
+    def test_entries_need_matching_receipts(self):
+        url = new_database()
+        run_cli(["migrate"], env={"LEADX_DATABASE_URL": url})
+        adv, wm = uuid7(), uuid7()
+        psql(url, f"INSERT INTO accounts (id, role, name, currency) VALUES ('{adv}', 'advertiser', 'a', 'USD'), "
+                  f"('{wm}', 'webmaster', 'w', 'USD')")
+        _, p = post_txn(url, "deposit", "USD", [(None, "cash", -1_000), (adv, "balance", 1_000)], check=False,
+                        receipts=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("without a receipt", p.stderr)
+        post_txn(url, "deposit", "USD", [(None, "cash", -1_000), (adv, "balance", 1_000)])
+        # A receipt that states another amount than the entries.
+        txn = uuid7()
+        p = subprocess.run(
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url], capture_output=True, text=True, input=(
+                "BEGIN;\n"
+                f"INSERT INTO ledger_txns (id, kind, currency) VALUES ('{txn}', 'deposit', 'USD');\n"
+                "INSERT INTO receipts (id, account_id, kind, book, ledger_txn, amount, currency, issued_at, body, key_id, "
+                f"signature) VALUES ('{uuid7()}', '{adv}', 'deposit', 'balance', '{txn}', 499, 'USD', now(), '{{}}', "
+                "'0000000000000000', repeat('A', 86));\n"
+                "INSERT INTO ledger_entries (txn_id, ledger_account_id, account_id, book, amount, currency) "
+                f"SELECT '{txn}', id, owner, book, CASE WHEN owner IS NULL THEN -500 ELSE 500 END, currency "
+                f"FROM ledger_accounts WHERE currency = 'USD' AND (owner = '{adv}' OR (owner IS NULL AND book = 'cash'));\n"
+                "COMMIT;\n"))
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("do not match its entries", p.stderr)
+        # Receipts are never changed or deleted.
+        with self.assertRaises(AssertionError):
+            psql(url, "DELETE FROM receipts")
+        self.assertEqual(psql(url, "SELECT count(*) FROM receipts"), "1")
+        self.assertEqual(assert_ledger_consistent(url), 1)
 
 
 class ConsistencyCheckSelfTest(unittest.TestCase):

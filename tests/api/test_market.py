@@ -400,21 +400,22 @@ class Purchases(MarketCase):
         problem(self.buy(third["id"], "shared", adv), 402, "insufficient_funds")
 
     def test_the_database_backs_the_checks(self):
-        """A share slot taken behind the lead's back (its sale state not moved) is refused by the unique index on
-        unrefunded sales: 409 on /mode, and nothing written."""
+        """Every share slot taken behind the lead's back (its sale state not moved): the purchase takes the lowest
+        free slot, finds none, and the unique index on unrefunded sales refuses it: 409 on /mode, nothing written."""
         lead = self.new_lead()
         acct, adv = self.advertiser(funds=10**6)
-        stray = uuid7()
-        psql(self.db_url,
-             "INSERT INTO sales (id, lead_id, buyer_id, webmaster_id, niche_id, mode, share_index, price, fee, payout, "
-             f"currency, ledger_txn) SELECT '{stray}', l.id, '{uuid7()}', l.webmaster_id, l.niche_id, 'shared', 0, 1, 0, "
-             f"1, 'RUB', '{uuid7()}' FROM leads l WHERE l.id = '{lead['id']}'")
+        strays = [uuid7() for _ in range(3)]  # the niche's max_shares
+        for k, stray in enumerate(strays):
+            psql(self.db_url,
+                 "INSERT INTO sales (id, lead_id, buyer_id, webmaster_id, niche_id, mode, share_index, price, fee, "
+                 f"payout, currency, ledger_txn) SELECT '{stray}', l.id, '{uuid7()}', l.webmaster_id, l.niche_id, "
+                 f"'shared', {k}, 1, 0, 1, 'RUB', '{uuid7()}' FROM leads l WHERE l.id = '{lead['id']}'")
         try:
             problem(self.buy(lead["id"], "shared", adv), 409, "conflict", "/mode")
             self.assertEqual(self.db_balance(acct["id"]), 10**6)
             self.assertEqual(psql(self.db_url, f"SELECT shares_sold FROM leads WHERE id = '{lead['id']}'"), "0")
         finally:
-            psql(self.db_url, f"DELETE FROM sales WHERE id = '{stray}'")
+            psql(self.db_url, "DELETE FROM sales WHERE id IN (" + ", ".join(f"'{x}'" for x in strays) + ")")
         self.assertEqual(self.bought(lead["id"], "shared", adv)["share_index"], 0)
 
     def test_unknown_and_bad_ids(self):

@@ -17,7 +17,7 @@ harness.PROBLEM_STATUS.setdefault("conflict", 409)
 
 NICHE_MEMBERS = {"id", "slug", "name", "currency", "max_shares", "floor_exclusive", "floor_shared",
                  "return_window_hours", "inventory_ttl_hours", "dedupe_days", "fee_bps", "min_quality", "attributes",
-                 "status", "created_at", "updated_at"}
+                 "status", "created_at", "updated_at", "return_auto_accept", "return_max_rate_bps"}
 NOTIFY_WAIT_S = 2.0  # how long a change may take to reach every cache (NOTIFY is asynchronous)
 
 
@@ -115,6 +115,7 @@ class Create(NicheApi):
                 self.assertEqual((n["max_shares"], n["return_window_hours"], n["inventory_ttl_hours"],
                                   n["dedupe_days"], n["min_quality"], n["attributes"], n["status"]),
                                  (1, 72, 72, 30, 0, {}, "active"))
+                self.assertEqual((n["return_auto_accept"], n["return_max_rate_bps"]), ([], 1000))
                 self.assertEqual(n["created_at"], n["updated_at"])
                 self.assertLess(abs((ts(n["created_at"]) - before).total_seconds()), 60)
                 self.assertEqual(self.get_niche(n["slug"], client=c).json(), n)
@@ -123,7 +124,9 @@ class Create(NicheApi):
     def test_every_member_given(self):
         body = niche_body(max_shares=20, floor_exclusive=0, floor_shared=1000000000000, return_window_hours=0,
                           inventory_ttl_hours=8760, dedupe_days=3650, fee_bps=10000, min_quality=100,
-                          status="paused", currency="EUR")
+                          status="paused", currency="EUR",
+                          return_auto_accept=["invalid_contact", "duplicate", "out_of_region", "fake", "other"],
+                          return_max_rate_bps=10000)
         r = self.post_niche(body)
         self.assertEqual(r.status_code, 201, r.text)
         n = r.json()
@@ -131,7 +134,8 @@ class Create(NicheApi):
         self.assertEqual(set(n), NICHE_MEMBERS)
         self.before += 1
         for other in ({"return_window_hours": 8760, "inventory_ttl_hours": 1, "dedupe_days": 0, "fee_bps": 0,
-                       "min_quality": 0, "max_shares": 1, "status": "archived"}, {"status": "active"}):
+                       "min_quality": 0, "max_shares": 1, "status": "archived", "return_auto_accept": [],
+                       "return_max_rate_bps": 0}, {"status": "active", "return_auto_accept": ["fake"]}):
             r = self.post_niche(niche_body(**other))
             self.assertEqual(r.status_code, 201, r.text)
             self.assertEqual({k: r.json()[k] for k in other}, other)
@@ -217,11 +221,21 @@ class Create(NicheApi):
             ("min_quality", 101), ("min_quality", -1), ("return_window_hours", -1), ("return_window_hours", 8761),
             ("inventory_ttl_hours", 0), ("inventory_ttl_hours", 8761), ("dedupe_days", -1), ("dedupe_days", 3651),
             ("max_shares", 2.0), ("min_quality", True), ("fee_bps", 2 ** 62), ("max_shares", None),
+            ("return_max_rate_bps", -1), ("return_max_rate_bps", 10001), ("return_max_rate_bps", "5"),
+            ("return_auto_accept", "fake"), ("return_auto_accept", {"fake": True}),
         ]
         for member, value in cases:
             with self.subTest(member=member, value=value):
                 doc = self.assert_422(self.post_niche(niche_body(**{member: value})), f"/{member}")
                 self.assertEqual(fields(doc), [f"/{member}"])
+
+    def test_bad_return_policy_entries_are_named(self):
+        for value, pointer in ((["fake", "bored"], "/return_auto_accept/1"), (["fake", "fake"], "/return_auto_accept/1"),
+                               ([7], "/return_auto_accept/0"), ([None], "/return_auto_accept/0"),
+                               (["FAKE"], "/return_auto_accept/0")):
+            with self.subTest(value=value):
+                doc = self.assert_422(self.post_niche(niche_body(return_auto_accept=value)), pointer)
+                self.assertEqual(fields(doc), [pointer])
 
     def test_bad_names_and_status(self):
         for member, value in (("name", ""), ("name", "x" * 201), ("name", "tab\there"), ("name", 7),
@@ -494,19 +508,21 @@ class ListGetPatch(NicheApi):
         change = {"name": "Mortgages", "max_shares": 5, "floor_exclusive": 123456, "floor_shared": 0,
                   "return_window_hours": 24, "inventory_ttl_hours": 1, "dedupe_days": 0, "fee_bps": 10000,
                   "min_quality": 100, "status": "paused",
-                  "attributes": {"budget": {"type": "integer", "min": 0, "required": True}}}
+                  "attributes": {"budget": {"type": "integer", "min": 0, "required": True}},
+                  "return_auto_accept": ["out_of_region", "duplicate"], "return_max_rate_bps": 2500}
         time.sleep(0.002)
         r = self.patch_niche(n["slug"], change)
         self.assertEqual(r.status_code, 200, r.text)
         after = r.json()
-        self.assertEqual({k: after[k] for k in change}, change)
+        # return_auto_accept comes back in the published order of reasons
+        self.assertEqual({k: after[k] for k in change}, {**change, "return_auto_accept": ["duplicate", "out_of_region"]})
         for k in ("id", "slug", "currency", "created_at"):
             self.assertEqual(after[k], n[k], k)
         self.assertGreater(ts(after["updated_at"]), ts(n["updated_at"]))
         self.assertEqual(self.get_niche(n["slug"], client=self.h1).json(), after)
         # one member at a time; the others stay
-        for c, (k, v) in zip((self.h1, self.h2, self.h1), (("status", "active"), ("min_quality", 0),
-                                                           ("attributes", {}))):
+        for c, (k, v) in zip((self.h1, self.h2, self.h1, self.h2), (("status", "active"), ("min_quality", 0),
+                                                                     ("attributes", {}), ("return_auto_accept", []))):
             time.sleep(0.002)
             r = self.patch_niche(n["slug"], {k: v}, client=c)
             self.assertEqual(r.status_code, 200, r.text)
@@ -537,6 +553,7 @@ class ListGetPatch(NicheApi):
         for member, value in (("max_shares", 0), ("max_shares", 21), ("fee_bps", 10001), ("min_quality", 101),
                               ("floor_exclusive", -1), ("floor_shared", -1), ("name", ""), ("status", "deleted"),
                               ("inventory_ttl_hours", 0), ("colour", "red"), ("id", n["id"]),
+                              ("return_max_rate_bps", 10001), ("return_auto_accept", "nope"),
                               ("created_at", n["created_at"])):
             with self.subTest(member=member, value=value):
                 doc = self.assert_422(self.patch_niche(s, {member: value}), f"/{member}")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Marketplace benchmark: distinct leads from tests/bench/leadgen sold through the real-time auction of the real server
-# (intake batch: leads, sales, ledger entries and campaign spend in one commit), beside pgbench running the server's
-# own intake+sale SQL one lead per transaction ("per-lead design") and in the server's batch size ("limit"), in the
-# same run.
+# (intake batch: leads, sales, signed receipts, ledger entries and campaign spend in one commit), beside pgbench
+# running the server's own intake+sale SQL one lead per transaction ("per-lead design") and in the server's batch size
+# ("limit"), in the same run. tests/bench/receipts.sh runs it beside a revision without receipts.
 #
 #   tests/bench/market.sh                            (after deploy/dev.sh has built and set up once)
 #   LEADX_BIN=build-bench/leadx tests/bench/market.sh
@@ -25,9 +25,10 @@
 #   (d) from the database: of each scenario's leads (this run's webmaster, the scenario's time window, warm-up
 #       included) the share sold, exclusive and shared shares of the sold ones, buyers (sales rows) per sold lead
 #   (e) pgbench, as many clients as (a) has connections, of the server's intake+sale transaction
-#       (src/leads/intake.c and the two posting statements of src/billing/ledger.c, copied from the source on every
-#       run, in the server's order and in its two pipelined round trips): "per-lead design" with 1 lead a
-#       transaction, "limit" with PG_BATCH (256, the server's --intake-batch-max) leads a transaction
+#       (src/leads/intake.c, the two posting statements of src/billing/ledger.c and the receipts statement of
+#       src/billing/receipts.c, copied from the source on every run, in the server's order and in its two pipelined
+#       round trips): "per-lead design" with 1 lead a transaction, "limit" with PG_BATCH (256, the server's
+#       --intake-batch-max) leads a transaction
 # Every measured run (leadgen's and pgbench's) starts after a VACUUM of the tables each sale updates (campaigns,
 # balance rows), so runs compare; see vacuum_hot.
 # The database is a dedicated one on the private cluster (DBNAME, default leadx_bench_market), dropped and made
@@ -432,10 +433,12 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # ==== pgbench: the server's intake+sale transaction =================================================================
 # The pgbench script is the server's own SQL, copied mechanically from the source on every run (pgbench_script), so
-# the copy cannot go stale: every LX_DB_STMT of src/leads/intake.c and the two posting statements of
-# src/billing/ledger.c (lx_ledger_insert_txns, lx_ledger_insert_entries: the ledger trigger runs), their C string
-# literals joined and the string macros they use expanded (NOW_BUCKET, CAMPAIGN_SCOPE, and
-# LX_INTAKE_OTHER_NICHES_WINDOW of src/leads/intake.h), byte for byte; in the order, with the parameters and under
+# the copy cannot go stale: every LX_DB_STMT of src/leads/intake.c, the two posting statements of
+# src/billing/ledger.c (lx_ledger_insert_txns, lx_ledger_insert_entries: the ledger trigger runs) and
+# lx_receipts_insert of src/billing/receipts.c (the receipts and their receipt_queue rows, before the entries, whose
+# trigger checks every touched account's receipts against its entries), their C string literals joined and the
+# string macros they use expanded (NOW_BUCKET, CAMPAIGN_SCOPE, and LX_INTAKE_OTHER_NICHES_WINDOW of
+# src/leads/intake.h), byte for byte; in the order, with the parameters and under
 # the conditions of the lx_db_job_add and lx_db_param calls of send_step1 and send_step2: the server's two
 # pipelined round trips, BEGIN to COMMIT. One change: each $n parameter (a JSON document or an array literal the
 # server builds in C) is read from a transaction-local setting, current_setting('bench.NAME'), in the same text
@@ -458,11 +461,12 @@ pgbench_script() {
 import re, sys
 
 repo = sys.argv[1]
-FILES = ["src/leads/intake.h", "src/leads/intake.c", "src/billing/ledger.c"]
+FILES = ["src/leads/intake.h", "src/leads/intake.c", "src/billing/ledger.c", "src/billing/receipts.c"]
 # The C variable send_step1/send_step2 passes as a statement's parameter -> the bench's setting (bench.NAME, set
 # by leadx_bench.setup from the template's column NAME).
 SETTINGS = {"claims": "claims", "signals": "signals", "niches": "niches", "regions": "regions", "b->p[5]": "velocity",
-            "leads": "leads", "txns": "txns", "sales": "sales", "entries": "entries", "spend": "spend"}
+            "leads": "leads", "txns": "txns", "sales": "sales", "b->p[10]": "receipts", "entries": "entries",
+            "spend": "spend"}
 # The conditions under which send_step1/send_step2 add a statement, as they stand for the bench's leads.
 CONDITIONS = {
     "b->npairs!=0": "always",                    # every lead has a contact, and the niches deduplicate
@@ -719,7 +723,7 @@ SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS leadx_bench CASCADE;
 CREATE SCHEMA leadx_bench;
 CREATE TABLE leadx_bench.niche AS
-  SELECT (s.i - 1)::int AS i, n.id, n.max_shares, n.inventory_ttl_hours AS ttl, n.floor_exclusive AS fe,
+  SELECT (s.i - 1)::int AS i, n.id, n.slug, n.max_shares, n.inventory_ttl_hours AS ttl, n.floor_exclusive AS fe,
     n.floor_shared AS fs, n.fee_bps, n.currency
   FROM unnest(:'slugs'::text[]) WITH ORDINALITY AS s (slug, i) JOIN niches n ON n.slug = s.slug;
 CREATE TABLE leadx_bench.region AS SELECT (r.i - 1)::int AS i, r.code FROM unnest(:'regions'::text[]) WITH ORDINALITY AS r (code, i);
@@ -791,20 +795,27 @@ $$;
 -- for round trip 2 (the leads, sold or unsold with their sale state; the sales, each naming its lead's ledger
 -- transaction in t; one ledger transaction per sold lead, kind sale, and its entries: each buyer's balance -price,
 -- the webmaster's pending + the lead's payouts, the platform's revenue + the lead's fees, zero amounts left out as
--- lx_ledger_entry leaves them out; campaign spend [{id, s, n}] in the server's campaign order), each in the
--- server's order and with its members. Text (json, not jsonb): the statements parse them as they parse the server's.
+-- lx_ledger_entry leaves them out; campaign spend [{id, s, n}] in the server's campaign order; the receipts as
+-- src/billing/receipts.c's lx_receipts_add writes them, per sale the buyer's (balance, -price) and, unless the payout
+-- is 0, the webmaster's (pending, +payout), each with its body: the canonical JSON of a sale receipt in the shape and
+-- size the server signs (src/billing/receipt.h; one issued_at, the template's creation time), a fixed key_id and a
+-- signature of 86 base64url characters that signs nothing (the database never verifies one: the server signs in C,
+-- tests/bench/receipts.sh measures that), each in the server's order and with its members. Text (json, not jsonb):
+-- the statements parse them as they parse the server's.
 CREATE TABLE leadx_bench.doc (n int, t int, claims text, signals text, niches text, regions text, leads text,
-  sales text, txns text, entries text, spend text, velocity text, PRIMARY KEY (n, t));
+  sales text, txns text, entries text, spend text, velocity text, receipts text, PRIMARY KEY (n, t));
 ALTER TABLE leadx_bench.doc ALTER claims SET STORAGE EXTERNAL, ALTER signals SET STORAGE EXTERNAL,
   ALTER leads SET STORAGE EXTERNAL, ALTER sales SET STORAGE EXTERNAL, ALTER txns SET STORAGE EXTERNAL,
-  ALTER entries SET STORAGE EXTERNAL, ALTER velocity SET STORAGE EXTERNAL;
+  ALTER entries SET STORAGE EXTERNAL, ALTER velocity SET STORAGE EXTERNAL, ALTER receipts SET STORAGE EXTERNAL;
 CREATE FUNCTION leadx_bench.make_doc(t int, n int, mix int, wm uuid) RETURNS void LANGUAGE sql AS $$
   WITH l AS MATERIALIZED (SELECT * FROM leadx_bench.template_leads(t, n, mix)),
   s AS MATERIALIZED (
     SELECT l.g, l.id AS lead, 'deadbeef-dead-beef-8000-' || l.tg || lpad(e.k::text, 4, '0') AS id, e.k - 1 AS k,
       e.v->>'c' AS c, e.v->>'b' AS b, (e.v->>'p')::bigint AS p, (e.v->>'f')::bigint AS f, (e.v->>'o')::bigint AS o,
-      p.sold_mode AS m, l.niche_id, l.currency AS cur, 'deadbeef-dead-beef-9000-' || l.tg || '0000' AS txn
+      p.sold_mode AS m, l.niche_id, l.currency AS cur, 'deadbeef-dead-beef-9000-' || l.tg || '0000' AS txn,
+      l.tg, l.region, nn.slug
     FROM l JOIN leadx_bench.plan p ON p.pair = l.ni * 1000 + l.ri AND p.mode = l.mode
+    JOIN leadx_bench.niche nn ON nn.i = l.ni
     CROSS JOIN LATERAL jsonb_array_elements(p.sales) WITH ORDINALITY AS e (v, k)),
   per_lead AS (
     SELECT s.g, s.lead, s.txn, s.cur, count(*) AS cnt, sum(s.o) AS payout, sum(s.f) AS fees, min(s.m) AS m
@@ -851,7 +862,21 @@ CREATE FUNCTION leadx_bench.make_doc(t int, n int, mix int, wm uuid) RETURNS voi
       FROM (SELECT s.niche_id, s.c, sum(s.p) AS s, count(*) AS n FROM s GROUP BY s.niche_id, s.c) AS x)::text, '[]'),
     (SELECT json_agg(json_build_object('k', v.k, 'n', v.n, 'key', v.key) ORDER BY v.k, v.key COLLATE "C")
       FROM (SELECT 1 AS k, l.ip AS key, count(*) AS n FROM l GROUP BY l.ip
-            UNION ALL SELECT 2, wm || ':' || l.sub, count(*) FROM l GROUP BY l.sub) AS v)::text
+            UNION ALL SELECT 2, wm || ':' || l.sub, count(*) FROM l GROUP BY l.sub) AS v)::text,
+    coalesce((SELECT json_agg(json_build_object('id', r.id, 'account_id', r.account, 'kind', 'sale', 'book', r.book,
+        'ledger_txn', s.txn, 'amount', r.amount, 'currency', s.cur, 'issued_at', x.at, 'key_id', x.kid,
+        'signature', rtrim(translate(encode(sha512(('s' || r.id)::bytea), 'base64'), E'+/\n', '-_'), '='),
+        'lead_id', s.lead, 'sale_id', s.id,
+        'body', format('{"account":"%s","amount":%s,"currency":"%s","id":"%s","issued_at":"%s","kind":"sale",'
+          '"lead_digest":"%s","lead_id":"%s","ledger_txn":"%s","mode":"%s","niche":"%s","region":"%s","sale_id":"%s",'
+          '"share_index":%s,"v":1}', r.account, r.amount, s.cur, r.id, x.at,
+          rtrim(translate(encode(sha256(('g' || s.tg)::bytea), 'base64'), '+/', '-_'), '='), s.lead, s.txn, s.m,
+          s.slug, s.region, s.id, s.k)) ORDER BY s.g, s.k, r.side)
+      FROM s CROSS JOIN (SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at,
+          left(encode(sha256('leadx bench receipt key'::bytea), 'hex'), 16) AS kid) AS x
+        CROSS JOIN LATERAL (VALUES (0, 'deadbeef-dead-beef-a000-' || s.tg || lpad(s.k::text, 4, '0'), s.b, 'balance', -s.p),
+          (1, 'deadbeef-dead-beef-b000-' || s.tg || lpad(s.k::text, 4, '0'), wm::text, 'pending', s.o)) AS r (side, id, account, book, amount)
+      WHERE r.amount <> 0)::text, '[]')
 $$;
 SELECT leadx_bench.make_doc(t, 1, :mix, :'wm') FROM generate_series(0, :k1 - 1) AS t;
 SELECT leadx_bench.make_doc(t, :nbatch, :mix, :'wm') FROM generate_series(0, :kbatch - 1) AS t WHERE :nbatch <> 1;
@@ -877,6 +902,7 @@ CREATE FUNCTION leadx_bench.setup(r bigint, n int, t int, names text[]) RETURNS 
       WHEN 'txns' THEN replace(d.txns, 'deadbeef-dead-beef', x.d)
       WHEN 'sales' THEN replace(d.sales, 'deadbeef-dead-beef', x.d)
       WHEN 'entries' THEN replace(d.entries, 'deadbeef-dead-beef', x.d)
+      WHEN 'receipts' THEN replace(d.receipts, 'deadbeef-dead-beef', x.d)
       WHEN 'spend' THEN d.spend END, true))
   FROM leadx_bench.doc d, (SELECT h, substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-' || substr(h, 13, 4) AS d,
       substr(h, 1, 4) || ':' || substr(h, 5, 4) || ':' || substr(h, 9, 4) || ':' || substr(h, 13, 4) AS c

@@ -1,0 +1,374 @@
+/*
+ * The transparency-log sequencer: see sequencer.h for the contract.
+ *
+ * Why a polling thread with blocking libpq and not a NOTIFY per receipt:
+ * NOTIFY takes a global lock at commit and would serialise every money
+ * transaction; a poll every interval costs one cheap query when idle. Why
+ * blocking libpq: the thread has nothing else to do while a round runs, and
+ * the event loops never see this connection (like db/listen.c).
+ *
+ * Why everything is computed in C and written in bulk: a round of 20,000
+ * receipts is a handful of statements (the arrays travel as text parameters),
+ * so sequencing keeps far ahead of intake; the receipt hash and entry bytes
+ * are produced by the same functions `leadx verify` and the audit use
+ * (billing/receipt.h), so the server cannot log something they would
+ * compute differently.
+ *
+ * Why one transaction per round: the lock on log_state's single row is the
+ * "one sequencer at a time" guarantee across processes, and log_entries,
+ * log_nodes, the queue, tree_size and the head move together or not at all,
+ * so a crash or a cancelled round never leaves a log whose stored nodes
+ * disagree with its size.
+ */
+#include "billing/sequencer.h"
+#include "db/bgjob.h"
+#include "billing/merkle.h"
+#include "billing/receipt.h"
+#include "util/b64.h"
+#include "util/log.h"
+#include "util/time.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ROUND_DOC_MAX  ((size_t)256 << 20) /* hard cap of one round's parameter documents (far above 20,000 rows) */
+
+struct st_lx_sequencer_t {
+    const lx_keys_t *keys;
+    lx_bgjob_t *job;
+    _Atomic uint64_t tree_size, entries_total, heads_total;
+    /* A round's documents, kept from round to round (the thread's only; large rounds would fault fresh pages in). */
+    lx_strbuf_t ids, entries, scratch, canon, levels, idxs, hashes;
+};
+
+/* ---- statements ------------------------------------------------------------------------------------------------ */
+
+/* Anything to do? (no lock, no transaction: the idle poll) */
+static const char SQL_CHECK[] = "SELECT EXISTS (SELECT 1 FROM receipt_queue) OR NOT EXISTS "
+                                "(SELECT 1 FROM log_heads h JOIN log_state s ON h.tree_size = s.tree_size)";
+/* The sequencer's lock: another process holding it means that process is appending; skip the round. */
+static const char SQL_LOCK[] =
+    "SELECT s.tree_size, EXISTS (SELECT 1 FROM log_heads h WHERE h.tree_size = s.tree_size) FROM log_state s "
+    "FOR UPDATE SKIP LOCKED";
+static const char SQL_NODES[] = "SELECT level, idx, hash FROM log_nodes "
+                                "WHERE (level, idx) IN (SELECT * FROM unnest($1::smallint[], $2::bigint[]))";
+static const char SQL_QUEUE[] = "SELECT q.receipt_id, r.kind, r.body, r.key_id, r.signature FROM receipt_queue q "
+                                "JOIN receipts r ON r.id = q.receipt_id ORDER BY q.receipt_id LIMIT $1::int";
+/* Entries are canonical JSON: RFC 8785 escapes every control character, so a raw LF separates them safely. */
+static const char SQL_ENTRIES[] =
+    "INSERT INTO log_entries (log_index, receipt_id, entry) SELECT $1::bigint + t.o - 1, t.r::uuid, t.e "
+    "FROM unnest(string_to_array($2, ','), string_to_array($3, E'\\n')) WITH ORDINALITY AS t(r, e, o)";
+static const char SQL_NODES_INSERT[] =
+    "INSERT INTO log_nodes (level, idx, hash) SELECT t.l, t.i, decode(t.h, 'hex') "
+    "FROM unnest(string_to_array($1, ',')::smallint[], string_to_array($2, ',')::bigint[], string_to_array($3, ',')) "
+    "AS t(l, i, h)";
+static const char SQL_DEQUEUE[] = "DELETE FROM receipt_queue WHERE receipt_id = ANY (string_to_array($1, ',')::uuid[])";
+static const char SQL_STATE[] = "UPDATE log_state SET tree_size = $1::bigint";
+static const char SQL_HEAD[] = "INSERT INTO log_heads (tree_size, root_hash, timestamp, key_id, signature) "
+                               "VALUES ($1::bigint, $2, $3, $4, $5) ON CONFLICT (tree_size) DO NOTHING";
+
+/* ---- helpers ----------------------------------------------------------------------------------------------------- */
+
+static int64_t realtime_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* bytea in text output ("\x" + 64 hex digits) -> 32 bytes. */
+static int parse_hash(const char *v, uint8_t out[32])
+{
+    if (strlen(v) != 66 || v[0] != '\\' || v[1] != 'x') return -1;
+    for (int i = 0; i < 32; i++) {
+        int hi = hexval(v[2 + 2 * i]), lo = hexval(v[3 + 2 * i]);
+        if (hi < 0 || lo < 0) return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+/* ---- the frontier's nodes ---------------------------------------------------------------------------------------- */
+
+typedef struct {
+    lx_merkle_node_id_t id[64];
+    lx_hash_t h[64];
+    size_t n;
+} small_nodes_t;
+
+static const lx_hash_t *small_get(void *ctx, unsigned level, uint64_t index)
+{
+    small_nodes_t *ns = ctx;
+    for (size_t i = 0; i < ns->n; i++)
+        if (ns->id[i].level == level && ns->id[i].index == index) return &ns->h[i];
+    return NULL;
+}
+
+static int load_frontier(lx_sequencer_t *s, PGconn *pg, uint64_t size, lx_merkle_frontier_t *f)
+{
+    memset(f, 0, sizeof(*f));
+    if (size == 0) return 0;
+    lx_merkle_node_id_t plan[LX_MERKLE_MAX_PLAN];
+    size_t n = lx_merkle_plan_root(size, plan);
+    char levels[64 * 4 + 8], idxs[64 * 21 + 8];
+    size_t ll = 0, il = 0;
+    levels[ll++] = '{';
+    idxs[il++] = '{';
+    for (size_t i = 0; i < n && i < 64; i++) {
+        ll += (size_t)snprintf(levels + ll, sizeof(levels) - ll, "%s%u", i ? "," : "", (unsigned)plan[i].level);
+        il += (size_t)snprintf(idxs + il, sizeof(idxs) - il, "%s%" PRIu64, i ? "," : "", plan[i].index);
+    }
+    snprintf(levels + ll, sizeof(levels) - ll, "}");
+    snprintf(idxs + il, sizeof(idxs) - il, "}");
+    const char *params[] = {levels, idxs};
+    PGresult *r = lx_bgjob_run(s->job, pg, "frontier", SQL_NODES, 2, params, PGRES_TUPLES_OK);
+    if (r == NULL) return -1;
+    small_nodes_t ns = {.n = 0};
+    for (int i = 0; i < PQntuples(r) && ns.n < 64; i++) {
+        ns.id[ns.n].level = (uint8_t)strtoul(PQgetvalue(r, i, 0), NULL, 10);
+        ns.id[ns.n].index = strtoull(PQgetvalue(r, i, 1), NULL, 10);
+        if (parse_hash(PQgetvalue(r, i, 2), ns.h[ns.n].h) == 0) ns.n++;
+    }
+    PQclear(r);
+    if (lx_merkle_frontier_load(f, size, small_get, &ns) != 0) {
+        lx_log(LX_LOG_ERROR, "sequencer_corrupt", "log_nodes lack the right edge of the tree of size %" PRIu64, size);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- one round ---------------------------------------------------------------------------------------------------- */
+
+typedef struct {
+    lx_strbuf_t *levels, *idxs, *hashes; /* the nodes the appended leaves complete, as log_nodes rows */
+    size_t n;
+} emitted_t;
+
+/* Appends "," (unless first) and the decimal of v: no printf, it runs for every node. */
+static void put_u64(lx_strbuf_t *sb, int first, uint64_t v)
+{
+    char buf[24], *p = buf + sizeof(buf);
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    if (!first) *--p = ',';
+    lx_strbuf_append(sb, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+static void on_emit(void *ctx, unsigned level, uint64_t index, const lx_hash_t *h)
+{
+    emitted_t *e = ctx;
+    static const char hex[] = "0123456789abcdef";
+    char buf[65], *p = buf;
+    if (e->n) *p++ = ',';
+    for (int i = 0; i < 32; i++) {
+        *p++ = hex[h->h[i] >> 4];
+        *p++ = hex[h->h[i] & 15];
+    }
+    put_u64(e->levels, e->n == 0, level);
+    put_u64(e->idxs, e->n == 0, index);
+    lx_strbuf_append(e->hashes, buf, (size_t)(p - buf));
+    e->n++;
+}
+
+/* The entry's sale fields from a sale's or refund's body (canonical JSON text); NULL / -1 when absent. */
+static void sale_fields(const char *body, json_t **owner, const char **digest, const char **mode, int *share_index)
+{
+    *digest = NULL;
+    *mode = NULL;
+    *share_index = -1;
+    json_error_t jerr;
+    json_t *doc = json_loads(body, 0, &jerr);
+    *owner = doc;
+    if (!json_is_object(doc)) return;
+    json_t *d = json_object_get(doc, "lead_digest"), *m = json_object_get(doc, "mode"), *k = json_object_get(doc, "share_index");
+    if (json_is_string(d)) *digest = json_string_value(d);
+    if (json_is_string(m)) *mode = json_string_value(m);
+    if (json_is_integer(k) && json_integer_value(k) >= 0 && json_integer_value(k) <= INT32_MAX)
+        *share_index = (int)json_integer_value(k);
+}
+
+/* Returns the number of receipts appended (0: nothing to do or another sequencer holds the lock), or -1. */
+static int round_once(lx_sequencer_t *s, PGconn *pg)
+{
+    PGresult *r = lx_bgjob_run(s->job, pg, "check", SQL_CHECK, 0, NULL, PGRES_TUPLES_OK);
+    if (r == NULL) return -1;
+    int work = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (!work) return 0;
+
+    if (lx_bgjob_command(s->job, pg, "begin", "BEGIN", 0, NULL) != 0) return -1;
+    int appended = -1;
+    lx_strbuf_t *ids = &s->ids, *entries = &s->entries, *scratch = &s->scratch, *canon = &s->canon;
+    emitted_t em = {&s->levels, &s->idxs, &s->hashes, 0};
+    lx_strbuf_reset(ids);
+    lx_strbuf_reset(entries);
+    lx_strbuf_reset(em.levels);
+    lx_strbuf_reset(em.idxs);
+    lx_strbuf_reset(em.hashes);
+    PGresult *q = NULL;
+
+    if ((r = lx_bgjob_run(s->job, pg, "lock", SQL_LOCK, 0, NULL, PGRES_TUPLES_OK)) == NULL) goto out;
+    if (PQntuples(r) != 1) { /* another process's sequencer holds the lock */
+        PQclear(r);
+        appended = 0;
+        goto out;
+    }
+    uint64_t size = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+    int has_head = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+    PQclear(r);
+
+    char limit[16];
+    snprintf(limit, sizeof(limit), "%d", LX_SEQUENCER_BATCH_MAX);
+    const char *qp[] = {limit};
+    if ((q = lx_bgjob_run(s->job, pg, "queue", SQL_QUEUE, 1, qp, PGRES_TUPLES_OK)) == NULL) goto out;
+    int n = PQntuples(q);
+    if (n == 0 && has_head) {
+        appended = 0;
+        goto out;
+    }
+    lx_merkle_frontier_t f;
+    if (load_frontier(s, pg, size, &f) != 0) goto out;
+    for (int i = 0; i < n; i++) {
+        const char *id = PQgetvalue(q, i, 0), *kind = PQgetvalue(q, i, 1), *body = PQgetvalue(q, i, 2);
+        lx_strbuf_reset(scratch);
+        lx_receipt_render(body, (size_t)PQgetlength(q, i, 2), PQgetvalue(q, i, 3), PQgetvalue(q, i, 4), scratch);
+        char receipt_hash[LX_HASH_B64_LEN + 1];
+        lx_sha256_b64(scratch->base, scratch->len, receipt_hash);
+        json_t *owner = NULL;
+        const char *digest = NULL, *mode = NULL;
+        int share_index = -1;
+        if (strcmp(kind, "sale") == 0 || strcmp(kind, "refund") == 0) {
+            sale_fields(body, &owner, &digest, &mode, &share_index);
+            if (digest == NULL || mode == NULL || share_index < 0)
+                lx_log(LX_LOG_WARN, "sequencer_odd_receipt", "receipt %s (%s) lacks lead_digest, mode or share_index", id, kind);
+        }
+        lx_strbuf_reset(canon);
+        lx_log_entry_canon(kind, receipt_hash, digest, mode, share_index, canon);
+        json_decref(owner);
+        lx_hash_t leaf;
+        lx_merkle_leaf_hash(canon->base, canon->len, &leaf);
+        lx_merkle_frontier_append(&f, &leaf, on_emit, &em);
+        if (i) {
+            lx_strbuf_puts(ids, ",");
+            lx_strbuf_puts(entries, "\n");
+        }
+        lx_strbuf_puts(ids, id);
+        lx_strbuf_append(entries, canon->base, canon->len);
+    }
+    if (ids->overflow || entries->overflow || em.levels->overflow || em.idxs->overflow || em.hashes->overflow || canon->overflow) {
+        lx_log(LX_LOG_ERROR, "sequencer_failed", "a round's documents exceed their cap");
+        goto out;
+    }
+    lx_strbuf_append(ids, "", 1);
+    lx_strbuf_append(entries, "", 1);
+    lx_strbuf_append(em.levels, "", 1);
+    lx_strbuf_append(em.idxs, "", 1);
+    lx_strbuf_append(em.hashes, "", 1);
+
+    char first[24], new_size[24];
+    snprintf(first, sizeof(first), "%" PRIu64, size);
+    snprintf(new_size, sizeof(new_size), "%" PRIu64, f.size);
+    if (n > 0) {
+        const char *ep[] = {first, ids->base, entries->base};
+        const char *np[] = {em.levels->base, em.idxs->base, em.hashes->base};
+        const char *dp[] = {ids->base};
+        const char *sp[] = {new_size};
+        if (lx_bgjob_command(s->job, pg, "entries", SQL_ENTRIES, 3, ep) != 0 || lx_bgjob_command(s->job, pg, "nodes", SQL_NODES_INSERT, 3, np) != 0 ||
+            lx_bgjob_command(s->job, pg, "dequeue", SQL_DEQUEUE, 1, dp) != 0 || lx_bgjob_command(s->job, pg, "state", SQL_STATE, 1, sp) != 0)
+            goto out;
+    }
+    /* The signed head of the new size. */
+    lx_hash_t root;
+    lx_merkle_frontier_root(&f, &root);
+    char root_b64[LX_HASH_B64_LEN + 1], ts[LX_TS_LEN + 1], sig[LX_SIG_B64_LEN + 1];
+    lx_b64url_encode(root.h, 32, root_b64);
+    lx_ts_format_us(realtime_us(), ts);
+    lx_strbuf_reset(canon);
+    lx_tree_head_canon(f.size, root_b64, ts, canon);
+    lx_sign_b64(s->keys->receipt_sk, LX_TREE_HEAD_CONTEXT, canon->base, canon->len, sig);
+    const char *hp[] = {new_size, root_b64, ts, s->keys->receipt_key_id, sig};
+    if (lx_bgjob_command(s->job, pg, "head", SQL_HEAD, 5, hp) != 0) goto out;
+    if (lx_bgjob_command(s->job, pg, "commit", "COMMIT", 0, NULL) != 0) goto out;
+    atomic_store(&s->tree_size, f.size);
+    atomic_fetch_add(&s->entries_total, (uint64_t)n);
+    atomic_fetch_add(&s->heads_total, 1);
+    lx_log(LX_LOG_DEBUG, "log_sequenced", "appended %d receipts; tree size %" PRIu64 ", head signed", n, f.size);
+    appended = n;
+out:
+    if (q != NULL) PQclear(q);
+    if (appended < 0 || PQtransactionStatus(pg) != PQTRANS_IDLE) {
+        PGresult *rb = PQexec(pg, "ROLLBACK");
+        PQclear(rb);
+    }
+    return appended;
+}
+
+/* ---- the thread ---------------------------------------------------------------------------------------------------- */
+
+static int round_cb(void *ctx, lx_bgjob_t *job, PGconn *pg)
+{
+    (void)job;
+    return round_once(ctx, pg);
+}
+
+lx_sequencer_t *lx_sequencer_start(const char *conninfo, const lx_keys_t *keys, int64_t interval_ms)
+{
+    lx_sequencer_t *s = lx_calloc(1, sizeof(*s));
+    s->keys = keys;
+    lx_strbuf_init(&s->ids, ROUND_DOC_MAX);
+    lx_strbuf_init(&s->entries, ROUND_DOC_MAX);
+    lx_strbuf_init(&s->scratch, 1 << 20);
+    lx_strbuf_init(&s->canon, 4096);
+    lx_strbuf_init(&s->levels, ROUND_DOC_MAX);
+    lx_strbuf_init(&s->idxs, ROUND_DOC_MAX);
+    lx_strbuf_init(&s->hashes, ROUND_DOC_MAX);
+    lx_bgjob_config_t cfg = {"sequencer", interval_ms, LX_SEQUENCER_BATCH_MAX, round_cb, s};
+    lx_bgjob_start(&s->job, conninfo, &cfg);
+    return s;
+}
+
+void lx_sequencer_stop(lx_sequencer_t *s)
+{
+    lx_bgjob_stop(s->job); /* a round in flight is cancelled and rolls back; the next sequencer redoes it */
+    lx_strbuf_t *bufs[] = {&s->ids, &s->entries, &s->scratch, &s->canon, &s->levels, &s->idxs, &s->hashes};
+    for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) lx_strbuf_free(bufs[i]);
+    free(s);
+}
+
+void lx_sequencer_render_metrics(const lx_sequencer_t *s, lx_strbuf_t *out)
+{
+    lx_sequencer_t *m = (lx_sequencer_t *)s; /* atomics are read only */
+    lx_bgjob_stats_t st;
+    lx_bgjob_stats(m->job, &st);
+    lx_strbuf_printf(out,
+                     "# HELP leadx_log_tree_size Entries in the receipt transparency log after this process's last round.\n"
+                     "# TYPE leadx_log_tree_size gauge\nleadx_log_tree_size %llu\n"
+                     "# HELP leadx_log_entries_appended_total Receipts this process's sequencer appended to the log.\n"
+                     "# TYPE leadx_log_entries_appended_total counter\nleadx_log_entries_appended_total %llu\n"
+                     "# HELP leadx_log_heads_signed_total Signed tree heads this process's sequencer published.\n"
+                     "# TYPE leadx_log_heads_signed_total counter\nleadx_log_heads_signed_total %llu\n"
+                     "# HELP leadx_log_sequencer_rounds_total Sequencer polls (idle ones included).\n"
+                     "# TYPE leadx_log_sequencer_rounds_total counter\nleadx_log_sequencer_rounds_total %llu\n"
+                     "# HELP leadx_log_sequencer_errors_total Sequencer rounds that failed (rolled back and retried).\n"
+                     "# TYPE leadx_log_sequencer_errors_total counter\nleadx_log_sequencer_errors_total %llu\n"
+                     "# HELP leadx_log_sequencer_seconds_total Time spent in sequencer rounds.\n"
+                     "# TYPE leadx_log_sequencer_seconds_total counter\nleadx_log_sequencer_seconds_total %.6f\n"
+                     "# HELP leadx_log_sequencer_connected 1 while the sequencer's database connection is up.\n"
+                     "# TYPE leadx_log_sequencer_connected gauge\nleadx_log_sequencer_connected %d\n",
+                     (unsigned long long)atomic_load(&m->tree_size), (unsigned long long)atomic_load(&m->entries_total),
+                     (unsigned long long)atomic_load(&m->heads_total), (unsigned long long)st.rounds,
+                     (unsigned long long)st.errors, (double)st.round_us / 1e6, st.connected);
+}
