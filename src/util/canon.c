@@ -194,7 +194,7 @@ static lx_status_t canon(const json_t *v, lx_strbuf_t *out, char *path, size_t p
                 lx_error_field(err, plen ? path : "", "member names must be valid UTF-8");
                 st = lx_error_set(err, LX_ERR_VALIDATION, "A member name is not valid UTF-8.");
             }
-        if (st == LX_OK) qsort(m, k, sizeof(*m), member_cmp);
+        if (st == LX_OK && k > 1) qsort(m, k, sizeof(*m), member_cmp);
         if (st == LX_OK) lx_strbuf_append(out, "{", 1);
         for (size_t i = 0; i < k && st == LX_OK; i++) {
             if (i) lx_strbuf_append(out, ",", 1);
