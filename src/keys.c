@@ -57,13 +57,6 @@ static const keyfile_t keyfiles[] = {
 };
 #define NKEYFILES (sizeof(keyfiles) / sizeof(keyfiles[0]))
 
-static int64_t realtime_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void path_of(char *out, size_t cap, const char *dir, const char *file)
 {
     snprintf(out, cap, "%s/%s", dir, file);
@@ -387,7 +380,7 @@ static lx_status_t ensure_registry(const char *dir, int dirfd, lx_error_t *err)
     if (st == LX_OK) crypto_sign_ed25519_sk_to_pk(pk, sk);
     sodium_free(sk);
     if (st != LX_OK) return st;
-    int64_t nb = mtime_us(&kst), now = realtime_us();
+    int64_t nb = mtime_us(&kst), now = lx_ts_now_us();
     registry_single(&ring, pk, nb < now ? nb : now);
     st = registry_write(dir, dirfd, &ring, err);
     lx_keyring_free(&ring);
@@ -447,7 +440,7 @@ lx_status_t lx_keys_rotate(const char *dir, lx_error_t *err)
         if (st == LX_ERR_NOT_FOUND) st = lx_error_set(err, LX_ERR_INTERNAL, "%s/%s vanished", dir, LX_KEYS_REGISTRY_FILE);
     }
     if (st == LX_OK) st = registry_check(dir, &ring, old_pk, err);
-    int64_t now = realtime_us();
+    int64_t now = lx_ts_now_us();
     char old_id[LX_KEY_ID_LEN + 1], new_id[LX_KEY_ID_LEN + 1];
     if (st == LX_OK) {
         lx_receipt_key_id(old_pk, old_id);
@@ -526,7 +519,7 @@ lx_status_t lx_keys_load(const char *dir, lx_keys_t **out, lx_error_t *err)
         lx_receipt_key_id(keys->receipt_pk, keys->receipt_key_id);
         st = registry_read(dir, &keys->registry, err);
         if (st == LX_ERR_NOT_FOUND) { /* made by an older keygen: the key alone, valid since it was written */
-            int64_t nb = mtime_us(&kst), now = realtime_us();
+            int64_t nb = mtime_us(&kst), now = lx_ts_now_us();
             registry_single(&keys->registry, keys->receipt_pk, nb < now ? nb : now);
             st = LX_OK;
         } else if (st == LX_OK) {

@@ -43,6 +43,15 @@ json_t *lx_page_json(const lx_async_t *a, const PGresult *r, lx_row_render_cb re
     return json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
 }
 
+const char *lx_async_new_id(lx_async_t *a)
+{
+    lx_uuid_t id;
+    char s[LX_UUID_STRLEN + 1];
+    lx_uuid_v7(&id);
+    lx_uuid_format(&id, s);
+    return lx_async_dup(a, s, LX_UUID_STRLEN);
+}
+
 void lx_async_submit_one(lx_req_t *lr, lx_async_cb_t cb, lx_db_stmt_t *stmt, const char *value)
 {
     lx_async_t *a = lx_async_new(lr, cb);

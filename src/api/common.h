@@ -28,6 +28,8 @@ const char *lx_async_str(lx_async_t *a, const char *s);
 /* {"items": [...], "next_cursor": ...} for rows read with lx_async_page_limit's limit; a row's id is column 0. */
 typedef json_t *(*lx_row_render_cb)(const PGresult *r, int row, void *ctx);
 json_t *lx_page_json(const lx_async_t *a, const PGresult *r, lx_row_render_cb render, void *ctx);
+/* A new UUIDv7 as text in the async's memory (an id for the row a job creates). */
+const char *lx_async_new_id(lx_async_t *a);
 /* One statement with one text parameter, answered by `cb` (a get by id, a replay). */
 void lx_async_submit_one(lx_req_t *lr, lx_async_cb_t cb, lx_db_stmt_t *stmt, const char *value);
 /* 1 when the caller may see account `id` (operators: all; others: only themselves). */

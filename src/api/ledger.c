@@ -161,11 +161,7 @@ static void movement_fresh(lx_req_t *lr, lx_idem_t *idem)
     *m = *req;
     m->idem = lx_idem_copy(a, idem);
     a->user = m;
-    lx_uuid_t id;
-    char ids[LX_UUID_STRLEN + 1];
-    lx_uuid_v7(&id);
-    lx_uuid_format(&id, ids);
-    const char *txn_id = lx_async_dup(a, ids, LX_UUID_STRLEN);
+    const char *txn_id = lx_async_new_id(a);
     int64_t moved = k->sign * m->amount; /* what the account's book moves by */
 
     lx_strbuf_t txns, entries;
@@ -551,9 +547,7 @@ void lx_api_statement_get(lx_req_t *lr)
     if (q[1] != NULL) {
         if (statement_time(lr, q[1], "query.to", &to_us) != 0) return;
     } else {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        to_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+        to_us = lx_ts_now_us();
     }
     if (q[0] != NULL && from_us >= to_us) {
         lx_respond_problem(lr, LX_ERR_VALIDATION, "query.to", "to must be later than from.");

@@ -56,20 +56,13 @@ void lx_tlog_plan_add(lx_tlog_plan_t *p, const lx_merkle_node_id_t *ids, size_t 
     p->n += n;
 }
 
-static int node_cmp(const void *a, const void *b)
-{
-    const lx_merkle_node_id_t *x = a, *y = b;
-    if (x->level != y->level) return x->level < y->level ? -1 : 1;
-    return x->index < y->index ? -1 : x->index > y->index;
-}
-
 void lx_tlog_plan_fetch(lx_tlog_plan_t *p, lx_async_t *a)
 {
     size_t n = 0;
     if (p->n > 0) {
-        qsort(p->v, p->n, sizeof(*p->v), node_cmp);
+        qsort(p->v, p->n, sizeof(*p->v), lx_tlog_node_cmp);
         for (size_t i = 0; i < p->n; i++)
-            if (n == 0 || node_cmp(&p->v[n - 1], &p->v[i]) != 0) p->v[n++] = p->v[i];
+            if (n == 0 || lx_tlog_node_cmp(&p->v[n - 1], &p->v[i]) != 0) p->v[n++] = p->v[i];
     }
     lx_strbuf_t levels, idxs;
     lx_strbuf_init(&levels, LOG_DOC_MAX);
@@ -91,58 +84,6 @@ void lx_tlog_plan_fetch(lx_tlog_plan_t *p, lx_async_t *a)
     free(p->v);
     p->v = NULL;
     p->n = p->cap = 0;
-}
-
-static int hexval(int c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-int lx_tlog_nodes_load(lx_tlog_nodes_t *ns, const PGresult *r)
-{
-    size_t n = (size_t)PQntuples(r);
-    ns->n = 0;
-    ns->id = lx_malloc((n ? n : 1) * sizeof(*ns->id));
-    ns->h = lx_malloc((n ? n : 1) * sizeof(*ns->h));
-    for (size_t i = 0; i < n; i++) {
-        const char *v = PQgetvalue(r, (int)i, 2);
-        if (PQgetlength(r, (int)i, 2) != 66 || v[0] != '\\' || v[1] != 'x') return -1;
-        for (int k = 0; k < 32; k++) {
-            int hi = hexval(v[2 + 2 * k]), lo = hexval(v[3 + 2 * k]);
-            if (hi < 0 || lo < 0) return -1;
-            ns->h[i].h[k] = (uint8_t)(hi << 4 | lo);
-        }
-        ns->id[i].level = (uint8_t)strtoul(PQgetvalue(r, (int)i, 0), NULL, 10);
-        ns->id[i].index = strtoull(PQgetvalue(r, (int)i, 1), NULL, 10);
-        ns->n++;
-    }
-    return 0;
-}
-
-void lx_tlog_nodes_free(lx_tlog_nodes_t *ns)
-{
-    free(ns->id);
-    free(ns->h);
-    ns->id = NULL;
-    ns->h = NULL;
-    ns->n = 0;
-}
-
-const lx_hash_t *lx_tlog_nodes_get(void *ctx, unsigned level, uint64_t index)
-{
-    const lx_tlog_nodes_t *ns = ctx;
-    lx_merkle_node_id_t key = {.level = (uint8_t)level, .index = index};
-    size_t lo = 0, hi = ns->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = node_cmp(&ns->id[mid], &key);
-        if (c == 0) return &ns->h[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
 }
 
 void lx_tlog_hashes_render(const lx_hash_t *path, size_t n, lx_strbuf_t *out)
@@ -251,15 +192,13 @@ void lx_api_log_heads(lx_req_t *lr)
     if (lx_req_query(lr, names, q) != 0 || lx_req_page(lr, q[0], q[1], &limit, cursor) != 0) return;
     int64_t after = -1;
     if (cursor[0] != '\0') {
-        /* "00000000-0000-0000-hhhh-hhhhhhhhhhhh": the high half must be zero */
-        static const char zero_half[] = "00000000-0000-0000-";
+        /* a tree size in the low half of a UUID-shaped cursor: the high half must be zero */
+        lx_uuid_t u;
         uint64_t v = 0;
-        int ok = strncmp(cursor, zero_half, sizeof(zero_half) - 1) == 0;
-        for (const char *p = cursor + sizeof(zero_half) - 1; ok && *p != '\0'; p++) {
-            if (*p == '-') continue;
-            int d = hexval(*p);
-            if (d < 0) ok = 0;
-            v = v << 4 | (uint64_t)(d < 0 ? 0 : d);
+        int ok = lx_uuid_parse(cursor, strlen(cursor), &u) == 0;
+        for (int i = 0; ok && i < 16; i++) {
+            if (i < 8 && u.b[i] != 0) ok = 0;
+            if (i >= 8) v = v << 8 | u.b[i];
         }
         if (!ok || v > (uint64_t)INT64_MAX) {
             lx_respond_problem(lr, LX_ERR_INVALID_PARAMETER, "query.cursor", "cursor is not a value returned as next_cursor.");

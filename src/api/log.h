@@ -10,6 +10,7 @@
 #define LX_API_LOG_H
 
 #include "billing/merkle.h"
+#include "billing/tlog_nodes.h"
 #include "http/request.h"
 #include "util/strbuf.h"
 
@@ -30,18 +31,6 @@ void lx_tlog_plan_add(lx_tlog_plan_t *p, const lx_merkle_node_id_t *ids, size_t 
 /* Sorts and dedupes the ids, and adds the fetch statement (parameters copied into `a`) to a->job; frees p's memory. */
 void lx_tlog_plan_fetch(lx_tlog_plan_t *p, lx_async_t *a);
 
-/* The nodes a fetch returned, sorted, for lx_tlog_nodes_get. */
-typedef struct {
-    lx_merkle_node_id_t *id;
-    lx_hash_t *h;
-    size_t n;
-} lx_tlog_nodes_t;
-
-/* Reads a fetch result; 0, or -1 on a malformed row. Free with lx_tlog_nodes_free. */
-int lx_tlog_nodes_load(lx_tlog_nodes_t *ns, const PGresult *r);
-void lx_tlog_nodes_free(lx_tlog_nodes_t *ns);
-/* lx_merkle_get_fn over an lx_tlog_nodes_t. */
-const lx_hash_t *lx_tlog_nodes_get(void *ctx, unsigned level, uint64_t index);
 
 /* Appends ["b64url", ...]. */
 void lx_tlog_hashes_render(const lx_hash_t *path, size_t n, lx_strbuf_t *out);

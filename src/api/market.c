@@ -54,11 +54,6 @@ static long col_long(const PGresult *r, int row, int col)
     return strtol(PQgetvalue(r, row, col), NULL, 10);
 }
 
-static int64_t col_int64(const PGresult *r, int row, int col)
-{
-    return (int64_t)strtoll(PQgetvalue(r, row, col), NULL, 10);
-}
-
 /* The one rule for what a lead offers now, from its sale state: exclusive only while nobody holds it and the supplier
  * allows it; a shared slot while the supplier allows it, it is not sold exclusive and a slot is free. */
 static int offered(lx_auction_mode_t mode, const char *sale_mode, const char *sold_mode, long shares_sold, long max_shares)
@@ -243,13 +238,13 @@ static json_t *preview_json(const PGresult *r, int i, void *ctx)
     int exclusive = offered(LX_MODE_EXCLUSIVE, sale_mode, sold_mode, sold, max);
     int shared = offered(LX_MODE_SHARED, sale_mode, sold_mode, sold, max);
     json_t *attributes = json_loadb(PQgetvalue(r, i, 3), (size_t)PQgetlength(r, i, 3), 0, NULL);
-    json_t *price_exclusive = exclusive ? json_integer(inventory_price(col_int64(r, i, 12))) : json_null();
-    json_t *price_shared = shared ? json_integer(inventory_price(col_int64(r, i, 13))) : json_null();
+    json_t *price_exclusive = exclusive ? json_integer(inventory_price(lx_db_int64(r, i, 12))) : json_null();
+    json_t *price_shared = shared ? json_integer(inventory_price(lx_db_int64(r, i, 13))) : json_null();
     return json_pack("{s:s, s:s, s:s, s:o, s:{s:I, s:s}, s:o, s:I, s:o, s:s, s:I, s:o, s:o, s:s}", "id", PQgetvalue(r, i, 0),
                      "niche", PQgetvalue(r, i, 1), "region", PQgetvalue(r, i, 2), "attributes",
                      attributes != NULL ? attributes : json_object(), "quality", "score", (json_int_t)col_long(r, i, 4),
                      "temperature", PQgetvalue(r, i, 5), "created_at", lx_ts_json(r, i, 6), "age_seconds",
-                     (json_int_t)col_int64(r, i, 15), "expires_at", lx_ts_json(r, i, 7), "sale_mode", sale_mode,
+                     (json_int_t)lx_db_int64(r, i, 15), "expires_at", lx_ts_json(r, i, 7), "sale_mode", sale_mode,
                      "shared_slots_left", (json_int_t)(shared ? max - sold : 0), "price_exclusive", price_exclusive, "price_shared",
                      price_shared, "currency", PQgetvalue(r, i, 14));
 }
@@ -360,15 +355,6 @@ static const char *async_int(lx_async_t *a, int64_t v)
     return lx_async_dup(a, buf, (size_t)n);
 }
 
-static const char *new_id(lx_async_t *a)
-{
-    lx_uuid_t id;
-    char s[LX_UUID_STRLEN + 1];
-    lx_uuid_v7(&id);
-    lx_uuid_format(&id, s);
-    return lx_async_dup(a, s, LX_UUID_STRLEN);
-}
-
 /* Unknown leads, leads that were never for sale (rejected, duplicate) and leads of another currency are not the
  * buyer's to see. */
 static lx_status_t not_found(const char **field, const char **detail)
@@ -416,8 +402,8 @@ static lx_status_t decide(const lx_async_t *a, const purchase_t *p, int64_t *pri
                                                                                : "The lead has no shared slot left.";
         return LX_ERR_CONFLICT;
     }
-    *price = inventory_price(col_int64(lead, 0, p->mode == LX_MODE_EXCLUSIVE ? 10 : 11));
-    if (col_int64(bal, 0, 0) < *price) {
+    *price = inventory_price(lx_db_int64(lead, 0, p->mode == LX_MODE_EXCLUSIVE ? 10 : 11));
+    if (lx_db_int64(bal, 0, 0) < *price) {
         *field = NULL;
         *detail = "The balance (with the credit limit) does not cover the price.";
         return LX_ERR_PAYMENT_REQUIRED;
@@ -436,7 +422,7 @@ static void add_step2(lx_async_t *a, lx_req_t *lr, purchase_t *p, int64_t price)
     int64_t fee = lx_auction_fee(price, (int)col_long(lead, 0, 12)), payout = price - fee;
     const char *buyer = lx_async_dup(a, lr->who.account_id_str, LX_UUID_STRLEN);
     /* The sale's id names its ledger transaction too, as in the intake's real-time sales. */
-    const char *lead_id = lx_async_str(a, p->lead_id), *sale_id = new_id(a), *txn_id = sale_id;
+    const char *lead_id = lx_async_str(a, p->lead_id), *sale_id = lx_async_new_id(a), *txn_id = sale_id;
     /* The lowest free slot: refunded slots are free again, so counting the slots taken would name one still held. */
     long slot = PQgetisnull(lead, 0, 16) ? col_long(lead, 0, 3) : col_long(lead, 0, 16);
     const char *share_index = async_int(a, slot);

@@ -330,20 +330,6 @@ static void add_step1(lx_async_t *a, lx_req_t *lr, ret_t *t)
     }
 }
 
-static const char *new_id(lx_async_t *a)
-{
-    lx_uuid_t id;
-    char s[LX_UUID_STRLEN + 1];
-    lx_uuid_v7(&id);
-    lx_uuid_format(&id, s);
-    return lx_async_dup(a, s, LX_UUID_STRLEN);
-}
-
-static int64_t col_int64(const PGresult *r, int row, int col)
-{
-    return (int64_t)strtoll(PQgetvalue(r, row, col), NULL, 10);
-}
-
 /* The refusals of step 1 for a new return, or LX_OK. */
 static lx_status_t check_create(const lx_async_t *a, const ret_t *t, const char **field, char *detail, size_t len)
 {
@@ -408,8 +394,8 @@ static int add_refund(lx_async_t *a, lx_req_t *lr, const ret_t *t, const char *t
         .sale_id = PQgetvalue(sale, 0, S_ID), .lead_id = PQgetvalue(sale, 0, S_LEAD), .buyer_id = PQgetvalue(sale, 0, S_BUYER),
         .webmaster_id = PQgetvalue(sale, 0, S_WEBMASTER), .currency = PQgetvalue(sale, 0, S_CURRENCY),
         .niche = PQgetvalue(sale, 0, S_SLUG), .region = PQntuples(lead) == 1 ? PQgetvalue(lead, 0, 0) : NULL,
-        .mode = PQgetvalue(sale, 0, S_MODE), .share_index = (int)col_int64(sale, 0, S_SHARE),
-        .price = col_int64(sale, 0, S_PRICE), .fee = col_int64(sale, 0, S_FEE), .payout = col_int64(sale, 0, S_PAYOUT),
+        .mode = PQgetvalue(sale, 0, S_MODE), .share_index = (int)lx_db_int64(sale, 0, S_SHARE),
+        .price = lx_db_int64(sale, 0, S_PRICE), .fee = lx_db_int64(sale, 0, S_FEE), .payout = lx_db_int64(sale, 0, S_PAYOUT),
         .buyer_receipt = lx_db_get(ctx, 0, C_BUYER_RECEIPT), .webmaster_receipt = lx_db_get(ctx, 0, C_WEBMASTER_RECEIPT)};
     if (s.region == NULL) return -1;
     lx_strbuf_t txns, entries, receipts, scratch;
@@ -454,13 +440,13 @@ static void add_create(lx_async_t *a, lx_req_t *lr, ret_t *t)
     const PGresult *sale = a->job.results[t->i_sale], *ctx = a->job.results[t->i_context];
     unsigned mask = 0;
     if (lx_return_reasons_from_pg(PQgetvalue(sale, 0, S_AUTO), &mask) != 0) mask = 0;
-    int accept = lx_return_auto_accept(mask, (lx_return_reason_t)t->reason, col_int64(ctx, 0, C_ACCEPTED),
-                                       col_int64(ctx, 0, C_PURCHASES), (int)col_int64(sale, 0, S_MAX_RATE));
+    int accept = lx_return_auto_accept(mask, (lx_return_reason_t)t->reason, lx_db_int64(ctx, 0, C_ACCEPTED),
+                                       lx_db_int64(ctx, 0, C_PURCHASES), (int)lx_db_int64(sale, 0, S_MAX_RATE));
     const char *sale_id = lx_async_str(a, PQgetvalue(sale, 0, S_ID));
     a->job.ncalls = 0; /* from here on step 1's results are only read through copies */
     const char *txn_id = NULL;
     if (accept) {
-        txn_id = new_id(a);
+        txn_id = lx_async_new_id(a);
         /* add_refund reads step 1's results, which stay valid until this callback returns */
         if (add_refund(a, lr, t, txn_id, lx_return_reason_resale((lx_return_reason_t)t->reason), NULL) != 0) {
             lx_log(LX_LOG_WARN, "return_not_refundable", "sale %s lacks the receipts a refund reverses; left pending", sale_id);
@@ -488,7 +474,7 @@ static int add_decide(lx_async_t *a, lx_req_t *lr, ret_t *t)
     a->job.ncalls = 0;
     const char *txn_id = NULL;
     if (t->accept) {
-        txn_id = new_id(a);
+        txn_id = lx_async_new_id(a);
         if (add_refund(a, lr, t, txn_id, reason >= 0 && lx_return_reason_resale((lx_return_reason_t)reason), op) != 0)
             return -1;
     }
@@ -578,7 +564,7 @@ static void create_fresh(lx_req_t *lr, lx_idem_t *idem)
     memset(t, 0, sizeof(*t));
     t->flow = FLOW_CREATE;
     memcpy(t->sale_id, in->sale_id, sizeof(t->sale_id));
-    memcpy(t->return_id, new_id(a), LX_UUID_STRLEN + 1);
+    memcpy(t->return_id, lx_async_new_id(a), LX_UUID_STRLEN + 1);
     t->reason = in->reason;
     t->comment = lx_async_str(a, in->comment);
     t->idem = lx_idem_copy(a, idem);

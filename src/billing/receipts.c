@@ -8,14 +8,6 @@
 
 #include <inttypes.h>
 #include <string.h>
-#include <time.h>
-
-static int64_t realtime_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 lx_db_stmt_t lx_receipts_insert = {
     "lx_receipts_insert",
@@ -65,7 +57,7 @@ void lx_receipts_add(lx_strbuf_t *rows, lx_strbuf_t *scratch, const lx_keys_t *k
         body.id = id;
     }
     if (body.issued_at == NULL) {
-        lx_ts_format_us(realtime_us(), ts);
+        lx_ts_format_us(lx_ts_now_us(), ts);
         body.issued_at = ts;
     }
     if (id_out != NULL) memcpy(id_out, body.id, LX_UUID_STRLEN + 1);

@@ -24,6 +24,7 @@
 #include "db/bgjob.h"
 #include "billing/merkle.h"
 #include "billing/receipt.h"
+#include "billing/tlog_nodes.h"
 #include "util/b64.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -57,7 +58,7 @@ static const char SQL_LOCK[] =
     "SELECT s.tree_size, EXISTS (SELECT 1 FROM log_heads h WHERE h.tree_size = s.tree_size) FROM log_state s "
     "FOR UPDATE SKIP LOCKED";
 static const char SQL_NODES[] = "SELECT level, idx, hash FROM log_nodes "
-                                "WHERE (level, idx) IN (SELECT * FROM unnest($1::smallint[], $2::bigint[]))";
+                                "WHERE (level, idx) IN (SELECT * FROM unnest($1::smallint[], $2::bigint[])) ORDER BY level, idx";
 static const char SQL_QUEUE[] = "SELECT q.receipt_id, r.kind, r.body, r.key_id, r.signature FROM receipt_queue q "
                                 "JOIN receipts r ON r.id = q.receipt_id ORDER BY q.receipt_id LIMIT $1::int";
 /* Entries are canonical JSON: RFC 8785 escapes every control character, so a raw LF separates them safely. */
@@ -75,45 +76,7 @@ static const char SQL_HEAD[] = "INSERT INTO log_heads (tree_size, root_hash, tim
 
 /* ---- helpers ----------------------------------------------------------------------------------------------------- */
 
-static int64_t realtime_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int hexval(int c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* bytea in text output ("\x" + 64 hex digits) -> 32 bytes. */
-static int parse_hash(const char *v, uint8_t out[32])
-{
-    if (strlen(v) != 66 || v[0] != '\\' || v[1] != 'x') return -1;
-    for (int i = 0; i < 32; i++) {
-        int hi = hexval(v[2 + 2 * i]), lo = hexval(v[3 + 2 * i]);
-        if (hi < 0 || lo < 0) return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
-
 /* ---- the frontier's nodes ---------------------------------------------------------------------------------------- */
-
-typedef struct {
-    lx_merkle_node_id_t id[64];
-    lx_hash_t h[64];
-    size_t n;
-} small_nodes_t;
-
-static const lx_hash_t *small_get(void *ctx, unsigned level, uint64_t index)
-{
-    small_nodes_t *ns = ctx;
-    for (size_t i = 0; i < ns->n; i++)
-        if (ns->id[i].level == level && ns->id[i].index == index) return &ns->h[i];
-    return NULL;
-}
 
 static int load_frontier(lx_sequencer_t *s, PGconn *pg, uint64_t size, lx_merkle_frontier_t *f)
 {
@@ -134,14 +97,11 @@ static int load_frontier(lx_sequencer_t *s, PGconn *pg, uint64_t size, lx_merkle
     const char *params[] = {levels, idxs};
     PGresult *r = lx_bgjob_run(s->job, pg, "frontier", SQL_NODES, 2, params, PGRES_TUPLES_OK);
     if (r == NULL) return -1;
-    small_nodes_t ns = {.n = 0};
-    for (int i = 0; i < PQntuples(r) && ns.n < 64; i++) {
-        ns.id[ns.n].level = (uint8_t)strtoul(PQgetvalue(r, i, 0), NULL, 10);
-        ns.id[ns.n].index = strtoull(PQgetvalue(r, i, 1), NULL, 10);
-        if (parse_hash(PQgetvalue(r, i, 2), ns.h[ns.n].h) == 0) ns.n++;
-    }
+    lx_tlog_nodes_t ns;
+    int bad = lx_tlog_nodes_load(&ns, r) != 0 || lx_merkle_frontier_load(f, size, lx_tlog_nodes_get, &ns) != 0;
+    lx_tlog_nodes_free(&ns);
     PQclear(r);
-    if (lx_merkle_frontier_load(f, size, small_get, &ns) != 0) {
+    if (bad) {
         lx_log(LX_LOG_ERROR, "sequencer_corrupt", "log_nodes lack the right edge of the tree of size %" PRIu64, size);
         return -1;
     }
@@ -295,7 +255,7 @@ static int round_once(lx_sequencer_t *s, PGconn *pg)
     lx_merkle_frontier_root(&f, &root);
     char root_b64[LX_HASH_B64_LEN + 1], ts[LX_TS_LEN + 1], sig[LX_SIG_B64_LEN + 1];
     lx_b64url_encode(root.h, 32, root_b64);
-    lx_ts_format_us(realtime_us(), ts);
+    lx_ts_format_us(lx_ts_now_us(), ts);
     lx_strbuf_reset(canon);
     lx_tree_head_canon(f.size, root_b64, ts, canon);
     lx_sign_b64(s->keys->receipt_sk, LX_TREE_HEAD_CONTEXT, canon->base, canon->len, sig);

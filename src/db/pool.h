@@ -30,6 +30,7 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
@@ -131,6 +132,11 @@ void lx_db_stats(const lx_db_t *db, lx_db_stats_t *out);
 static inline const char *lx_db_get(const PGresult *r, int row, int col)
 {
     return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+/* A bigint column (NOT NULL) as int64. */
+static inline int64_t lx_db_int64(const PGresult *r, int row, int col)
+{
+    return (int64_t)strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 const char *lx_db_status_text(lx_db_status_t st);
 

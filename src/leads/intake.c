@@ -10,7 +10,6 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define MAX_ATTEMPTS 5 /* deadlocks / serialisation failures before the batch is failed */
 
@@ -811,10 +810,8 @@ static void auction_all(batch_t *b)
 static void add_receipts(const batch_t *b, lx_strbuf_t *rows, lx_strbuf_t *scratch)
 {
     const lx_keys_t *keys = b->in->cfg.keys;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
     char issued_at[LX_TS_LEN + 1];
-    lx_ts_format_us((int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000, issued_at);
+    lx_ts_format_us(lx_ts_now_us(), issued_at);
     lx_receipts_open(rows);
     for (size_t i = 0; i < b->n; i++) {
         const lx_intake_item_t *it = b->items[i];

@@ -1,5 +1,7 @@
 #include "util/time.h"
 
+#include <time.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -119,6 +121,13 @@ int lx_ts_parse_rfc3339(const char *s, size_t len, int64_t *out_us)
     if (secs < 0) return -1;
     *out_us = secs * 1000000 + frac_us;
     return 0;
+}
+
+int64_t lx_ts_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 void lx_ts_format_us(int64_t us, char out[LX_TS_LEN + 1])

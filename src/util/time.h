@@ -26,6 +26,8 @@ json_t *lx_ts_json(const PGresult *r, int row, int col);
  * `len` bytes, no NUL needed. Returns 0 and Unix microseconds (UTC) in *out_us, or -1.
  */
 int lx_ts_parse_rfc3339(const char *s, size_t len, int64_t *out_us);
+/* The wall clock now, as Unix microseconds. */
+int64_t lx_ts_now_us(void);
 /* Unix microseconds as RFC 3339 UTC with six fractional digits (LX_TS_LEN chars + NUL). */
 void lx_ts_format_us(int64_t us, char out[LX_TS_LEN + 1]);
 
