@@ -394,7 +394,7 @@ static int send_job(lx_db_conn_t *c, lx_db_job_t *job)
     }
     for (size_t i = 0; i < job->ncalls; i++) {
         lx_db_call_t *call = &job->calls[i];
-        int formats[16];
+        int formats[LX_DB_MAX_PARAMS];
         for (int k = 0; k < call->stmt->nparams; k++) formats[k] = call->binary[k];
         if (!PQsendQueryPrepared(c->pg, call->stmt->name, call->stmt->nparams, call->values, call->lengths, formats, 0)) return -1;
     }
@@ -513,6 +513,10 @@ lx_db_call_t *lx_db_job_add(lx_db_job_t *job, lx_db_stmt_t *stmt)
 {
     if (job->ncalls == LX_DB_MAX_CALLS) {
         lx_log(LX_LOG_ERROR, "db_job_overflow", "more than %d statements in one job", LX_DB_MAX_CALLS);
+        abort();
+    }
+    if (stmt->nparams > LX_DB_MAX_PARAMS) {
+        lx_log(LX_LOG_ERROR, "db_job_overflow", "%s has more than %d parameters", stmt->name, LX_DB_MAX_PARAMS);
         abort();
     }
     lx_db_call_t *c = &job->calls[job->ncalls++];

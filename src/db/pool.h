@@ -37,6 +37,7 @@
 
 #define LX_DB_MAX_CALLS 12
 #define LX_DB_MAX_STMTS 256
+#define LX_DB_MAX_PARAMS 32 /* per statement: the lead insert sends one array per column */
 
 typedef struct st_lx_db_t lx_db_t;
 typedef struct st_lx_db_conn_t lx_db_conn_t;
@@ -53,9 +54,9 @@ typedef struct st_lx_db_stmt_t {
 
 typedef struct st_lx_db_call_t {
     lx_db_stmt_t *stmt;
-    const char *values[16]; /* text parameters (NULL = SQL NULL) unless binary[i] */
-    int lengths[16];        /* only for binary parameters */
-    int binary[16];
+    const char *values[LX_DB_MAX_PARAMS]; /* text parameters (NULL = SQL NULL) unless binary[i] */
+    int lengths[LX_DB_MAX_PARAMS];        /* only for binary parameters */
+    int binary[LX_DB_MAX_PARAMS];
 } lx_db_call_t;
 
 typedef enum {

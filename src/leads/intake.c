@@ -1,12 +1,12 @@
 #include "leads/intake.h"
 #include "billing/ledger.h"
 #include "billing/receipts.h"
+#include "db/pgarr.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 #include "util/time.h"
 
-#include <inttypes.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +27,35 @@ int lx_lead_status_accepted(lx_lead_status_t s)
 
 /* ---- statements ------------------------------------------------------------------ */
 
+/*
+ * Row sets travel as binary arrays, one per column (db/pgarr.h), read back with unnest(): the server copies them as
+ * they are, where a jsonb document cost a parse, key sorts and a text conversion per field.
+ */
+enum { CLAIM_N, CLAIM_H, CLAIM_L, CLAIM_W, CLAIM_D, CLAIM_NCOLS };
+static const uint32_t claim_types[CLAIM_NCOLS] = {LX_PG_UUID, LX_PG_BYTEA, LX_PG_UUID, LX_PG_UUID, LX_PG_INT4};
+enum { SIG_I, SIG_IP, SIG_W, SIG_SUB, SIG_PH, SIG_EH, SIG_N, SIG_NCOLS };
+static const uint32_t signal_types[SIG_NCOLS] = {LX_PG_INT4,  LX_PG_TEXT,  LX_PG_UUID, LX_PG_TEXT,
+                                                 LX_PG_BYTEA, LX_PG_BYTEA, LX_PG_UUID};
+enum { VEL_K, VEL_KEY, VEL_N, VEL_NCOLS };
+static const uint32_t velocity_types[VEL_NCOLS] = {LX_PG_INT4, LX_PG_TEXT, LX_PG_INT4};
+/* release uses the first two columns of reassign */
+enum { RE_N, RE_H, RE_L, RE_W, RE_NCOLS };
+static const uint32_t reassign_types[RE_NCOLS] = {LX_PG_UUID, LX_PG_BYTEA, LX_PG_UUID, LX_PG_UUID};
+enum {
+    L_ID, L_W, L_N, L_REGION, L_MODE, L_STATUS, L_SCORE, L_TEMP, L_REASONS, L_DUP, L_PH, L_EH, L_PC,
+    L_CT, L_CK, L_ATTRS, L_CONSENT, L_SOURCE, L_IP, L_SUB, L_AT, L_MS, L_SM, L_SS, L_PT, L_TTL, LEAD_NCOLS
+};
+enum { SALE_ID, SALE_L, SALE_B, SALE_C, SALE_W, SALE_N, SALE_M, SALE_K, SALE_P, SALE_F, SALE_O, SALE_CUR, SALE_T, SALE_NCOLS };
+static const uint32_t sale_types[SALE_NCOLS] = {LX_PG_UUID, LX_PG_UUID, LX_PG_UUID, LX_PG_UUID, LX_PG_UUID,
+                                                LX_PG_UUID, LX_PG_TEXT, LX_PG_INT4, LX_PG_INT8, LX_PG_INT8,
+                                                LX_PG_INT8, LX_PG_TEXT, LX_PG_UUID};
+enum { SPEND_ID, SPEND_S, SPEND_N, SPEND_NCOLS };
+static const uint32_t spend_types[SPEND_NCOLS] = {LX_PG_UUID, LX_PG_INT8, LX_PG_INT4};
+static const uint32_t lead_types[LEAD_NCOLS] = {
+    LX_PG_UUID,  LX_PG_UUID,  LX_PG_UUID,  LX_PG_TEXT,  LX_PG_TEXT,  LX_PG_TEXT,  LX_PG_INT4,        LX_PG_TEXT, LX_PG_TEXT,
+    LX_PG_UUID,  LX_PG_BYTEA, LX_PG_BYTEA, LX_PG_TEXT,  LX_PG_BYTEA, LX_PG_BYTEA, LX_PG_JSONB,       LX_PG_JSONB,
+    LX_PG_JSONB, LX_PG_TEXT,  LX_PG_TEXT,  LX_PG_TIMESTAMPTZ, LX_PG_INT4, LX_PG_TEXT, LX_PG_INT4, LX_PG_INT8, LX_PG_INT4};
+
 LX_DB_STMT(st_begin, 0, "BEGIN");
 LX_DB_STMT(st_commit, 0, "COMMIT");
 /* Intake batches share this lock; an erasure takes it EXCLUSIVE, so it waits for every batch that may have read the
@@ -35,10 +64,10 @@ LX_DB_STMT(st_guard, 0, "LOCK TABLE suppressions IN ROW SHARE MODE");
 /* Claim every (niche, hash) in key order: new and expired claims become the tentative holder's (the first lead of
  * the batch that has the pair); a live claim keeps its holder. Every row is updated, so RETURNING names the holder of
  * each pair and every row stays locked until COMMIT. */
-LX_DB_STMT(st_claim, 1,
+LX_DB_STMT(st_claim, 5,
            "INSERT INTO contact_claims AS c (niche_id, hash, lead_id, webmaster_id, expires_at) "
-           "SELECT x.n, decode(x.h, 'hex'), x.l, x.w, now() + make_interval(days => x.d) "
-           "FROM jsonb_to_recordset($1::jsonb) AS x(n uuid, h text, l uuid, w uuid, d int) ORDER BY x.n, x.h "
+           "SELECT x.n, x.h, x.l, x.w, now() + make_interval(days => x.d) "
+           "FROM unnest($1::uuid[], $2::bytea[], $3::uuid[], $4::uuid[], $5::int[]) AS x(n, h, l, w, d) ORDER BY x.n, x.h "
            "ON CONFLICT (niche_id, hash) DO UPDATE SET "
            "lead_id = CASE WHEN c.expires_at <= now() THEN EXCLUDED.lead_id ELSE c.lead_id END, "
            "webmaster_id = CASE WHEN c.expires_at <= now() THEN EXCLUDED.webmaster_id ELSE c.webmaster_id END, "
@@ -46,32 +75,32 @@ LX_DB_STMT(st_claim, 1,
            "RETURNING c.niche_id, encode(c.hash, 'hex'), c.lead_id, c.webmaster_id");
 #define NOW_BUCKET "(extract(epoch from now())::bigint / 600)"
 LX_DB_STMT(
-    st_signals, 1,
+    st_signals, 7,
     "SELECT x.i, "
     "CASE WHEN x.ip IS NULL THEN 0 ELSE (SELECT coalesce(sum(v.n), 0) FROM intake_velocity v WHERE v.kind = 1 "
     "  AND v.key = x.ip AND v.bucket > " NOW_BUCKET " - 7) END, "
     "CASE WHEN x.sub IS NULL THEN 0 ELSE (SELECT coalesce(sum(v.n), 0) FROM intake_velocity v WHERE v.kind = 2 "
-    "  AND v.key = x.w || ':' || x.sub AND v.bucket > " NOW_BUCKET " - 7) END, "
-    "(SELECT coalesce(string_agg(DISTINCT l.niche_id::text, ','), '') FROM leads l WHERE (l.phone_hash = decode(x.ph, 'hex') "
-    "  OR l.email_hash = decode(x.eh, 'hex')) AND l.niche_id <> x.n "
+    "  AND v.key = x.w::text || ':' || x.sub AND v.bucket > " NOW_BUCKET " - 7) END, "
+    "(SELECT coalesce(string_agg(DISTINCT l.niche_id::text, ','), '') FROM leads l WHERE (l.phone_hash = x.ph "
+    "  OR l.email_hash = x.eh) AND l.niche_id <> x.n "
     "  AND l.created_at > now() - interval '" LX_INTAKE_OTHER_NICHES_WINDOW "'), "
-    "EXISTS (SELECT 1 FROM suppressions s WHERE s.hash IN (decode(x.ph, 'hex'), decode(x.eh, 'hex'))) "
-    "FROM jsonb_to_recordset($1::jsonb) AS x(i int, ip text, w text, sub text, ph text, eh text, n uuid)");
+    "EXISTS (SELECT 1 FROM suppressions s WHERE s.hash IN (x.ph, x.eh)) "
+    "FROM unnest($1::int[], $2::text[], $3::uuid[], $4::text[], $5::bytea[], $6::bytea[], $7::uuid[]) AS x(i, ip, w, sub, ph, eh, n)");
 /* The campaigns that may buy a lead of this batch (active, of an active advertiser, in one of its niches, bidding in
  * one of its regions or their countries), locked in id order, with what the auction needs: the local weekday and
  * minute and today's count computed in the campaign's zone (glibc's zone handling is process-wide state). */
 #define CAMPAIGN_SCOPE                                                                                                             \
     "FROM campaigns c JOIN accounts a ON a.id = c.advertiser_id AND a.status = 'active' "                                          \
     "WHERE c.status = 'active' AND c.niche_id = ANY($1::uuid[]) AND c.regions && $2::text[] "
-LX_DB_STMT(st_campaigns, 2,
-           "SELECT c.id, c.advertiser_id, c.niche_id, coalesce(c.price_exclusive, 0), coalesce(c.price_shared, 0), c.bid_seq, "
-           "array_to_json(c.regions), c.filters, c.hours, "
-           "extract(isodow FROM now() AT TIME ZONE c.tz)::int - 1, "
-           "(extract(hour FROM now() AT TIME ZONE c.tz) * 60 + extract(minute FROM now() AT TIME ZONE c.tz))::int, "
-           "coalesce(c.daily_cap, 0), "
-           "CASE WHEN c.daily_day = (now() AT TIME ZONE c.tz)::date THEN c.daily_count ELSE 0 END, "
-           "coalesce(c.budget, 0), c.spent, array_to_json(c.exclude_sources), c.exclude_bought_contacts_days " CAMPAIGN_SCOPE
-           "ORDER BY c.id FOR NO KEY UPDATE OF c");
+#define CAMPAIGN_COLUMNS \
+    "SELECT c.id, c.advertiser_id, c.niche_id, coalesce(c.price_exclusive, 0), coalesce(c.price_shared, 0), c.bid_seq, " \
+    "array_to_json(c.regions), c.filters, c.hours, " \
+    "extract(isodow FROM now() AT TIME ZONE c.tz)::int - 1, " \
+    "(extract(hour FROM now() AT TIME ZONE c.tz) * 60 + extract(minute FROM now() AT TIME ZONE c.tz))::int, " \
+    "coalesce(c.daily_cap, 0), " \
+    "CASE WHEN c.daily_day = (now() AT TIME ZONE c.tz)::date THEN c.daily_count ELSE 0 END, " \
+    "coalesce(c.budget, 0), c.spent, array_to_json(c.exclude_sources), c.exclude_bought_contacts_days " CAMPAIGN_SCOPE
+LX_DB_STMT(st_campaigns, 2, CAMPAIGN_COLUMNS "ORDER BY c.id FOR NO KEY UPDATE OF c");
 /* Their buyers' balance rows, after the campaigns and in id order; what each may still spend. */
 LX_DB_STMT(st_buyers, 2,
            "SELECT b.owner, b.balance - b.min_balance FROM ledger_accounts b "
@@ -79,51 +108,52 @@ LX_DB_STMT(st_buyers, 2,
            "ORDER BY b.id FOR NO KEY UPDATE");
 /* Which buyers bought the batch's people before (any niche), for campaigns that refuse a person bought within N
  * days; skipped at once (a one-time filter) when no campaign in scope asks. */
-LX_DB_STMT(st_recent, 2,
+LX_DB_STMT(st_recent, 4,
            "SELECT x.i, s.buyer_id, floor(extract(epoch FROM now() - max(s.created_at)))::bigint "
-           "FROM jsonb_to_recordset($1::jsonb) AS x(i int, ph text, eh text) "
-           "JOIN leads l ON l.phone_hash = decode(x.ph, 'hex') OR l.email_hash = decode(x.eh, 'hex') "
+           "FROM unnest($1::int[], $2::bytea[], $3::bytea[]) AS x(i, ph, eh) "
+           "JOIN leads l ON l.phone_hash = x.ph OR l.email_hash = x.eh "
            "JOIN sales s ON s.lead_id = l.id AND s.refunded_at IS NULL "
            "WHERE EXISTS (SELECT 1 FROM campaigns c WHERE c.status = 'active' AND c.exclude_bought_contacts_days > 0 "
-           "  AND c.niche_id = ANY($2::uuid[])) "
+           "  AND c.niche_id = ANY($4::uuid[])) "
            "AND s.buyer_id IN (SELECT c.advertiser_id FROM campaigns c WHERE c.status = 'active' "
-           "  AND c.exclude_bought_contacts_days > 0 AND c.niche_id = ANY($2::uuid[])) "
+           "  AND c.exclude_bought_contacts_days > 0 AND c.niche_id = ANY($4::uuid[])) "
            "AND s.created_at > now() - interval '3650 days' GROUP BY 1, 2");
-LX_DB_STMT(st_sales, 1,
+LX_DB_STMT(st_sales, SALE_NCOLS,
            "INSERT INTO sales (id, lead_id, buyer_id, campaign_id, webmaster_id, niche_id, mode, share_index, price, fee, "
            "payout, currency, ledger_txn) "
-           "SELECT x.id, x.l, x.b, x.c, x.w, x.n, x.m, x.k, x.p, x.f, x.o, x.cur, x.t "
-           "FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, l uuid, b uuid, c uuid, w uuid, n uuid, m text, k int, "
-           "p bigint, f bigint, o bigint, cur text, t uuid)");
+           "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[], $7::text[], "
+           "$8::int[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::uuid[])");
 /* Spend and today's count; the CHECKs on campaigns refuse any excess (DESIGN.md §4.3). */
-LX_DB_STMT(st_campaign_spend, 1,
+LX_DB_STMT(st_campaign_spend, SPEND_NCOLS,
            "UPDATE campaigns c SET spent = c.spent + x.s, "
            "daily_count = CASE WHEN c.daily_day = (now() AT TIME ZONE c.tz)::date THEN c.daily_count ELSE 0 END + x.n, "
            "daily_day = (now() AT TIME ZONE c.tz)::date "
-           "FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, s bigint, n int) WHERE c.id = x.id");
+           "FROM unnest($1::uuid[], $2::bigint[], $3::int[]) AS x(id, s, n) WHERE c.id = x.id");
 /* Each backend adds to its own counter row (shard = its pid): concurrent batches never share one. */
-LX_DB_STMT(st_velocity, 1,
+LX_DB_STMT(st_velocity, 3,
            "INSERT INTO intake_velocity AS v (kind, key, bucket, shard, n) "
            "SELECT x.k, x.key, " NOW_BUCKET ", pg_backend_pid(), x.n "
-           "FROM jsonb_to_recordset($1::jsonb) AS x(k int, key text, n int) "
+           "FROM unnest($1::int[], $2::text[], $3::int[]) AS x(k, key, n) "
            "ON CONFLICT (kind, key, bucket, shard) DO UPDATE SET n = v.n + EXCLUDED.n");
-LX_DB_STMT(st_release, 1,
-           "DELETE FROM contact_claims c USING jsonb_to_recordset($1::jsonb) AS x(n uuid, h text) "
-           "WHERE c.niche_id = x.n AND c.hash = decode(x.h, 'hex')");
-LX_DB_STMT(st_reassign, 1,
+LX_DB_STMT(st_release, 2,
+           "DELETE FROM contact_claims c USING unnest($1::uuid[], $2::bytea[]) AS x(n, h) "
+           "WHERE c.niche_id = x.n AND c.hash = x.h");
+LX_DB_STMT(st_reassign, 4,
            "UPDATE contact_claims c SET lead_id = x.l, webmaster_id = x.w "
-           "FROM jsonb_to_recordset($1::jsonb) AS x(n uuid, h text, l uuid, w uuid) "
-           "WHERE c.niche_id = x.n AND c.hash = decode(x.h, 'hex')");
-LX_DB_STMT(st_insert_leads, 1,
+           "FROM unnest($1::uuid[], $2::bytea[], $3::uuid[], $4::uuid[]) AS x(n, h, l, w) "
+           "WHERE c.niche_id = x.n AND c.hash = x.h");
+LX_DB_STMT(st_insert_leads, LEAD_NCOLS,
            "INSERT INTO leads (id, webmaster_id, niche_id, region, sale_mode, status, quality_score, temperature, reasons, "
            "duplicate_of, phone_hash, email_hash, phone_country, contact_ct, contact_key, attributes, consent, source, "
            "source_ip, sub_id, created_at, max_shares, sold_mode, shares_sold, payout_total, expires_at) "
-           "SELECT x.id, x.w, x.n, x.region, x.mode, x.status, x.score, x.temp, x.reasons, x.dup, decode(x.ph, 'hex'), "
-           "decode(x.eh, 'hex'), x.pc, decode(x.ct, 'hex'), decode(x.ck, 'hex'), x.attributes, x.consent, x.source, x.ip, "
-           "x.sub, x.at, x.ms, x.sm, x.ss, x.pt, x.at + make_interval(hours => x.ttl) "
-           "FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, w uuid, n uuid, region text, mode text, status text, "
-           "score int, temp text, reasons text[], dup uuid, ph text, eh text, pc text, ct text, ck text, attributes jsonb, "
-           "consent jsonb, source jsonb, ip inet, sub text, at timestamptz, ms int, sm text, ss int, pt bigint, ttl int)");
+           "SELECT x.id, x.w, x.n, x.region, x.mode, x.status, x.score, x.temp, string_to_array(x.reasons, ','), x.dup, "
+           "x.ph, x.eh, x.pc, x.ct, x.ck, x.attributes, x.consent, x.source, x.ip::inet, x.sub, x.at, x.ms, x.sm, x.ss, "
+           "x.pt, x.at + make_interval(hours => x.ttl) "
+           "FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[], "
+           "$9::text[], $10::uuid[], $11::bytea[], $12::bytea[], $13::text[], $14::bytea[], $15::bytea[], $16::jsonb[], "
+           "$17::jsonb[], $18::jsonb[], $19::text[], $20::text[], $21::timestamptz[], $22::int[], $23::text[], $24::int[], "
+           "$25::bigint[], $26::int[]) AS x(id, w, n, region, mode, status, score, temp, reasons, dup, ph, eh, pc, ct, ck, "
+           "attributes, consent, source, ip, sub, at, ms, sm, ss, pt, ttl)");
 LX_DB_STMT(st_idem, 1,
            "UPDATE idempotency_keys k SET status_code = x.s, resource_id = x.r, outcome = x.o, completed_at = now() "
            "FROM jsonb_to_recordset($1::jsonb) AS x(a uuid, k text, s int, r uuid, o jsonb) "
@@ -235,20 +265,11 @@ typedef struct {
     size_t nbuyers;
     int r_signals, r_campaigns, r_buyers, r_recent; /* step 1's result indexes */
     lx_strbuf_t p[NPARAMS];                         /* statement parameters; they must outlive the job */
+    lx_pgarr_t claim[CLAIM_NCOLS], signal[SIG_NCOLS], velocity[VEL_NCOLS], reassign[RE_NCOLS], release[RE_NCOLS];
+    lx_pgarr_t lead[LEAD_NCOLS], sale[SALE_NCOLS], spend[SPEND_NCOLS];
 } batch_t;
 
 static void flush(lx_intake_t *in);
-
-static void hex(lx_strbuf_t *sb, const uint8_t *b, size_t n)
-{
-    char buf[2 * 128 + 1];
-    while (n > 0) {
-        size_t k = n > 128 ? 128 : n;
-        sodium_bin2hex(buf, sizeof(buf), b, k);
-        lx_strbuf_append(sb, buf, 2 * k);
-        b += k, n -= k;
-    }
-}
 
 static int pair_cmp_items(const lx_intake_item_t *a, const uint8_t *ha, const lx_intake_item_t *b, const uint8_t *hb)
 {
@@ -319,17 +340,39 @@ static pair_t *find_pair(batch_t *b, const char *niche_id, const uint8_t *hash)
     return NULL;
 }
 
-static void append_pair_key(lx_strbuf_t *sb, const batch_t *b, const pair_t *p)
+static void cols_start(lx_pgarr_t *cols, const uint32_t *types, int n)
 {
-    lx_strbuf_printf(sb, "\"n\":\"%s\",\"h\":\"", b->items[p->niche_item]->niche->id);
-    hex(sb, p->hash, LX_PII_HASH_BYTES);
-    lx_strbuf_puts(sb, "\"");
+    for (int i = 0; i < n; i++) lx_pgarr_start(&cols[i], types[i]);
+}
+
+static void cols_free(lx_pgarr_t *cols, int n)
+{
+    for (int i = 0; i < n; i++) lx_pgarr_free(&cols[i]);
+}
+
+/* Column `col` as the call's parameter `param`. */
+static void bind_col(lx_db_call_t *c, int param, lx_pgarr_t *col)
+{
+    lx_pgarr_finish(col);
+    lx_db_param_bin(c, param, col->buf.base, (int)col->buf.len);
+}
+
+static void bind_cols(lx_db_call_t *c, lx_pgarr_t *cols, int n)
+{
+    for (int i = 0; i < n; i++) bind_col(c, i, &cols[i]);
+}
+
+/* The pair's key: its niche id and contact hash, into columns RE_N and RE_H of `cols`. */
+static void append_pair_key(lx_pgarr_t *cols, const batch_t *b, const pair_t *p)
+{
+    lx_pgarr_uuid(&cols[RE_N], b->items[p->niche_item]->niche->id);
+    lx_pgarr_bytes(&cols[RE_H], p->hash, LX_PII_HASH_BYTES);
 }
 
 static void on_step(lx_db_job_t *job);
 static void campaigns_free(batch_t *b);
 static void auction_all(batch_t *b);
-static size_t velocity_param(const batch_t *b, lx_strbuf_t *sb);
+static size_t velocity_param(batch_t *b);
 static int should_start(const lx_intake_t *in);
 
 static void json_id(lx_strbuf_t *sb, const char *key, const char *uuid)
@@ -340,41 +383,31 @@ static void json_id(lx_strbuf_t *sb, const char *key, const char *uuid)
 static void send_step1(batch_t *b)
 {
     for (int i = 0; i < NPARAMS; i++) lx_strbuf_reset(&b->p[i]);
-    lx_strbuf_t *claims = &b->p[0], *signals = &b->p[2], *niches = &b->p[1], *regions = &b->p[3];
-    /* claims: [{n, h, l, w, d}] */
-    lx_strbuf_puts(claims, "[");
+    lx_strbuf_t *niches = &b->p[1], *regions = &b->p[3];
+    lx_pgarr_t *claim = b->claim, *sig = b->signal;
+    cols_start(claim, claim_types, CLAIM_NCOLS);
     for (size_t k = 0; k < b->npairs; k++) {
         pair_t *p = &b->pairs[k];
         p->external = 0;
         p->holder = -1;
         const lx_intake_item_t *first = b->items[p->first];
-        lx_strbuf_puts(claims, k ? ",{" : "{");
-        append_pair_key(claims, b, p);
-        json_id(claims, "l", first->id);
-        json_id(claims, "w", first->webmaster_id);
-        lx_strbuf_printf(claims, ",\"d\":%d}", first->niche->dedupe_days);
+        lx_pgarr_uuid(&claim[CLAIM_N], first->niche->id);
+        lx_pgarr_bytes(&claim[CLAIM_H], p->hash, LX_PII_HASH_BYTES);
+        lx_pgarr_uuid(&claim[CLAIM_L], first->id);
+        lx_pgarr_uuid(&claim[CLAIM_W], first->webmaster_id);
+        lx_pgarr_int4(&claim[CLAIM_D], first->niche->dedupe_days);
     }
-    lx_strbuf_puts(claims, "]");
-    /* signals: [{i, n, w, ph, eh, ip?, sub?}] */
-    lx_strbuf_puts(signals, "[");
+    cols_start(sig, signal_types, SIG_NCOLS);
     for (size_t i = 0; i < b->n; i++) {
         const lx_intake_item_t *it = b->items[i];
-        lx_strbuf_printf(signals, "%s{\"i\":%zu", i ? "," : "", i);
-        json_id(signals, "n", it->niche->id);
-        json_id(signals, "w", it->webmaster_id);
-        lx_strbuf_puts(signals, ",\"ph\":\"");
-        hex(signals, it->phone_hash, LX_PII_HASH_BYTES);
-        lx_strbuf_puts(signals, "\",\"eh\":\"");
-        hex(signals, it->email_hash, LX_PII_HASH_BYTES);
-        lx_strbuf_puts(signals, "\"");
-        if (it->lead.source_ip[0] != '\0') lx_strbuf_printf(signals, ",\"ip\":\"%s\"", it->lead.source_ip);
-        if (it->sub_id[0] != '\0') {
-            lx_strbuf_puts(signals, ",\"sub\":");
-            lx_strbuf_append_json_string(signals, it->sub_id, strlen(it->sub_id));
-        }
-        lx_strbuf_puts(signals, "}");
+        lx_pgarr_int4(&sig[SIG_I], (int32_t)i);
+        lx_pgarr_text_or_null(&sig[SIG_IP], it->lead.source_ip);
+        lx_pgarr_uuid(&sig[SIG_W], it->webmaster_id);
+        lx_pgarr_text_or_null(&sig[SIG_SUB], it->sub_id);
+        lx_pgarr_bytes(&sig[SIG_PH], it->phone_hash, LX_PII_HASH_BYTES);
+        lx_pgarr_bytes(&sig[SIG_EH], it->email_hash, LX_PII_HASH_BYTES);
+        lx_pgarr_uuid(&sig[SIG_N], it->niche->id);
     }
-    lx_strbuf_puts(signals, "]");
     /* the campaigns' scope: the batch's niche ids and its regions with their countries, as array literals */
     lx_strbuf_puts(niches, "{");
     lx_strbuf_puts(regions, "{");
@@ -396,29 +429,28 @@ static void send_step1(batch_t *b)
     }
     lx_strbuf_puts(niches, "}");
     lx_strbuf_puts(regions, "}");
-    lx_strbuf_append(claims, "", 1); /* NUL-terminate: text parameters */
-    lx_strbuf_append(signals, "", 1);
-    lx_strbuf_append(niches, "", 1);
+    lx_strbuf_append(niches, "", 1); /* NUL-terminate: text parameters */
     lx_strbuf_append(regions, "", 1);
 
     lx_db_job_init(&b->job, on_step, b);
     b->job.flags = LX_DB_RESERVE;
     lx_db_job_add(&b->job, &st_begin);
     lx_db_job_add(&b->job, &st_guard);
-    if (b->npairs != 0) lx_db_param(lx_db_job_add(&b->job, &st_claim), 0, claims->base);
+    if (b->npairs != 0) bind_cols(lx_db_job_add(&b->job, &st_claim), claim, CLAIM_NCOLS);
     int r = b->npairs != 0 ? 3 : 2;
     b->r_signals = r++;
-    lx_db_param(lx_db_job_add(&b->job, &st_signals), 0, signals->base);
+    bind_cols(lx_db_job_add(&b->job, &st_signals), sig, SIG_NCOLS);
     /* The batch's own velocity counts and the past purchases do not depend on any decision: both run before the
      * campaign locks, which every concurrent batch of the same niches waits for until this one commits. */
-    if (velocity_param(b, &b->p[5]) != 0) {
-        lx_strbuf_append(&b->p[5], "", 1);
-        lx_db_param(lx_db_job_add(&b->job, &st_velocity), 0, b->p[5].base);
+    if (velocity_param(b) != 0) {
+        bind_cols(lx_db_job_add(&b->job, &st_velocity), b->velocity, VEL_NCOLS);
         r++;
     }
     lx_db_call_t *c = lx_db_job_add(&b->job, &st_recent);
-    lx_db_param(c, 0, signals->base);
-    lx_db_param(c, 1, niches->base);
+    bind_col(c, 0, &sig[SIG_I]);
+    bind_col(c, 1, &sig[SIG_PH]);
+    bind_col(c, 2, &sig[SIG_EH]);
+    lx_db_param(c, 3, niches->base);
     b->r_recent = r++;
     c = lx_db_job_add(&b->job, &st_campaigns);
     lx_db_param(c, 0, niches->base);
@@ -841,83 +873,79 @@ static void add_receipts(const batch_t *b, lx_strbuf_t *rows, lx_strbuf_t *scrat
 static void send_step2(batch_t *b)
 {
     for (int i = 0; i < NPARAMS; i++) lx_strbuf_reset(&b->p[i]);
-    lx_strbuf_t *release = &b->p[0], *reassign = &b->p[1], *leads = &b->p[2], *idem = &b->p[4];
+    lx_strbuf_t *idem = &b->p[4], *reasons = &b->p[0];
     /* Claims: a pair nobody of this batch holds in the end is released; one held by a later lead than its tentative
      * holder is reassigned. Pairs held outside the batch were never touched. */
-    lx_strbuf_puts(release, "[");
-    lx_strbuf_puts(reassign, "[");
+    lx_pgarr_t *rel = b->release, *re = b->reassign, *lc = b->lead;
+    cols_start(rel, reassign_types, 2);
+    cols_start(re, reassign_types, RE_NCOLS);
     int nrel = 0, nre = 0;
     for (size_t k = 0; k < b->npairs; k++) {
         const pair_t *p = &b->pairs[k];
         if (p->external) continue;
         if (p->holder < 0) {
-            lx_strbuf_puts(release, nrel++ ? ",{" : "{");
-            append_pair_key(release, b, p);
-            lx_strbuf_puts(release, "}");
+            append_pair_key(rel, b, p);
+            nrel++;
         } else if ((size_t)p->holder != p->first) {
             const lx_intake_item_t *h = b->items[p->holder];
-            lx_strbuf_puts(reassign, nre++ ? ",{" : "{");
-            append_pair_key(reassign, b, p);
-            json_id(reassign, "l", h->id);
-            json_id(reassign, "w", h->webmaster_id);
-            lx_strbuf_puts(reassign, "}");
+            append_pair_key(re, b, p);
+            lx_pgarr_uuid(&re[RE_L], h->id);
+            lx_pgarr_uuid(&re[RE_W], h->webmaster_id);
+            nre++;
         }
     }
-    lx_strbuf_puts(release, "]");
-    lx_strbuf_puts(reassign, "]");
 
-    lx_strbuf_puts(leads, "[");
+    cols_start(lc, lead_types, LEAD_NCOLS);
     for (size_t i = 0; i < b->n; i++) {
         const lx_intake_item_t *it = b->items[i];
         const lx_lead_t *l = &it->lead;
-        char at[LX_TS_LEN + 1];
-        lx_ts_format_us(it->created_us, at);
-        lx_strbuf_printf(leads, "%s{\"id\":\"%s\"", i ? "," : "", it->id);
-        json_id(leads, "w", it->webmaster_id);
-        json_id(leads, "n", it->niche->id);
-        lx_strbuf_printf(leads, ",\"region\":\"%s\",\"mode\":\"%s\",\"status\":\"%s\",\"score\":%d,\"temp\":\"%s\"", l->region,
-                         lx_sale_mode_name(l->sale_mode), lx_lead_status_name(it->status), it->quality.score,
-                         lx_temperature_name(it->quality.temperature));
-        lx_strbuf_puts(leads, ",\"reasons\":[");
-        for (size_t r = 0; r < it->nreasons; r++) lx_strbuf_printf(leads, "%s\"%s\"", r ? "," : "", it->reasons[r]);
-        lx_strbuf_puts(leads, "]");
-        if (it->duplicate_of[0] != '\0') json_id(leads, "dup", it->duplicate_of);
-        lx_strbuf_puts(leads, ",\"ph\":\"");
-        hex(leads, it->phone_hash, LX_PII_HASH_BYTES);
-        lx_strbuf_puts(leads, "\",\"eh\":\"");
-        hex(leads, it->email_hash, LX_PII_HASH_BYTES);
-        lx_strbuf_puts(leads, "\"");
-        if (l->phone_country[0] != '\0') lx_strbuf_printf(leads, ",\"pc\":\"%s\"", l->phone_country);
-        if (lx_lead_status_accepted(it->status)) {
-            /* Only accepted leads keep their contact: rejected and duplicate ones keep the keyed hashes alone. */
-            lx_strbuf_puts(leads, ",\"ct\":\"");
-            hex(leads, it->contact_ct, it->contact_ct_len);
-            lx_strbuf_puts(leads, "\",\"ck\":\"");
-            hex(leads, it->wrapped_key, sizeof(it->wrapped_key));
-            lx_strbuf_puts(leads, "\"");
+        int accepted = lx_lead_status_accepted(it->status);
+        lx_pgarr_uuid(&lc[L_ID], it->id);
+        lx_pgarr_uuid(&lc[L_W], it->webmaster_id);
+        lx_pgarr_uuid(&lc[L_N], it->niche->id);
+        lx_pgarr_text(&lc[L_REGION], l->region);
+        lx_pgarr_text(&lc[L_MODE], lx_sale_mode_name(l->sale_mode));
+        lx_pgarr_text(&lc[L_STATUS], lx_lead_status_name(it->status));
+        lx_pgarr_int4(&lc[L_SCORE], it->quality.score);
+        lx_pgarr_text(&lc[L_TEMP], lx_temperature_name(it->quality.temperature));
+        lx_strbuf_reset(reasons); /* reason codes are [a-z_]: joined with commas, split by the statement */
+        for (size_t r = 0; r < it->nreasons; r++) {
+            if (r) lx_strbuf_append(reasons, ",", 1);
+            lx_strbuf_puts(reasons, it->reasons[r]);
         }
-        lx_strbuf_puts(leads, ",\"attributes\":");
-        lx_strbuf_puts(leads, it->attributes_json);
-        lx_strbuf_puts(leads, ",\"consent\":");
-        lx_strbuf_puts(leads, it->consent_json);
-        lx_strbuf_puts(leads, ",\"source\":");
-        lx_strbuf_puts(leads, it->source_json);
-        if (l->source_ip[0] != '\0') lx_strbuf_printf(leads, ",\"ip\":\"%s\"", l->source_ip);
-        if (it->sub_id[0] != '\0') {
-            lx_strbuf_puts(leads, ",\"sub\":");
-            lx_strbuf_append_json_string(leads, it->sub_id, strlen(it->sub_id));
+        lx_pgarr_bytes(&lc[L_REASONS], reasons->base != NULL ? reasons->base : "", reasons->len);
+        lx_pgarr_uuid(&lc[L_DUP], it->duplicate_of);
+        lx_pgarr_bytes(&lc[L_PH], it->phone_hash, LX_PII_HASH_BYTES);
+        lx_pgarr_bytes(&lc[L_EH], it->email_hash, LX_PII_HASH_BYTES);
+        lx_pgarr_text_or_null(&lc[L_PC], l->phone_country);
+        if (accepted) { /* only accepted leads keep their contact: rejected and duplicate ones keep the keyed hashes */
+            lx_pgarr_bytes(&lc[L_CT], it->contact_ct, it->contact_ct_len);
+            lx_pgarr_bytes(&lc[L_CK], it->wrapped_key, sizeof(it->wrapped_key));
+        } else {
+            lx_pgarr_null(&lc[L_CT]);
+            lx_pgarr_null(&lc[L_CK]);
         }
-        lx_strbuf_printf(leads, ",\"ms\":%d,\"ss\":%zu,\"pt\":%" PRId64, it->niche->max_shares, it->nsales, it->payout_total);
-        if (lx_lead_status_accepted(it->status)) lx_strbuf_printf(leads, ",\"ttl\":%d", it->niche->inventory_ttl_hours);
-        if (it->nsales != 0) lx_strbuf_printf(leads, ",\"sm\":\"%s\"", lx_sale_mode_name((lx_sale_mode_t)it->sold_mode));
-        lx_strbuf_printf(leads, ",\"at\":\"%s\"}", at);
+        lx_pgarr_jsonb(&lc[L_ATTRS], it->attributes_json, strlen(it->attributes_json));
+        lx_pgarr_jsonb(&lc[L_CONSENT], it->consent_json, strlen(it->consent_json));
+        lx_pgarr_jsonb(&lc[L_SOURCE], it->source_json, strlen(it->source_json));
+        lx_pgarr_text_or_null(&lc[L_IP], l->source_ip);
+        lx_pgarr_text_or_null(&lc[L_SUB], it->sub_id);
+        lx_pgarr_timestamptz(&lc[L_AT], it->created_us);
+        lx_pgarr_int4(&lc[L_MS], it->niche->max_shares);
+        lx_pgarr_text(&lc[L_SM], it->nsales != 0 ? lx_sale_mode_name((lx_sale_mode_t)it->sold_mode) : NULL);
+        lx_pgarr_int4(&lc[L_SS], (int32_t)it->nsales);
+        lx_pgarr_int8(&lc[L_PT], it->payout_total);
+        if (accepted)
+            lx_pgarr_int4(&lc[L_TTL], it->niche->inventory_ttl_hours);
+        else
+            lx_pgarr_null(&lc[L_TTL]);
     }
-    lx_strbuf_puts(leads, "]");
 
     /* Sales, one ledger transaction per sold lead, and what
      * each campaign spent. */
-    lx_strbuf_t *sales = &b->p[6], *txns = &b->p[7], *entries = &b->p[8], *spend = &b->p[9];
-    lx_strbuf_puts(sales, "[");
+    lx_strbuf_t *txns = &b->p[7], *entries = &b->p[8];
+    lx_pgarr_t *sc = b->sale, *spend = b->spend;
+    cols_start(sc, sale_types, SALE_NCOLS);
     lx_ledger_open(txns);
     lx_ledger_open(entries);
     size_t nsales = 0;
@@ -932,36 +960,37 @@ static void send_step2(batch_t *b)
         lx_ledger_txn(txns, it->txn_id, "sale", cur, NULL, it->id, NULL);
         for (size_t k = 0; k < it->nsales; k++) {
             const lx_intake_sale_t *sale = &it->sales[k];
-            lx_strbuf_printf(sales, "%s{\"id\":\"%s\"", nsales++ ? "," : "", sale->id);
-            json_id(sales, "l", it->id);
-            json_id(sales, "b", sale->buyer_id);
-            json_id(sales, "c", sale->campaign_id);
-            json_id(sales, "w", it->webmaster_id);
-            json_id(sales, "n", it->niche->id);
-            lx_strbuf_printf(sales, ",\"m\":\"%s\",\"k\":%d,\"p\":%" PRId64 ",\"f\":%" PRId64 ",\"o\":%" PRId64 ",\"cur\":\"%s\"",
-                             lx_sale_mode_name((lx_sale_mode_t)it->sold_mode), sale->share_index, sale->price, sale->fee,
-                             sale->payout, cur);
-            json_id(sales, "t", it->txn_id);
-            lx_strbuf_puts(sales, "}");
+            nsales++;
+            lx_pgarr_uuid(&sc[SALE_ID], sale->id);
+            lx_pgarr_uuid(&sc[SALE_L], it->id);
+            lx_pgarr_uuid(&sc[SALE_B], sale->buyer_id);
+            lx_pgarr_uuid(&sc[SALE_C], sale->campaign_id);
+            lx_pgarr_uuid(&sc[SALE_W], it->webmaster_id);
+            lx_pgarr_uuid(&sc[SALE_N], it->niche->id);
+            lx_pgarr_text(&sc[SALE_M], lx_sale_mode_name((lx_sale_mode_t)it->sold_mode));
+            lx_pgarr_int4(&sc[SALE_K], sale->share_index);
+            lx_pgarr_int8(&sc[SALE_P], sale->price);
+            lx_pgarr_int8(&sc[SALE_F], sale->fee);
+            lx_pgarr_int8(&sc[SALE_O], sale->payout);
+            lx_pgarr_text(&sc[SALE_CUR], cur);
+            lx_pgarr_uuid(&sc[SALE_T], it->txn_id);
             lx_ledger_entry(entries, it->txn_id, sale->buyer_id, LX_BOOK_BALANCE, -sale->price, cur);
             fees += sale->fee;
         }
         lx_ledger_entry(entries, it->txn_id, it->webmaster_id, LX_BOOK_PENDING, it->payout_total, cur);
         lx_ledger_entry(entries, it->txn_id, NULL, LX_BOOK_REVENUE, fees, cur);
     }
-    lx_strbuf_puts(sales, "]");
     lx_ledger_close(txns);
     lx_ledger_close(entries);
     add_receipts(b, &b->p[10], &b->p[11]);
-    lx_strbuf_puts(spend, "[");
-    size_t nspend = 0;
+    cols_start(spend, spend_types, SPEND_NCOLS);
     for (size_t k = 0; k < b->ncampaigns; k++) {
         const campaign_t *c = &b->campaigns[k];
         if (c->count_add == 0) continue;
-        lx_strbuf_printf(spend, "%s{\"id\":\"%s\",\"s\":%" PRId64 ",\"n\":%" PRId64 "}", nspend++ ? "," : "", c->id, c->spent_add,
-                         c->count_add);
+        lx_pgarr_uuid(&spend[SPEND_ID], c->id);
+        lx_pgarr_int8(&spend[SPEND_S], c->spent_add);
+        lx_pgarr_int4(&spend[SPEND_N], (int32_t)c->count_add);
     }
-    lx_strbuf_puts(spend, "]");
 
     lx_strbuf_puts(idem, "[");
     int nidem = 0;
@@ -982,15 +1011,15 @@ static void send_step2(batch_t *b)
     lx_db_job_init(&b->job, on_step, b);
     b->job.flags = LX_DB_RESERVE;
     b->job.conn = reserved;
-    if (nrel != 0) lx_db_param(lx_db_job_add(&b->job, &st_release), 0, release->base);
-    if (nre != 0) lx_db_param(lx_db_job_add(&b->job, &st_reassign), 0, reassign->base);
-    lx_db_param(lx_db_job_add(&b->job, &st_insert_leads), 0, leads->base);
+    if (nrel != 0) bind_cols(lx_db_job_add(&b->job, &st_release), rel, 2);
+    if (nre != 0) bind_cols(lx_db_job_add(&b->job, &st_reassign), re, RE_NCOLS);
+    bind_cols(lx_db_job_add(&b->job, &st_insert_leads), lc, LEAD_NCOLS);
     if (nsales != 0) {
         lx_db_param(lx_db_job_add(&b->job, &lx_ledger_insert_txns), 0, txns->base);
-        lx_db_param(lx_db_job_add(&b->job, &st_sales), 0, sales->base);
+        bind_cols(lx_db_job_add(&b->job, &st_sales), sc, SALE_NCOLS);
         lx_db_param(lx_db_job_add(&b->job, &lx_receipts_insert), 0, b->p[10].base);
         lx_db_param(lx_db_job_add(&b->job, &lx_ledger_insert_entries), 0, entries->base);
-        lx_db_param(lx_db_job_add(&b->job, &st_campaign_spend), 0, spend->base);
+        bind_cols(lx_db_job_add(&b->job, &st_campaign_spend), spend, SPEND_NCOLS);
     }
     if (nidem != 0) lx_db_param(lx_db_job_add(&b->job, &st_idem), 0, idem->base);
     lx_db_job_add(&b->job, &st_commit);
@@ -1008,8 +1037,8 @@ static int velocity_cmp(const void *a, const void *b)
     return x->kind != y->kind ? x->kind - y->kind : strcmp(x->key, y->key);
 }
 
-/* [{k, key, n}]: this batch's leads per visitor IP and per webmaster + sub_id, in key order. Returns the count. */
-static size_t velocity_param(const batch_t *b, lx_strbuf_t *sb)
+/* Columns (k, key, n): this batch's leads per visitor IP and per webmaster + sub_id, in key order. Returns the count. */
+static size_t velocity_param(batch_t *b)
 {
     velocity_key_t *keys = lx_calloc(2 * b->n + 1, sizeof(*keys));
     size_t nkeys = 0;
@@ -1026,16 +1055,15 @@ static size_t velocity_param(const batch_t *b, lx_strbuf_t *sb)
     }
     qsort(keys, nkeys, sizeof(*keys), velocity_cmp);
     size_t out = 0;
-    lx_strbuf_puts(sb, "[");
-    for (size_t i = 0; i < nkeys;) {
+    cols_start(b->velocity, velocity_types, VEL_NCOLS);
+    for (size_t i = 0; i < nkeys; out++) {
         size_t j = i;
         while (j < nkeys && velocity_cmp(&keys[i], &keys[j]) == 0) j++;
-        lx_strbuf_printf(sb, "%s{\"k\":%d,\"n\":%zu,\"key\":", out++ ? "," : "", keys[i].kind, j - i);
-        lx_strbuf_append_json_string(sb, keys[i].key, strlen(keys[i].key));
-        lx_strbuf_puts(sb, "}");
+        lx_pgarr_int4(&b->velocity[VEL_K], keys[i].kind);
+        lx_pgarr_text(&b->velocity[VEL_KEY], keys[i].key);
+        lx_pgarr_int4(&b->velocity[VEL_N], (int32_t)(j - i));
         i = j;
     }
-    lx_strbuf_puts(sb, "]");
     free(keys);
     return out;
 }
@@ -1058,6 +1086,14 @@ static void finish(batch_t *b, lx_db_status_t st, const char *sqlstate, const ch
         g = next;
     }
     for (int i = 0; i < NPARAMS; i++) lx_strbuf_free(&b->p[i]);
+    cols_free(b->claim, CLAIM_NCOLS);
+    cols_free(b->signal, SIG_NCOLS);
+    cols_free(b->velocity, VEL_NCOLS);
+    cols_free(b->release, RE_NCOLS);
+    cols_free(b->reassign, RE_NCOLS);
+    cols_free(b->lead, LEAD_NCOLS);
+    cols_free(b->sale, SALE_NCOLS);
+    cols_free(b->spend, SPEND_NCOLS);
     campaigns_free(b);
     free(b->items);
     free(b->pairs);

@@ -457,20 +457,47 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # or budgets and the balances are far above a run's spend, so the winners never change). Leads rotate through
 # niches and regions like leadgen's; sale_mode follows SALE_MODE.
 pgbench_script() {
-  $PY - "$repo" >"$tmp/market.pgbench" <<'PYEOF'
+  $PY - "$repo" "$tmp/market.columns.sql" >"$tmp/market.pgbench" <<'PYEOF'
 import re, sys
 
 repo = sys.argv[1]
 FILES = ["src/leads/intake.h", "src/leads/intake.c", "src/billing/ledger.c", "src/billing/receipts.c"]
 # The C variable send_step1/send_step2 passes as a statement's parameter -> the bench's setting (bench.NAME, set
 # by leadx_bench.setup from the template's column NAME).
-SETTINGS = {"claims": "claims", "signals": "signals", "niches": "niches", "regions": "regions", "b->p[5]": "velocity",
-            "leads": "leads", "txns": "txns", "sales": "sales", "b->p[10]": "receipts", "entries": "entries",
-            "spend": "spend"}
+SETTINGS = {"niches": "niches", "regions": "regions", "txns": "txns", "b->p[10]": "receipts", "entries": "entries"}
+# Row sets the server sends as binary arrays, one per column (bind_cols / bind_col of src/leads/intake.c): the C
+# variable holding the columns -> the template document whose rows they are and the prefix of the column enum.
+# Each column becomes a setting DOC_K (K its place in the enum), a text-form array made once per template from the
+# document's member (COLUMNS: member, and how its JSON value reads as the element's text: as is, hex as bytea, a
+# JSON value as its text, a list of strings comma-joined), and cast by the statement's own ::type[].
+GROUPS = {"claim": ("claims", "CLAIM_"), "sig": ("signals", "SIG_"), "b->velocity": ("velocity", "VEL_"),
+          "lc": ("leads", "L_"), "rel": ("release", "RE_"), "re": ("reassign", "RE_"), "sc": ("sales", "SALE_"),
+          "spend": ("spend", "SPEND_")}
+COLUMNS = {
+    "CLAIM_N": ("n", "text"), "CLAIM_H": ("h", "hex"), "CLAIM_L": ("l", "text"), "CLAIM_W": ("w", "text"),
+    "CLAIM_D": ("d", "text"),
+    "SIG_I": ("i", "text"), "SIG_IP": ("ip", "text"), "SIG_W": ("w", "text"), "SIG_SUB": ("sub", "text"),
+    "SIG_PH": ("ph", "hex"), "SIG_EH": ("eh", "hex"), "SIG_N": ("n", "text"),
+    "VEL_K": ("k", "text"), "VEL_KEY": ("key", "text"), "VEL_N": ("n", "text"),
+    "L_ID": ("id", "text"), "L_W": ("w", "text"), "L_N": ("n", "text"), "L_REGION": ("region", "text"),
+    "L_MODE": ("mode", "text"), "L_STATUS": ("status", "text"), "L_SCORE": ("score", "text"), "L_TEMP": ("temp", "text"),
+    "L_REASONS": ("reasons", "list"), "L_DUP": ("dup", "text"), "L_PH": ("ph", "hex"), "L_EH": ("eh", "hex"),
+    "L_PC": ("pc", "text"), "L_CT": ("ct", "hex"), "L_CK": ("ck", "hex"), "L_ATTRS": ("attributes", "json"),
+    "L_CONSENT": ("consent", "json"), "L_SOURCE": ("source", "json"), "L_IP": ("ip", "text"), "L_SUB": ("sub", "text"),
+    "L_AT": ("at", "text"), "L_MS": ("ms", "text"), "L_SM": ("sm", "text"), "L_SS": ("ss", "text"), "L_PT": ("pt", "text"),
+    "L_TTL": ("ttl", "text"),
+    "RE_N": ("n", "text"), "RE_H": ("h", "hex"), "RE_L": ("l", "text"), "RE_W": ("w", "text"),
+    "SALE_ID": ("id", "text"), "SALE_L": ("l", "text"), "SALE_B": ("b", "text"), "SALE_C": ("c", "text"),
+    "SALE_W": ("w", "text"), "SALE_N": ("n", "text"), "SALE_M": ("m", "text"), "SALE_K": ("k", "text"),
+    "SALE_P": ("p", "text"), "SALE_F": ("f", "text"), "SALE_O": ("o", "text"), "SALE_CUR": ("cur", "text"),
+    "SALE_T": ("t", "text"),
+    "SPEND_ID": ("id", "text"), "SPEND_S": ("s", "text"), "SPEND_N": ("n", "text"),
+}
+used_columns = {}  # setting -> (document, member, reading)
 # The conditions under which send_step1/send_step2 add a statement, as they stand for the bench's leads.
 CONDITIONS = {
     "b->npairs!=0": "always",                    # every lead has a contact, and the niches deduplicate
-    "velocity_param(b,&b->p[5])!=0": "always",  # every lead has a source IP and a sub_id
+    "velocity_param(b)!=0": "always",           # every lead has a source IP and a sub_id
     "nsales!=0": "sold",                         # the template sells: \if :t < :s (sold templates come first)
     "nrel!=0": "never", "nre!=0": "never",       # every contact is new: no claim is released or reassigned
     "nidem!=0": "never",                         # no Idempotency-Key
@@ -583,7 +610,33 @@ for path, toks in code.items():
             continue
         if name in stmts:
             die(f"statement {name} defined twice")
-        stmts[name] = (sql, int(n), path)
+        stmts[name] = (sql, n, path)
+
+
+# -- the column enums of src/leads/intake.c: enum { NAME, NAME, ..., X_NCOLS }
+enums = {}
+toks = code["src/leads/intake.c"]
+for i, t in enumerate(toks[:-1]):
+    if t == "enum" and toks[i + 1] == "{":
+        members, _ = group(toks, i + 1)
+        names = [m[0] for m in members if len(m) == 1]
+        for k, name in enumerate(names):
+            enums[name] = k
+
+
+def column_setting(var, member, fname):
+    """The setting for column `member` (an enum name) of the columns in C variable `var`."""
+    if var not in GROUPS:
+        die(f"{fname}: the server binds columns of {var}, which the bench does not build (see GROUPS)")
+    doc, prefix = GROUPS[var]
+    if member not in enums or not member.startswith(prefix):
+        die(f"{fname}: column {member} of {var} is not one of the {prefix}* columns")
+    if member not in COLUMNS:
+        die(f"{fname}: the server sends column {member}: teach tests/bench/market.sh its template member (COLUMNS)")
+    name = f"{doc}_{enums[member]}"
+    SETTINGS[name] = name
+    used_columns[name] = (doc,) + COLUMNS[member]
+    return name
 
 
 # -- the order: what send_step1 and send_step2 add to their pipelines, with the conditions and the parameters
@@ -637,12 +690,30 @@ def pipeline(fname):
             if len(a) != 2 or len(a[1]) != 2 or a[1][0] != "&" or a[1][1] not in stmts:
                 die(f"{fname}: cannot read {' '.join(toks[i:i + 8])}")
             adds.append((i, a[1][1], [c for c, _, _ in active], {}))
+        elif t == "bind_cols" and toks[i + 1] == "(":
+            a, end = group(toks, i + 1)
+            if len(a) != 3:
+                die(f"{fname}: cannot read {' '.join(toks[i:i + 12])}")
+            var, count = "".join(a[1]), "".join(a[2])
+            prefix = GROUPS.get(var, ("", ""))[1]
+            members = sorted((k, name) for name, k in enums.items() if name.startswith(prefix) and prefix)
+            n = enums[count] if count in enums else int(count) if count.isdigit() else die(f"{fname}: {count}?")
+            for k in range(n):
+                if k >= len(members):
+                    die(f"{fname}: {var} has fewer than {n} columns")
+                params.append((i, end, k, column_setting(var, members[k][1], fname)))
+        elif t == "bind_col" and toks[i + 1] == "(":
+            a, end = group(toks, i + 1)
+            if len(a) != 3 or len(a[1]) != 1 or a[2][:1] != ["&"] or a[2][-1] != "]":
+                die(f"{fname}: cannot read {' '.join(toks[i:i + 12])}")
+            var, member = "".join(a[2][1:-3]), a[2][-2]
+            params.append((i, end, int(a[1][0]), column_setting(var, member, fname)))
         elif t == "lx_db_param" and toks[i + 1] == "(":
             a, end = group(toks, i + 1)
             var = "".join(a[2]) if len(a) == 3 else ""
             if len(a) != 3 or len(a[1]) != 1 or not re.fullmatch(r".+(->|\.)base", var):
                 die(f"{fname}: cannot read {' '.join(toks[i:i + 12])}")
-            params.append((i, end, int(a[1][0]), re.sub(r"(->|\.)base$", "", var)))
+            params.append((i, end, int(a[1][0]), SETTINGS.get(re.sub(r"(->|\.)base$", "", var), "?" + var)))
         i += 1
     for start, end, k, var in params:
         inner = [a for a in adds if start < a[0] < end]
@@ -654,13 +725,14 @@ def pipeline(fname):
 
 def bench_sql(name, bound):
     sql, n, path = stmts[name]
+    n = enums[n] if n in enums else int(n) if n.isdigit() else die(f"{name}: parameter count {n}?")
     if len(bound) != n or None in bound:
         die(f"{name} ({path}) takes {n} parameters, the server passes {bound}")
     settings = []
     for var in bound:
-        if var not in SETTINGS:
-            die(f"{name}: the server passes {var}, which the bench does not build (see leadx_bench.doc)")
-        settings.append(SETTINGS[var])
+        if var.startswith("?"):
+            die(f"{name}: the server passes {var[1:]}, which the bench does not build (see leadx_bench.doc)")
+        settings.append(var)
 
     def param(m):
         k, cast = int(m.group(1)), m.group(2)
@@ -671,7 +743,7 @@ def bench_sql(name, bound):
         # goes in a scalar subquery (evaluated once per statement, like a parameter)
         return f"{value}::{cast}" if not cast.endswith("[]") else f"(SELECT {value}::{cast})::{cast}"
 
-    if re.search(r"\$\d+(?!::[a-z]+(\[\])?)", sql):
+    if re.search(r"\$\d+(?!\d|::[a-z]+(\[\])?)", sql):
         die(f"{name}: a parameter without a cast")
     out = re.sub(r"\$(\d+)::([a-z]+(?:\[\])?)", param, sql)
     if ";" in out or re.search(r"(?<!:):[A-Za-z_]", out):
@@ -710,6 +782,10 @@ for step, fname in ((1, "send_step1"), (2, "send_step2")):
         lines.insert(0, setup)
     script += ["\\startpipeline"] + lines + ["\\endpipeline"]
 print("\n".join(script))
+# the columns' settings, for pgbench_prepare (leadx_bench.columns): setting, document, member, reading
+with open(sys.argv[2], "w") as f:
+    rows = ", ".join(f"('{name}', '{doc}', '{member}', '{reading}')" for name, (doc, member, reading) in sorted(used_columns.items()))
+    f.write(f"INSERT INTO leadx_bench.columns VALUES {rows};\n" if rows else "")
 PYEOF
 }
 pgbench_script
@@ -718,6 +794,7 @@ pgbench_prepare() {
   local mix
   case $SALE_MODE in any) mix=0 ;; exclusive) mix=1 ;; shared) mix=2 ;; *) mix=-1 ;; esac
   sql -v slugs="{$NICHE_SLUGS}" -v regions="{$REGION_CODES}" -v wm="$wm_id" -v mix="$mix" -v k1=$PG_TEMPLATES_1 \
+    -v columns="$tmp/market.columns.sql" \
     -v nbatch="$PG_BATCH" -v kbatch=$PG_TEMPLATES_BATCH <<'SQL' >/dev/null
 SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS leadx_bench CASCADE;
@@ -888,26 +965,38 @@ UPDATE leadx_bench.doc d SET t = -1 - o.k
 UPDATE leadx_bench.doc SET t = -1 - t;
 VACUUM (ANALYZE) leadx_bench.doc;
 
+-- Every setting of a template, markers in place: the documents as they are, and the columns the server sends as
+-- binary arrays (pgbench_script's leadx_bench.columns) as text-form arrays of the documents' members. The markers
+-- (ids, hashes, IPv6 groups, the created_at stand-in) are the same characters in both forms, so setup replaces them
+-- alike; each array is parsed by its statement's cast (the server's arrays arrive binary, a little cheaper to read).
+CREATE TABLE leadx_bench.columns (setting text PRIMARY KEY, doc text, member text, reading text);
+\i :columns
+CREATE TABLE leadx_bench.param AS
+  SELECT d.n, d.t, v.name, v.value FROM leadx_bench.doc d
+  CROSS JOIN LATERAL (VALUES ('claims', d.claims), ('signals', d.signals), ('niches', d.niches), ('regions', d.regions),
+    ('leads', d.leads), ('sales', d.sales), ('txns', d.txns), ('entries', d.entries), ('spend', d.spend),
+    ('velocity', d.velocity), ('receipts', d.receipts)) AS v (name, value);
+INSERT INTO leadx_bench.param
+  SELECT p.n, p.t, c.setting, coalesce((SELECT array_agg(CASE c.reading
+        WHEN 'hex' THEN '\x' || (e.v->>c.member)
+        WHEN 'json' THEN (e.v->c.member)::text
+        WHEN 'list' THEN coalesce((SELECT string_agg(x, ',') FROM json_array_elements_text(e.v->c.member) AS x), '')
+        ELSE e.v->>c.member END ORDER BY e.o)
+      FROM json_array_elements(p.value::json) WITH ORDINALITY AS e (v, o)), '{}')::text
+  FROM leadx_bench.param p JOIN leadx_bench.columns c ON c.doc = p.name;
+ALTER TABLE leadx_bench.param ADD PRIMARY KEY (n, t, name);
+VACUUM (ANALYZE) leadx_bench.param;
+
 -- A round trip's parameters, the settings its statements read (names): template t of size n with the markers
 -- replaced by r's digits.
 CREATE FUNCTION leadx_bench.setup(r bigint, n int, t int, names text[]) RETURNS void LANGUAGE sql AS $$
-  SELECT count(set_config('bench.' || f.name, CASE f.name
-      WHEN 'claims' THEN replace(replace(d.claims, 'deadbeefdeadbeef', x.h), 'deadbeef-dead-beef', x.d)
-      WHEN 'signals' THEN replace(replace(d.signals, 'deadbeefdeadbeef', x.h), 'dead:beef:dead:beef', x.c)
-      WHEN 'velocity' THEN replace(d.velocity, 'dead:beef:dead:beef', x.c)
-      WHEN 'niches' THEN d.niches
-      WHEN 'regions' THEN d.regions
-      WHEN 'leads' THEN replace(replace(replace(replace(d.leads, 'deadbeefdeadbeef', x.h), 'deadbeef-dead-beef', x.d),
-        'dead:beef:dead:beef', x.c), '1999-01-01T00:00:00+00:00', btrim(to_json(now())::text, '"'))
-      WHEN 'txns' THEN replace(d.txns, 'deadbeef-dead-beef', x.d)
-      WHEN 'sales' THEN replace(d.sales, 'deadbeef-dead-beef', x.d)
-      WHEN 'entries' THEN replace(d.entries, 'deadbeef-dead-beef', x.d)
-      WHEN 'receipts' THEN replace(d.receipts, 'deadbeef-dead-beef', x.d)
-      WHEN 'spend' THEN d.spend END, true))
-  FROM leadx_bench.doc d, (SELECT h, substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-' || substr(h, 13, 4) AS d,
+  SELECT count(set_config('bench.' || p.name, replace(replace(replace(replace(p.value, 'deadbeefdeadbeef', x.h),
+      'deadbeef-dead-beef', x.d), 'dead:beef:dead:beef', x.c), '1999-01-01T00:00:00+00:00', btrim(to_json(now())::text, '"')),
+      true))
+  FROM leadx_bench.param p, (SELECT h, substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-' || substr(h, 13, 4) AS d,
       substr(h, 1, 4) || ':' || substr(h, 5, 4) || ':' || substr(h, 9, 4) || ':' || substr(h, 13, 4) AS c
-    FROM (SELECT lpad(to_hex(r), 16, '0') AS h) AS h0) AS x, unnest(names) AS f (name)
-  WHERE d.n = setup.n AND d.t = setup.t
+    FROM (SELECT lpad(to_hex(r), 16, '0') AS h) AS h0) AS x
+  WHERE p.n = setup.n AND p.t = setup.t AND p.name = ANY (names)
 $$;
 SQL
 }
