@@ -61,6 +61,11 @@ LX_DB_STMT(st_commit, 0, "COMMIT");
 /* Intake batches share this lock; an erasure takes it EXCLUSIVE, so it waits for every batch that may have read the
  * suppressions before the erasure's own write, and batches after it see that write (api/leads.c). */
 LX_DB_STMT(st_guard, 0, "LOCK TABLE suppressions IN ROW SHARE MODE");
+/* Every look-up of an intake batch has an index, and must use it whatever the statistics say: velocity counters are
+ * pruned to nothing after two idle hours, and a statement planned then (prepared, its plan kept) scanned the whole
+ * table for every lead once it had grown again, past statement_timeout (seen in the intake bench). Planned with
+ * sequential scans off, the kept plans use the indexes; SET LOCAL ends with the transaction. */
+LX_DB_STMT(st_index_only, 0, "SET LOCAL enable_seqscan = off");
 /* Claim every (niche, hash) in key order: new and expired claims become the tentative holder's (the first lead of
  * the batch that has the pair); a live claim keeps its holder. Every row is updated, so RETURNING names the holder of
  * each pair and every row stays locked until COMMIT. */
@@ -436,8 +441,9 @@ static void send_step1(batch_t *b)
     b->job.flags = LX_DB_RESERVE;
     lx_db_job_add(&b->job, &st_begin);
     lx_db_job_add(&b->job, &st_guard);
+    lx_db_job_add(&b->job, &st_index_only);
     if (b->npairs != 0) bind_cols(lx_db_job_add(&b->job, &st_claim), claim, CLAIM_NCOLS);
-    int r = b->npairs != 0 ? 3 : 2;
+    int r = b->npairs != 0 ? 4 : 3; /* BEGIN, the guard, SET LOCAL, the claims */
     b->r_signals = r++;
     bind_cols(lx_db_job_add(&b->job, &st_signals), sig, SIG_NCOLS);
     /* The batch's own velocity counts and the past purchases do not depend on any decision: both run before the
@@ -509,10 +515,11 @@ static void add_reason(lx_intake_item_t *it, const char *reason)
 
 static void decide(batch_t *b)
 {
-    /* BEGIN, the guard, the claims (when there are pairs), the signals, the campaigns, buyers and past purchases */
+    /* BEGIN, the guard, SET LOCAL, the claims (when there are pairs), the signals, the campaigns, buyers and past
+     * purchases */
     PGresult *signals = b->job.results[b->r_signals];
     if (b->npairs != 0) {
-        PGresult *claims = b->job.results[2];
+        PGresult *claims = b->job.results[3];
         for (int r = 0; r < PQntuples(claims); r++) {
             uint8_t hash[LX_PII_HASH_BYTES];
             const char *hex = PQgetvalue(claims, r, 1);
