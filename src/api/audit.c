@@ -136,16 +136,8 @@ void lx_api_audit_actions(lx_req_t *lr)
         lx_respond_problem(lr, LX_ERR_INVALID_PARAMETER, "query.cursor", "cursor is not a value returned as next_cursor.");
         return;
     }
-    char since[LX_TS_LEN + 1] = "";
-    if (q[2] != NULL) {
-        int64_t since_us;
-        if (lx_ts_parse_rfc3339(q[2], strlen(q[2]), &since_us) != 0) {
-            lx_respond_problem(lr, LX_ERR_INVALID_PARAMETER, "query.since",
-                               "since must be an RFC 3339 date-time such as 2026-11-23T10:00:00Z.");
-            return;
-        }
-        lx_ts_format_us(since_us, since);
-    }
+    char since[LX_TS_LEN + 1];
+    if (lx_req_since(lr, q[2], since) != 0) return;
     lx_async_t *a = lx_async_new(lr, on_actions);
     const char *limit_s = lx_async_page_limit(a, limit);
     char after_s[24];

@@ -605,16 +605,8 @@ void lx_api_leads_list(lx_req_t *lr)
         lx_respond_problem(lr, LX_ERR_INVALID_PARAMETER, "query.niche", "niche must be a niche slug.");
         return;
     }
-    int64_t since_us = 0;
-    char since[LX_TS_LEN + 1] = "";
-    if (q[4] != NULL) {
-        if (lx_ts_parse_rfc3339(q[4], strlen(q[4]), &since_us) != 0) {
-            lx_respond_problem(lr, LX_ERR_INVALID_PARAMETER, "query.since",
-                               "since must be an RFC 3339 date-time such as 2026-11-23T10:00:00Z.");
-            return;
-        }
-        lx_ts_format_us(since_us, since);
-    }
+    char since[LX_TS_LEN + 1];
+    if (lx_req_since(lr, q[4], since) != 0) return;
     if (lr->who.role == LX_ROLE_ADVERTISER) {
         lx_respond_json(lr, 200, json_pack("{s:[], s:n}", "items", "next_cursor"));
         return;

@@ -333,16 +333,7 @@ static int parse_filters(lx_req_t *lr, page_t *pg, const char *account, const ch
         }
         snprintf(pg->kind, sizeof(pg->kind), "%s", kind);
     }
-    if (since != NULL) {
-        int64_t us;
-        if (lx_ts_parse_rfc3339(since, strlen(since), &us) != 0) {
-            lx_respond_problem(lr, LX_ERR_INVALID_PARAMETER, "query.since",
-                               "since must be an RFC 3339 date-time such as 2026-11-23T10:00:00Z.");
-            return -1;
-        }
-        lx_ts_format_us(us, pg->since);
-    }
-    return 0;
+    return lx_req_since(lr, since, pg->since);
 }
 
 static void add_page_query(page_t *pg, lx_async_t *a, int limit)

@@ -355,6 +355,20 @@ int lx_req_query(lx_req_t *lr, const char *const names[], const char *values[])
     return 0;
 }
 
+int lx_req_since(lx_req_t *lr, const char *since_s, char out[LX_TS_LEN + 1])
+{
+    out[0] = '\0';
+    if (since_s == NULL) return 0;
+    int64_t us;
+    if (lx_ts_parse_rfc3339(since_s, strlen(since_s), &us) != 0) {
+        lx_respond_problem(lr, LX_ERR_INVALID_PARAMETER, "query.since",
+                           "since must be an RFC 3339 date-time such as 2026-11-23T10:00:00Z.");
+        return -1;
+    }
+    lx_ts_format_us(us, out);
+    return 0;
+}
+
 int lx_req_page(lx_req_t *lr, const char *limit_s, const char *cursor_s, int *limit, char cursor[LX_UUID_STRLEN + 1])
 {
     *limit = 50;

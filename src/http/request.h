@@ -19,6 +19,7 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "util/error.h"
+#include "util/time.h"
 
 typedef struct st_lx_req_t lx_req_t;
 typedef struct st_lx_async_t lx_async_t;
@@ -115,6 +116,9 @@ const char *lx_req_header(lx_req_t *lr, const char *lower_name, size_t *len);
 int lx_req_query(lx_req_t *lr, const char *const names[], const char *values[]);
 /* limit: 1..200 (default 50); cursor: opaque id from a previous page (NULL = first page). Answers 400 on error. */
 int lx_req_page(lx_req_t *lr, const char *limit_s, const char *cursor_s, int *limit, char cursor[LX_UUID_STRLEN + 1]);
+/* since: an RFC 3339 date-time, written to `out` in leadx's canonical form ("" when since_s is NULL). Answers 400
+ * naming query.since and returns -1 when it is not one. */
+int lx_req_since(lx_req_t *lr, const char *since_s, char out[LX_TS_LEN + 1]);
 /* Encodes a page cursor (the last item's id) as a JSON string value. */
 json_t *lx_cursor_json(const char *last_id);
 

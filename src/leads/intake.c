@@ -248,7 +248,8 @@ typedef struct {
     int64_t spent_add, count_add;                 /* what this batch sold through it */
 } campaign_t;
 
-#define NPARAMS 12 /* 10: the receipts document, 11: scratch for one receipt body */
+/* The text parameters and scratch buffers of a batch (row sets go as binary arrays, below). */
+enum { P_NICHES, P_REGIONS, P_REASONS, P_IDEM, P_TXNS, P_ENTRIES, P_RECEIPTS, P_RECEIPT_SCRATCH, NPARAMS };
 
 typedef struct {
     lx_db_job_t job;
@@ -388,7 +389,7 @@ static void json_id(lx_strbuf_t *sb, const char *key, const char *uuid)
 static void send_step1(batch_t *b)
 {
     for (int i = 0; i < NPARAMS; i++) lx_strbuf_reset(&b->p[i]);
-    lx_strbuf_t *niches = &b->p[1], *regions = &b->p[3];
+    lx_strbuf_t *niches = &b->p[P_NICHES], *regions = &b->p[P_REGIONS];
     lx_pgarr_t *claim = b->claim, *sig = b->signal;
     cols_start(claim, claim_types, CLAIM_NCOLS);
     for (size_t k = 0; k < b->npairs; k++) {
@@ -880,7 +881,7 @@ static void add_receipts(const batch_t *b, lx_strbuf_t *rows, lx_strbuf_t *scrat
 static void send_step2(batch_t *b)
 {
     for (int i = 0; i < NPARAMS; i++) lx_strbuf_reset(&b->p[i]);
-    lx_strbuf_t *idem = &b->p[4], *reasons = &b->p[0];
+    lx_strbuf_t *idem = &b->p[P_IDEM], *reasons = &b->p[P_REASONS];
     /* Claims: a pair nobody of this batch holds in the end is released; one held by a later lead than its tentative
      * holder is reassigned. Pairs held outside the batch were never touched. */
     lx_pgarr_t *rel = b->release, *re = b->reassign, *lc = b->lead;
@@ -950,7 +951,7 @@ static void send_step2(batch_t *b)
 
     /* Sales, one ledger transaction per sold lead, and what
      * each campaign spent. */
-    lx_strbuf_t *txns = &b->p[7], *entries = &b->p[8];
+    lx_strbuf_t *txns = &b->p[P_TXNS], *entries = &b->p[P_ENTRIES], *receipts = &b->p[P_RECEIPTS];
     lx_pgarr_t *sc = b->sale, *spend = b->spend;
     cols_start(sc, sale_types, SALE_NCOLS);
     lx_ledger_open(txns);
@@ -989,7 +990,7 @@ static void send_step2(batch_t *b)
     }
     lx_ledger_close(txns);
     lx_ledger_close(entries);
-    add_receipts(b, &b->p[10], &b->p[11]);
+    add_receipts(b, receipts, &b->p[P_RECEIPT_SCRATCH]);
     cols_start(spend, spend_types, SPEND_NCOLS);
     for (size_t k = 0; k < b->ncampaigns; k++) {
         const campaign_t *c = &b->campaigns[k];
@@ -1011,8 +1012,7 @@ static void send_step2(batch_t *b)
         lx_strbuf_puts(idem, "}");
     }
     lx_strbuf_puts(idem, "]");
-    for (int i = 0; i < NPARAMS; i++)
-        if (i != 5 && i != 7 && i != 8 && i != 10) lx_strbuf_append(&b->p[i], "", 1); /* ledger and receipt documents are closed */
+    lx_strbuf_append(idem, "", 1); /* a text parameter; the ledger and receipt documents are closed by their writers */
 
     lx_db_conn_t *reserved = b->job.conn; /* the connection holding the open transaction */
     lx_db_job_init(&b->job, on_step, b);
@@ -1024,7 +1024,7 @@ static void send_step2(batch_t *b)
     if (nsales != 0) {
         lx_db_param(lx_db_job_add(&b->job, &lx_ledger_insert_txns), 0, txns->base);
         bind_cols(lx_db_job_add(&b->job, &st_sales), sc, SALE_NCOLS);
-        lx_db_param(lx_db_job_add(&b->job, &lx_receipts_insert), 0, b->p[10].base);
+        lx_db_param(lx_db_job_add(&b->job, &lx_receipts_insert), 0, receipts->base);
         lx_db_param(lx_db_job_add(&b->job, &lx_ledger_insert_entries), 0, entries->base);
         bind_cols(lx_db_job_add(&b->job, &st_campaign_spend), spend, SPEND_NCOLS);
     }

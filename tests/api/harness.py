@@ -571,6 +571,40 @@ def create_operator(server, name="ops"):
 # Test case base
 
 
+class TwoServerTestCase(unittest.TestCase):
+    """Two server processes on one database and one key directory (what a deployment behind a load balancer runs):
+    `cls.a` and `cls.b`, an HTTP/2 client on each (`cls.ca`, `cls.cb`), an operator token `cls.op`. On a failing test
+    the tail of both servers' logs is printed; after every test both must have logged nothing unexpected."""
+
+    server_env = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.db_url = new_database()
+        cls.a = Server(cls.db_url, name="server-A", env=cls.server_env)
+        cls.addClassCleanup(cls.a.kill)
+        cls.a.start()
+        cls.addClassCleanup(cls.a.stop)
+        cls.b = Server(cls.db_url, key_dir=cls.a.key_dir, name="server-B", env=cls.server_env)
+        cls.addClassCleanup(cls.b.kill)
+        cls.b.start()
+        cls.addClassCleanup(cls.b.stop)
+        cls.op = create_operator(cls.a)
+        cls.ca = cls.a.client(http2=True)
+        cls.cb = cls.b.client(http2=True)
+
+    def run(self, result=None):
+        before = (len(result.failures) + len(result.errors)) if result is not None else 0
+        out = super().run(result)
+        if result is not None and len(result.failures) + len(result.errors) > before:
+            log(f"\n{self.id()} failed; logs:\n{self.a.log_tail()}\n{self.b.log_tail()}\n")
+        return out
+
+    def tearDown(self):
+        self.a.assert_clean()
+        self.b.assert_clean()
+
+
 class ServerTestCase(unittest.TestCase):
     """One database and one server per test class; `self.h2` (HTTP/2) and `self.h1` (HTTP/1.1) clients and an
     operator token `self.op`. On a failing test the tail of the server's logs is printed."""

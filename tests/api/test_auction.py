@@ -17,7 +17,7 @@ import secrets
 import threading
 import unittest
 
-from harness import Server, bearer, create_operator, main, new_database, psql
+from harness import Server, TwoServerTestCase, bearer, create_operator, main, new_database, psql
 from leads_common import JSON, lead, niche_body
 from market_common import assert_ledger_consistent
 
@@ -255,28 +255,15 @@ class BatchEqualsOneByOne(unittest.TestCase):
 # Concurrency on two processes
 
 
-class LimitsUnderConcurrency(unittest.TestCase):
+class LimitsUnderConcurrency(TwoServerTestCase):
     """32 connections over two server processes send many leads at once; budgets, caps and balances hold."""
 
     PRICE = 60000
 
     @classmethod
     def setUpClass(cls):
-        cls.db_url = new_database()
-        cls.a = Server(cls.db_url, name="server-A")
-        cls.addClassCleanup(cls.a.kill)
-        cls.a.start()
-        cls.addClassCleanup(cls.a.stop)
-        cls.b = Server(cls.db_url, key_dir=cls.a.key_dir, name="server-B")
-        cls.addClassCleanup(cls.b.kill)
-        cls.b.start()
-        cls.addClassCleanup(cls.b.stop)
-        cls.op = create_operator(cls.a)
-        cls.h2 = cls.a.client(http2=True)
-
-    def tearDown(self):
-        self.a.assert_clean()
-        self.b.assert_clean()
+        super().setUpClass()
+        cls.h2 = cls.ca
 
     def account(self, role, deposit=None):
         r = self.h2.post("/v1/accounts", json={"role": role, "name": f"{role} {secrets.token_hex(3)}",

@@ -32,7 +32,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import log_verifier as V
-from harness import (CONTRACT, PgLock, Server, ServerTestCase, bearer, create_operator, main, new_database, problem,
+from harness import (CONTRACT, PgLock, Server, ServerTestCase, TwoServerTestCase, bearer, create_operator, main, new_database, problem,
                      psql, wait_for)
 from leads_common import JSON, LeadTestCase
 from market_common import MarketTestCase, uuid7
@@ -801,36 +801,12 @@ class StopMidRound(unittest.TestCase):
 # ---- two processes, two sequencers --------------------------------------------------------------------------------
 
 
-class TwoSequencers(unittest.TestCase):
+class TwoSequencers(TwoServerTestCase):
     """Two `leadx serve` processes on one database, each with its sequencer: receipts issued through both (and a
     bulk queued directly) are each logged exactly once, at contiguous indexes, and the heads of both form one
     append-only history."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.db_url = new_database()
-        cls.a = Server(cls.db_url, name="seq-A", env={"LEADX_SEQUENCER_INTERVAL_MS": "20"})
-        cls.addClassCleanup(cls.a.kill)
-        cls.a.start()
-        cls.addClassCleanup(cls.a.stop)
-        cls.b = Server(cls.db_url, key_dir=cls.a.key_dir, name="seq-B", env={"LEADX_SEQUENCER_INTERVAL_MS": "20"})
-        cls.addClassCleanup(cls.b.kill)
-        cls.b.start()
-        cls.addClassCleanup(cls.b.stop)
-        cls.op = create_operator(cls.a)
-        cls.ca = cls.a.client(http2=True)
-        cls.cb = cls.b.client(http2=True)
-
-    def run(self, result=None):
-        before = (len(result.failures) + len(result.errors)) if result is not None else 0
-        out = super().run(result)
-        if result is not None and len(result.failures) + len(result.errors) > before:
-            print(f"\n{self.id()} failed; logs:\n{self.a.log_tail()}\n{self.b.log_tail()}\n", flush=True)
-        return out
-
-    def tearDown(self):
-        self.a.assert_clean()
-        self.b.assert_clean()
+    server_env = {"LEADX_SEQUENCER_INTERVAL_MS": "20"}
 
     def test_every_receipt_once_and_heads_consistent(self):
         r = self.ca.post("/v1/accounts", json={"role": "advertiser", "name": "two", "currency": "RUB"},

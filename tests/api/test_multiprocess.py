@@ -1,38 +1,15 @@
 """Two `leadx serve` processes sharing one database (and key files): a key revoked through one is refused by the
 other within 1 s; account changes reach the other's cache too; both serve the same data."""
 import time
-import unittest
 
-from harness import Server, bearer, create_operator, main, new_database, problem, psql, wait_for
+from harness import TwoServerTestCase, bearer, main, problem, psql, wait_for
 
 
-class TwoProcesses(unittest.TestCase):
+class TwoProcesses(TwoServerTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.db_url = new_database()
-        cls.a = Server(cls.db_url, name="server-A")
-        cls.addClassCleanup(cls.a.kill)
-        cls.a.start()
-        cls.addClassCleanup(cls.a.stop)
-        cls.b = Server(cls.db_url, key_dir=cls.a.key_dir, name="server-B")
-        cls.addClassCleanup(cls.b.kill)
-        cls.b.start()
-        cls.addClassCleanup(cls.b.stop)
-        cls.op = create_operator(cls.a)
-        cls.ca = cls.a.client(http2=True)
-        cls.cb = cls.b.client(http2=True)
+        super().setUpClass()
         cls.cb1 = cls.b.client(http2=False)
-
-    def run(self, result=None):
-        before = (len(result.failures) + len(result.errors)) if result is not None else 0
-        out = super().run(result)
-        if result is not None and len(result.failures) + len(result.errors) > before:
-            print(f"\n{self.id()} failed; logs:\n{self.a.log_tail()}\n{self.b.log_tail()}\n", flush=True)
-        return out
-
-    def tearDown(self):
-        self.a.assert_clean()
-        self.b.assert_clean()
 
     def new_account(self, role="webmaster"):
         r = self.ca.post("/v1/accounts", json={"role": role, "name": f"{role} x", "currency": "USD"},

@@ -464,7 +464,7 @@ repo = sys.argv[1]
 FILES = ["src/leads/intake.h", "src/leads/intake.c", "src/billing/ledger.c", "src/billing/receipts.c"]
 # The C variable send_step1/send_step2 passes as a statement's parameter -> the bench's setting (bench.NAME, set
 # by leadx_bench.setup from the template's column NAME).
-SETTINGS = {"niches": "niches", "regions": "regions", "txns": "txns", "b->p[10]": "receipts", "entries": "entries"}
+SETTINGS = {"niches": "niches", "regions": "regions", "txns": "txns", "receipts": "receipts", "entries": "entries"}
 # Row sets the server sends as binary arrays, one per column (bind_cols / bind_col of src/leads/intake.c): the C
 # variable holding the columns -> the template document whose rows they are and the prefix of the column enum.
 # Each column becomes a setting DOC_K (K its place in the enum), a text-form array made once per template from the
