@@ -63,9 +63,13 @@ LX_DB_STMT(st_commit, 0, "COMMIT");
 LX_DB_STMT(st_guard, 0, "LOCK TABLE suppressions IN ROW SHARE MODE");
 /* Every look-up of an intake batch has an index, and must use it whatever the statistics say: velocity counters are
  * pruned to nothing after two idle hours, and a statement planned then (prepared, its plan kept) scanned the whole
- * table for every lead once it had grown again, past statement_timeout (seen in the intake bench). Planned with
- * sequential scans off, the kept plans use the indexes; SET LOCAL ends with the transaction. */
-LX_DB_STMT(st_index_only, 0, "SET LOCAL enable_seqscan = off");
+ * table for every lead once it had grown again, past statement_timeout (seen in the intake bench); a plan that
+ * hashes or merges a batch's few keys against a whole table is the same mistake. Planned with sequential scans, hash
+ * and merge joins off, the kept plans are key probes driven by the batch's rows; set_config(..., true) is SET LOCAL,
+ * which ends with the transaction. */
+LX_DB_STMT(st_index_only, 0,
+           "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true), "
+           "set_config('enable_mergejoin', 'off', true)");
 /* Claim every (niche, hash) in key order: new and expired claims become the tentative holder's (the first lead of
  * the batch that has the pair); a live claim keeps its holder. Every row is updated, so RETURNING names the holder of
  * each pair and every row stays locked until COMMIT. */
@@ -109,7 +113,7 @@ LX_DB_STMT(st_campaigns, 2, CAMPAIGN_COLUMNS "ORDER BY c.id FOR NO KEY UPDATE OF
 /* Their buyers' balance rows, after the campaigns and in id order; what each may still spend. */
 LX_DB_STMT(st_buyers, 2,
            "SELECT b.owner, b.balance - b.min_balance FROM ledger_accounts b "
-           "WHERE b.book = 'balance' AND b.owner IN (SELECT c.advertiser_id " CAMPAIGN_SCOPE ") "
+           "WHERE b.book = 'balance' AND b.owner = ANY (ARRAY(SELECT DISTINCT c.advertiser_id " CAMPAIGN_SCOPE ")) "
            "ORDER BY b.id FOR NO KEY UPDATE");
 /* Which buyers bought the batch's people before (any niche), for campaigns that refuse a person bought within N
  * days; skipped at once (a one-time filter) when no campaign in scope asks. */

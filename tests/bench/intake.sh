@@ -119,7 +119,7 @@ pgbench_intake() {
 \set r random(1, 1000000000)
 BEGIN;
 LOCK TABLE suppressions IN ROW SHARE MODE;
-SET LOCAL enable_seqscan = off;
+SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true);
 SELECT set_config('bench.id', (md5(:r::text || clock_timestamp()::text)::uuid)::text, true) AS lead_id,
        encode(sha256((:r::text || clock_timestamp()::text || 'p')::bytea), 'hex') AS ph,
        encode(sha256((:r::text || clock_timestamp()::text || 'e')::bytea), 'hex') AS eh \gset
