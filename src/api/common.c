@@ -29,6 +29,21 @@ const char *lx_async_page_limit(lx_async_t *a, int limit)
     return lx_async_dup(a, buf, (size_t)n);
 }
 
+static void bind_copies(lx_async_t *a, lx_db_call_t *c, lx_pgarr_t *cols, int n)
+{
+    for (int i = 0; i < n; i++) {
+        lx_pgarr_finish(&cols[i]);
+        lx_db_param_bin(c, i, lx_async_dup(a, cols[i].buf.base, cols[i].buf.len), (int)cols[i].buf.len);
+    }
+}
+
+void lx_async_post(lx_async_t *a, lx_ledger_rows_t *ledger, lx_receipt_rows_t *receipts)
+{
+    bind_copies(a, lx_db_job_add(&a->job, &lx_ledger_insert_txns), ledger->txn, LX_TXN_NCOLS);
+    bind_copies(a, lx_db_job_add(&a->job, &lx_receipts_insert), receipts->col, LX_RCPT_NCOLS);
+    bind_copies(a, lx_db_job_add(&a->job, &lx_ledger_insert_entries), ledger->entry, LX_ENTRY_NCOLS);
+}
+
 const char *lx_async_str(lx_async_t *a, const char *s)
 {
     return s != NULL ? lx_async_dup(a, s, strlen(s)) : NULL;

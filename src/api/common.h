@@ -14,6 +14,7 @@
 #define LX_API_COMMON_H
 
 #include "auth/account.h"
+#include "billing/receipts.h"
 #include "http/request.h"
 
 #define LX_KEY_COLS "id, account_id, label, created_at, last_used_at, revoked_at"
@@ -30,6 +31,9 @@ typedef json_t *(*lx_row_render_cb)(const PGresult *r, int row, void *ctx);
 json_t *lx_page_json(const lx_async_t *a, const PGresult *r, lx_row_render_cb render, void *ctx);
 /* A new UUIDv7 as text in the async's memory (an id for the row a job creates). */
 const char *lx_async_new_id(lx_async_t *a);
+/* Adds a money movement to the async's transaction: its ledger transactions, its receipts, then its entries (the order
+ * billing/receipts.h requires), their columns copied into the async's memory (the rows may be freed at once). */
+void lx_async_post(lx_async_t *a, lx_ledger_rows_t *ledger, lx_receipt_rows_t *receipts);
 /* One statement with one text parameter, answered by `cb` (a get by id, a replay). */
 void lx_async_submit_one(lx_req_t *lr, lx_async_cb_t cb, lx_db_stmt_t *stmt, const char *value);
 /* 1 when the caller may see account `id` (operators: all; others: only themselves). */

@@ -30,8 +30,6 @@
 #include <time.h>
 
 #define REFERENCE_CHARS_MAX 200
-#define LEDGER_DOC_MAX      4096 /* one transaction or two entries, the reference at most 200 x 6 escaped bytes */
-#define RECEIPT_DOC_MAX     16384 /* one receipt row: the body (reference escaped once) escaped again inside the row */
 
 static json_t *int_json(const PGresult *r, int row, int col)
 {
@@ -164,27 +162,17 @@ static void movement_fresh(lx_req_t *lr, lx_idem_t *idem)
     const char *txn_id = lx_async_new_id(a);
     int64_t moved = k->sign * m->amount; /* what the account's book moves by */
 
-    lx_strbuf_t txns, entries;
-    lx_strbuf_init(&txns, LEDGER_DOC_MAX);
-    lx_strbuf_init(&entries, LEDGER_DOC_MAX);
-    lx_ledger_open(&txns);
-    lx_ledger_txn(&txns, txn_id, k->kind, m->currency, m->reference, NULL, lr->who.account_id_str);
-    lx_ledger_close(&txns);
-    lx_ledger_open(&entries);
-    lx_ledger_entry(&entries, txn_id, NULL, LX_BOOK_CASH, -moved, m->currency);
-    lx_ledger_entry(&entries, txn_id, m->account_id, k->book, moved, m->currency);
-    lx_ledger_close(&entries);
+    lx_ledger_rows_t ledger = {0};
+    lx_ledger_rows_start(&ledger);
+    lx_ledger_txn(&ledger, txn_id, k->kind, m->currency, m->reference, NULL, lr->who.account_id_str);
+    lx_ledger_entry(&ledger, txn_id, NULL, LX_BOOK_CASH, -moved, m->currency);
+    lx_ledger_entry(&ledger, txn_id, m->account_id, k->book, moved, m->currency);
     /* The account's receipt: the only account the movement touches (cash is the platform's). */
-    lx_strbuf_t receipts, scratch;
-    lx_strbuf_init(&receipts, RECEIPT_DOC_MAX);
-    lx_strbuf_init(&scratch, RECEIPT_DOC_MAX);
-    lx_receipts_open(&receipts);
+    lx_receipt_rows_t receipts = {0};
+    lx_receipts_start(&receipts);
     lx_receipt_body_t body = {.kind = k->kind, .account = m->account_id, .ledger_txn = txn_id, .amount = moved,
                               .currency = m->currency, .reference = m->reference, .share_index = -1};
-    lx_receipts_add(&receipts, &scratch, lr->worker->server->keys, k->book, &body, NULL);
-    lx_receipts_close(&receipts);
-    if (txns.overflow || entries.overflow || receipts.overflow || scratch.overflow)
-        abort(); /* cannot happen: the reference is capped far below the document caps */
+    lx_receipts_add(&receipts, lr->worker->server->keys, k->book, &body, NULL);
     if (k->sign < 0) {
         char amount_s[24];
         snprintf(amount_s, sizeof(amount_s), "%" PRId64, m->amount);
@@ -194,13 +182,9 @@ static void movement_fresh(lx_req_t *lr, lx_idem_t *idem)
         lx_db_param(c, 2, m->currency);
         lx_db_param(c, 3, lx_async_dup(a, amount_s, strlen(amount_s)));
     }
-    lx_db_param(lx_db_job_add(&a->job, &lx_ledger_insert_txns), 0, lx_async_dup(a, txns.base, txns.len));
-    lx_db_param(lx_db_job_add(&a->job, &lx_receipts_insert), 0, lx_async_dup(a, receipts.base, receipts.len));
-    lx_db_param(lx_db_job_add(&a->job, &lx_ledger_insert_entries), 0, lx_async_dup(a, entries.base, entries.len));
-    lx_strbuf_free(&txns);
-    lx_strbuf_free(&entries);
-    lx_strbuf_free(&receipts);
-    lx_strbuf_free(&scratch);
+    lx_async_post(a, &ledger, &receipts);
+    lx_ledger_rows_free(&ledger);
+    lx_receipts_free(&receipts);
     /* The operator action log row, last among the writes (api/action_log.h). */
     lx_action_log_add(a, lr, k->action, m->account_id,
                       json_pack("{s:s, s:I, s:s, s:s}", "txn_id", txn_id, "amount", (json_int_t)m->amount, "currency",

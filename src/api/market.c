@@ -419,35 +419,27 @@ static void add_step2(lx_async_t *a, lx_req_t *lr, purchase_t *p, int64_t price)
     long slot = PQgetisnull(lead, 0, 16) ? col_long(lead, 0, 3) : col_long(lead, 0, 16);
     const char *share_index = async_int(a, slot);
 
-    lx_strbuf_t txns, entries;
-    lx_strbuf_init(&txns, 1 << 16);
-    lx_strbuf_init(&entries, 1 << 16);
-    lx_ledger_open(&txns);
-    lx_ledger_txn(&txns, txn_id, "sale", currency, NULL, lead_id, NULL);
-    lx_ledger_close(&txns);
-    lx_ledger_open(&entries);
-    lx_ledger_entry(&entries, txn_id, buyer, LX_BOOK_BALANCE, -price, currency);
-    lx_ledger_entry(&entries, txn_id, webmaster, LX_BOOK_PENDING, payout, currency);
-    lx_ledger_entry(&entries, txn_id, NULL, LX_BOOK_REVENUE, fee, currency);
-    lx_ledger_close(&entries);
+    lx_ledger_rows_t ledger = {0};
+    lx_ledger_rows_start(&ledger);
+    lx_ledger_txn(&ledger, txn_id, "sale", currency, NULL, lead_id, NULL);
+    lx_ledger_entry(&ledger, txn_id, buyer, LX_BOOK_BALANCE, -price, currency);
+    lx_ledger_entry(&ledger, txn_id, webmaster, LX_BOOK_PENDING, payout, currency);
+    lx_ledger_entry(&ledger, txn_id, NULL, LX_BOOK_REVENUE, fee, currency);
 
     /* Two receipts: the buyer's with its price, the supplier's with its payout (neither names the other). */
     const lx_keys_t *keys = lr->worker->server->keys;
     char digest[LX_HASH_B64_LEN + 1];
     lx_lead_digest(keys->lead_digest_key, lead_id, digest);
-    lx_strbuf_t receipts, scratch;
-    lx_strbuf_init(&receipts, 1 << 16);
-    lx_strbuf_init(&scratch, 1 << 14);
-    lx_receipts_open(&receipts);
+    lx_receipt_rows_t receipts = {0};
+    lx_receipts_start(&receipts);
     lx_receipt_body_t body = {.kind = "sale", .account = buyer, .ledger_txn = txn_id, .amount = -price,
                               .currency = currency, .lead_id = lead_id, .lead_digest = digest,
                               .niche = PQgetvalue(lead, 0, 13), .region = PQgetvalue(lead, 0, 14), .mode = mode,
                               .share_index = (int)slot, .sale_id = sale_id};
-    lx_receipts_add(&receipts, &scratch, keys, LX_BOOK_BALANCE, &body, NULL);
+    lx_receipts_add(&receipts, keys, LX_BOOK_BALANCE, &body, NULL);
     body.account = webmaster;
     body.amount = payout;
-    if (payout != 0) lx_receipts_add(&receipts, &scratch, keys, LX_BOOK_PENDING, &body, NULL);
-    lx_receipts_close(&receipts);
+    if (payout != 0) lx_receipts_add(&receipts, keys, LX_BOOK_PENDING, &body, NULL);
 
     a->job.ncalls = 0;
     a->step = 2;
@@ -463,19 +455,15 @@ static void add_step2(lx_async_t *a, lx_req_t *lr, purchase_t *p, int64_t price)
     lx_db_param(c, 9, async_int(a, payout));
     lx_db_param(c, 10, currency);
     lx_db_param(c, 11, txn_id);
-    lx_db_param(lx_db_job_add(&a->job, &lx_ledger_insert_txns), 0, lx_async_dup(a, txns.base, txns.len));
-    lx_db_param(lx_db_job_add(&a->job, &lx_receipts_insert), 0, lx_async_dup(a, receipts.base, receipts.len));
-    lx_db_param(lx_db_job_add(&a->job, &lx_ledger_insert_entries), 0, lx_async_dup(a, entries.base, entries.len));
+    lx_async_post(a, &ledger, &receipts);
+    lx_ledger_rows_free(&ledger);
+    lx_receipts_free(&receipts);
     if (p->idem != NULL) lx_idem_record(a, p->idem, 201, sale_id);
     p->get_call = a->job.ncalls;
     c = lx_db_job_add(&a->job, &purchase_get);
     lx_db_param(c, 0, sale_id);
     lx_db_param(c, 1, NULL);
     lx_db_job_add(&a->job, &purchase_commit);
-    lx_strbuf_free(&txns);
-    lx_strbuf_free(&entries);
-    lx_strbuf_free(&receipts);
-    lx_strbuf_free(&scratch);
 }
 
 /* The result of statement `stmt` when it is the one that failed the job with `sqlstate`, else NULL. It carries

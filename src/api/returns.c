@@ -44,7 +44,6 @@
 
 #define MAX_ATTEMPTS  5    /* deadlocks / serialisation failures before the request is failed */
 #define NOTE_CHARS    1000 /* comment, decision note, contest note */
-#define REFUND_DOC    (1 << 16)
 
 /* ---- the Return resource --------------------------------------------------------------------------------------- */
 
@@ -398,32 +397,19 @@ static int add_refund(lx_async_t *a, lx_req_t *lr, const ret_t *t, const char *t
         .price = lx_db_int64(sale, 0, S_PRICE), .fee = lx_db_int64(sale, 0, S_FEE), .payout = lx_db_int64(sale, 0, S_PAYOUT),
         .buyer_receipt = lx_db_get(ctx, 0, C_BUYER_RECEIPT), .webmaster_receipt = lx_db_get(ctx, 0, C_WEBMASTER_RECEIPT)};
     if (s.region == NULL) return -1;
-    lx_strbuf_t txns, entries, receipts, scratch;
-    lx_strbuf_init(&txns, REFUND_DOC);
-    lx_strbuf_init(&entries, REFUND_DOC);
-    lx_strbuf_init(&receipts, REFUND_DOC);
-    lx_strbuf_init(&scratch, REFUND_DOC);
-    lx_ledger_open(&txns);
-    lx_ledger_open(&entries);
-    lx_receipts_open(&receipts);
-    int rc = lx_refund_build(&s, txn_id, created_by, lr->worker->server->keys, &txns, &entries, &receipts, &scratch);
-    lx_ledger_close(&txns);
-    lx_ledger_close(&entries);
-    lx_receipts_close(&receipts);
+    lx_ledger_rows_t ledger = {0};
+    lx_receipt_rows_t receipts = {0};
+    lx_ledger_rows_start(&ledger);
+    lx_receipts_start(&receipts);
+    int rc = lx_refund_build(&s, txn_id, created_by, lr->worker->server->keys, &ledger, &receipts);
     if (rc == 0) {
-        if (txns.overflow || entries.overflow || receipts.overflow || scratch.overflow)
-            abort(); /* cannot happen: a refund's documents are a few hundred bytes of ids and integers */
-        lx_db_param(lx_db_job_add(&a->job, &lx_ledger_insert_txns), 0, lx_async_dup(a, txns.base, txns.len));
-        lx_db_param(lx_db_job_add(&a->job, &lx_receipts_insert), 0, lx_async_dup(a, receipts.base, receipts.len));
-        lx_db_param(lx_db_job_add(&a->job, &lx_ledger_insert_entries), 0, lx_async_dup(a, entries.base, entries.len));
+        lx_async_post(a, &ledger, &receipts);
         lx_db_call_t *c = lx_db_job_add(&a->job, &ret_apply_refund);
         lx_db_param(c, 0, lx_async_str(a, s.sale_id));
         lx_db_param(c, 1, resale ? "true" : "false");
     }
-    lx_strbuf_free(&txns);
-    lx_strbuf_free(&entries);
-    lx_strbuf_free(&receipts);
-    lx_strbuf_free(&scratch);
+    lx_ledger_rows_free(&ledger);
+    lx_receipts_free(&receipts);
     return rc;
 }
 

@@ -1,6 +1,5 @@
 #include "billing/ledger.h"
 
-#include <inttypes.h>
 #include <string.h>
 
 static const char *const book_names[] = {"balance", "pending", "available", "revenue", "cash"};
@@ -13,66 +12,59 @@ const char *lx_book_name(lx_book_t b)
 lx_db_stmt_t lx_ledger_insert_txns = {
     "lx_ledger_insert_txns",
     "INSERT INTO ledger_txns (id, kind, currency, reference, lead_id, created_by) "
-    "SELECT x.id, x.kind, x.currency, x.reference, x.lead_id, x.created_by "
-    "FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, kind text, currency text, reference text, lead_id uuid, "
-    "created_by uuid)",
-    1, -1};
+    "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::uuid[])",
+    LX_TXN_NCOLS, -1};
 
-/* Books are looked up by (owner, book, currency); the platform's have a NULL owner, matched as the nil uuid so the
- * join hashes on all three (an OR of IS NULLs cannot be hashed, and would compare every book of a currency). */
+/* Books are looked up by (owner, book, currency); the platform's have a NULL owner, matched as the nil uuid so that
+ * ledger_accounts_key (migrations/0008) serves the look-up, currency included (as char(3), the column's type). */
 lx_db_stmt_t lx_ledger_insert_entries = {
     "lx_ledger_insert_entries",
     "INSERT INTO ledger_entries (txn_id, ledger_account_id, account_id, book, amount, currency) "
     "SELECT x.t, a.id, a.owner, a.book, x.amount, a.currency "
-    "FROM jsonb_to_recordset($1::jsonb) AS x(t uuid, owner uuid, book text, amount bigint, currency text) "
-    "JOIN ledger_accounts a ON a.book = x.book AND a.currency = x.currency "
+    "FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::text[]) AS x(t, owner, book, amount, currency) "
+    "JOIN ledger_accounts a ON a.book = x.book AND a.currency = x.currency::bpchar "
     "AND coalesce(a.owner, '00000000-0000-0000-0000-000000000000') = "
     "coalesce(x.owner, '00000000-0000-0000-0000-000000000000') "
     "ORDER BY x.t",
-    1, -1};
+    LX_ENTRY_NCOLS, -1};
 
-void lx_ledger_open(lx_strbuf_t *sb)
+static const uint32_t txn_types[LX_TXN_NCOLS] = {LX_PG_UUID, LX_PG_TEXT, LX_PG_TEXT, LX_PG_TEXT, LX_PG_UUID, LX_PG_UUID};
+static const uint32_t entry_types[LX_ENTRY_NCOLS] = {LX_PG_UUID, LX_PG_UUID, LX_PG_TEXT, LX_PG_INT8, LX_PG_TEXT};
+
+void lx_ledger_rows_start(lx_ledger_rows_t *r)
 {
-    lx_strbuf_reset(sb);
-    lx_strbuf_puts(sb, "[");
+    for (int i = 0; i < LX_TXN_NCOLS; i++) lx_pgarr_start(&r->txn[i], txn_types[i]);
+    for (int i = 0; i < LX_ENTRY_NCOLS; i++) lx_pgarr_start(&r->entry[i], entry_types[i]);
+    r->ntxns = r->nentries = 0;
 }
 
-static void separator(lx_strbuf_t *sb)
+void lx_ledger_rows_free(lx_ledger_rows_t *r)
 {
-    if (sb->len > 1) lx_strbuf_puts(sb, ",");
+    for (int i = 0; i < LX_TXN_NCOLS; i++) lx_pgarr_free(&r->txn[i]);
+    for (int i = 0; i < LX_ENTRY_NCOLS; i++) lx_pgarr_free(&r->entry[i]);
+    r->ntxns = r->nentries = 0;
 }
 
-static void put_opt(lx_strbuf_t *sb, const char *key, const char *value)
-{
-    if (value == NULL) return;
-    lx_strbuf_printf(sb, ",\"%s\":", key);
-    lx_strbuf_append_json_string(sb, value, strlen(value));
-}
-
-void lx_ledger_txn(lx_strbuf_t *txns, const char *id, const char *kind, const char *currency, const char *reference,
+void lx_ledger_txn(lx_ledger_rows_t *r, const char *id, const char *kind, const char *currency, const char *reference,
                    const char *lead_id, const char *created_by)
 {
-    separator(txns);
-    lx_strbuf_printf(txns, "{\"id\":\"%s\",\"kind\":\"%s\",\"currency\":\"%s\"", id, kind, currency);
-    put_opt(txns, "reference", reference);
-    put_opt(txns, "lead_id", lead_id);
-    put_opt(txns, "created_by", created_by);
-    lx_strbuf_puts(txns, "}");
+    lx_pgarr_uuid(&r->txn[LX_TXN_ID], id);
+    lx_pgarr_text(&r->txn[LX_TXN_KIND], kind);
+    lx_pgarr_text(&r->txn[LX_TXN_CURRENCY], currency);
+    lx_pgarr_text(&r->txn[LX_TXN_REFERENCE], reference);
+    lx_pgarr_uuid(&r->txn[LX_TXN_LEAD], lead_id);
+    lx_pgarr_uuid(&r->txn[LX_TXN_BY], created_by);
+    r->ntxns++;
 }
 
-void lx_ledger_entry(lx_strbuf_t *entries, const char *txn_id, const char *owner, lx_book_t book, int64_t amount,
+void lx_ledger_entry(lx_ledger_rows_t *r, const char *txn_id, const char *owner, lx_book_t book, int64_t amount,
                      const char *currency)
 {
     if (amount == 0) return;
-    separator(entries);
-    lx_strbuf_printf(entries, "{\"t\":\"%s\",\"book\":\"%s\",\"amount\":%" PRId64 ",\"currency\":\"%s\"", txn_id,
-                     lx_book_name(book), amount, currency);
-    put_opt(entries, "owner", owner);
-    lx_strbuf_puts(entries, "}");
-}
-
-void lx_ledger_close(lx_strbuf_t *sb)
-{
-    lx_strbuf_puts(sb, "]");
-    lx_strbuf_append(sb, "", 1);
+    lx_pgarr_uuid(&r->entry[LX_ENTRY_TXN], txn_id);
+    lx_pgarr_uuid(&r->entry[LX_ENTRY_OWNER], owner);
+    lx_pgarr_text(&r->entry[LX_ENTRY_BOOK], lx_book_name(book));
+    lx_pgarr_int8(&r->entry[LX_ENTRY_AMOUNT], amount);
+    lx_pgarr_text(&r->entry[LX_ENTRY_CURRENCY], currency);
+    r->nentries++;
 }

@@ -1,12 +1,12 @@
 /*
- * Receipt rows for lx_receipts_insert. The signed body is carried as a JSON
- * string so the database stores exactly the bytes that were signed; the
- * columns beside it repeat what queries and the entries trigger need.
+ * Receipt rows for lx_receipts_insert. The signed body is carried as its exact bytes (a text element of a binary
+ * array) so the database stores exactly what was signed; the columns beside it repeat what queries and the entries
+ * trigger need.
  */
 #include "billing/receipts.h"
 #include "util/id.h"
 
-#include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 lx_db_stmt_t lx_receipts_insert = {
@@ -14,39 +14,42 @@ lx_db_stmt_t lx_receipts_insert = {
     "WITH r AS (INSERT INTO receipts (id, account_id, kind, book, ledger_txn, amount, currency, lead_id, sale_id, "
     "reverses, issued_at, body, key_id, signature) "
     "SELECT x.id, x.account_id, x.kind, x.book, x.ledger_txn, x.amount, x.currency, x.lead_id, x.sale_id, x.reverses, "
-    "x.issued_at, x.body, x.key_id, x.signature "
-    "FROM json_to_recordset($1::json) AS x(id uuid, account_id uuid, kind text, book text, ledger_txn uuid, "
-    "amount bigint, currency text, lead_id uuid, sale_id uuid, reverses uuid, issued_at timestamptz, body text, "
-    "key_id text, signature text) RETURNING id) "
+    "x.issued_at::timestamptz, x.body, x.key_id, x.signature "
+    "FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::bigint[], $7::text[], $8::uuid[], "
+    "$9::uuid[], $10::uuid[], $11::text[], $12::text[], $13::text[], $14::text[]) AS x(id, account_id, kind, book, "
+    "ledger_txn, amount, currency, lead_id, sale_id, reverses, issued_at, body, key_id, signature) RETURNING id) "
     "INSERT INTO receipt_queue (receipt_id) SELECT id FROM r",
-    1, -1};
+    LX_RCPT_NCOLS, -1};
+
+static const uint32_t receipt_types[LX_RCPT_NCOLS] = {
+    [LX_RCPT_ID] = LX_PG_UUID,        [LX_RCPT_ACCOUNT] = LX_PG_UUID, [LX_RCPT_KIND] = LX_PG_TEXT,
+    [LX_RCPT_BOOK] = LX_PG_TEXT,      [LX_RCPT_TXN] = LX_PG_UUID,     [LX_RCPT_AMOUNT] = LX_PG_INT8,
+    [LX_RCPT_CURRENCY] = LX_PG_TEXT,  [LX_RCPT_LEAD] = LX_PG_UUID,    [LX_RCPT_SALE] = LX_PG_UUID,
+    [LX_RCPT_REVERSES] = LX_PG_UUID,  [LX_RCPT_ISSUED_AT] = LX_PG_TEXT, [LX_RCPT_BODY] = LX_PG_TEXT,
+    [LX_RCPT_KEY_ID] = LX_PG_TEXT,    [LX_RCPT_SIGNATURE] = LX_PG_TEXT,
+};
 
 const char *lx_receipts_book(lx_book_t book)
 {
     return lx_book_name(book);
 }
 
-void lx_receipts_open(lx_strbuf_t *rows)
+void lx_receipts_start(lx_receipt_rows_t *rows)
 {
-    lx_strbuf_reset(rows);
-    lx_strbuf_puts(rows, "[");
+    for (int i = 0; i < LX_RCPT_NCOLS; i++) lx_pgarr_start(&rows->col[i], receipt_types[i]);
+    if (rows->scratch.max == 0) lx_strbuf_init(&rows->scratch, (size_t)1 << 20);
+    rows->n = 0;
 }
 
-void lx_receipts_close(lx_strbuf_t *rows)
+void lx_receipts_free(lx_receipt_rows_t *rows)
 {
-    lx_strbuf_puts(rows, "]");
-    lx_strbuf_append(rows, "", 1);
+    for (int i = 0; i < LX_RCPT_NCOLS; i++) lx_pgarr_free(&rows->col[i]);
+    lx_strbuf_free(&rows->scratch);
+    memset(rows, 0, sizeof(*rows));
 }
 
-static void put_str(lx_strbuf_t *sb, const char *key, const char *value)
-{
-    if (value == NULL) return;
-    lx_strbuf_printf(sb, ",\"%s\":", key);
-    lx_strbuf_append_json_string(sb, value, strlen(value));
-}
-
-void lx_receipts_add(lx_strbuf_t *rows, lx_strbuf_t *scratch, const lx_keys_t *keys, lx_book_t book,
-                     const lx_receipt_body_t *b, char id_out[37])
+void lx_receipts_add(lx_receipt_rows_t *rows, const lx_keys_t *keys, lx_book_t book, const lx_receipt_body_t *b,
+                     char id_out[37])
 {
     lx_receipt_body_t body = *b;
     char id[LX_UUID_STRLEN + 1], ts[LX_TS_LEN + 1];
@@ -61,21 +64,27 @@ void lx_receipts_add(lx_strbuf_t *rows, lx_strbuf_t *scratch, const lx_keys_t *k
         body.issued_at = ts;
     }
     if (id_out != NULL) memcpy(id_out, body.id, LX_UUID_STRLEN + 1);
-    lx_strbuf_reset(scratch);
-    lx_receipt_body_canon(&body, scratch);
+    lx_strbuf_t *canon = &rows->scratch;
+    lx_strbuf_reset(canon);
+    lx_receipt_body_canon(&body, canon);
+    if (canon->overflow) abort(); /* cannot happen: a body is ids, a few short strings and integers (1 MiB cap) */
     char sig[LX_SIG_B64_LEN + 1];
-    lx_sign_b64(keys->receipt_sk, LX_RECEIPT_CONTEXT, scratch->base, scratch->len, sig);
+    lx_sign_b64(keys->receipt_sk, LX_RECEIPT_CONTEXT, canon->base, canon->len, sig);
 
-    if (rows->len > 1) lx_strbuf_puts(rows, ",");
-    lx_strbuf_printf(rows, "{\"id\":\"%s\",\"account_id\":\"%s\",\"kind\":\"%s\",\"book\":\"%s\",\"ledger_txn\":\"%s\","
-                           "\"amount\":%" PRId64 ",\"currency\":\"%s\",\"issued_at\":\"%s\",\"key_id\":\"%s\","
-                           "\"signature\":\"%s\"",
-                     body.id, body.account, body.kind, lx_book_name(book), body.ledger_txn, body.amount, body.currency,
-                     body.issued_at, keys->receipt_key_id, sig);
-    put_str(rows, "lead_id", body.lead_id);
-    put_str(rows, "sale_id", body.sale_id);
-    put_str(rows, "reverses", body.reverses);
-    lx_strbuf_puts(rows, ",\"body\":");
-    lx_strbuf_append_json_string(rows, scratch->base, scratch->len);
-    lx_strbuf_puts(rows, "}");
+    lx_pgarr_t *c = rows->col;
+    lx_pgarr_uuid(&c[LX_RCPT_ID], body.id);
+    lx_pgarr_uuid(&c[LX_RCPT_ACCOUNT], body.account);
+    lx_pgarr_text(&c[LX_RCPT_KIND], body.kind);
+    lx_pgarr_text(&c[LX_RCPT_BOOK], lx_book_name(book));
+    lx_pgarr_uuid(&c[LX_RCPT_TXN], body.ledger_txn);
+    lx_pgarr_int8(&c[LX_RCPT_AMOUNT], body.amount);
+    lx_pgarr_text(&c[LX_RCPT_CURRENCY], body.currency);
+    lx_pgarr_uuid(&c[LX_RCPT_LEAD], body.lead_id);
+    lx_pgarr_uuid(&c[LX_RCPT_SALE], body.sale_id);
+    lx_pgarr_uuid(&c[LX_RCPT_REVERSES], body.reverses);
+    lx_pgarr_text(&c[LX_RCPT_ISSUED_AT], body.issued_at);
+    lx_pgarr_bytes(&c[LX_RCPT_BODY], canon->base, canon->len);
+    lx_pgarr_text(&c[LX_RCPT_KEY_ID], keys->receipt_key_id);
+    lx_pgarr_text(&c[LX_RCPT_SIGNATURE], sig);
+    rows->n++;
 }

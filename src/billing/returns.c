@@ -69,14 +69,14 @@ int lx_return_auto_accept(unsigned auto_mask, lx_return_reason_t reason, int64_t
 }
 
 int lx_refund_build(const lx_refund_sale_t *s, const char *txn_id, const char *created_by, const lx_keys_t *keys,
-                    lx_strbuf_t *txns, lx_strbuf_t *entries, lx_strbuf_t *receipts, lx_strbuf_t *scratch)
+                    lx_ledger_rows_t *ledger, lx_receipt_rows_t *receipts)
 {
     if (s->buyer_receipt == NULL || (s->payout != 0 && s->webmaster_receipt == NULL)) return -1;
-    lx_ledger_txn(txns, txn_id, "refund", s->currency, NULL, s->lead_id, created_by);
+    lx_ledger_txn(ledger, txn_id, "refund", s->currency, NULL, s->lead_id, created_by);
     /* The exact negation of the sale's entries for this sale (zero amounts are skipped, as in the sale). */
-    lx_ledger_entry(entries, txn_id, s->buyer_id, LX_BOOK_BALANCE, s->price, s->currency);
-    lx_ledger_entry(entries, txn_id, s->webmaster_id, LX_BOOK_PENDING, -s->payout, s->currency);
-    lx_ledger_entry(entries, txn_id, NULL, LX_BOOK_REVENUE, -s->fee, s->currency);
+    lx_ledger_entry(ledger, txn_id, s->buyer_id, LX_BOOK_BALANCE, s->price, s->currency);
+    lx_ledger_entry(ledger, txn_id, s->webmaster_id, LX_BOOK_PENDING, -s->payout, s->currency);
+    lx_ledger_entry(ledger, txn_id, NULL, LX_BOOK_REVENUE, -s->fee, s->currency);
 
     char digest[LX_HASH_B64_LEN + 1];
     lx_lead_digest(keys->lead_digest_key, s->lead_id, digest);
@@ -84,12 +84,12 @@ int lx_refund_build(const lx_refund_sale_t *s, const char *txn_id, const char *c
                               .currency = s->currency, .lead_id = s->lead_id, .lead_digest = digest, .niche = s->niche,
                               .region = s->region, .mode = s->mode, .share_index = s->share_index, .sale_id = s->sale_id,
                               .reverses = s->buyer_receipt};
-    lx_receipts_add(receipts, scratch, keys, LX_BOOK_BALANCE, &body, NULL);
+    lx_receipts_add(receipts, keys, LX_BOOK_BALANCE, &body, NULL);
     if (s->payout != 0) {
         body.account = s->webmaster_id;
         body.amount = -s->payout;
         body.reverses = s->webmaster_receipt;
-        lx_receipts_add(receipts, scratch, keys, LX_BOOK_PENDING, &body, NULL);
+        lx_receipts_add(receipts, keys, LX_BOOK_PENDING, &body, NULL);
     }
     return 0;
 }

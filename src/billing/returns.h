@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "billing/receipts.h"
 #include "keys.h"
 #include "util/strbuf.h"
 
@@ -70,13 +71,13 @@ typedef struct {
 } lx_refund_sale_t;
 
 /*
- * Appends the refund of `s` as ledger transaction `txn_id` (created_by: the deciding operator, or NULL) to the three
- * documents under construction (billing/ledger.h lx_ledger_open/close, billing/receipts.h lx_receipts_open/close):
- * the transaction, its entries and its signed receipts. Run them as lx_ledger_insert_txns, lx_receipts_insert,
- * lx_ledger_insert_entries in the sale's transaction. `scratch` is reused. Returns -1 (and appends nothing) when a
- * sale receipt to reverse is missing.
+ * Appends the refund of `s` as ledger transaction `txn_id` (created_by: the deciding operator, or NULL) to the rows
+ * under construction (billing/ledger.h lx_ledger_rows_start, billing/receipts.h lx_receipts_start): the transaction,
+ * its entries and its signed receipts. Run them as lx_ledger_insert_txns, lx_receipts_insert,
+ * lx_ledger_insert_entries in the sale's transaction. Returns -1 (and appends nothing) when a sale receipt to reverse
+ * is missing.
  */
 int lx_refund_build(const lx_refund_sale_t *s, const char *txn_id, const char *created_by, const lx_keys_t *keys,
-                    lx_strbuf_t *txns, lx_strbuf_t *entries, lx_strbuf_t *receipts, lx_strbuf_t *scratch);
+                    lx_ledger_rows_t *ledger, lx_receipt_rows_t *receipts);
 
 #endif

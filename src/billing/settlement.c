@@ -54,13 +54,11 @@ static int round_once(lx_settlement_t *s, PGconn *pg)
         PQclear(due);
         return lx_bgjob_command(s->job, pg, "commit", "COMMIT", 0, NULL) == 0 ? 0 : -1;
     }
-    lx_strbuf_t ids, txids, txns, entries, receipts, scratch;
+    lx_strbuf_t ids, txids;
     lx_strbuf_init(&ids, (size_t)1 << 24);
     lx_strbuf_init(&txids, (size_t)1 << 24);
-    lx_strbuf_init(&txns, (size_t)1 << 24);
-    lx_strbuf_init(&entries, (size_t)1 << 24);
-    lx_strbuf_init(&receipts, (size_t)1 << 24);
-    lx_strbuf_init(&scratch, (size_t)1 << 20);
+    lx_ledger_rows_t ledger = {0};
+    lx_receipt_rows_t receipts = {0};
     for (int i = 0; i < ndue; i++) lx_strbuf_printf(&ids, "%s%s", i ? "," : "", PQgetvalue(due, i, 0));
     PQclear(due);
     const char *p2[] = {ids.base != NULL ? ids.base : ""};
@@ -69,9 +67,8 @@ static int round_once(lx_settlement_t *s, PGconn *pg)
     if (fin == NULL) goto done;
     int n = PQntuples(fin);
     lx_strbuf_reset(&ids);
-    lx_ledger_open(&txns);
-    lx_ledger_open(&entries);
-    lx_receipts_open(&receipts);
+    lx_ledger_rows_start(&ledger);
+    lx_receipts_start(&receipts);
     for (int i = 0; i < n;) {
         const char *wm = PQgetvalue(fin, i, 1), *cur = PQgetvalue(fin, i, 2);
         int64_t sum = 0;
@@ -83,12 +80,12 @@ static int round_once(lx_settlement_t *s, PGconn *pg)
             lx_uuid_t u;
             lx_uuid_v7(&u);
             lx_uuid_format(&u, txn);
-            lx_ledger_txn(&txns, txn, "settlement", cur, NULL, NULL, NULL);
-            lx_ledger_entry(&entries, txn, wm, LX_BOOK_PENDING, -sum, cur);
-            lx_ledger_entry(&entries, txn, wm, LX_BOOK_AVAILABLE, sum, cur);
+            lx_ledger_txn(&ledger, txn, "settlement", cur, NULL, NULL, NULL);
+            lx_ledger_entry(&ledger, txn, wm, LX_BOOK_PENDING, -sum, cur);
+            lx_ledger_entry(&ledger, txn, wm, LX_BOOK_AVAILABLE, sum, cur);
             lx_receipt_body_t body = {.kind = "settlement", .account = wm, .ledger_txn = txn, .amount = sum,
                                       .currency = cur, .share_index = -1};
-            lx_receipts_add(&receipts, &scratch, s->keys, LX_BOOK_AVAILABLE, &body, NULL);
+            lx_receipts_add(&receipts, s->keys, LX_BOOK_AVAILABLE, &body, NULL);
         }
         for (int k = i; k < j; k++) {
             int first = ids.len == 0;
@@ -98,16 +95,13 @@ static int round_once(lx_settlement_t *s, PGconn *pg)
         i = j;
     }
     PQclear(fin);
-    lx_ledger_close(&txns);
-    lx_ledger_close(&entries);
-    lx_receipts_close(&receipts);
     if (n > 0) {
         const char *pm[] = {ids.base, txids.base != NULL ? txids.base : ""};
-        const char *pt[] = {txns.base}, *pr[] = {receipts.base}, *pe[] = {entries.base};
         if (lx_bgjob_command(s->job, pg, "mark", SQL_MARK, 2, pm) != 0 ||
-            lx_bgjob_command(s->job, pg, "txns", lx_ledger_insert_txns.sql, 1, pt) != 0 ||
-            lx_bgjob_command(s->job, pg, "receipts", lx_receipts_insert.sql, 1, pr) != 0 ||
-            lx_bgjob_command(s->job, pg, "entries", lx_ledger_insert_entries.sql, 1, pe) != 0)
+            lx_bgjob_command_arrays(s->job, pg, "txns", lx_ledger_insert_txns.sql, ledger.txn, LX_TXN_NCOLS) != 0 ||
+            lx_bgjob_command_arrays(s->job, pg, "receipts", lx_receipts_insert.sql, receipts.col, LX_RCPT_NCOLS) != 0 ||
+            lx_bgjob_command_arrays(s->job, pg, "entries", lx_ledger_insert_entries.sql, ledger.entry,
+                                    LX_ENTRY_NCOLS) != 0)
             goto done;
     }
     if (lx_bgjob_command(s->job, pg, "commit", "COMMIT", 0, NULL) != 0) goto done;
@@ -116,10 +110,8 @@ static int round_once(lx_settlement_t *s, PGconn *pg)
 done:
     lx_strbuf_free(&ids);
     lx_strbuf_free(&txids);
-    lx_strbuf_free(&txns);
-    lx_strbuf_free(&entries);
-    lx_strbuf_free(&receipts);
-    lx_strbuf_free(&scratch);
+    lx_ledger_rows_free(&ledger);
+    lx_receipts_free(&receipts);
     if (rc >= 0) return rc;
 fail:
     if (PQstatus(pg) == CONNECTION_OK) {

@@ -104,11 +104,11 @@ static void disconnect_db(lx_bgjob_t *job, PGconn *pg)
     atomic_store(&job->connected, 0);
 }
 
-PGresult *lx_bgjob_run(lx_bgjob_t *job, PGconn *pg, const char *what, const char *sql, int n, const char *const *params,
-                       ExecStatusType want)
+static PGresult *run(lx_bgjob_t *job, PGconn *pg, const char *what, const char *sql, int n, const char *const *params,
+                     const int *lengths, const int *formats, ExecStatusType want)
 {
     if (lx_bgjob_stopping(job)) return NULL; /* shutting down: the round rolls back (a query running now is cancelled) */
-    PGresult *r = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
+    PGresult *r = PQexecParams(pg, sql, n, NULL, params, lengths, formats, 0);
     if (PQresultStatus(r) == want) return r;
     if (!lx_bgjob_stopping(job)) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
@@ -119,9 +119,33 @@ PGresult *lx_bgjob_run(lx_bgjob_t *job, PGconn *pg, const char *what, const char
     return NULL;
 }
 
+PGresult *lx_bgjob_run(lx_bgjob_t *job, PGconn *pg, const char *what, const char *sql, int n, const char *const *params,
+                       ExecStatusType want)
+{
+    return run(job, pg, what, sql, n, params, NULL, NULL, want);
+}
+
 int lx_bgjob_command(lx_bgjob_t *job, PGconn *pg, const char *what, const char *sql, int n, const char *const *params)
 {
     PGresult *r = lx_bgjob_run(job, pg, what, sql, n, params, PGRES_COMMAND_OK);
+    if (r == NULL) return -1;
+    PQclear(r);
+    return 0;
+}
+
+int lx_bgjob_command_arrays(lx_bgjob_t *job, PGconn *pg, const char *what, const char *sql, lx_pgarr_t *cols, int n)
+{
+    enum { MAX_COLS = 32 };
+    const char *values[MAX_COLS];
+    int lengths[MAX_COLS], formats[MAX_COLS];
+    if (n > MAX_COLS) abort();
+    for (int i = 0; i < n; i++) {
+        lx_pgarr_finish(&cols[i]);
+        values[i] = cols[i].buf.base;
+        lengths[i] = (int)cols[i].buf.len;
+        formats[i] = 1;
+    }
+    PGresult *r = run(job, pg, what, sql, n, values, lengths, formats, PGRES_COMMAND_OK);
     if (r == NULL) return -1;
     PQclear(r);
     return 0;

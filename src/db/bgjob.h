@@ -14,6 +14,8 @@
 #ifndef LX_DB_BGJOB_H
 #define LX_DB_BGJOB_H
 
+#include "db/pgarr.h"
+
 #include <libpq-fe.h>
 #include <stdint.h>
 
@@ -46,5 +48,7 @@ PGresult *lx_bgjob_run(lx_bgjob_t *job, PGconn *pg, const char *what, const char
                        ExecStatusType want);
 /* lx_bgjob_run for a statement returning no rows: 0 or -1. */
 int lx_bgjob_command(lx_bgjob_t *job, PGconn *pg, const char *what, const char *sql, int n, const char *const *params);
+/* lx_bgjob_command with binary array parameters: $1..$n are the columns (finished here), at most 32. */
+int lx_bgjob_command_arrays(lx_bgjob_t *job, PGconn *pg, const char *what, const char *sql, lx_pgarr_t *cols, int n);
 
 #endif

@@ -253,7 +253,7 @@ typedef struct {
 } campaign_t;
 
 /* The text parameters and scratch buffers of a batch (row sets go as binary arrays, below). */
-enum { P_NICHES, P_REGIONS, P_REASONS, P_IDEM, P_TXNS, P_ENTRIES, P_RECEIPTS, P_RECEIPT_SCRATCH, NPARAMS };
+enum { P_NICHES, P_REGIONS, P_REASONS, P_IDEM, NPARAMS };
 
 typedef struct {
     lx_db_job_t job;
@@ -277,6 +277,8 @@ typedef struct {
     lx_strbuf_t p[NPARAMS];                         /* statement parameters; they must outlive the job */
     lx_pgarr_t claim[CLAIM_NCOLS], signal[SIG_NCOLS], velocity[VEL_NCOLS], reassign[RE_NCOLS], release[RE_NCOLS];
     lx_pgarr_t lead[LEAD_NCOLS], sale[SALE_NCOLS], spend[SPEND_NCOLS];
+    lx_ledger_rows_t ledger;   /* the sold leads' ledger transactions and entries */
+    lx_receipt_rows_t receipts; /* and their signed receipts */
 } batch_t;
 
 static void flush(lx_intake_t *in);
@@ -851,12 +853,13 @@ static void auction_all(batch_t *b)
  * The batch's receipts (billing/receipts.h), one per account each sale touches: every buyer's with its price and the
  * supplier's with that sale's payout, so neither shows the other side. One issued_at for the batch: it commits as one.
  */
-static void add_receipts(const batch_t *b, lx_strbuf_t *rows, lx_strbuf_t *scratch)
+static void add_receipts(batch_t *b)
 {
     const lx_keys_t *keys = b->in->cfg.keys;
+    lx_receipt_rows_t *rows = &b->receipts;
     char issued_at[LX_TS_LEN + 1];
     lx_ts_format_us(lx_ts_now_us(), issued_at);
-    lx_receipts_open(rows);
+    lx_receipts_start(rows);
     for (size_t i = 0; i < b->n; i++) {
         const lx_intake_item_t *it = b->items[i];
         if (it->nsales == 0) continue;
@@ -872,14 +875,13 @@ static void add_receipts(const batch_t *b, lx_strbuf_t *rows, lx_strbuf_t *scrat
             body.share_index = sale->share_index;
             body.account = sale->buyer_id;
             body.amount = -sale->price;
-            lx_receipts_add(rows, scratch, keys, LX_BOOK_BALANCE, &body, NULL);
+            lx_receipts_add(rows, keys, LX_BOOK_BALANCE, &body, NULL);
             if (sale->payout == 0) continue; /* a 100% fee: the supplier's books do not move */
             body.account = it->webmaster_id;
             body.amount = sale->payout;
-            lx_receipts_add(rows, scratch, keys, LX_BOOK_PENDING, &body, NULL);
+            lx_receipts_add(rows, keys, LX_BOOK_PENDING, &body, NULL);
         }
     }
-    lx_receipts_close(rows);
 }
 
 static void send_step2(batch_t *b)
@@ -955,11 +957,10 @@ static void send_step2(batch_t *b)
 
     /* Sales, one ledger transaction per sold lead, and what
      * each campaign spent. */
-    lx_strbuf_t *txns = &b->p[P_TXNS], *entries = &b->p[P_ENTRIES], *receipts = &b->p[P_RECEIPTS];
+    lx_ledger_rows_t *ledger = &b->ledger;
     lx_pgarr_t *sc = b->sale, *spend = b->spend;
     cols_start(sc, sale_types, SALE_NCOLS);
-    lx_ledger_open(txns);
-    lx_ledger_open(entries);
+    lx_ledger_rows_start(ledger);
     size_t nsales = 0;
     for (size_t i = 0; i < b->n; i++) {
         const lx_intake_item_t *it = b->items[i];
@@ -969,7 +970,7 @@ static void send_step2(batch_t *b)
          * platform's revenue take the sums (fewer rows per lead than one transaction per sale; each sale row
          * names the transaction, and each sale's price, fee and payout stay on the sale). */
         int64_t fees = 0;
-        lx_ledger_txn(txns, it->txn_id, "sale", cur, NULL, it->id, NULL);
+        lx_ledger_txn(ledger, it->txn_id, "sale", cur, NULL, it->id, NULL);
         for (size_t k = 0; k < it->nsales; k++) {
             const lx_intake_sale_t *sale = &it->sales[k];
             nsales++;
@@ -986,15 +987,13 @@ static void send_step2(batch_t *b)
             lx_pgarr_int8(&sc[SALE_O], sale->payout);
             lx_pgarr_text(&sc[SALE_CUR], cur);
             lx_pgarr_uuid(&sc[SALE_T], it->txn_id);
-            lx_ledger_entry(entries, it->txn_id, sale->buyer_id, LX_BOOK_BALANCE, -sale->price, cur);
+            lx_ledger_entry(ledger, it->txn_id, sale->buyer_id, LX_BOOK_BALANCE, -sale->price, cur);
             fees += sale->fee;
         }
-        lx_ledger_entry(entries, it->txn_id, it->webmaster_id, LX_BOOK_PENDING, it->payout_total, cur);
-        lx_ledger_entry(entries, it->txn_id, NULL, LX_BOOK_REVENUE, fees, cur);
+        lx_ledger_entry(ledger, it->txn_id, it->webmaster_id, LX_BOOK_PENDING, it->payout_total, cur);
+        lx_ledger_entry(ledger, it->txn_id, NULL, LX_BOOK_REVENUE, fees, cur);
     }
-    lx_ledger_close(txns);
-    lx_ledger_close(entries);
-    add_receipts(b, receipts, &b->p[P_RECEIPT_SCRATCH]);
+    add_receipts(b);
     cols_start(spend, spend_types, SPEND_NCOLS);
     for (size_t k = 0; k < b->ncampaigns; k++) {
         const campaign_t *c = &b->campaigns[k];
@@ -1016,7 +1015,7 @@ static void send_step2(batch_t *b)
         lx_strbuf_puts(idem, "}");
     }
     lx_strbuf_puts(idem, "]");
-    lx_strbuf_append(idem, "", 1); /* a text parameter; the ledger and receipt documents are closed by their writers */
+    lx_strbuf_append(idem, "", 1); /* a text parameter */
 
     lx_db_conn_t *reserved = b->job.conn; /* the connection holding the open transaction */
     lx_db_job_init(&b->job, on_step, b);
@@ -1026,10 +1025,11 @@ static void send_step2(batch_t *b)
     if (nre != 0) bind_cols(lx_db_job_add(&b->job, &st_reassign), re, RE_NCOLS);
     bind_cols(lx_db_job_add(&b->job, &st_insert_leads), lc, LEAD_NCOLS);
     if (nsales != 0) {
-        lx_db_param(lx_db_job_add(&b->job, &lx_ledger_insert_txns), 0, txns->base);
+        lx_pgarr_t *txc = ledger->txn, *enc = ledger->entry, *rcc = b->receipts.col;
+        bind_cols(lx_db_job_add(&b->job, &lx_ledger_insert_txns), txc, LX_TXN_NCOLS);
         bind_cols(lx_db_job_add(&b->job, &st_sales), sc, SALE_NCOLS);
-        lx_db_param(lx_db_job_add(&b->job, &lx_receipts_insert), 0, receipts->base);
-        lx_db_param(lx_db_job_add(&b->job, &lx_ledger_insert_entries), 0, entries->base);
+        bind_cols(lx_db_job_add(&b->job, &lx_receipts_insert), rcc, LX_RCPT_NCOLS);
+        bind_cols(lx_db_job_add(&b->job, &lx_ledger_insert_entries), enc, LX_ENTRY_NCOLS);
         bind_cols(lx_db_job_add(&b->job, &st_campaign_spend), spend, SPEND_NCOLS);
     }
     if (nidem != 0) lx_db_param(lx_db_job_add(&b->job, &st_idem), 0, idem->base);
@@ -1105,6 +1105,8 @@ static void finish(batch_t *b, lx_db_status_t st, const char *sqlstate, const ch
     cols_free(b->lead, LEAD_NCOLS);
     cols_free(b->sale, SALE_NCOLS);
     cols_free(b->spend, SPEND_NCOLS);
+    lx_ledger_rows_free(&b->ledger);
+    lx_receipts_free(&b->receipts);
     campaigns_free(b);
     free(b->items);
     free(b->pairs);

@@ -461,10 +461,11 @@ pgbench_script() {
 import re, sys
 
 repo = sys.argv[1]
-FILES = ["src/leads/intake.h", "src/leads/intake.c", "src/billing/ledger.c", "src/billing/receipts.c"]
+FILES = ["src/leads/intake.h", "src/leads/intake.c", "src/billing/ledger.h", "src/billing/ledger.c",
+         "src/billing/receipts.h", "src/billing/receipts.c"]
 # The C variable send_step1/send_step2 passes as a statement's parameter -> the bench's setting (bench.NAME, set
 # by leadx_bench.setup from the template's column NAME).
-SETTINGS = {"niches": "niches", "regions": "regions", "txns": "txns", "receipts": "receipts", "entries": "entries"}
+SETTINGS = {"niches": "niches", "regions": "regions"}
 # Row sets the server sends as binary arrays, one per column (bind_cols / bind_col of src/leads/intake.c): the C
 # variable holding the columns -> the template document whose rows they are and the prefix of the column enum.
 # Each column becomes a setting DOC_K (K its place in the enum), a text-form array made once per template from the
@@ -472,7 +473,8 @@ SETTINGS = {"niches": "niches", "regions": "regions", "txns": "txns", "receipts"
 # JSON value as its text, a list of strings comma-joined), and cast by the statement's own ::type[].
 GROUPS = {"claim": ("claims", "CLAIM_"), "sig": ("signals", "SIG_"), "b->velocity": ("velocity", "VEL_"),
           "lc": ("leads", "L_"), "rel": ("release", "RE_"), "re": ("reassign", "RE_"), "sc": ("sales", "SALE_"),
-          "spend": ("spend", "SPEND_")}
+          "spend": ("spend", "SPEND_"), "txc": ("txns", "LX_TXN_"), "enc": ("entries", "LX_ENTRY_"),
+          "rcc": ("receipts", "LX_RCPT_")}
 COLUMNS = {
     "CLAIM_N": ("n", "text"), "CLAIM_H": ("h", "hex"), "CLAIM_L": ("l", "text"), "CLAIM_W": ("w", "text"),
     "CLAIM_D": ("d", "text"),
@@ -492,6 +494,15 @@ COLUMNS = {
     "SALE_P": ("p", "text"), "SALE_F": ("f", "text"), "SALE_O": ("o", "text"), "SALE_CUR": ("cur", "text"),
     "SALE_T": ("t", "text"),
     "SPEND_ID": ("id", "text"), "SPEND_S": ("s", "text"), "SPEND_N": ("n", "text"),
+    "LX_TXN_ID": ("id", "text"), "LX_TXN_KIND": ("kind", "text"), "LX_TXN_CURRENCY": ("currency", "text"),
+    "LX_TXN_REFERENCE": ("reference", "text"), "LX_TXN_LEAD": ("lead_id", "text"), "LX_TXN_BY": ("created_by", "text"),
+    "LX_ENTRY_TXN": ("t", "text"), "LX_ENTRY_OWNER": ("owner", "text"), "LX_ENTRY_BOOK": ("book", "text"),
+    "LX_ENTRY_AMOUNT": ("amount", "text"), "LX_ENTRY_CURRENCY": ("currency", "text"),
+    "LX_RCPT_ID": ("id", "text"), "LX_RCPT_ACCOUNT": ("account_id", "text"), "LX_RCPT_KIND": ("kind", "text"),
+    "LX_RCPT_BOOK": ("book", "text"), "LX_RCPT_TXN": ("ledger_txn", "text"), "LX_RCPT_AMOUNT": ("amount", "text"),
+    "LX_RCPT_CURRENCY": ("currency", "text"), "LX_RCPT_LEAD": ("lead_id", "text"), "LX_RCPT_SALE": ("sale_id", "text"),
+    "LX_RCPT_REVERSES": ("reverses", "text"), "LX_RCPT_ISSUED_AT": ("issued_at", "text"),
+    "LX_RCPT_BODY": ("body", "text"), "LX_RCPT_KEY_ID": ("key_id", "text"), "LX_RCPT_SIGNATURE": ("signature", "text"),
 }
 used_columns = {}  # setting -> (document, member, reading)
 # The conditions under which send_step1/send_step2 add a statement, as they stand for the bench's leads.
@@ -613,15 +624,15 @@ for path, toks in code.items():
         stmts[name] = (sql, n, path)
 
 
-# -- the column enums of src/leads/intake.c: enum { NAME, NAME, ..., X_NCOLS }
+# -- the column enums (src/leads/intake.c, src/billing/ledger.h, src/billing/receipts.h): enum { NAME, ..., X_NCOLS }
 enums = {}
-toks = code["src/leads/intake.c"]
-for i, t in enumerate(toks[:-1]):
-    if t == "enum" and toks[i + 1] == "{":
-        members, _ = group(toks, i + 1)
-        names = [m[0] for m in members if len(m) == 1]
-        for k, name in enumerate(names):
-            enums[name] = k
+for toks in code.values():
+    for i, t in enumerate(toks[:-1]):
+        if t == "enum" and toks[i + 1] == "{":
+            members, _ = group(toks, i + 1)
+            names = [m[0] for m in members if len(m) == 1]
+            for k, name in enumerate(names):
+                enums[name] = k
 
 
 def column_setting(var, member, fname):

@@ -1,7 +1,7 @@
 /*
  * receipt_sign — what issuing one sale receipt costs the server in C, per receipt, on one core: the CPU time of
  * lx_receipt_body_canon (RFC 8785 body), lx_sign_b64 (Ed25519 over the context and the body) and of the whole
- * lx_receipts_add (a UUIDv7, the body, the signature and the row with the body as a JSON string: what
+ * lx_receipts_add (a UUIDv7, the body, the signature and the row's binary array elements: what
  * src/leads/intake.c's add_receipts calls once per receipt), and of lx_lead_digest (once per sold lead). The body
  * is a sale receipt like the intake's (src/billing/receipt.h lx_receipt_body_t), the key a fresh Ed25519 key.
  * tests/bench/receipts.sh builds it against the build's liblxcore.a:
@@ -62,10 +62,9 @@ int main(int argc, char **argv)
                               .lead_digest = digest, .niche = "bench-microloans", .region = "RU-MOW", .mode = "shared",
                               .share_index = 1, .sale_id = new_id(sale)};
 
-    lx_strbuf_t canon, rows, scratch;
+    lx_strbuf_t canon;
     lx_strbuf_init(&canon, 1 << 20);
-    lx_strbuf_init(&rows, 64 << 20);
-    lx_strbuf_init(&scratch, 1 << 20);
+    lx_receipt_rows_t rows = {0};
 
     /* the canonical body alone */
     long n = 0;
@@ -93,10 +92,11 @@ int main(int argc, char **argv)
     size_t row_bytes = 0;
     t0 = cpu_s();
     do {
-        lx_receipts_open(&rows);
-        for (int i = 0; i < 512; i++, n++) lx_receipts_add(&rows, &scratch, &keys, LX_BOOK_BALANCE, &body, NULL);
-        lx_receipts_close(&rows);
-        row_bytes = rows.len / 512;
+        lx_receipts_start(&rows);
+        for (int i = 0; i < 512; i++, n++) lx_receipts_add(&rows, &keys, LX_BOOK_BALANCE, &body, NULL);
+        row_bytes = 0;
+        for (int c = 0; c < LX_RCPT_NCOLS; c++) row_bytes += rows.col[c].buf.len;
+        row_bytes /= 512;
     } while ((t = cpu_s() - t0) < budget);
     double add_us = t * 1e6 / (double)n;
 
@@ -108,14 +108,13 @@ int main(int argc, char **argv)
     } while ((t = cpu_s() - t0) < budget);
     double digest_us = t * 1e6 / (double)n;
 
-    if (canon.overflow || rows.overflow || scratch.overflow || canon.len == 0) {
+    if (canon.overflow || canon.len == 0) {
         fprintf(stderr, "receipt_sign: a buffer overflowed or the body is empty\n");
         return 1;
     }
     printf("canon_us=%.3f sign_us=%.3f add_us=%.3f digest_us=%.3f body_bytes=%zu row_bytes=%zu\n", canon_us, sign_us,
            add_us, digest_us, body_bytes, row_bytes);
     lx_strbuf_free(&canon);
-    lx_strbuf_free(&rows);
-    lx_strbuf_free(&scratch);
+    lx_receipts_free(&rows);
     return 0;
 }

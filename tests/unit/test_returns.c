@@ -9,6 +9,7 @@
 #include "billing/receipt.h"
 #include "billing/receipts.h"
 #include "billing/returns.h"
+#include "util/id.h"
 
 #include <jansson.h>
 #include <sodium.h>
@@ -104,28 +105,65 @@ static const lx_refund_sale_t SALE = {
     .webmaster_receipt = "01a20000-0000-7000-8000-0000000000b2"};
 #define TXN "01a20000-0000-7000-8000-0000000000f1"
 
-/* Builds the refund of `s`; returns the parsed documents (txns, entries, receipt rows) or NULLs on -1. */
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* The rows of binary array columns (db/pgarr.h) as a JSON array of objects keyed by `names`, SQL NULLs left out:
+ * uuids as text, int8 as integers, text as strings. */
+static json_t *rows_json(lx_pgarr_t *cols, const char *const *names, int n)
+{
+    json_t *rows = json_array();
+    for (int c = 0; c < n; c++) {
+        lx_pgarr_finish(&cols[c]);
+        const unsigned char *p = (const unsigned char *)cols[c].buf.base;
+        uint32_t ndim = get32(p), oid = get32(p + 8), count = ndim == 0 ? 0 : get32(p + 12);
+        p += ndim == 0 ? 12 : 20;
+        for (uint32_t i = 0; i < count; i++) {
+            if (json_array_size(rows) <= i) json_array_append_new(rows, json_object());
+            uint32_t len = get32(p);
+            p += 4;
+            if (len == UINT32_MAX) continue;
+            json_t *v;
+            if (oid == LX_PG_UUID) {
+                lx_uuid_t u;
+                memcpy(u.b, p, 16);
+                char text[LX_UUID_STRLEN + 1];
+                lx_uuid_format(&u, text);
+                v = json_string(text);
+            } else if (oid == LX_PG_INT8) {
+                uint64_t x = (uint64_t)get32(p) << 32 | get32(p + 4);
+                v = json_integer((json_int_t)(int64_t)x);
+            } else {
+                v = json_stringn((const char *)p, len);
+            }
+            json_object_set_new(json_array_get(rows, i), names[c], v);
+            p += len;
+        }
+    }
+    return rows;
+}
+
+static const char *const TXN_NAMES[LX_TXN_NCOLS] = {"id", "kind", "currency", "reference", "lead_id", "created_by"};
+static const char *const ENTRY_NAMES[LX_ENTRY_NCOLS] = {"t", "owner", "book", "amount", "currency"};
+static const char *const RECEIPT_NAMES[LX_RCPT_NCOLS] = {"id", "account_id", "kind", "book", "ledger_txn",
+                                                         "amount", "currency", "lead_id", "sale_id", "reverses",
+                                                         "issued_at", "body", "key_id", "signature"};
+
+/* Builds the refund of `s`; returns its rows (txns, entries, receipt rows) as JSON. */
 static int build(const fixture_t *f, const lx_refund_sale_t *s, json_t **txns, json_t **entries, json_t **rows)
 {
-    lx_strbuf_t t, e, r, scratch;
-    lx_strbuf_init(&t, 1 << 16);
-    lx_strbuf_init(&e, 1 << 16);
-    lx_strbuf_init(&r, 1 << 16);
-    lx_strbuf_init(&scratch, 1 << 16);
-    lx_ledger_open(&t);
-    lx_ledger_open(&e);
-    lx_receipts_open(&r);
-    int rc = lx_refund_build(s, TXN, "01a20000-0000-7000-8000-0000000000c1", &f->keys, &t, &e, &r, &scratch);
-    lx_ledger_close(&t);
-    lx_ledger_close(&e);
-    lx_receipts_close(&r);
-    *txns = json_loads(t.base, 0, NULL);
-    *entries = json_loads(e.base, 0, NULL);
-    *rows = json_loads(r.base, 0, NULL);
-    lx_strbuf_free(&t);
-    lx_strbuf_free(&e);
-    lx_strbuf_free(&r);
-    lx_strbuf_free(&scratch);
+    lx_ledger_rows_t ledger = {0};
+    lx_receipt_rows_t receipts = {0};
+    lx_ledger_rows_start(&ledger);
+    lx_receipts_start(&receipts);
+    int rc = lx_refund_build(s, TXN, "01a20000-0000-7000-8000-0000000000c1", &f->keys, &ledger, &receipts);
+    *txns = rows_json(ledger.txn, TXN_NAMES, LX_TXN_NCOLS);
+    *entries = rows_json(ledger.entry, ENTRY_NAMES, LX_ENTRY_NCOLS);
+    *rows = rows_json(receipts.col, RECEIPT_NAMES, LX_RCPT_NCOLS);
+    lx_ledger_rows_free(&ledger);
+    lx_receipts_free(&receipts);
     return rc;
 }
 
