@@ -35,14 +35,12 @@ void lx_ledger_rows_start(lx_ledger_rows_t *r)
 {
     for (int i = 0; i < LX_TXN_NCOLS; i++) lx_pgarr_start(&r->txn[i], txn_types[i]);
     for (int i = 0; i < LX_ENTRY_NCOLS; i++) lx_pgarr_start(&r->entry[i], entry_types[i]);
-    r->ntxns = r->nentries = 0;
 }
 
 void lx_ledger_rows_free(lx_ledger_rows_t *r)
 {
     for (int i = 0; i < LX_TXN_NCOLS; i++) lx_pgarr_free(&r->txn[i]);
     for (int i = 0; i < LX_ENTRY_NCOLS; i++) lx_pgarr_free(&r->entry[i]);
-    r->ntxns = r->nentries = 0;
 }
 
 void lx_ledger_txn(lx_ledger_rows_t *r, const char *id, const char *kind, const char *currency, const char *reference,
@@ -54,7 +52,6 @@ void lx_ledger_txn(lx_ledger_rows_t *r, const char *id, const char *kind, const 
     lx_pgarr_text(&r->txn[LX_TXN_REFERENCE], reference);
     lx_pgarr_uuid(&r->txn[LX_TXN_LEAD], lead_id);
     lx_pgarr_uuid(&r->txn[LX_TXN_BY], created_by);
-    r->ntxns++;
 }
 
 void lx_ledger_entry(lx_ledger_rows_t *r, const char *txn_id, const char *owner, lx_book_t book, int64_t amount,
@@ -66,5 +63,4 @@ void lx_ledger_entry(lx_ledger_rows_t *r, const char *txn_id, const char *owner,
     lx_pgarr_text(&r->entry[LX_ENTRY_BOOK], lx_book_name(book));
     lx_pgarr_int8(&r->entry[LX_ENTRY_AMOUNT], amount);
     lx_pgarr_text(&r->entry[LX_ENTRY_CURRENCY], currency);
-    r->nentries++;
 }

@@ -47,7 +47,6 @@ extern lx_db_stmt_t lx_ledger_insert_entries;
 typedef struct st_lx_ledger_rows_t {
     lx_pgarr_t txn[LX_TXN_NCOLS];
     lx_pgarr_t entry[LX_ENTRY_NCOLS];
-    size_t ntxns, nentries;
 } lx_ledger_rows_t;
 
 /* Empties the rows (keeping their memory) for a new posting. */

@@ -38,7 +38,6 @@ void lx_receipts_start(lx_receipt_rows_t *rows)
 {
     for (int i = 0; i < LX_RCPT_NCOLS; i++) lx_pgarr_start(&rows->col[i], receipt_types[i]);
     if (rows->scratch.max == 0) lx_strbuf_init(&rows->scratch, (size_t)1 << 20);
-    rows->n = 0;
 }
 
 void lx_receipts_free(lx_receipt_rows_t *rows)
@@ -86,5 +85,4 @@ void lx_receipts_add(lx_receipt_rows_t *rows, const lx_keys_t *keys, lx_book_t b
     lx_pgarr_bytes(&c[LX_RCPT_BODY], canon->base, canon->len);
     lx_pgarr_text(&c[LX_RCPT_KEY_ID], keys->receipt_key_id);
     lx_pgarr_text(&c[LX_RCPT_SIGNATURE], sig);
-    rows->n++;
 }

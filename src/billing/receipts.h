@@ -46,7 +46,6 @@ extern lx_db_stmt_t lx_receipts_insert;
 typedef struct st_lx_receipt_rows_t {
     lx_pgarr_t col[LX_RCPT_NCOLS];
     lx_strbuf_t scratch; /* the canonical body being signed */
-    size_t n;
 } lx_receipt_rows_t;
 
 /* Empties the rows (keeping their memory). */

@@ -30,7 +30,6 @@
 
 #include "billing/receipts.h"
 #include "keys.h"
-#include "util/strbuf.h"
 
 typedef enum {
     LX_RETURN_INVALID_CONTACT = 0,
