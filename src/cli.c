@@ -141,10 +141,11 @@ static int cmd_keygen(int argc, char **argv)
                "Creates every missing key file in the key directory (mode 0600): receipt-signing.key, data.key,\n"
                "dedupe.key, apikey-hash.key, and receipt-keys.json, the public registry of receipt-signing keys (the\n"
                "document GET /v1/receipts/keys publishes). Existing key files are never overwritten.\n\n"
-               "  --rotate   replace the receipt-signing key: the current key is retired (not_after = now) but stays\n"
-               "             in the registry, a new key signs from now on (not_before = now), and the retired secret\n"
-               "             key is overwritten and deleted. data.key, dedupe.key and apikey-hash.key are not touched.\n"
-               "             Restart every server afterwards: a running server signs with the key it loaded.\n\n");
+               "  --rotate   replace the receipt-signing key: a new key signs from now on (not_before = now), the\n"
+               "             current key is retired (not_after = now + 10 s) but stays in the registry, and the retired\n"
+               "             secret key is overwritten and deleted. data.key, dedupe.key and apikey-hash.key are not\n"
+               "             touched. Running servers switch to the new key within a second (no restart); the 10 s\n"
+               "             grace keeps what they signed with the old key until then valid.\n\n");
         lx_config_print_help(LX_CFG_KEYS);
         return 0;
     }

@@ -17,9 +17,12 @@
  * generations.
  *
  * Publication in the database (receipt_keys, for GET /v1/receipts/keys) happens
- * at `serve` start from the registry, so the endpoint lists every key any
- * server of the deployment has used; a retired key's not_after is filled in by
- * the first server started after the rotation.
+ * at `serve` start from the registry, and again whenever a running server sees
+ * a rotation (billing/keywatch.h), so the endpoint lists every key any server
+ * of the deployment has used; a retired key's not_after is filled in by the
+ * first server that sees the rotation. The retired key stays valid for signing
+ * LX_KEYS_ROTATION_GRACE_S after the rotation: servers sign with it until they
+ * notice, and what they signed then must still verify.
  */
 #include "keys.h"
 #include "billing/receipt.h"
@@ -40,7 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RECEIPT_KEY_FILE "receipt-signing.key"
+#define RECEIPT_KEY_FILE LX_KEYS_SIGNING_FILE
 #define NEXT_KEY_FILE "receipt-signing.key.next"
 
 typedef struct {
@@ -50,7 +53,7 @@ typedef struct {
 } keyfile_t;
 
 static const keyfile_t keyfiles[] = {
-    {RECEIPT_KEY_FILE, 64, offsetof(lx_keys_t, receipt_sk)},
+    {RECEIPT_KEY_FILE, 64, offsetof(lx_keys_t, signer.sk)},
     {"data.key", 32, offsetof(lx_keys_t, data_key)},
     {"dedupe.key", 32, offsetof(lx_keys_t, dedupe_key)},
     {"apikey-hash.key", 32, offsetof(lx_keys_t, apikey_key)},
@@ -463,7 +466,7 @@ lx_status_t lx_keys_rotate(const char *dir, lx_error_t *err)
         next.keys = lx_calloc(next.n, sizeof(lx_pubkey_t));
         memcpy(next.keys, ring.keys, ring.n * sizeof(lx_pubkey_t));
         for (size_t i = 0; i < ring.n; i++)
-            if (strcmp(next.keys[i].key_id, old_id) == 0) next.keys[i].not_after_us = now;
+            if (strcmp(next.keys[i].key_id, old_id) == 0) next.keys[i].not_after_us = now + LX_KEYS_ROTATION_GRACE_S * INT64_C(1000000);
         lx_pubkey_t *nk = &next.keys[ring.n];
         memcpy(nk->pk, new_pk, 32);
         memcpy(nk->key_id, new_id, sizeof(new_id));
@@ -484,9 +487,9 @@ lx_status_t lx_keys_rotate(const char *dir, lx_error_t *err)
             old_fd = -1;
             char ts[LX_TS_LEN + 1];
             lx_ts_format_us(now, ts);
-            printf("rotated the receipt-signing key at %s: retired %s, now signing with %s\n"
-                   "restart every server that uses %s so that it signs with the new key\n",
-                   ts, old_id, new_id, dir);
+            printf("rotated the receipt-signing key at %s: retired %s (valid for signing %d s more), now signing with %s\n"
+                   "running servers that use %s switch to the new key within a second\n",
+                   ts, old_id, LX_KEYS_ROTATION_GRACE_S, new_id, dir);
         }
     }
     if (old_fd >= 0) close(old_fd);
@@ -515,15 +518,15 @@ lx_status_t lx_keys_load(const char *dir, lx_keys_t **out, lx_error_t *err)
         st = read_key_file(path, (uint8_t *)keys + keyfiles[i].offset, keyfiles[i].len, NULL, i == 0 ? &kst : NULL, err);
     }
     if (st == LX_OK) {
-        crypto_sign_ed25519_sk_to_pk(keys->receipt_pk, keys->receipt_sk);
-        lx_receipt_key_id(keys->receipt_pk, keys->receipt_key_id);
+        crypto_sign_ed25519_sk_to_pk(keys->signer.pk, keys->signer.sk);
+        lx_receipt_key_id(keys->signer.pk, keys->signer.key_id);
         st = registry_read(dir, &keys->registry, err);
         if (st == LX_ERR_NOT_FOUND) { /* made by an older keygen: the key alone, valid since it was written */
             int64_t nb = mtime_us(&kst), now = lx_ts_now_us();
-            registry_single(&keys->registry, keys->receipt_pk, nb < now ? nb : now);
+            registry_single(&keys->registry, keys->signer.pk, nb < now ? nb : now);
             st = LX_OK;
         } else if (st == LX_OK) {
-            st = registry_check(dir, &keys->registry, keys->receipt_pk, err);
+            st = registry_check(dir, &keys->registry, keys->signer.pk, err);
         }
     }
     close(dirfd);
@@ -540,9 +543,36 @@ lx_status_t lx_keys_load(const char *dir, lx_keys_t **out, lx_error_t *err)
 
 void lx_keys_free(lx_keys_t *keys)
 {
-    if (keys == NULL) return;
-    if (keys->registry.keys != NULL) lx_keyring_free(&keys->registry);
-    sodium_free(keys); /* sodium_free zeroes the memory before releasing it */
+    while (keys != NULL) {
+        lx_keys_t *newer = atomic_load(&keys->newer);
+        if (keys->registry.keys != NULL) lx_keyring_free(&keys->registry);
+        sodium_free(keys); /* sodium_free zeroes the memory before releasing it */
+        keys = newer;
+    }
+}
+
+/*
+ * Rotation while serving: readers on every thread follow the `newer` links to the last keys adopted. Nothing adopted
+ * is freed before lx_keys_free, so a signer read just before an adoption stays valid while it is used; a retired
+ * key's bytes thus stay in guarded memory until the server stops (a handful of rotations in a process's life).
+ */
+const lx_keys_t *lx_keys_newest(const lx_keys_t *keys)
+{
+    const lx_keys_t *next;
+    while ((next = atomic_load_explicit(&keys->newer, memory_order_acquire)) != NULL) keys = next;
+    return keys;
+}
+
+const lx_signer_t *lx_keys_signer(const lx_keys_t *keys)
+{
+    return &lx_keys_newest(keys)->signer;
+}
+
+void lx_keys_adopt(lx_keys_t *keys, lx_keys_t *fresh)
+{
+    lx_keys_t *last = keys, *next;
+    while ((next = atomic_load_explicit(&last->newer, memory_order_acquire)) != NULL) last = next;
+    atomic_store_explicit(&last->newer, fresh, memory_order_release);
 }
 
 /* ---- publication ---- */
@@ -552,7 +582,6 @@ static lx_status_t pg_fail(PGconn *pg, PGresult *r, const char *what, lx_error_t
     lx_error_set(err, LX_ERR_DB_UNAVAILABLE, "cannot %s: %s", what,
                  r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(pg));
     if (r != NULL) PQclear(r);
-    PQfinish(pg);
     return err->status;
 }
 
@@ -561,7 +590,14 @@ lx_status_t lx_keys_publish(const char *conninfo, const lx_keys_t *keys, lx_erro
     const char *ck[] = {"dbname", "application_name", NULL};
     const char *cv[] = {conninfo, "leadx-keys", NULL};
     PGconn *pg = PQconnectdbParams(ck, cv, 1);
-    if (PQstatus(pg) != CONNECTION_OK) return pg_fail(pg, NULL, "connect to publish the receipt keys", err);
+    lx_status_t st = PQstatus(pg) != CONNECTION_OK ? pg_fail(pg, NULL, "connect to publish the receipt keys", err)
+                                                   : lx_keys_publish_on(pg, keys, err);
+    PQfinish(pg);
+    return st;
+}
+
+lx_status_t lx_keys_publish_on(PGconn *pg, const lx_keys_t *keys, lx_error_t *err)
+{
     lx_strbuf_t doc;
     lx_strbuf_init(&doc, LX_KEYS_REGISTRY_MAX_BYTES * 2);
     lx_keys_registry_render(&keys->registry, &doc);
@@ -579,20 +615,19 @@ lx_status_t lx_keys_publish(const char *conninfo, const lx_keys_t *keys, lx_erro
     if (PQresultStatus(r) != PGRES_COMMAND_OK) return pg_fail(pg, r, "publish the receipt keys", err);
     PQclear(r);
     char pk[LX_PK_B64_LEN + 1];
-    lx_b64url_encode(keys->receipt_pk, 32, pk);
-    const char *v2[] = {keys->receipt_key_id};
+    lx_b64url_encode(keys->signer.pk, 32, pk);
+    const char *v2[] = {keys->signer.key_id};
     r = PQexecParams(pg, "SELECT public_key, not_after FROM receipt_keys WHERE key_id = $1", 1, NULL, v2, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) return pg_fail(pg, r, "read back the receipt keys", err);
     lx_status_t st = LX_OK;
     if (strcmp(PQgetvalue(r, 0, 0), pk) != 0)
         st = lx_error_set(err, LX_ERR_INTERNAL, "the database registers key id %s with another public key",
-                          keys->receipt_key_id);
+                          keys->signer.key_id);
     else if (!PQgetisnull(r, 0, 1))
         st = lx_error_set(err, LX_ERR_INTERNAL,
                           "receipt key %s was retired at %s (another server rotated it): this server's key directory "
                           "is out of date; give it the rotated key directory",
-                          keys->receipt_key_id, PQgetvalue(r, 0, 1));
+                          keys->signer.key_id, PQgetvalue(r, 0, 1));
     PQclear(r);
-    PQfinish(pg);
     return st;
 }

@@ -172,7 +172,7 @@ static void movement_fresh(lx_req_t *lr, lx_idem_t *idem)
     lx_receipts_start(&receipts);
     lx_receipt_body_t body = {.kind = k->kind, .account = m->account_id, .ledger_txn = txn_id, .amount = moved,
                               .currency = m->currency, .reference = m->reference, .share_index = -1};
-    lx_receipts_add(&receipts, lr->worker->server->keys, k->book, &body, NULL);
+    lx_receipts_add(&receipts, lx_keys_signer(lr->worker->server->keys), k->book, &body, NULL);
     if (k->sign < 0) {
         char amount_s[24];
         snprintf(amount_s, sizeof(amount_s), "%" PRId64, m->amount);

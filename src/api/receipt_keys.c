@@ -2,8 +2,9 @@
  * GET /v1/receipts/keys (public): every receipt-signing public key the
  * deployment has used, with its validity, as `leadx verify --keys` reads it.
  * The rows come from receipt_keys, which every server fills from its key
- * directory's registry at start (keys.h lx_keys_publish), so a key retired by
- * a rotation stays listed with its not_after and old receipts keep verifying.
+ * directory's registry at start and on every rotation it sees while serving
+ * (keys.h lx_keys_publish, billing/keywatch.h), so a key retired by a rotation
+ * stays listed with its not_after and old receipts keep verifying.
  */
 #include "api/handlers.h"
 #include "util/time.h"

@@ -47,7 +47,7 @@ void lx_receipts_free(lx_receipt_rows_t *rows)
     memset(rows, 0, sizeof(*rows));
 }
 
-void lx_receipts_add(lx_receipt_rows_t *rows, const lx_keys_t *keys, lx_book_t book, const lx_receipt_body_t *b,
+void lx_receipts_add(lx_receipt_rows_t *rows, const lx_signer_t *signer, lx_book_t book, const lx_receipt_body_t *b,
                      char id_out[37])
 {
     lx_receipt_body_t body = *b;
@@ -68,7 +68,7 @@ void lx_receipts_add(lx_receipt_rows_t *rows, const lx_keys_t *keys, lx_book_t b
     lx_receipt_body_canon(&body, canon);
     if (canon->overflow) abort(); /* cannot happen: a body is ids, a few short strings and integers (1 MiB cap) */
     char sig[LX_SIG_B64_LEN + 1];
-    lx_sign_b64(keys->receipt_sk, LX_RECEIPT_CONTEXT, canon->base, canon->len, sig);
+    lx_sign_b64(signer->sk, LX_RECEIPT_CONTEXT, canon->base, canon->len, sig);
 
     lx_pgarr_t *c = rows->col;
     lx_pgarr_uuid(&c[LX_RCPT_ID], body.id);
@@ -83,6 +83,6 @@ void lx_receipts_add(lx_receipt_rows_t *rows, const lx_keys_t *keys, lx_book_t b
     lx_pgarr_uuid(&c[LX_RCPT_REVERSES], body.reverses);
     lx_pgarr_text(&c[LX_RCPT_ISSUED_AT], body.issued_at);
     lx_pgarr_bytes(&c[LX_RCPT_BODY], canon->base, canon->len);
-    lx_pgarr_text(&c[LX_RCPT_KEY_ID], keys->receipt_key_id);
+    lx_pgarr_text(&c[LX_RCPT_KEY_ID], signer->key_id);
     lx_pgarr_text(&c[LX_RCPT_SIGNATURE], sig);
 }

@@ -53,11 +53,13 @@ void lx_receipts_start(lx_receipt_rows_t *rows);
 void lx_receipts_free(lx_receipt_rows_t *rows);
 
 /*
- * Signs body `b` with the current receipt key and appends its row. `book` is the book b->amount moves (an advertiser's
- * balance; a webmaster's pending for sales and refunds, available for settlements and payouts). b->issued_at may be
- * NULL: now. b->id may be NULL: a new UUIDv7 (written to id_out when not NULL).
+ * Signs body `b` with `signer` and appends its row. `book` is the book b->amount moves (an advertiser's balance; a
+ * webmaster's pending for sales and refunds, available for settlements and payouts). b->issued_at may be NULL: now.
+ * b->id may be NULL: a new UUIDv7 (written to id_out when not NULL).
+ * Read `signer` with lx_keys_signer BEFORE taking the time a caller puts in b->issued_at: a key adopted after that
+ * time is not valid yet at it, while the key read before stays valid for the rotation's grace (keys.h).
  */
-void lx_receipts_add(lx_receipt_rows_t *rows, const lx_keys_t *keys, lx_book_t book, const lx_receipt_body_t *b,
+void lx_receipts_add(lx_receipt_rows_t *rows, const lx_signer_t *signer, lx_book_t book, const lx_receipt_body_t *b,
                      char id_out[37]);
 
 /* The receipt-facing name of a book ("balance", "pending", "available"). */

@@ -255,11 +255,12 @@ static int round_once(lx_sequencer_t *s, PGconn *pg)
     lx_merkle_frontier_root(&f, &root);
     char root_b64[LX_HASH_B64_LEN + 1], ts[LX_TS_LEN + 1], sig[LX_SIG_B64_LEN + 1];
     lx_b64url_encode(root.h, 32, root_b64);
+    const lx_signer_t *signer = lx_keys_signer(s->keys); /* before the timestamp (billing/receipts.h) */
     lx_ts_format_us(lx_ts_now_us(), ts);
     lx_strbuf_reset(canon);
     lx_tree_head_canon(f.size, root_b64, ts, canon);
-    lx_sign_b64(s->keys->receipt_sk, LX_TREE_HEAD_CONTEXT, canon->base, canon->len, sig);
-    const char *hp[] = {new_size, root_b64, ts, s->keys->receipt_key_id, sig};
+    lx_sign_b64(signer->sk, LX_TREE_HEAD_CONTEXT, canon->base, canon->len, sig);
+    const char *hp[] = {new_size, root_b64, ts, signer->key_id, sig};
     if (lx_bgjob_command(s->job, pg, "head", SQL_HEAD, 5, hp) != 0) goto out;
     if (lx_bgjob_command(s->job, pg, "commit", "COMMIT", 0, NULL) != 0) goto out;
     atomic_store(&s->tree_size, f.size);

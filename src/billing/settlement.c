@@ -85,7 +85,7 @@ static int round_once(lx_settlement_t *s, PGconn *pg)
             lx_ledger_entry(&ledger, txn, wm, LX_BOOK_AVAILABLE, sum, cur);
             lx_receipt_body_t body = {.kind = "settlement", .account = wm, .ledger_txn = txn, .amount = sum,
                                       .currency = cur, .share_index = -1};
-            lx_receipts_add(&receipts, s->keys, LX_BOOK_AVAILABLE, &body, NULL);
+            lx_receipts_add(&receipts, lx_keys_signer(s->keys), LX_BOOK_AVAILABLE, &body, NULL);
         }
         for (int k = i; k < j; k++) {
             int first = ids.len == 0;

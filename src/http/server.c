@@ -1,6 +1,7 @@
 #include "http/server.h"
 #include "api/routes.h"
 #include "billing/sequencer.h"
+#include "billing/keywatch.h"
 #include "billing/settlement.h"
 #include "db/listen.h"
 #include "http/request.h"
@@ -380,7 +381,7 @@ static SSL_CTX *make_ssl_ctx(const lx_config_t *cfg)
     return ctx;
 }
 
-int lx_server_run(const lx_config_t *cfg, const lx_keys_t *keys, const lx_regions_t *regions)
+int lx_server_run(const lx_config_t *cfg, lx_keys_t *keys, const lx_regions_t *regions)
 {
     lx_server_t *srv = lx_calloc(1, sizeof(*srv));
     srv->cfg = cfg;
@@ -442,6 +443,7 @@ int lx_server_run(const lx_config_t *cfg, const lx_keys_t *keys, const lx_region
     /* Before the workers: /metrics on any worker reads it, and it outlives them (stopped after their join). */
     srv->sequencer = lx_sequencer_start(cfg->database_url, keys, cfg->sequencer_interval_ms);
     lx_settlement_t *settlement = lx_settlement_start(cfg->database_url, keys, cfg->settle_interval_ms);
+    lx_keywatch_t *keywatch = lx_keywatch_start(cfg->database_url, cfg->key_dir, keys); /* rotations while serving */
     srv->nworkers = (size_t)lx_config_threads(cfg);
     srv->workers = lx_calloc(srv->nworkers, sizeof(*srv->workers));
     h2o_barrier_init(&srv->started, srv->nworkers + 1);
@@ -472,6 +474,7 @@ int lx_server_run(const lx_config_t *cfg, const lx_keys_t *keys, const lx_region
     for (size_t i = 0; i < srv->nworkers; i++) pthread_join(srv->workers[i].tid, NULL);
     lx_sequencer_stop(srv->sequencer); /* a round in flight is cancelled and rolls back */
     lx_settlement_stop(settlement);     /* likewise */
+    lx_keywatch_stop(keywatch);         /* before `keys` goes: it adopts into them */
     lx_log(LX_LOG_INFO, "stopped", "leadx stopped");
     rc = 0;
     for (size_t i = 0; i < srv->nworkers; i++) free(srv->workers[i].metrics);

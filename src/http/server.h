@@ -76,8 +76,9 @@ struct st_lx_server_t {
     atomic_int auth_cache_enabled; /* 0 while NOTIFY delivery is not guaranteed */
 };
 
-/* Runs until SIGTERM/SIGINT. Returns the process exit code. */
-int lx_server_run(const lx_config_t *cfg, const lx_keys_t *keys, const lx_regions_t *regions);
+/* Runs until SIGTERM/SIGINT. Returns the process exit code. `keys` is borrowed; the server adopts rotated signing keys
+ * into it (billing/keywatch.h), so free it after the return. */
+int lx_server_run(const lx_config_t *cfg, lx_keys_t *keys, const lx_regions_t *regions);
 
 /* Auth-cache invalidation, sent by the NOTIFY listener to every worker. */
 /* Cache invalidation, sent by the NOTIFY listener to every worker (LX_AUTH_CLEAR drops every cache). */

@@ -856,6 +856,7 @@ static void auction_all(batch_t *b)
 static void add_receipts(batch_t *b)
 {
     const lx_keys_t *keys = b->in->cfg.keys;
+    const lx_signer_t *signer = lx_keys_signer(keys); /* before issued_at's time (billing/receipts.h) */
     lx_receipt_rows_t *rows = &b->receipts;
     char issued_at[LX_TS_LEN + 1];
     lx_ts_format_us(lx_ts_now_us(), issued_at);
@@ -875,11 +876,11 @@ static void add_receipts(batch_t *b)
             body.share_index = sale->share_index;
             body.account = sale->buyer_id;
             body.amount = -sale->price;
-            lx_receipts_add(rows, keys, LX_BOOK_BALANCE, &body, NULL);
+            lx_receipts_add(rows, signer, LX_BOOK_BALANCE, &body, NULL);
             if (sale->payout == 0) continue; /* a 100% fee: the supplier's books do not move */
             body.account = it->webmaster_id;
             body.amount = sale->payout;
-            lx_receipts_add(rows, keys, LX_BOOK_PENDING, &body, NULL);
+            lx_receipts_add(rows, signer, LX_BOOK_PENDING, &body, NULL);
         }
     }
 }

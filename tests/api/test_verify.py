@@ -13,11 +13,15 @@ GET /v1/receipts/keys go to files and `leadx verify` must accept them with the r
 hash or a head line (a sample of positions and bits) must fail naming the file and line; a non-canonical base64
 signature, a key missing from keys.json and a receipt outside its key's validity must fail too.
 
-Rotation (a real server, restarted): `leadx keygen --rotate` with the server's key directory, a restart; new
-receipts carry the new key_id, GET /v1/receipts/keys lists both keys (the old with not_after = the rotation time),
-old and new receipts verify together, the other key files are byte-identical, and a server started with a copy of
-the key directory from before the rotation refuses to start.
+Rotation (a real server): `leadx keygen --rotate` with the server's key directory while deposits keep coming; the
+running server publishes the new key and signs with it within seconds, and every receipt and head verifies, those
+the old key signed after the rotation (in its 10 s grace) included; a directory whose data.key is another
+deployment's is refused until it is right again. After a restart, new receipts carry the new key_id,
+GET /v1/receipts/keys lists both keys (the old with not_after = the rotation time + the grace), old and new receipts
+verify together, the other key files are byte-identical, and a server started with a copy of the key directory from
+before the rotation refuses to start.
 """
+import datetime
 import hashlib
 import json
 import os
@@ -27,6 +31,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 from pathlib import Path
@@ -36,6 +41,13 @@ from harness import (LEADX_BIN, SANITIZER_MARKERS, Server, bearer, create_operat
 from leads_common import lead, niche_body
 
 OTHER_KEY_FILES = ("data.key", "dedupe.key", "apikey-hash.key")
+GRACE_S = 10  # keys.h LX_KEYS_ROTATION_GRACE_S: a retired key stays valid for signing this long after the rotation
+
+
+def ts_us(ts):
+    """An RFC 3339 UTC time as leadx writes it (YYYY-MM-DDTHH:MM:SS.ffffffZ) in microseconds since the epoch."""
+    dt = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+    return int(dt.timestamp()) * 1_000_000 + dt.microsecond
 FAIL_RE = re.compile(r"^leadx verify: FAILED: (?P<file>[^:]+):(?P<line>\d+): (?P<what>.*)$")
 
 
@@ -117,7 +129,7 @@ class KeyFiles(unittest.TestCase):
         self.assertEqual(reg[0]["public_key"], old["public_key"])
         self.assertEqual(reg[0]["not_before"], old["not_before"])
         self.assertIsNotNone(reg[0]["not_after"])
-        self.assertEqual(reg[1]["not_before"], reg[0]["not_after"])
+        self.assertEqual(ts_us(reg[0]["not_after"]) - ts_us(reg[1]["not_before"]), GRACE_S * 1_000_000)
         self.assertIsNone(reg[1]["not_after"])
         self.assertNotEqual(reg[1]["key_id"], old["key_id"])
         self.assertIn(reg[1]["key_id"], p.stdout)
@@ -474,7 +486,7 @@ class VerifyExport(unittest.TestCase):
 
 
 class Rotation(unittest.TestCase):
-    """keygen --rotate with a running deployment, then a restart."""
+    """keygen --rotate with a running deployment: picked up while serving, and after a restart."""
 
     @classmethod
     def setUpClass(cls):
@@ -507,7 +519,7 @@ class Rotation(unittest.TestCase):
         self.assertEqual(keys, reg)
         self.assertEqual(len(keys), 2)
         self.assertEqual(keys[0]["key_id"], old[0]["key_id"])
-        self.assertEqual(keys[0]["not_after"], keys[1]["not_before"])
+        self.assertEqual(ts_us(keys[0]["not_after"]) - ts_us(keys[1]["not_before"]), GRACE_S * 1_000_000)
         self.assertIsNone(keys[1]["not_after"])
 
         d.deposit(adv["id"], 5_000)
@@ -530,6 +542,81 @@ class Rotation(unittest.TestCase):
                            text=True, timeout=60)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("retired", p.stderr)
+
+    def test_foreign_key_directory_is_refused(self):
+        """A reload whose never-rotating keys differ (another deployment's data.key) is refused: the server logs
+        keys_reload_refused and keeps its key; once the directory is right again, the next round takes the rotation."""
+        d = Deployment(self, "rotation-foreign")
+        adv, _ = d.account("advertiser", deposit=1_000)
+        old_id = registry(d.key_dir)["keys"][0]["key_id"]
+        data_key = (d.key_dir / "data.key").read_bytes()
+        (d.key_dir / "data.key").write_bytes(secrets.token_bytes(len(data_key)))
+        keygen(d.key_dir, "--rotate")
+        new_id = registry(d.key_dir)["keys"][-1]["key_id"]
+        wait_for(lambda: "keys_reload_refused" in d.server.stderr_path.read_text(), 15, what="the refusal")
+        self.assertIn("data.key", d.server.stderr_path.read_text())
+        d.deposit(adv["id"], 5)
+        self.assertEqual(d.sql("SELECT key_id FROM receipts ORDER BY issued_at DESC, id DESC LIMIT 1"), old_id)
+        self.assertNotIn(new_id, [k["key_id"] for k in d.h2.get("/v1/receipts/keys").json()["keys"]])
+        (d.key_dir / "data.key").write_bytes(data_key)
+        wait_for(lambda: any(k["key_id"] == new_id for k in d.h2.get("/v1/receipts/keys").json()["keys"]), 15,
+                 what="the rotation once the directory is right")
+        d.deposit(adv["id"], 5)
+        self.assertEqual(d.sql("SELECT key_id FROM receipts ORDER BY issued_at DESC, id DESC LIMIT 1"), new_id)
+
+    def test_rotate_while_serving(self):
+        """No restart: deposits keep coming while keygen --rotate runs; the server publishes the new key and signs
+        receipts and tree heads with it within seconds, and every receipt and head, those the old key signed in its
+        grace included, verifies offline; the audit report stays clean."""
+        d = self.d
+        adv, _ = d.account("advertiser", deposit=1_000)
+        d.wait_sequenced()
+        old_id = [k for k in d.h2.get("/v1/receipts/keys").json()["keys"] if k["not_after"] is None][0]["key_id"]
+        stop, failures, made = threading.Event(), [], [0]
+
+        def pump():
+            client = d.server.client(http2=True, timeout=60)
+            while not stop.is_set():
+                r = client.post(f"/v1/accounts/{adv['id']}/deposits", headers=bearer(d.op),
+                                json={"amount": 7, "currency": "RUB", "reference": "live " + secrets.token_hex(4)})
+                if r.status_code != 201:
+                    failures.append(r.text)
+                made[0] += 1
+            client.close()
+
+        pumper = threading.Thread(target=pump)
+        pumper.start()
+        try:
+            wait_for(lambda: made[0] >= 20, 30, what="deposits before the rotation")
+            keygen(d.key_dir, "--rotate")
+            new_id = registry(d.key_dir)["keys"][-1]["key_id"]
+            self.assertNotEqual(new_id, old_id)
+            wait_for(lambda: any(k["key_id"] == new_id for k in d.h2.get("/v1/receipts/keys").json()["keys"]), 15,
+                     what="the running server to publish the new key")
+            wait_for(lambda: d.sql("SELECT key_id FROM receipts ORDER BY issued_at DESC, id DESC LIMIT 1") == new_id,
+                     15, what="receipts signed with the new key")
+            n = made[0]
+            wait_for(lambda: made[0] >= n + 20, 30, what="deposits after the switch")
+        finally:
+            stop.set()
+            pumper.join()
+        self.assertEqual(failures, [])
+        self.assertEqual(d.h2.get("/v1/receipts/keys").json()["keys"], registry(d.key_dir)["keys"])
+        d.wait_sequenced()
+        wait_for(lambda: d.h2.get("/v1/log/head").json()["key_id"] == new_id, 15, what="a head signed with the new key")
+        out = d.export(self.tmp / "live", d.op)
+        receipts = [json.loads(x)["receipt"] for x in out["receipts"].read_text().splitlines()]
+        self.assertIn(old_id, {r["key_id"] for r in receipts})
+        self.assertIn(new_id, {r["key_id"] for r in receipts})
+        # after the first receipt of the new key, the old one signs nothing issued later than its grace allows
+        switch = min(ts_us(r["body"]["issued_at"]) for r in receipts if r["key_id"] == new_id)
+        rotated_at = ts_us(registry(d.key_dir)["keys"][-1]["not_before"])
+        self.assertGreaterEqual(switch, rotated_at)
+        self.assertLess(switch - rotated_at, GRACE_S * 1_000_000)
+        verify(out, check=0)
+        r = d.h2.get("/v1/audit/report", headers=bearer(d.op))
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertTrue(r.json()["ok"], json.dumps(r.json()["discrepancies"][:10], indent=1))
 
 
 if __name__ == "__main__":

@@ -47,8 +47,8 @@ int main(int argc, char **argv)
     if (budget <= 0) budget = 0.5;
     if (sodium_init() < 0) return 1;
     static lx_keys_t keys; /* only the members receipts.c and lx_lead_digest read */
-    crypto_sign_keypair(keys.receipt_pk, keys.receipt_sk);
-    lx_receipt_key_id(keys.receipt_pk, keys.receipt_key_id);
+    crypto_sign_keypair(keys.signer.pk, keys.signer.sk);
+    lx_receipt_key_id(keys.signer.pk, keys.signer.key_id);
     randombytes_buf(keys.lead_digest_key, sizeof keys.lead_digest_key);
 
     char account[LX_UUID_STRLEN + 1], txn[LX_UUID_STRLEN + 1], lead[LX_UUID_STRLEN + 1], sale[LX_UUID_STRLEN + 1],
@@ -82,7 +82,7 @@ int main(int argc, char **argv)
     n = 0;
     t0 = cpu_s();
     do {
-        for (int i = 0; i < 100; i++, n++) lx_sign_b64(keys.receipt_sk, LX_RECEIPT_CONTEXT, canon.base, canon.len, sig);
+        for (int i = 0; i < 100; i++, n++) lx_sign_b64(keys.signer.sk, LX_RECEIPT_CONTEXT, canon.base, canon.len, sig);
     } while ((t = cpu_s() - t0) < budget);
     double sign_us = t * 1e6 / (double)n;
 
@@ -93,7 +93,7 @@ int main(int argc, char **argv)
     t0 = cpu_s();
     do {
         lx_receipts_start(&rows);
-        for (int i = 0; i < 512; i++, n++) lx_receipts_add(&rows, &keys, LX_BOOK_BALANCE, &body, NULL);
+        for (int i = 0; i < 512; i++, n++) lx_receipts_add(&rows, lx_keys_signer(&keys), LX_BOOK_BALANCE, &body, NULL);
         row_bytes = 0;
         for (int c = 0; c < LX_RCPT_NCOLS; c++) row_bytes += rows.col[c].buf.len;
         row_bytes /= 512;

@@ -86,11 +86,11 @@ typedef struct {
 static void fixture(fixture_t *f)
 {
     memset(f, 0, sizeof(*f));
-    crypto_sign_keypair(f->keys.receipt_pk, f->keys.receipt_sk);
-    lx_receipt_key_id(f->keys.receipt_pk, f->keys.receipt_key_id);
+    crypto_sign_keypair(f->keys.signer.pk, f->keys.signer.sk);
+    lx_receipt_key_id(f->keys.signer.pk, f->keys.signer.key_id);
     randombytes_buf(f->keys.lead_digest_key, sizeof(f->keys.lead_digest_key));
-    memcpy(f->pub.key_id, f->keys.receipt_key_id, sizeof(f->pub.key_id));
-    memcpy(f->pub.pk, f->keys.receipt_pk, 32);
+    memcpy(f->pub.key_id, f->keys.signer.key_id, sizeof(f->pub.key_id));
+    memcpy(f->pub.pk, f->keys.signer.pk, 32);
     f->pub.not_before_us = 0;
     f->pub.not_after_us = INT64_MAX;
     f->ring.keys = &f->pub;
