@@ -4,7 +4,9 @@
  *
  * Roles: advertisers create campaigns and see, change, pause and resume only
  * their own (another advertiser's is 404); operators see every campaign and
- * may change only its status (pause, resume, archive); webmasters get 403.
+ * may change only its status (pause, resume, archive), and each change they
+ * make goes to the operator action log (campaign.update, campaign.pause,
+ * campaign.resume); webmasters get 403.
  *
  * Bodies are checked by market/campaign.h against the niche (read from the
  * database with the caller's currency, one round trip) and the region
@@ -16,6 +18,7 @@
  * first, and a bid set again goes to the back. The intake batch reads the
  * campaign rows on every lead, so a change applies to the next lead.
  */
+#include "api/action_log.h"
 #include "api/common.h"
 #include "api/handlers.h"
 #include "leads/niche.h"
@@ -68,8 +71,9 @@ LX_DB_STMT(campaign_for_patch, 2,
            "SELECT n.*, " CAMPAIGN_COLS " FROM campaigns c JOIN (SELECT " LX_NICHE_COLS
            " FROM niches) n ON n.id = c.niche_id WHERE c.id = $1::uuid AND ($2::uuid IS NULL OR c.advertiser_id = $2::uuid)");
 #define NEW_TZ "(CASE WHEN $3::int & 32 <> 0 THEN $9::text ELSE c.tz END)"
-LX_DB_STMT(campaign_update, 15,
-           "UPDATE campaigns c SET "
+/* $16: the operator making the change (NULL: the advertiser), whose action is logged with details $17. */
+LX_DB_STMT(campaign_update, 17,
+           "WITH u AS (UPDATE campaigns c SET "
            "name = CASE WHEN $3::int & 1 <> 0 THEN $4::text ELSE c.name END, "
            "regions = CASE WHEN $3::int & 2 <> 0 THEN $5::text[] ELSE c.regions END, "
            "price_exclusive = CASE WHEN $3::int & 4 <> 0 THEN $6::bigint ELSE c.price_exclusive END, "
@@ -91,15 +95,21 @@ LX_DB_STMT(campaign_update, 15,
            "updated_at = now() "
            "FROM niches n WHERE c.id = $1::uuid AND n.id = c.niche_id AND c.status <> 'archived' "
            "AND ($2::uuid IS NULL OR c.advertiser_id = $2::uuid) AND (now() AT TIME ZONE " NEW_TZ ") IS NOT NULL "
-           "RETURNING " CAMPAIGN_COLS);
+           "RETURNING c.*), "
+           "l AS (" LX_ACTION_LOG_INSERT("$16", "'campaign.update'", "u.id::text", "$17") " FROM u WHERE $16::uuid IS NOT NULL) "
+           "SELECT " CAMPAIGN_COLS " FROM u c JOIN niches n ON n.id = c.niche_id");
 /* Pause or resume: column 0 is the status found (no row: no such campaign), then the campaign as it is now (NULLs when
- * it was archived and nothing changed). */
-LX_DB_STMT(campaign_set_status, 3,
+ * it was archived and nothing changed). $4: the operator doing it (NULL: the advertiser), whose action ($5) is logged
+ * when the status changes. */
+LX_DB_STMT(campaign_set_status, 5,
            "WITH t AS (SELECT id, status FROM campaigns WHERE id = $1::uuid AND ($2::uuid IS NULL OR advertiser_id = $2::uuid) "
            "FOR UPDATE), "
            "u AS (UPDATE campaigns c SET status = $3::text, "
            "updated_at = CASE WHEN c.status = $3::text THEN c.updated_at ELSE now() END "
-           "FROM t WHERE c.id = t.id AND t.status <> 'archived' RETURNING c.*) "
+           "FROM t WHERE c.id = t.id AND t.status <> 'archived' RETURNING c.*), "
+           "l AS (" LX_ACTION_LOG_INSERT("$4", "$5::text", "u.id::text",
+                                         "json_build_object('advertiser_id', u.advertiser_id, 'from', t.status, 'to', u.status)")
+           " FROM u JOIN t ON t.id = u.id WHERE $4::uuid IS NOT NULL AND t.status <> u.status) "
            "SELECT t.status, " CAMPAIGN_COLS " FROM t LEFT JOIN u c ON true LEFT JOIN niches n ON n.id = c.niche_id");
 
 /* ---- rendering --------------------------------------------------------------------------------- */
@@ -184,6 +194,12 @@ static json_t *campaign_json(const PGresult *r, int row, int c)
 static const char *owner_of(lx_req_t *lr)
 {
     return lr->who.role == LX_ROLE_OPERATOR ? NULL : lr->who.account_id_str;
+}
+
+/* The operator whose change goes to the action log (api/action_log.h), NULL for an advertiser changing its own. */
+static const char *operator_of(lx_req_t *lr)
+{
+    return lr->who.role == LX_ROLE_OPERATOR ? lr->who.account_id_str : NULL;
 }
 
 /* Failures of a statement that stores a campaign: an unknown time zone is the client's; a CHECK failing on an update is
@@ -484,6 +500,8 @@ static int on_patch_read(lx_req_t *lr, lx_async_t *a)
     lx_db_param(call, 1, lx_async_str(u, owner_of(lr)));
     lx_db_param(call, 2, lx_async_str(u, mask));
     for (int p = 0; p < LX_CAMPAIGN__PARAMS; p++) lx_db_param(call, 3 + p, lx_async_str(u, cp.params[p]));
+    lx_db_param(call, 3 + LX_CAMPAIGN__PARAMS, lx_async_str(u, operator_of(lr)));
+    if (operator_of(lr) != NULL) lx_db_param(call, 4 + LX_CAMPAIGN__PARAMS, lx_action_log_details(u, json_deep_copy(lr->body)));
     lx_campaign_dispose(&cp);
     lx_async_submit(u);
     return 0;
@@ -535,7 +553,7 @@ static int on_status_set(lx_req_t *lr, lx_async_t *a)
     return 0;
 }
 
-static void set_status(lx_req_t *lr, const char *status)
+static void set_status(lx_req_t *lr, const char *status, const char *action)
 {
     lx_uuid_t id;
     char ids[LX_UUID_STRLEN + 1];
@@ -545,15 +563,17 @@ static void set_status(lx_req_t *lr, const char *status)
     lx_db_param(c, 0, lx_async_dup(a, ids, LX_UUID_STRLEN));
     lx_db_param(c, 1, lx_async_str(a, owner_of(lr)));
     lx_db_param(c, 2, status);
+    lx_db_param(c, 3, lx_async_str(a, operator_of(lr)));
+    lx_db_param(c, 4, action);
     lx_async_submit(a);
 }
 
 void lx_api_campaigns_pause(lx_req_t *lr)
 {
-    set_status(lr, "paused");
+    set_status(lr, "paused", "campaign.pause");
 }
 
 void lx_api_campaigns_resume(lx_req_t *lr)
 {
-    set_status(lr, "active");
+    set_status(lr, "active", "campaign.resume");
 }

@@ -566,6 +566,46 @@ class ActionLog(ServerTestCase):
         self.assertEqual(psql(self.db_url, "SELECT count(*) FROM operator_actions WHERE details::text LIKE '%916%'"), "0")
         verify_chain(self.db_url)
 
+    def test_operator_campaign_changes_are_logged(self):
+        """An operator pausing, resuming or patching the status of an advertiser's campaign is an action; the
+        advertiser doing the same to its own, or an operator's pause of a paused campaign, is not."""
+        op_id = self.me(self.op).json()["account"]["id"]
+        body = niche_body()
+        self.assertEqual(self.h2.post("/v1/niches", json=body, headers=bearer(self.op)).status_code, 201)
+        acct, token = self.create_account("advertiser", currency="RUB")
+        r = self.h2.post("/v1/campaigns", headers=bearer(token),
+                         json={"niche": body["slug"], "regions": ["RU"], "price_exclusive": 60000})
+        self.assertEqual(r.status_code, 201, r.text)
+        cid = r.json()["id"]
+        n0 = self.count()
+        for path in ("pause", "resume"):  # the advertiser's own
+            self.assertEqual(self.h2.post(f"/v1/campaigns/{cid}/{path}", headers=bearer(token)).status_code, 200)
+        r = self.h2.patch(f"/v1/campaigns/{cid}", json={"status": "paused", "price_exclusive": 61000},
+                          headers=bearer(token))
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual(self.count(), n0)
+        r = self.h2.post(f"/v1/campaigns/{cid}/resume", headers=bearer(self.op))
+        self.assertEqual((r.status_code, r.json()["status"]), (200, "active"), r.text)
+        a = self.last()
+        self.assertEqual((a["action"], a["target"], a["operator_id"]), ("campaign.resume", cid, op_id))
+        self.assertEqual(a["details"], {"advertiser_id": acct["id"], "from": "paused", "to": "active"})
+        r = self.h2.post(f"/v1/campaigns/{cid}/pause", headers=bearer(self.op))
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual((self.last()["action"], self.last()["details"]["to"]), ("campaign.pause", "paused"))
+        n1 = self.count()
+        self.assertEqual(self.h2.post(f"/v1/campaigns/{cid}/pause", headers=bearer(self.op)).status_code, 200)
+        self.assertEqual(self.count(), n1)  # already paused: nothing changed
+        r = self.h2.patch(f"/v1/campaigns/{cid}", json={"status": "archived"}, headers=bearer(self.op))
+        self.assertEqual(r.status_code, 200, r.text)
+        a = self.last()
+        self.assertEqual((a["action"], a["target"], a["details"]), ("campaign.update", cid, {"status": "archived"}))
+        # an archived campaign never changes: refused, and nothing logged
+        problem(self.h2.post(f"/v1/campaigns/{cid}/resume", headers=bearer(self.op)), 409, "conflict")
+        problem(self.h2.patch(f"/v1/campaigns/{cid}", json={"status": "active"}, headers=bearer(self.op)), 409,
+                "conflict")
+        self.assertEqual(self.count(), n1 + 1)
+        verify_chain(self.db_url)
+
     def test_nothing_logged_without_a_change_or_by_others(self):
         acct, token = self.create_account("advertiser", currency="RUB")
         n0 = self.count()

@@ -608,7 +608,7 @@ class Update(CampaignApi):
         try:
             t.start()
             wait_for(lambda: self.sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                      "AND query LIKE 'UPDATE campaigns c SET%'") != "0",
+                                      "AND query LIKE '%UPDATE campaigns c SET%'") != "0",
                      10, interval=0.05, what="the PATCH to wait on the row")
         finally:
             session.stdin.write("COMMIT;\n\\q\n")
