@@ -386,23 +386,40 @@ static int send_prepare(lx_db_conn_t *c, lx_db_stmt_t *stmt, int idx)
     return 0;
 }
 
-static int send_job(lx_db_conn_t *c, lx_db_job_t *job)
+/*
+ * Sends calls [from, to) of `job`; with `end`, the Sync that closes the job, which then goes in flight. Statements are
+ * prepared (each in a Sync group of its own) only when `from` is 0: once a job's first calls are out, a Prepare's
+ * Sync would land inside the job, so lx_db_continue_partial prepares the whole job up front.
+ */
+static int send_calls(lx_db_conn_t *c, lx_db_job_t *job, size_t from, size_t to, int end)
 {
     for (size_t i = 0; i < job->ncalls; i++) {
         int idx = stmt_index(job->calls[i].stmt);
-        if (c->prepared[idx] == PREP_NONE && send_prepare(c, job->calls[i].stmt, idx) != 0) return -1;
+        if (c->prepared[idx] != PREP_NONE) continue;
+        if (from != 0) {
+            lx_log(LX_LOG_ERROR, "db_misuse", "%s was added after the step's first calls were sent", job->calls[i].stmt->name);
+            abort();
+        }
+        if (send_prepare(c, job->calls[i].stmt, idx) != 0) return -1;
     }
-    for (size_t i = 0; i < job->ncalls; i++) {
+    for (size_t i = from; i < to; i++) {
         lx_db_call_t *call = &job->calls[i];
         int formats[LX_DB_MAX_PARAMS];
         for (int k = 0; k < call->stmt->nparams; k++) formats[k] = call->binary[k];
         if (!PQsendQueryPrepared(c->pg, call->stmt->name, call->stmt->nparams, call->values, call->lengths, formats, 0)) return -1;
     }
-    if (!PQpipelineSync(c->pg)) return -1;
-    c->db->queries_total += job->ncalls;
-    push_inflight(c, job);
+    c->db->queries_total += to - from;
+    if (end) {
+        if (!PQpipelineSync(c->pg)) return -1;
+        push_inflight(c, job);
+    }
     flush(c);
     return 0;
+}
+
+static int send_job(lx_db_conn_t *c, lx_db_job_t *job)
+{
+    return send_calls(c, job, 0, job->ncalls, 1);
 }
 
 static lx_db_conn_t *pick(lx_db_t *db, int reserve)
@@ -572,23 +589,39 @@ int lx_db_submit(lx_db_t *db, lx_db_job_t *job)
     return 0;
 }
 
-int lx_db_continue(lx_db_job_t *job)
+/* Sends calls [job->sent, to) on the reserved connection; `end` closes the step. */
+static int continue_to(lx_db_job_t *job, size_t to, int end)
 {
     lx_db_conn_t *c = job->conn;
-    reset_outcome(job);
+    size_t from = job->sent;
+    if (from == 0) reset_outcome(job); /* a step's results start empty; a partial start already did this */
+    job->sent = end ? 0 : to;
     job->flags |= LX_DB_RESERVE;
     if (c == NULL || c->state != CONN_READY || !c->reserved) {
+        job->sent = 0;
         job->status = LX_DB_ERR_CONNECTION;
         snprintf(job->message, sizeof(job->message), "reserved connection lost");
         return -1;
     }
-    if (send_job(c, job) != 0) {
+    if (send_calls(c, job, from, to, end) != 0) {
+        job->sent = 0;
         conn_fail(c, "send");
         job->status = LX_DB_ERR_CONNECTION;
         snprintf(job->message, sizeof(job->message), "connection to the database lost");
         return -1;
     }
     return 0;
+}
+
+int lx_db_continue(lx_db_job_t *job)
+{
+    return continue_to(job, job->ncalls, 1);
+}
+
+int lx_db_continue_partial(lx_db_job_t *job, size_t n)
+{
+    if (job->sent != 0 || n > job->ncalls) abort(); /* one partial start per step, within the step's calls */
+    return continue_to(job, n, 0);
 }
 
 LX_DB_STMT(lx_db_rollback_stmt, 0, "ROLLBACK");

@@ -88,6 +88,7 @@ struct st_lx_db_job_t {
     int internal_kind;
     int prepare_index;
     size_t cur;
+    size_t sent; /* calls already sent by lx_db_continue_partial */
     lx_db_job_t *next;
 };
 
@@ -122,6 +123,13 @@ static inline void lx_db_param_bin(lx_db_call_t *c, int i, const void *v, int le
 int lx_db_submit(lx_db_t *db, lx_db_job_t *job);
 /* Next step on the reserved connection (call from or after the previous step's callback). Same contract. */
 int lx_db_continue(lx_db_job_t *job);
+/*
+ * The start of the next step: sends the first `n` of its calls now, so that the server executes them while the caller
+ * computes what the rest need; lx_db_continue then sends the rest and ends the step (one Sync: still one step, one
+ * callback, results indexed as usual). Every call of the step must already be added (their statements are prepared
+ * here; the parameters of calls n and later may still change until lx_db_continue). Same contract otherwise.
+ */
+int lx_db_continue_partial(lx_db_job_t *job, size_t n);
 /* Ends a reservation; an open transaction is rolled back. */
 void lx_db_release(lx_db_job_t *job);
 

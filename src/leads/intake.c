@@ -885,7 +885,13 @@ static void add_receipts(batch_t *b)
     }
 }
 
-static void send_step2(batch_t *b)
+/*
+ * Step 2, sent in two parts: the calls before the receipts go out at once (lx_db_continue_partial), so that the
+ * server inserts the leads, sales and spend while this thread signs the receipts (the campaign locks are held
+ * throughout, and the signatures were most of this thread's share of them); on_step sends the rest with
+ * lx_db_continue. 0, or -1 when the first part could not be sent (b->job says why).
+ */
+static int send_step2(batch_t *b)
 {
     for (int i = 0; i < NPARAMS; i++) lx_strbuf_reset(&b->p[i]);
     lx_strbuf_t *idem = &b->p[P_IDEM], *reasons = &b->p[P_REASONS];
@@ -994,7 +1000,6 @@ static void send_step2(batch_t *b)
         lx_ledger_entry(ledger, it->txn_id, it->webmaster_id, LX_BOOK_PENDING, it->payout_total, cur);
         lx_ledger_entry(ledger, it->txn_id, NULL, LX_BOOK_REVENUE, fees, cur);
     }
-    add_receipts(b);
     cols_start(spend, spend_types, SPEND_NCOLS);
     for (size_t k = 0; k < b->ncampaigns; k++) {
         const campaign_t *c = &b->campaigns[k];
@@ -1025,17 +1030,26 @@ static void send_step2(batch_t *b)
     if (nrel != 0) bind_cols(lx_db_job_add(&b->job, &st_release), rel, 2);
     if (nre != 0) bind_cols(lx_db_job_add(&b->job, &st_reassign), re, RE_NCOLS);
     bind_cols(lx_db_job_add(&b->job, &st_insert_leads), lc, LEAD_NCOLS);
+    size_t early = 0;
+    lx_db_call_t *receipts_call = NULL;
     if (nsales != 0) {
-        lx_pgarr_t *txc = ledger->txn, *enc = ledger->entry, *rcc = b->receipts.col;
+        lx_pgarr_t *txc = ledger->txn, *enc = ledger->entry;
         bind_cols(lx_db_job_add(&b->job, &lx_ledger_insert_txns), txc, LX_TXN_NCOLS);
         bind_cols(lx_db_job_add(&b->job, &st_sales), sc, SALE_NCOLS);
-        bind_cols(lx_db_job_add(&b->job, &lx_receipts_insert), rcc, LX_RCPT_NCOLS);
-        bind_cols(lx_db_job_add(&b->job, &lx_ledger_insert_entries), enc, LX_ENTRY_NCOLS);
         bind_cols(lx_db_job_add(&b->job, &st_campaign_spend), spend, SPEND_NCOLS);
+        early = b->job.ncalls;
+        receipts_call = lx_db_job_add(&b->job, &lx_receipts_insert); /* before the entries: their trigger checks */
+        bind_cols(lx_db_job_add(&b->job, &lx_ledger_insert_entries), enc, LX_ENTRY_NCOLS);
     }
     if (nidem != 0) lx_db_param(lx_db_job_add(&b->job, &st_idem), 0, idem->base);
     lx_db_job_add(&b->job, &st_commit);
     b->step = 2;
+    if (receipts_call == NULL) return 0;
+    if (lx_db_continue_partial(&b->job, early) != 0) return -1;
+    add_receipts(b);
+    lx_pgarr_t *rcc = b->receipts.col;
+    bind_cols(receipts_call, rcc, LX_RCPT_NCOLS);
+    return 0;
 }
 
 typedef struct {
@@ -1153,8 +1167,7 @@ static void on_step(lx_db_job_t *job)
     }
     if (b->step == 1) {
         decide(b);
-        send_step2(b);
-        if (lx_db_continue(&b->job) != 0) {
+        if (send_step2(b) != 0 || lx_db_continue(&b->job) != 0) {
             lx_db_status_t st = b->job.status;
             char message[256];
             snprintf(message, sizeof(message), "%s", b->job.message);

@@ -33,7 +33,11 @@
  *   writes the sales, one ledger transaction per sold lead (each buyer's
  *   balance -> the webmaster's pending payout + platform revenue,
  *   billing/ledger.h), the campaigns' spend and daily counts, in the same
- *   commit as the leads.
+ *   commit as the leads. Step 2 leaves in two parts of one round trip: the
+ *   claims, leads, sales, ledger transactions and spend at once, then, once
+ *   the thread has signed the receipts, the receipts, entries and COMMIT
+ *   (db/pool.h lx_db_continue_partial): the database writes while the thread
+ *   signs, and the campaign locks are held that much less.
  * Because step 2 walks the batch in arrival order against the claims and
  * campaigns it locked, a batch decides exactly what the same leads sent one by
  * one would. Concurrent batches on other threads or processes wait on the

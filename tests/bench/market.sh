@@ -663,7 +663,7 @@ def function_body(toks, fname):
 
 def pipeline(fname):
     toks = function_body(code["src/leads/intake.c"], fname)
-    adds, params, active, depth, parens, i = [], [], [], 0, 0, 0
+    adds, params, active, depth, parens, i, named = [], [], [], 0, 0, 0, {}
     while i < len(toks):
         t = toks[i]
         if t in ("if", "else"):
@@ -701,10 +701,16 @@ def pipeline(fname):
             if len(a) != 2 or len(a[1]) != 2 or a[1][0] != "&" or a[1][1] not in stmts:
                 die(f"{fname}: cannot read {' '.join(toks[i:i + 8])}")
             adds.append((i, a[1][1], [c for c, _, _ in active], {}))
+            if toks[i - 1] == "=" and re.fullmatch(r"[A-Za-z_]\w*", toks[i - 2]):
+                named[toks[i - 2]] = adds[-1]  # a call bound later, by name (the receipts, once signed)
         elif t == "bind_cols" and toks[i + 1] == "(":
             a, end = group(toks, i + 1)
             if len(a) != 3:
                 die(f"{fname}: cannot read {' '.join(toks[i:i + 12])}")
+            start = i
+            if "".join(a[0]) in named:  # binds a call added earlier: its parameters go to that call
+                at = named["".join(a[0])][0]
+                start, end = at - 1, at + 1
             var, count = "".join(a[1]), "".join(a[2])
             prefix = GROUPS.get(var, ("", ""))[1]
             members = sorted((k, name) for name, k in enums.items() if name.startswith(prefix) and prefix)
@@ -712,7 +718,7 @@ def pipeline(fname):
             for k in range(n):
                 if k >= len(members):
                     die(f"{fname}: {var} has fewer than {n} columns")
-                params.append((i, end, k, column_setting(var, members[k][1], fname)))
+                params.append((start, end, k, column_setting(var, members[k][1], fname)))
         elif t == "bind_col" and toks[i + 1] == "(":
             a, end = group(toks, i + 1)
             if len(a) != 3 or len(a[1]) != 1 or a[2][:1] != ["&"] or a[2][-1] != "]":
