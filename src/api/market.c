@@ -436,10 +436,11 @@ static void add_step2(lx_async_t *a, lx_req_t *lr, purchase_t *p, int64_t price)
                               .currency = currency, .lead_id = lead_id, .lead_digest = digest,
                               .niche = PQgetvalue(lead, 0, 13), .region = PQgetvalue(lead, 0, 14), .mode = mode,
                               .share_index = (int)slot, .sale_id = sale_id};
-    lx_receipts_add(&receipts, lx_keys_signer(keys), LX_BOOK_BALANCE, &body, NULL);
+    const lx_signer_t *signer = lx_keys_signer(keys);
+    lx_receipts_add(&receipts, signer, LX_BOOK_BALANCE, &body, NULL);
     body.account = webmaster;
     body.amount = payout;
-    if (payout != 0) lx_receipts_add(&receipts, lx_keys_signer(keys), LX_BOOK_PENDING, &body, NULL);
+    if (payout != 0) lx_receipts_add(&receipts, signer, LX_BOOK_PENDING, &body, NULL);
 
     a->job.ncalls = 0;
     a->step = 2;

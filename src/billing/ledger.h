@@ -33,7 +33,6 @@ typedef enum {
 } lx_book_t;
 const char *lx_book_name(lx_book_t b);
 
-/* Parameter $1 of each: the JSON array built with the helpers below. */
 /* The columns of the two statements' parameters, in parameter order. */
 enum { LX_TXN_ID, LX_TXN_KIND, LX_TXN_CURRENCY, LX_TXN_REFERENCE, LX_TXN_LEAD, LX_TXN_BY, LX_TXN_NCOLS };
 enum { LX_ENTRY_TXN, LX_ENTRY_OWNER, LX_ENTRY_BOOK, LX_ENTRY_AMOUNT, LX_ENTRY_CURRENCY, LX_ENTRY_NCOLS };

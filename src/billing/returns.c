@@ -84,12 +84,13 @@ int lx_refund_build(const lx_refund_sale_t *s, const char *txn_id, const char *c
                               .currency = s->currency, .lead_id = s->lead_id, .lead_digest = digest, .niche = s->niche,
                               .region = s->region, .mode = s->mode, .share_index = s->share_index, .sale_id = s->sale_id,
                               .reverses = s->buyer_receipt};
-    lx_receipts_add(receipts, lx_keys_signer(keys), LX_BOOK_BALANCE, &body, NULL);
+    const lx_signer_t *signer = lx_keys_signer(keys);
+    lx_receipts_add(receipts, signer, LX_BOOK_BALANCE, &body, NULL);
     if (s->payout != 0) {
         body.account = s->webmaster_id;
         body.amount = -s->payout;
         body.reverses = s->webmaster_receipt;
-        lx_receipts_add(receipts, lx_keys_signer(keys), LX_BOOK_PENDING, &body, NULL);
+        lx_receipts_add(receipts, signer, LX_BOOK_PENDING, &body, NULL);
     }
     return 0;
 }

@@ -40,7 +40,7 @@ typedef struct st_lx_pgarr_t {
 
 /* Empties the array (keeping its memory) for elements of type `elem_oid`. */
 void lx_pgarr_start(lx_pgarr_t *a, uint32_t elem_oid);
-/* Writes the header; then a->buf.base / a->buf.len are the parameter (lx_pgarr_param). */
+/* Writes the header; then a->buf.base / a->buf.len are the binary parameter (lx_db_param_bin). */
 void lx_pgarr_finish(lx_pgarr_t *a);
 void lx_pgarr_free(lx_pgarr_t *a);
 

@@ -101,15 +101,15 @@ LX_DB_STMT(
 #define CAMPAIGN_SCOPE                                                                                                             \
     "FROM campaigns c JOIN accounts a ON a.id = c.advertiser_id AND a.status = 'active' "                                          \
     "WHERE c.status = 'active' AND c.niche_id = ANY($1::uuid[]) AND c.regions && $2::text[] "
-#define CAMPAIGN_COLUMNS \
-    "SELECT c.id, c.advertiser_id, c.niche_id, coalesce(c.price_exclusive, 0), coalesce(c.price_shared, 0), c.bid_seq, " \
-    "array_to_json(c.regions), c.filters, c.hours, " \
-    "extract(isodow FROM now() AT TIME ZONE c.tz)::int - 1, " \
-    "(extract(hour FROM now() AT TIME ZONE c.tz) * 60 + extract(minute FROM now() AT TIME ZONE c.tz))::int, " \
-    "coalesce(c.daily_cap, 0), " \
-    "CASE WHEN c.daily_day = (now() AT TIME ZONE c.tz)::date THEN c.daily_count ELSE 0 END, " \
-    "coalesce(c.budget, 0), c.spent, array_to_json(c.exclude_sources), c.exclude_bought_contacts_days " CAMPAIGN_SCOPE
-LX_DB_STMT(st_campaigns, 2, CAMPAIGN_COLUMNS "ORDER BY c.id FOR NO KEY UPDATE OF c");
+LX_DB_STMT(st_campaigns, 2,
+           "SELECT c.id, c.advertiser_id, c.niche_id, coalesce(c.price_exclusive, 0), coalesce(c.price_shared, 0), c.bid_seq, "
+           "array_to_json(c.regions), c.filters, c.hours, "
+           "extract(isodow FROM now() AT TIME ZONE c.tz)::int - 1, "
+           "(extract(hour FROM now() AT TIME ZONE c.tz) * 60 + extract(minute FROM now() AT TIME ZONE c.tz))::int, "
+           "coalesce(c.daily_cap, 0), "
+           "CASE WHEN c.daily_day = (now() AT TIME ZONE c.tz)::date THEN c.daily_count ELSE 0 END, "
+           "coalesce(c.budget, 0), c.spent, array_to_json(c.exclude_sources), c.exclude_bought_contacts_days " CAMPAIGN_SCOPE
+           "ORDER BY c.id FOR NO KEY UPDATE OF c");
 /* Their buyers' balance rows, after the campaigns and in id order; what each may still spend. */
 LX_DB_STMT(st_buyers, 2,
            "SELECT b.owner, b.balance - b.min_balance FROM ledger_accounts b "

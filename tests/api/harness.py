@@ -571,7 +571,29 @@ def create_operator(server, name="ops"):
 # Test case base
 
 
-class TwoServerTestCase(unittest.TestCase):
+class ServersTestCase(unittest.TestCase):
+    """Prints the tail of every server's logs when a test fails, and asserts after every test that each logged nothing
+    unexpected. Subclasses list their servers in servers()."""
+
+    log_lines = 60  # of each server's log, on a failure
+
+    def servers(self):
+        raise NotImplementedError
+
+    def run(self, result=None):
+        before = (len(result.failures) + len(result.errors)) if result is not None else 0
+        out = super().run(result)
+        if result is not None and len(result.failures) + len(result.errors) > before:
+            logs = "\n".join(s.log_tail(self.log_lines) for s in self.servers())
+            log(f"\n{self.id()} failed; server logs:\n{logs}\n")
+        return out
+
+    def tearDown(self):
+        for s in self.servers():
+            s.assert_clean()
+
+
+class TwoServerTestCase(ServersTestCase):
     """Two server processes on one database and one key directory (what a deployment behind a load balancer runs):
     `cls.a` and `cls.b`, an HTTP/2 client on each (`cls.ca`, `cls.cb`), an operator token `cls.op`. On a failing test
     the tail of both servers' logs is printed; after every test both must have logged nothing unexpected."""
@@ -593,19 +615,11 @@ class TwoServerTestCase(unittest.TestCase):
         cls.ca = cls.a.client(http2=True)
         cls.cb = cls.b.client(http2=True)
 
-    def run(self, result=None):
-        before = (len(result.failures) + len(result.errors)) if result is not None else 0
-        out = super().run(result)
-        if result is not None and len(result.failures) + len(result.errors) > before:
-            log(f"\n{self.id()} failed; logs:\n{self.a.log_tail()}\n{self.b.log_tail()}\n")
-        return out
-
-    def tearDown(self):
-        self.a.assert_clean()
-        self.b.assert_clean()
+    def servers(self):
+        return (self.a, self.b)
 
 
-class ServerTestCase(unittest.TestCase):
+class ServerTestCase(ServersTestCase):
     """One database and one server per test class; `self.h2` (HTTP/2) and `self.h1` (HTTP/1.1) clients and an
     operator token `self.op`. On a failing test the tail of the server's logs is printed."""
 
@@ -623,15 +637,8 @@ class ServerTestCase(unittest.TestCase):
         cls.h2 = cls.server.client(http2=True)
         cls.h1 = cls.server.client(http2=False)
 
-    def run(self, result=None):
-        before = (len(result.failures) + len(result.errors)) if result is not None else 0
-        out = super().run(result)
-        if result is not None and len(result.failures) + len(result.errors) > before:
-            log(f"\n{self.id()} failed; server logs:\n{self.server.log_tail()}\n")
-        return out
-
-    def tearDown(self):
-        self.server.assert_clean()
+    def servers(self):
+        return (self.server,)
 
     # -- helpers ----------------------------------------------------------------------------------------------
 

@@ -5,13 +5,14 @@ import os
 import shutil
 import tempfile
 import time
-import unittest
 from pathlib import Path
 
-from harness import KEEP, Server, bearer, create_operator, main, pg_sh, pg_url, problem, wait_for
+from harness import KEEP, Server, ServersTestCase, bearer, create_operator, main, pg_sh, pg_url, problem, wait_for
 
 
-class DatabaseOutage(unittest.TestCase):
+class DatabaseOutage(ServersTestCase):
+    log_lines = 100
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = Path(tempfile.mkdtemp(prefix="leadx-outage-"))
@@ -34,15 +35,8 @@ class DatabaseOutage(unittest.TestCase):
         if not KEEP:
             shutil.rmtree(cls.tmp, ignore_errors=True)
 
-    def run(self, result=None):
-        before = (len(result.failures) + len(result.errors)) if result is not None else 0
-        out = super().run(result)
-        if result is not None and len(result.failures) + len(result.errors) > before:
-            print(f"\n{self.id()} failed; server logs:\n{self.server.log_tail(100)}\n", flush=True)
-        return out
-
-    def tearDown(self):
-        self.server.assert_clean()
+    def servers(self):
+        return (self.server,)
 
     def timed(self, fn):
         start = time.monotonic()
