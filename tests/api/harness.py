@@ -577,6 +577,15 @@ class ServersTestCase(unittest.TestCase):
 
     log_lines = 60  # of each server's log, on a failure
 
+    @classmethod
+    def start_server(cls, db_url, **kw):
+        """A started Server(db_url, **kw), killed (if still running) and stopped when the class is done."""
+        server = Server(db_url, **kw)
+        cls.addClassCleanup(server.kill)
+        server.start()
+        cls.addClassCleanup(server.stop)
+        return server
+
     def servers(self):
         raise NotImplementedError
 
@@ -603,14 +612,8 @@ class TwoServerTestCase(ServersTestCase):
     @classmethod
     def setUpClass(cls):
         cls.db_url = new_database()
-        cls.a = Server(cls.db_url, name="server-A", env=cls.server_env)
-        cls.addClassCleanup(cls.a.kill)
-        cls.a.start()
-        cls.addClassCleanup(cls.a.stop)
-        cls.b = Server(cls.db_url, key_dir=cls.a.key_dir, name="server-B", env=cls.server_env)
-        cls.addClassCleanup(cls.b.kill)
-        cls.b.start()
-        cls.addClassCleanup(cls.b.stop)
+        cls.a = cls.start_server(cls.db_url, name="server-A", env=cls.server_env)
+        cls.b = cls.start_server(cls.db_url, key_dir=cls.a.key_dir, name="server-B", env=cls.server_env)
         cls.op = create_operator(cls.a)
         cls.ca = cls.a.client(http2=True)
         cls.cb = cls.b.client(http2=True)
@@ -629,10 +632,7 @@ class ServerTestCase(ServersTestCase):
     @classmethod
     def setUpClass(cls):
         cls.db_url = new_database()
-        cls.server = Server(cls.db_url, env=cls.server_env, threads=cls.threads, name=cls.__name__)
-        cls.addClassCleanup(cls.server.kill)
-        cls.server.start()
-        cls.addClassCleanup(cls.server.stop)
+        cls.server = cls.start_server(cls.db_url, env=cls.server_env, threads=cls.threads, name=cls.__name__)
         cls.op = create_operator(cls.server)
         cls.h2 = cls.server.client(http2=True)
         cls.h1 = cls.server.client(http2=False)

@@ -7,7 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import KEEP, Server, ServersTestCase, bearer, create_operator, main, pg_sh, pg_url, problem, wait_for
+from harness import KEEP, ServersTestCase, bearer, create_operator, main, pg_sh, pg_url, problem, wait_for
 
 
 class DatabaseOutage(ServersTestCase):
@@ -21,10 +21,7 @@ class DatabaseOutage(ServersTestCase):
         cls.addClassCleanup(cls.cleanup_cluster)
         pg_sh("start", pgdir=cls.pgdir, timeout=300)
         cls.db_url = pg_url(pgdir=cls.pgdir)
-        cls.server = Server(cls.db_url, name="outage", env={"LEADX_LOG_LEVEL": "info"})
-        cls.addClassCleanup(cls.server.kill)
-        cls.server.start()
-        cls.addClassCleanup(cls.server.stop)
+        cls.server = cls.start_server(cls.db_url, name="outage", env={"LEADX_LOG_LEVEL": "info"})
         cls.op = create_operator(cls.server)
         cls.h2 = cls.server.client(http2=True, timeout=5)
         cls.h1 = cls.server.client(http2=False, timeout=5)
