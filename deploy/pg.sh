@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A private PostgreSQL cluster for development and tests.
 #
-#   deploy/pg.sh start|stop|status|url|psql [args]|destroy
+#   deploy/pg.sh start|stop|status|url|pid|psql [args]|destroy
 #
 # PGDIR (default <repo>/var/pg) holds the cluster; PGPORT is picked once (the
 # first free port from 54329) and kept in the cluster's postgresql.conf, so a
@@ -138,9 +138,10 @@ case "$cmd" in
   stop) if running; then as "$PGBIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null; fi ;;
   status) if running; then echo "running on port $(conf_port), data in $DATA"; else echo "stopped"; exit 3; fi ;;
   url) echo "postgresql://leadx@/$DBNAME?host=$SOCK&port=$(conf_port)" ;;
+  pid) if running; then as head -1 "$DATA/postmaster.pid"; else exit 3; fi ;;
   psql) exec "$PGBIN/psql" -h "$SOCK" -p "$(conf_port)" -U leadx -d "$DBNAME" "$@" ;;
   destroy)
     if running; then as "$PGBIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null; fi
     rm -rf "$PGDIR" ;;
-  *) echo "usage: deploy/pg.sh start|stop|status|url|psql [args]|destroy" >&2; exit 2 ;;
+  *) echo "usage: deploy/pg.sh start|stop|status|url|pid|psql [args]|destroy" >&2; exit 2 ;;
 esac

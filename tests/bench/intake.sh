@@ -58,14 +58,20 @@ failed=0
 # file, its human summary to $tmp/run.log (kept in $tmp/failures.log if the run failed); the seed file moves
 # past the leads this run used.
 run_leadgen() {
-  local out=$1 rc=0
+  local out=$1 rc=0 length
   shift
+  length=$(timed_window "$@")
+  [ -z "$length" ] || bench_cpu_window ${length% *} ${length#* } "$out.cpu"
   build/leadgen --url "$base" --token "$wm_token" --niche bench-loans --attributes "$ATTRIBUTES" --seed "$seed" \
     "$@" >"$out" 2>"$tmp/run.log" || rc=$?
   if [ ! -s "$out" ]; then
     echo "bench: leadgen produced no result (exit $rc):" >&2
     tail -20 "$tmp/run.log" >&2
     exit 1
+  fi
+  if [ -n "$length" ]; then
+    wait "$cpu_sampler" || true
+    bench_cpu_merge "$out" "$out.cpu" ${length#* }
   fi
   seed=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["next_seed"])' "$out")
   echo "$seed" >"$seed_file"
@@ -99,8 +105,9 @@ errors = err["connection"] + err["stream"] + err["unfinished"]
 http = " ".join(f"{k}:{v}" for k, v in r["http"].items())
 leads = " ".join(f"{k}:{v}" for k, v in r["leads"].items())
 problems = " ".join(f"{k}:{v}" for k, v in r["problems"].items())
+cpu = " ".join(f"{v:>6.0f}" if v is not None else f"{'-':>6}" for v in r.get("cpu_us_per_lead", {"": None, " ": None, "  ": None}).values())
 print(f"{label:<24} {run:>3} {r['leads_per_s']:>9.0f} {r['requests_per_s']:>8.0f} {lat['p50']:>7.2f} {lat['p90']:>7.2f}"
-      f" {lat['p99']:>7.2f} {lat['max']:>8.2f} {errors:>4} {r['client_cpu_s']:>6.1f}  {http} | {leads}"
+      f" {lat['p99']:>7.2f} {lat['max']:>8.2f} {errors:>4} {r['client_cpu_s']:>6.1f} {cpu}  {http} | {leads}"
       + (f" | problems {problems}" if problems else ""))
 PYEOF
 }
@@ -202,8 +209,9 @@ echo "leadx intake benchmark — $(date -u +%FT%TZ), $(nproc) CPUs; leadgen, ser
 echo "server: leadx serve --threads 2 (rate limit off, access log off); leadgen: one thread, h2c;" \
   "runs of ${DURATION} s after ${WARMUP} s warm-up"
 echo "niche bench-loans (RUB, dedupe 30 days, min quality 30); leads distinct in phone, e-mail and source IP"
-printf '\n%-24s %3s %9s %8s %7s %7s %7s %8s %4s %6s  %s\n' scenario run leads/s req/s p50_ms p90_ms p99_ms max_ms errs cli_s \
-  'responses | lead statuses'
+printf '\n%-24s %3s %9s %8s %7s %7s %7s %8s %4s %6s %6s %6s %6s  %s\n' scenario run leads/s req/s p50_ms p90_ms p99_ms max_ms \
+  errs cli_s lx_us pg_us all_us 'responses | lead statuses'
+echo "(lx_us, pg_us, all_us: µs of CPU per answered lead in leadx, PostgreSQL and the whole machine; see tests/bench/lib.sh)"
 
 # (a) single route, max throughput
 : >"$tmp/lps.single"

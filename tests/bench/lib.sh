@@ -2,7 +2,7 @@
 # `leadx serve` on a free port with rate limit and access log off, and a webmaster to send as.
 # LEADX_BIN names the binary (default build/leadx), e.g. LEADX_BIN=build-bench/leadx.
 #
-#   bench_start_server        sets tmp, port, base and server (stopped and cleaned up on exit)
+#   bench_start_server        sets tmp, port, base, server and pg_pid (stopped and cleaned up on exit)
 #   bench_webmaster CURRENCY  sets op (an operator key), wm_id and wm_token
 
 LEADX_BIN=${LEADX_BIN:-build/leadx}
@@ -18,8 +18,21 @@ bench_start_server() {
   tmp=$(mktemp -d)
   LEADX_RATE_LIMIT=0 "$LEADX_BIN" serve --listen 127.0.0.1:$port --threads 2 --access-log off 2>"$tmp/server.log" &
   server=$!
+  # CPU accounting (below) counts the cluster's processes only when the server uses this repository's cluster
+  pg_pid=-
+  [ "$LEADX_DATABASE_URL" != "$(deploy/pg.sh url)" ] || pg_pid=$(deploy/pg.sh pid)
   trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$tmp"' EXIT
-  for _ in $(seq 50); do curl -sf --http2-prior-knowledge "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+  local up=0
+  for _ in $(seq 100); do
+    kill -0 "$server" 2>/dev/null || break
+    if curl -sf --http2-prior-knowledge "http://127.0.0.1:$port/healthz" >/dev/null; then up=1; break; fi
+    sleep 0.1
+  done
+  if [ $up = 0 ]; then
+    echo "bench: leadx serve did not come up:" >&2
+    tail -20 "$tmp/server.log" >&2
+    exit 1
+  fi
   base=http://127.0.0.1:$port
 }
 
@@ -30,4 +43,67 @@ bench_webmaster() {
     -d "{\"role\":\"webmaster\",\"name\":\"bench webmaster\",\"currency\":\"$1\"}" "$base/v1/accounts")
   wm_id=$(echo "$created" | $PY -c 'import json,sys; print(json.load(sys.stdin)["account"]["id"])')
   wm_token=$(echo "$created" | $PY -c 'import json,sys; print(json.load(sys.stdin)["key"]["token"])')
+}
+
+# ---- CPU per lead ---------------------------------------------------------------------------------------------------
+# Throughput on a shared 2-core machine swings by a fifth from run to run; the CPU a lead costs swings far less, and it
+# says where a target is out of reach (2 cores give 2,000,000 µs of CPU a second). So every timed run also reports
+# microseconds of CPU (user + system) per answered lead: of the server process (all its threads), of the PostgreSQL
+# cluster (the postmaster, its live children and, through its cutime/cstime, every child that exited) and of the whole
+# machine (all but idle, iowait and steal: leadgen and the kernel's network work included). The two samples bracket
+# the measured window from this shell, so they are off by the few milliseconds leadgen takes to connect.
+#
+#   timed_window LEADGEN_ARGS...                   "<warm-up> <duration>" of a timed leadgen run (-d), else nothing
+#   bench_cpu_window SECONDS_FROM_NOW LENGTH OUT   two samples in the background; sets cpu_sampler to its pid
+#   bench_cpu_merge JSON OUT LENGTH                adds cpu_us_per_lead {leadx, postgres, machine} to a result line
+
+# bench_cpu_ticks: "<leadx> <postgres> <machine>" clock ticks used so far; "-" where unknown (the server's database is
+# not this repository's cluster, or a process is gone)
+bench_cpu_ticks() {
+  local lx pg=- c
+  lx=$(awk '{print $14 + $15}' "/proc/$server/stat" 2>/dev/null) || lx=-
+  if [ "$pg_pid" != - ] && [ -r "/proc/$pg_pid/stat" ]; then
+    pg=$({
+      awk '{print $14 + $15 + $16 + $17}' "/proc/$pg_pid/stat"
+      for c in $(pgrep -P "$pg_pid"); do awk '{print $14 + $15}' "/proc/$c/stat" 2>/dev/null || true; done
+    } | awk '{s += $1} END {print s}')
+  fi
+  awk -v lx="${lx:--}" -v pg="$pg" '$1 == "cpu" {print lx, pg, $2 + $3 + $4 + $7 + $8; exit}' /proc/stat
+}
+
+timed_window() {
+  local a prev= d= w=0
+  for a in "$@"; do
+    case $prev in -d) d=$a ;; --warmup) w=$a ;; esac
+    prev=$a
+  done
+  [ -z "$d" ] || echo "$w $d"
+}
+
+bench_cpu_window() {
+  (
+    sleep "$1"
+    bench_cpu_ticks
+    sleep "$2"
+    bench_cpu_ticks
+  ) >"$3" &
+  cpu_sampler=$!
+}
+
+bench_cpu_merge() {
+  $PY - "$1" "$2" "$3" "$(getconf CLK_TCK)" <<'PYEOF'
+import json, sys
+path, samples, length, hz = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+r = json.load(open(path))
+lines = [l.split() for l in open(samples) if l.strip()]
+per = {"leadx": None, "postgres": None, "machine": None}
+if len(lines) == 2 and r["leads_per_s"] > 0:
+    for i, k in enumerate(per):
+        a, b = lines[0][i], lines[1][i]
+        if a != "-" and b != "-":
+            per[k] = round((float(b) - float(a)) / hz / length * 1e6 / r["leads_per_s"], 1)
+r["cpu_us_per_lead"] = per
+with open(path, "w") as f:
+    f.write(json.dumps(r) + "\n")
+PYEOF
 }

@@ -373,10 +373,12 @@ vacuum_hot() { sql -c 'VACUUM (ANALYZE) campaigns, ledger_accounts, accounts, in
 # past the leads this run used. The run's time window goes to $tmp/windows (label from $window_label).
 window_label=smoke
 run_leadgen() {
-  local out=$1 rc=0 t0 t1
+  local out=$1 rc=0 t0 t1 length
   shift
   vacuum_hot
   t0=$(db_now)
+  length=$(timed_window "$@")
+  [ -z "$length" ] || bench_cpu_window ${length% *} ${length#* } "$out.cpu"
   "$leadgen" --url "$base" --token "$wm_token" --niche "$NICHE_SLUGS" --region "$REGION_CODES" \
     --sale-mode "$SALE_MODE" --attributes "$ATTRIBUTES" --seed "$seed" "$@" >"$out" 2>"$tmp/run.log" || rc=$?
   t1=$(db_now)
@@ -385,6 +387,10 @@ run_leadgen() {
     echo "bench: leadgen produced no result (exit $rc):" >&2
     tail -20 "$tmp/run.log" >&2
     exit 1
+  fi
+  if [ -n "$length" ]; then
+    wait "$cpu_sampler" || true
+    bench_cpu_merge "$out" "$out.cpu" ${length#* }
   fi
   seed=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["next_seed"])' "$out")
   echo "$seed" >"$seed_file"
@@ -423,8 +429,9 @@ sold = r["leads"].get("sold", 0) / r["window_s"] if r["window_s"] else 0
 http = " ".join(f"{k}:{v}" for k, v in r["http"].items())
 leads = " ".join(f"{k}:{v}" for k, v in r["leads"].items())
 problems = " ".join(f"{k}:{v}" for k, v in r["problems"].items())
+cpu = " ".join(f"{v:>6.0f}" if v is not None else f"{'-':>6}" for v in r.get("cpu_us_per_lead", {"": None, " ": None, "  ": None}).values())
 print(f"{label:<26} {run:>3} {r['leads_per_s']:>8.0f} {sold:>8.0f} {r['requests_per_s']:>7.0f} {lat['p50']:>7.2f} {lat['p90']:>7.2f}"
-      f" {lat['p99']:>7.2f} {lat['max']:>8.2f} {errors:>4} {r['client_cpu_s']:>5.1f}  {http} | {leads}"
+      f" {lat['p99']:>7.2f} {lat['max']:>8.2f} {errors:>4} {r['client_cpu_s']:>5.1f} {cpu}  {http} | {leads}"
       + (f" | problems {problems}" if problems else ""))
 PYEOF
 }
@@ -1077,8 +1084,9 @@ echo "server: $LEADX_BIN serve --threads 2 (rate limit off, access log off; inta
 echo "leadgen: one thread, h2c; runs of ${DURATION} s after ${WARMUP} s warm-up"
 cat "$tmp/market.txt"
 echo "leads: distinct contacts, niches x regions in rotation, sale_mode $SALE_MODE, attributes $ATTRIBUTES"
-printf '\n%-26s %3s %8s %8s %7s %7s %7s %7s %8s %4s %5s  %s\n' scenario run leads/s sold/s req/s p50_ms p90_ms p99_ms max_ms \
-  errs cli_s 'responses | lead statuses'
+printf '\n%-26s %3s %8s %8s %7s %7s %7s %7s %8s %4s %5s %6s %6s %6s  %s\n' scenario run leads/s sold/s req/s p50_ms p90_ms \
+  p99_ms max_ms errs cli_s lx_us pg_us all_us 'responses | lead statuses'
+echo "(lx_us, pg_us, all_us: µs of CPU per answered lead in leadx, PostgreSQL and the whole machine; see tests/bench/lib.sh)"
 
 # (a) single route, max throughput
 : >"$tmp/lps.single"
