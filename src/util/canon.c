@@ -223,3 +223,75 @@ lx_status_t lx_canon_json(const json_t *v, lx_strbuf_t *out, lx_error_t *err)
     p.len = 0;
     return canon(v, out, &p, err);
 }
+
+/* ---- reading members of a stored document ---------------------------------------------------------------------- */
+
+static size_t skip_ws(const char *s, size_t i, size_t n)
+{
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+    return i;
+}
+
+/* The index past the string that starts at s[i] (a '"'), or 0 when it is unterminated. */
+static size_t skip_string(const char *s, size_t i, size_t n)
+{
+    for (i++; i < n; i++) {
+        if (s[i] == '\\')
+            i++;
+        else if (s[i] == '"')
+            return i + 1;
+    }
+    return 0;
+}
+
+/* The index past the value that starts at s[i], or 0 when there is none or it does not end. */
+static size_t skip_value(const char *s, size_t i, size_t n)
+{
+    if (i >= n) return 0;
+    if (s[i] == '"') return skip_string(s, i, n);
+    if (s[i] == '{' || s[i] == '[') {
+        size_t depth = 0;
+        while (i < n) {
+            if (s[i] == '"') {
+                if ((i = skip_string(s, i, n)) == 0) return 0;
+                continue;
+            }
+            if (s[i] == '{' || s[i] == '[')
+                depth++;
+            else if ((s[i] == '}' || s[i] == ']') && --depth == 0)
+                return i + 1;
+            i++;
+        }
+        return 0;
+    }
+    size_t j = i; /* a number or a literal runs to the next delimiter */
+    while (j < n && s[j] != ',' && s[j] != '}' && s[j] != ']' && s[j] != ' ' && s[j] != '\t' && s[j] != '\n' && s[j] != '\r')
+        j++;
+    return j > i ? j : 0;
+}
+
+int lx_canon_member(const char *doc, size_t len, const char *key, const char **val, size_t *vlen)
+{
+    size_t klen = strlen(key), i = skip_ws(doc, 0, len);
+    if (i >= len || doc[i] != '{') return -1;
+    i = skip_ws(doc, i + 1, len);
+    while (i < len && doc[i] == '"') {
+        size_t kend = skip_string(doc, i, len);
+        if (kend == 0) return -1;
+        int match = kend - i - 2 == klen && memcmp(doc + i + 1, key, klen) == 0;
+        i = skip_ws(doc, kend, len);
+        if (i >= len || doc[i] != ':') return -1;
+        i = skip_ws(doc, i + 1, len);
+        size_t vend = skip_value(doc, i, len);
+        if (vend == 0) return -1;
+        if (match) {
+            *val = doc + i;
+            *vlen = vend - i;
+            return 0;
+        }
+        i = skip_ws(doc, vend, len);
+        if (i >= len || doc[i] != ',') return -1; /* the closing '}' (absent) or garbage */
+        i = skip_ws(doc, i + 1, len);
+    }
+    return -1;
+}

@@ -36,4 +36,13 @@ void lx_canon_string(lx_strbuf_t *out, const char *s, size_t len);
 /* strcmp for object keys in RFC 8785 order (UTF-16 code units of valid UTF-8 strings). */
 int lx_canon_key_cmp(const char *a, size_t alen, const char *b, size_t blen);
 
+/*
+ * Finds the top-level member `key` of a JSON object's text without building a tree: for readers of many stored
+ * canonical documents (the log sequencer reads three members of every sale receipt's body). On 0, *val and *vlen are
+ * the member's raw value text (a string keeps its quotes and escapes). -1 when the member is absent or `doc` is not an
+ * object this scanner can walk (an unterminated string, unbalanced brackets, a missing ':' or ','). Keys are compared
+ * as raw text, so a key written with escapes never matches; values are delimited, not validated.
+ */
+int lx_canon_member(const char *doc, size_t len, const char *key, const char **val, size_t *vlen);
+
 #endif

@@ -510,6 +510,53 @@ static void test_b64(void)
     }
 }
 
+static void member_is(const char *doc, const char *key, const char *want)
+{
+    CHECK_CTX("%s in %s", key, doc);
+    const char *v = NULL;
+    size_t vlen = 0;
+    int rc = lx_canon_member(doc, strlen(doc), key, &v, &vlen);
+    if (want == NULL) {
+        CHECK_EQ_INT(rc, -1);
+        return;
+    }
+    if (CHECK_EQ_INT(rc, 0)) {
+        char got[256];
+        snprintf(got, sizeof(got), "%.*s", (int)vlen, v);
+        CHECK_EQ_STR(got, want);
+    }
+}
+
+static void test_member(void)
+{
+    static const char body[] = "{\"amount\":-73400,\"lead_digest\":\"AbC-_9\",\"mode\":\"shared\","
+                               "\"nested\":{\"mode\":\"x\",\"a\":[1,{\"b\":\"]}\"}]},\"note\":\"\\\"mode\\\":\\\"y\",\"share_index\":2}";
+    member_is(body, "amount", "-73400");
+    member_is(body, "lead_digest", "\"AbC-_9\"");
+    member_is(body, "mode", "\"shared\""); /* not the nested one, nor the one inside a string */
+    member_is(body, "nested", "{\"mode\":\"x\",\"a\":[1,{\"b\":\"]}\"}]}");
+    member_is(body, "note", "\"\\\"mode\\\":\\\"y\"");
+    member_is(body, "share_index", "2");
+    member_is(body, "b", NULL); /* only top-level members */
+    member_is(body, "missing", NULL);
+    member_is(" { \"a\" : true , \"b\" : null } ", "b", "null");
+    member_is(" { \"a\" : true , \"b\" : null } ", "a", "true");
+    member_is("{}", "a", NULL);
+    member_is("{\"a\":1", "a", "1"); /* found before the damage */
+    static const char *const broken[] = {"", "[1]", "\"a\"", "{\"a\"", "{\"a\":", "{\"a\":\"x", "{\"a\":{\"b\":1",
+                                         "{\"a\" 1}", "{\"a\":1 \"b\":2}", "{\"a\":1,}", "{\"x\\", "{\"a\":\"\\"};
+    for (size_t i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) member_is(broken[i], "b", NULL);
+    /* never reads past len: a document cut anywhere either ends the scan or still finds members before the cut */
+    for (size_t cut = 0; cut < sizeof(body) - 1; cut++) {
+        char *copy = malloc(cut ? cut : 1);
+        memcpy(copy, body, cut);
+        const char *v;
+        size_t vlen;
+        if (lx_canon_member(copy, cut, "share_index", &v, &vlen) == 0) CHECK(v + vlen <= copy + cut);
+        free(copy);
+    }
+}
+
 int main(void)
 {
     test_known_answers();
@@ -518,5 +565,6 @@ int main(void)
     test_key_order();
     test_deep_and_wide();
     test_b64();
+    test_member();
     return check_summary();
 }
