@@ -563,6 +563,43 @@ class Purchases(MarketCase):
         self.assertEqual(mine["sale"], {"mode": "shared", "buyers": 2, "currency": "RUB",
                                         "payout": 25000 - fee(25000, 1500) + 20000 - fee(20000, 1500)})
 
+    def test_a_person_bought_recently_goes_to_another_buyer(self):
+        """exclude_bought_contacts_days: a campaign does not buy a person (same phone or same e-mail) its advertiser
+        bought in any niche within N days, whether that sale was in an earlier transaction or earlier in the same
+        batch; the lead goes to the next buyer, and people the advertiser never bought still go to it."""
+        a, b = self.new_niche(), self.new_niche()
+        x_acct, x = self.advertiser(funds=10**7)
+        y_acct, y = self.advertiser(funds=10**7)
+        for token, body in ((x, {"niche": a["slug"], "price_exclusive": 60000}),
+                            (x, {"niche": b["slug"], "price_exclusive": 90000, "exclude_bought_contacts_days": 30}),
+                            (y, {"niche": b["slug"], "price_exclusive": 55000})):
+            r = self.h2.post("/v1/campaigns", json={"regions": ["RU"], **body}, headers=bearer(token))
+            self.assertEqual(r.status_code, 201, r.text)
+
+        def buyer_of(lead_id):
+            (sale,) = rows(self.db_url, f"SELECT buyer_id, price FROM sales WHERE lead_id = '{lead_id}'")
+            return sale[0], int(sale[1])
+
+        # The same person again; the same e-mail with another phone; the same phone with another e-mail.
+        for same_phone, same_email in ((True, True), (False, True), (True, False)):
+            with self.subTest(same_phone=same_phone, same_email=same_email):
+                phone, email = unique_phone(), f"p{secrets.token_hex(4)}@example.org"
+                first = self.new_lead(niche=a["slug"], phone=phone, email=email)
+                self.assertEqual(buyer_of(first["id"]), (x_acct["id"], 60000))
+                again = self.new_lead(niche=b["slug"], phone=phone if same_phone else None,
+                                      email=email if same_email else None)
+                self.assertEqual(buyer_of(again["id"]), (y_acct["id"], 55000), "sold to the buyer who asked not to")
+        # Someone X never bought goes to X's higher bid.
+        self.assertEqual(buyer_of(self.new_lead(niche=b["slug"])["id"]), (x_acct["id"], 90000))
+        # Earlier in the same batch counts too.
+        phone2, email2 = unique_phone(), f"p{secrets.token_hex(4)}@example.org"
+        r = self.submit_batch([self.lead(niche=a["slug"], phone=phone2, email=email2),
+                               self.lead(niche=b["slug"], phone=phone2, email=email2)])
+        self.assertEqual(r.status_code, 200, r.text)
+        first, second = (item["lead"] for item in r.json()["results"])
+        self.assertEqual(buyer_of(first["id"]), (x_acct["id"], 60000))
+        self.assertEqual(buyer_of(second["id"]), (y_acct["id"], 55000))
+
 
 class Contention(MarketCase):
     """Buyers racing for the same leads, over several HTTP/2 connections from many threads."""
