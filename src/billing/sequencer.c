@@ -234,8 +234,7 @@ static int round_once(lx_sequencer_t *s, PGconn *pg)
                 lx_log(LX_LOG_WARN, "sequencer_odd_receipt", "receipt %s (%s) lacks lead_digest, mode or share_index", id, kind);
         }
         lx_strbuf_reset(canon);
-        lx_log_entry_canon(kind, receipt_hash, sf.digest[0] ? sf.digest : NULL, sf.mode[0] ? sf.mode : NULL, sf.share_index,
-                           canon);
+        lx_log_entry_canon(kind, receipt_hash, sf.digest[0] ? sf.digest : NULL, sf.mode[0] ? sf.mode : NULL, sf.share_index, canon);
         lx_hash_t leaf;
         lx_merkle_leaf_hash(canon->base, canon->len, &leaf);
         lx_merkle_frontier_append(&f, &leaf, on_emit, &em);

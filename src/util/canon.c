@@ -265,8 +265,7 @@ static size_t skip_value(const char *s, size_t i, size_t n)
         return 0;
     }
     size_t j = i; /* a number or a literal runs to the next delimiter */
-    while (j < n && s[j] != ',' && s[j] != '}' && s[j] != ']' && s[j] != ' ' && s[j] != '\t' && s[j] != '\n' && s[j] != '\r')
-        j++;
+    while (j < n && s[j] != ',' && s[j] != '}' && s[j] != ']' && s[j] != ' ' && s[j] != '\t' && s[j] != '\n' && s[j] != '\r') j++;
     return j > i ? j : 0;
 }
 
