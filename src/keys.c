@@ -570,8 +570,7 @@ const lx_signer_t *lx_keys_signer(const lx_keys_t *keys)
 
 void lx_keys_adopt(lx_keys_t *keys, lx_keys_t *fresh)
 {
-    lx_keys_t *last = keys, *next;
-    while ((next = atomic_load_explicit(&last->newer, memory_order_acquire)) != NULL) last = next;
+    lx_keys_t *last = (lx_keys_t *)lx_keys_newest(keys); /* ours: every link was adopted into `keys` */
     atomic_store_explicit(&last->newer, fresh, memory_order_release);
 }
 

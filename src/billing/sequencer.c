@@ -144,7 +144,7 @@ static void on_emit(void *ctx, unsigned level, uint64_t index, const lx_hash_t *
 }
 
 /* A sale's or refund's fields for its log entry, read from the body's canonical text: a member scan, not a parse into
- * a tree (a round reads up to 20,000 bodies; Jansson's tree was half of this thread's time). Absent or malformed
+ * a tree (a round reads up to 20,000 bodies; building Jansson's tree was most of this thread's time). Absent or malformed
  * fields stay empty / -1, and the caller warns. The digest is base64url and the mode a word, so neither has an
  * escape to undo: a value with a backslash is malformed. */
 typedef struct {

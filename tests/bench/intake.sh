@@ -58,10 +58,9 @@ failed=0
 # file, its human summary to $tmp/run.log (kept in $tmp/failures.log if the run failed); the seed file moves
 # past the leads this run used.
 run_leadgen() {
-  local out=$1 rc=0 length
+  local out=$1 rc=0
   shift
-  length=$(timed_window "$@")
-  [ -z "$length" ] || bench_cpu_window ${length% *} ${length#* } "$out.cpu"
+  bench_cpu_begin "$out" "$@"
   build/leadgen --url "$base" --token "$wm_token" --niche bench-loans --attributes "$ATTRIBUTES" --seed "$seed" \
     "$@" >"$out" 2>"$tmp/run.log" || rc=$?
   if [ ! -s "$out" ]; then
@@ -69,10 +68,7 @@ run_leadgen() {
     tail -20 "$tmp/run.log" >&2
     exit 1
   fi
-  if [ -n "$length" ]; then
-    wait "$cpu_sampler" || true
-    bench_cpu_merge "$out" "$out.cpu" ${length#* }
-  fi
+  bench_cpu_end "$out"
   seed=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["next_seed"])' "$out")
   echo "$seed" >"$seed_file"
   if [ "$rc" -ne 0 ]; then
@@ -105,7 +101,8 @@ errors = err["connection"] + err["stream"] + err["unfinished"]
 http = " ".join(f"{k}:{v}" for k, v in r["http"].items())
 leads = " ".join(f"{k}:{v}" for k, v in r["leads"].items())
 problems = " ".join(f"{k}:{v}" for k, v in r["problems"].items())
-cpu = " ".join(f"{v:>6.0f}" if v is not None else f"{'-':>6}" for v in r.get("cpu_us_per_lead", {"": None, " ": None, "  ": None}).values())
+per = r.get("cpu_us_per_lead", {})
+cpu = " ".join(f"{'-':>6}" if per.get(k) is None else f"{per[k]:>6.0f}" for k in ("leadx", "postgres", "machine"))
 print(f"{label:<24} {run:>3} {r['leads_per_s']:>9.0f} {r['requests_per_s']:>8.0f} {lat['p50']:>7.2f} {lat['p90']:>7.2f}"
       f" {lat['p99']:>7.2f} {lat['max']:>8.2f} {errors:>4} {r['client_cpu_s']:>6.1f} {cpu}  {http} | {leads}"
       + (f" | problems {problems}" if problems else ""))

@@ -53,9 +53,8 @@ bench_webmaster() {
 # machine (all but idle, iowait and steal: leadgen and the kernel's network work included). The two samples bracket
 # the measured window from this shell, so they are off by the few milliseconds leadgen takes to connect.
 #
-#   timed_window LEADGEN_ARGS...                   "<warm-up> <duration>" of a timed leadgen run (-d), else nothing
-#   bench_cpu_window SECONDS_FROM_NOW LENGTH OUT   two samples in the background; sets cpu_sampler to its pid
-#   bench_cpu_merge JSON OUT LENGTH                adds cpu_us_per_lead {leadx, postgres, machine} to a result line
+#   bench_cpu_begin JSON LEADGEN_ARGS...   before a leadgen run: for a timed one (-d), starts sampling its window
+#   bench_cpu_end JSON                     after it: adds cpu_us_per_lead {leadx, postgres, machine} to its result
 
 # bench_cpu_ticks: "<leadx> <postgres> <machine>" clock ticks used so far; "-" where unknown (the server's database is
 # not this repository's cluster, or a process is gone)
@@ -71,25 +70,32 @@ bench_cpu_ticks() {
   awk -v lx="${lx:--}" -v pg="$pg" '$1 == "cpu" {print lx, pg, $2 + $3 + $4 + $7 + $8; exit}' /proc/stat
 }
 
-timed_window() {
-  local a prev= d= w=0
+bench_cpu_begin() {
+  local out=$1 a prev= d= w=0
+  shift
+  cpu_length=
   for a in "$@"; do
     case $prev in -d) d=$a ;; --warmup) w=$a ;; esac
     prev=$a
   done
-  [ -z "$d" ] || echo "$w $d"
-}
-
-bench_cpu_window() {
+  [ -n "$d" ] || return 0
+  cpu_length=$d
   (
-    sleep "$1"
+    sleep "$w"
     bench_cpu_ticks
-    sleep "$2"
+    sleep "$d"
     bench_cpu_ticks
-  ) >"$3" &
+  ) >"$out.cpu" &
   cpu_sampler=$!
 }
 
+bench_cpu_end() {
+  [ -n "$cpu_length" ] || return 0
+  wait "$cpu_sampler" || true
+  bench_cpu_merge "$1" "$1.cpu" "$cpu_length"
+}
+
+# bench_cpu_merge JSON SAMPLES LENGTH
 bench_cpu_merge() {
   $PY - "$1" "$2" "$3" "$(getconf CLK_TCK)" <<'PYEOF'
 import json, sys

@@ -373,12 +373,11 @@ vacuum_hot() { sql -c 'VACUUM (ANALYZE) campaigns, ledger_accounts, accounts, in
 # past the leads this run used. The run's time window goes to $tmp/windows (label from $window_label).
 window_label=smoke
 run_leadgen() {
-  local out=$1 rc=0 t0 t1 length
+  local out=$1 rc=0 t0 t1
   shift
   vacuum_hot
   t0=$(db_now)
-  length=$(timed_window "$@")
-  [ -z "$length" ] || bench_cpu_window ${length% *} ${length#* } "$out.cpu"
+  bench_cpu_begin "$out" "$@"
   "$leadgen" --url "$base" --token "$wm_token" --niche "$NICHE_SLUGS" --region "$REGION_CODES" \
     --sale-mode "$SALE_MODE" --attributes "$ATTRIBUTES" --seed "$seed" "$@" >"$out" 2>"$tmp/run.log" || rc=$?
   t1=$(db_now)
@@ -388,10 +387,7 @@ run_leadgen() {
     tail -20 "$tmp/run.log" >&2
     exit 1
   fi
-  if [ -n "$length" ]; then
-    wait "$cpu_sampler" || true
-    bench_cpu_merge "$out" "$out.cpu" ${length#* }
-  fi
+  bench_cpu_end "$out"
   seed=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["next_seed"])' "$out")
   echo "$seed" >"$seed_file"
   if [ "$rc" -ne 0 ]; then
@@ -429,7 +425,8 @@ sold = r["leads"].get("sold", 0) / r["window_s"] if r["window_s"] else 0
 http = " ".join(f"{k}:{v}" for k, v in r["http"].items())
 leads = " ".join(f"{k}:{v}" for k, v in r["leads"].items())
 problems = " ".join(f"{k}:{v}" for k, v in r["problems"].items())
-cpu = " ".join(f"{v:>6.0f}" if v is not None else f"{'-':>6}" for v in r.get("cpu_us_per_lead", {"": None, " ": None, "  ": None}).values())
+per = r.get("cpu_us_per_lead", {})
+cpu = " ".join(f"{'-':>6}" if per.get(k) is None else f"{per[k]:>6.0f}" for k in ("leadx", "postgres", "machine"))
 print(f"{label:<26} {run:>3} {r['leads_per_s']:>8.0f} {sold:>8.0f} {r['requests_per_s']:>7.0f} {lat['p50']:>7.2f} {lat['p90']:>7.2f}"
       f" {lat['p99']:>7.2f} {lat['max']:>8.2f} {errors:>4} {r['client_cpu_s']:>5.1f} {cpu}  {http} | {leads}"
       + (f" | problems {problems}" if problems else ""))
