@@ -79,9 +79,12 @@ static PGconn *connect_db(lx_bgjob_t *job)
         return NULL;
     }
     PQsetNoticeProcessor(pg, on_notice, job);
-    /* A stuck round must end (its transaction may hold a lock others wait for), and an abandoned one must not linger. */
+    /* A stuck round must end (its transaction may hold a lock others wait for), and an abandoned one must not linger.
+     * No parallel workers: each is a process started for one query, and a round's statements are short. The
+     * sequencer's queue read was planned with two once the queue had some churn: 51 ms, of which the workers'
+     * share of the scan took 1.7 ms (auto_explain, market bench), and more CPU than the round's own writes. */
     PGresult *r = PQexec(pg, "SET statement_timeout = '60s'; SET idle_in_transaction_session_timeout = '60s'; "
-                             "SET lock_timeout = '10s'");
+                             "SET lock_timeout = '10s'; SET max_parallel_workers_per_gather = 0");
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     if (!ok) {
