@@ -44,7 +44,7 @@
 #include <unistd.h>
 
 #define RECEIPT_KEY_FILE LX_KEYS_SIGNING_FILE
-#define NEXT_KEY_FILE "receipt-signing.key.next"
+#define NEXT_KEY_FILE    "receipt-signing.key.next"
 
 typedef struct {
     const char *file;
@@ -81,13 +81,11 @@ static int write_exact(int fd, const void *buf, size_t n)
 }
 
 /* Reads exactly `len` bytes of a file that must be exactly that long; *fd_out (when not NULL) keeps it open O_RDWR. */
-static lx_status_t read_key_file(const char *path, uint8_t *dst, size_t len, int *fd_out, struct stat *st_out,
-                                 lx_error_t *err)
+static lx_status_t read_key_file(const char *path, uint8_t *dst, size_t len, int *fd_out, struct stat *st_out, lx_error_t *err)
 {
     int fd = open(path, (fd_out != NULL ? O_RDWR : O_RDONLY) | O_CLOEXEC);
     if (fd < 0)
-        return lx_error_set(err, LX_ERR_INTERNAL, "cannot open key file %s: %s (run `leadx keygen`)", path,
-                            strerror(errno));
+        return lx_error_set(err, LX_ERR_INTERNAL, "cannot open key file %s: %s (run `leadx keygen`)", path, strerror(errno));
     struct stat st;
     ssize_t n = -1;
     if (fstat(fd, &st) == 0 && st.st_size == (off_t)len) {
@@ -180,8 +178,9 @@ void lx_keys_registry_render(const lx_keyring_t *ring, lx_strbuf_t *out)
         char pk[LX_PK_B64_LEN + 1], nb[LX_TS_LEN + 1], na[LX_TS_LEN + 1];
         lx_b64url_encode(k->pk, 32, pk);
         lx_ts_format_us(k->not_before_us, nb);
-        lx_strbuf_printf(out, "%s\n  {\"key_id\": \"%s\", \"public_key\": \"%s\", \"not_before\": \"%s\", \"not_after\": ",
-                         i ? "," : "", k->key_id, pk, nb);
+        lx_strbuf_printf(out,
+                         "%s\n  {\"key_id\": \"%s\", \"public_key\": \"%s\", \"not_before\": \"%s\", \"not_after\": ", i ? "," : "",
+                         k->key_id, pk, nb);
         if (k->not_after_us == INT64_MAX) {
             lx_strbuf_puts(out, "null}");
         } else {
@@ -287,9 +286,9 @@ static lx_status_t registry_write(const char *dir, int dirfd, const lx_keyring_t
     lx_strbuf_t sb;
     lx_strbuf_init(&sb, LX_KEYS_REGISTRY_MAX_BYTES);
     lx_keys_registry_render(ring, &sb);
-    lx_status_t st = sb.overflow ? lx_error_set(err, LX_ERR_INTERNAL, "the key registry outgrew %zu bytes",
-                                                LX_KEYS_REGISTRY_MAX_BYTES)
-                                 : write_new_file(tmp, sb.base, sb.len, err);
+    lx_status_t st = sb.overflow
+                         ? lx_error_set(err, LX_ERR_INTERNAL, "the key registry outgrew %zu bytes", LX_KEYS_REGISTRY_MAX_BYTES)
+                         : write_new_file(tmp, sb.base, sb.len, err);
     lx_strbuf_free(&sb);
     if (st != LX_OK) return st;
     if (chmod(tmp, 0644) != 0 || rename(tmp, path) != 0) {
@@ -466,7 +465,8 @@ lx_status_t lx_keys_rotate(const char *dir, lx_error_t *err)
         next.keys = lx_calloc(next.n, sizeof(lx_pubkey_t));
         memcpy(next.keys, ring.keys, ring.n * sizeof(lx_pubkey_t));
         for (size_t i = 0; i < ring.n; i++)
-            if (strcmp(next.keys[i].key_id, old_id) == 0) next.keys[i].not_after_us = now + LX_KEYS_ROTATION_GRACE_S * INT64_C(1000000);
+            if (strcmp(next.keys[i].key_id, old_id) == 0)
+                next.keys[i].not_after_us = now + LX_KEYS_ROTATION_GRACE_S * INT64_C(1000000);
         lx_pubkey_t *nk = &next.keys[ring.n];
         memcpy(nk->pk, new_pk, 32);
         memcpy(nk->key_id, new_id, sizeof(new_id));
@@ -478,8 +478,8 @@ lx_status_t lx_keys_rotate(const char *dir, lx_error_t *err)
     }
     if (st == LX_OK) {
         if (rename(next_path, cur_path) != 0)
-            st = lx_error_set(err, LX_ERR_INTERNAL, "cannot rename %s: %s (run `leadx keygen` to finish the rotation)",
-                              next_path, strerror(errno));
+            st = lx_error_set(err, LX_ERR_INTERNAL, "cannot rename %s: %s (run `leadx keygen` to finish the rotation)", next_path,
+                              strerror(errno));
         else
             st = fsync_dir(dirfd, dir, err);
         if (st == LX_OK) {
@@ -578,8 +578,7 @@ void lx_keys_adopt(lx_keys_t *keys, lx_keys_t *fresh)
 
 static lx_status_t pg_fail(PGconn *pg, PGresult *r, const char *what, lx_error_t *err)
 {
-    lx_error_set(err, LX_ERR_DB_UNAVAILABLE, "cannot %s: %s", what,
-                 r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(pg));
+    lx_error_set(err, LX_ERR_DB_UNAVAILABLE, "cannot %s: %s", what, r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(pg));
     if (r != NULL) PQclear(r);
     return err->status;
 }
@@ -620,8 +619,7 @@ lx_status_t lx_keys_publish_on(PGconn *pg, const lx_keys_t *keys, lx_error_t *er
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) return pg_fail(pg, r, "read back the receipt keys", err);
     lx_status_t st = LX_OK;
     if (strcmp(PQgetvalue(r, 0, 0), pk) != 0)
-        st = lx_error_set(err, LX_ERR_INTERNAL, "the database registers key id %s with another public key",
-                          keys->signer.key_id);
+        st = lx_error_set(err, LX_ERR_INTERNAL, "the database registers key id %s with another public key", keys->signer.key_id);
     else if (!PQgetisnull(r, 0, 1))
         st = lx_error_set(err, LX_ERR_INTERNAL,
                           "receipt key %s was retired at %s (another server rotated it): this server's key directory "

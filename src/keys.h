@@ -28,8 +28,8 @@
 #include "billing/receipt.h"
 #include "util/error.h"
 
-#define LX_KEYS_REGISTRY_FILE "receipt-keys.json"
-#define LX_KEYS_SIGNING_FILE "receipt-signing.key"
+#define LX_KEYS_REGISTRY_FILE      "receipt-keys.json"
+#define LX_KEYS_SIGNING_FILE       "receipt-signing.key"
 #define LX_KEYS_REGISTRY_MAX_BYTES ((size_t)1 << 20)
 /* How long a retired signing key stays valid after a rotation: far longer than a server takes to notice it. */
 #define LX_KEYS_ROTATION_GRACE_S 10

@@ -50,9 +50,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define JSON_DEPTH_MAX 8
-#define LINE_MAX_BYTES ((size_t)1 << 20)
-#define KEYS_MAX_BYTES ((size_t)16 << 20)
+#define JSON_DEPTH_MAX  8
+#define LINE_MAX_BYTES  ((size_t)1 << 20)
+#define KEYS_MAX_BYTES  ((size_t)16 << 20)
 #define SHARE_INDEX_MAX 1000000
 
 enum { K_DEPOSIT, K_SALE, K_REFUND, K_SETTLEMENT, K_PAYOUT, K_WITHDRAWAL, K__COUNT };
@@ -95,8 +95,8 @@ static uint64_t hash_bytes(const void *p, size_t n)
 
 #define SLOT_HASH(m, s) (*(uint64_t *)(s))
 #define SLOT_KLEN(m, s) ((s)[8])
-#define SLOT_KEY(m, s) ((char *)(s) + 9)
-#define SLOT_VAL(m, s) ((void *)((s) + (m)->voff))
+#define SLOT_KEY(m, s)  ((char *)(s) + 9)
+#define SLOT_VAL(m, s)  ((void *)((s) + (m)->voff))
 
 static void map_grow(map_t *m)
 {
@@ -201,8 +201,8 @@ struct st_lx_verify_t {
     lx_status_t failed;
     int finished;
     /* heads */
-    map_t heads;  /* signature -> head_rec_t */
-    map_t sizes;  /* uint64 tree_size -> size_rec_t */
+    map_t heads; /* signature -> head_rec_t */
+    map_t sizes; /* uint64 tree_size -> size_rec_t */
     uint64_t heads_lines, head_sigs_checked, max_tree_size;
     /* log */
     lx_hash_t *leaves;
@@ -210,15 +210,15 @@ struct st_lx_verify_t {
     map_t counts; /* digest(43) mode(1) share_index(4) -> count_rec_t */
     uint64_t log_kinds[K__COUNT];
     /* receipts */
-    map_t ids;    /* receipt id -> seen_rec_t */
-    map_t stmts;  /* account(36) currency(3) -> stmt_rec_t */
-    map_t own;    /* lead_digest -> seen_rec_t */
+    map_t ids;     /* receipt id -> seen_rec_t */
+    map_t stmts;   /* account(36) currency(3) -> stmt_rec_t */
+    map_t own;     /* lead_digest -> seen_rec_t */
     map_t digests; /* lead_digest -> digest_rec_t, from the log at finish */
     uint64_t receipts, kinds[K__COUNT], proven, unsequenced, bare;
     uint64_t heads_checked_against_log, log_sizes_checked;
     lx_strbuf_t scratch;
-    memo_t *memo;    /* allocated at the first proof */
-    buf_t strings;   /* decoded strings of the JSON being built */
+    memo_t *memo;  /* allocated at the first proof */
+    buf_t strings; /* decoded strings of the JSON being built */
 };
 
 lx_verify_t *lx_verify_new(void)
@@ -350,7 +350,7 @@ static int enum_index(const char *s, const char *const names[])
  * tree head seen for the first time goes through lx_json_parse itself, as its exact bytes, to lx_tree_head_verify. */
 
 #define SCAN_DEPTH_MAX 32
-#define STR_MAX 128 /* the longest string member value the scanner keeps (hashes, ids, timestamps are shorter) */
+#define STR_MAX        128 /* the longest string member value the scanner keeps (hashes, ids, timestamps are shorter) */
 
 typedef struct {
     const char *p, *end;
@@ -413,16 +413,15 @@ static int scan_string(scan_t *s, const char *where, char *out, size_t cap, size
     if (s->p >= s->end || *s->p != '"') return scan_fail(s, where, 1, "a string was expected");
     s->p++;
     size_t n = 0;
-#define PUT(c)                                                                                                         \
-    do {                                                                                                               \
-        if (out != NULL && n + 1 < cap) out[n] = (char)(c);                                                           \
-        n++;                                                                                                           \
+#define PUT(c)                                                                                                                     \
+    do {                                                                                                                           \
+        if (out != NULL && n + 1 < cap) out[n] = (char)(c);                                                                        \
+        n++;                                                                                                                       \
     } while (0)
     while (1) {
         /* a run of plain ASCII (most of every line) in one go */
         const char *run = s->p;
-        while (run < s->end && (unsigned char)*run >= 0x20 && (unsigned char)*run < 0x80 && *run != '"' && *run != '\\')
-            run++;
+        while (run < s->end && (unsigned char)*run >= 0x20 && (unsigned char)*run < 0x80 && *run != '"' && *run != '\\') run++;
         if (run > s->p) {
             size_t k = (size_t)(run - s->p);
             if (out != NULL && n + 1 < cap) memcpy(out + n, s->p, n + k + 1 < cap ? k : cap - 1 - n);
@@ -441,22 +440,38 @@ static int scan_string(scan_t *s, const char *where, char *out, size_t cap, size
             char e = s->p[1];
             s->p += 2;
             switch (e) {
-            case '"': PUT('"'); break;
-            case '\\': PUT('\\'); break;
-            case '/': PUT('/'); break;
-            case 'b': PUT('\b'); break;
-            case 'f': PUT('\f'); break;
-            case 'n': PUT('\n'); break;
-            case 'r': PUT('\r'); break;
-            case 't': PUT('\t'); break;
+            case '"':
+                PUT('"');
+                break;
+            case '\\':
+                PUT('\\');
+                break;
+            case '/':
+                PUT('/');
+                break;
+            case 'b':
+                PUT('\b');
+                break;
+            case 'f':
+                PUT('\f');
+                break;
+            case 'n':
+                PUT('\n');
+                break;
+            case 'r':
+                PUT('\r');
+                break;
+            case 't':
+                PUT('\t');
+                break;
             case 'u': {
                 unsigned cp, lo;
                 if (hex4(s->p, s->end, &cp) != 0) return scan_fail(s, where, 1, "invalid \\u escape");
                 s->p += 4;
                 if (cp >= 0xdc00 && cp <= 0xdfff) return scan_fail(s, where, 1, "lone low surrogate");
                 if (cp >= 0xd800 && cp <= 0xdbff) {
-                    if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u' || hex4(s->p + 2, s->end, &lo) != 0 ||
-                        lo < 0xdc00 || lo > 0xdfff)
+                    if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u' || hex4(s->p + 2, s->end, &lo) != 0 || lo < 0xdc00 ||
+                        lo > 0xdfff)
                         return scan_fail(s, where, 1, "lone high surrogate");
                     s->p += 6;
                     cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
@@ -479,7 +494,8 @@ static int scan_string(scan_t *s, const char *where, char *out, size_t cap, size
                 }
                 break;
             }
-            default: return scan_fail(s, where, 1, "invalid escape");
+            default:
+                return scan_fail(s, where, 1, "invalid escape");
             }
             continue;
         }
@@ -733,8 +749,7 @@ static json_t *build_value(scan_t *s, const char *where, int depth, buf_t *buf)
  * duplicate members fail. *seen gets a bit per member found. */
 typedef int (*member_fn)(scan_t *s, int i, const char *where, void *ctx);
 
-static int scan_object(scan_t *s, const char *base, const char *const names[], int n, unsigned *seen, member_fn fn,
-                       void *ctx)
+static int scan_object(scan_t *s, const char *base, const char *const names[], int n, unsigned *seen, member_fn fn, void *ctx)
 {
     *seen = 0;
     sp(s);
@@ -833,22 +848,15 @@ static int b64_hash(const char *s, size_t len, uint8_t out[32])
 {
     /* the URL-safe alphabet's values, -1 elsewhere */
     static const int8_t val[256] = {
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
-        52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
-        -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
-        15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
-        -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
-        41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61,
+        -1, -1, -1, -1, -1, -1, -1, 0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
+        22, 23, 24, 25, -1, -1, -1, -1, 63, -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44,
+        45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
     };
     if (len != LX_HASH_B64_LEN) return -1;
     const unsigned char *u = (const unsigned char *)s;
@@ -891,11 +899,16 @@ static int entry_member(scan_t *s, int i, const char *where, void *ctx)
 {
     entry_scan_t *x = ctx;
     switch (i) {
-    case 0: return str_member(s, where, x->kind, 0, NULL);
-    case 1: return str_member(s, where, x->e->receipt_hash, 0, NULL);
-    case 2: return str_member(s, where, x->e->lead_digest, 1, &x->digest_null);
-    case 3: return str_member(s, where, x->mode, 1, &x->mode_null);
-    default: return uint_member(s, where, &x->share_index, 1, &x->index_null);
+    case 0:
+        return str_member(s, where, x->kind, 0, NULL);
+    case 1:
+        return str_member(s, where, x->e->receipt_hash, 0, NULL);
+    case 2:
+        return str_member(s, where, x->e->lead_digest, 1, &x->digest_null);
+    case 3:
+        return str_member(s, where, x->mode, 1, &x->mode_null);
+    default:
+        return uint_member(s, where, &x->share_index, 1, &x->index_null);
     }
 }
 
@@ -920,8 +933,7 @@ static int scan_entry(scan_t *s, const char *base, entry_t *e)
         return scan_fail(s, p, 0, "must be a SHA-256 hash in unpadded base64url");
     }
     int lead = e->kind == K_SALE || e->kind == K_REFUND;
-    if (lead ? x.digest_null || b64_hash(e->lead_digest, strlen(e->lead_digest), raw) != 0
-             : !x.digest_null) {
+    if (lead ? x.digest_null || b64_hash(e->lead_digest, strlen(e->lead_digest), raw) != 0 : !x.digest_null) {
         lx_json_pointer(p, base, "lead_digest");
         return scan_fail(s, p, 0, lead ? "must be a lead digest (32 bytes, unpadded base64url)" : "must be null");
     }
@@ -970,8 +982,7 @@ typedef struct {
     unsigned bare_seen;
 } log_scan_t;
 
-static const char *const log_names[] = {"log_index", "entry", "kind", "receipt_hash", "lead_digest", "mode",
-                                        "share_index"};
+static const char *const log_names[] = {"log_index", "entry", "kind", "receipt_hash", "lead_digest", "mode", "share_index"};
 
 static int log_member(scan_t *s, int i, const char *where, void *ctx)
 {
@@ -1008,8 +1019,8 @@ static lx_status_t log_line(lx_verify_t *v, size_t line, scan_t *s, lx_error_t *
     }
     if (x.index != v->nleaves)
         return fail(v, err, LX_VERIFY_LOG, line, (seen & 3) ? "/log_index" : NULL,
-                    "log_index %" PRIu64 " where %" PRIu64 " was expected (entries must be contiguous from 0, in order)",
-                    x.index, v->nleaves);
+                    "log_index %" PRIu64 " where %" PRIu64 " was expected (entries must be contiguous from 0, in order)", x.index,
+                    v->nleaves);
     const entry_t *e = &x.entry;
     entry_canon(e, &v->scratch);
     if (v->nleaves == v->leaves_cap) {
@@ -1047,11 +1058,16 @@ static int head_member(scan_t *s, int i, const char *where, void *ctx)
 {
     head_scan_t *h = ctx;
     switch (i) {
-    case 0: return uint_member(s, where, &h->tree_size, 0, NULL);
-    case 1: return str_member(s, where, h->root_hash, 0, NULL);
-    case 2: return str_member(s, where, h->timestamp, 0, NULL);
-    case 3: return str_member(s, where, h->key_id, 0, NULL);
-    default: return str_member(s, where, h->signature, 0, NULL);
+    case 0:
+        return uint_member(s, where, &h->tree_size, 0, NULL);
+    case 1:
+        return str_member(s, where, h->root_hash, 0, NULL);
+    case 2:
+        return str_member(s, where, h->timestamp, 0, NULL);
+    case 3:
+        return str_member(s, where, h->key_id, 0, NULL);
+    default:
+        return str_member(s, where, h->signature, 0, NULL);
     }
 }
 
@@ -1060,8 +1076,7 @@ static int head_member(scan_t *s, int i, const char *where, void *ctx)
  * same head, member for member, was verified before; then its root is registered for its size (equal sizes, equal
  * roots).
  */
-static lx_status_t check_head(lx_verify_t *v, lx_error_t *err, int input, size_t line, scan_t *s, const char *base,
-                              head_rec_t *out)
+static lx_status_t check_head(lx_verify_t *v, lx_error_t *err, int input, size_t line, scan_t *s, const char *base, head_rec_t *out)
 {
     head_scan_t hs;
     memset(&hs, 0, sizeof(hs));
@@ -1144,8 +1159,8 @@ static void node_hash(lx_verify_t *v, const lx_hash_t *l, const lx_hash_t *r, lx
 }
 
 /* RFC 9162 §2.1.3.2, as lx_merkle_verify_inclusion (the unit test compares the two), with the memoised node hash. */
-static int verify_inclusion(lx_verify_t *v, uint64_t m, uint64_t n, const lx_hash_t *leaf, const lx_hash_t *path,
-                            size_t len, const uint8_t root[32])
+static int verify_inclusion(lx_verify_t *v, uint64_t m, uint64_t n, const lx_hash_t *leaf, const lx_hash_t *path, size_t len,
+                            const uint8_t root[32])
 {
     if (len > LX_MERKLE_MAX_PATH || m >= n) return 0;
     uint64_t fn = m, sn = n - 1;
@@ -1240,7 +1255,8 @@ static int export_member(scan_t *s, int i, const char *where, void *ctx)
             return 0;
         }
         return scan_entry(s, where, &x->entry);
-    case 2: return uint_member(s, where, &x->index, 1, &x->index_null);
+    case 2:
+        return uint_member(s, where, &x->index, 1, &x->index_null);
     case 3:
         if (scan_literal(s, "null")) {
             x->proof_null = 1;
@@ -1288,8 +1304,8 @@ static lx_status_t receipt_line(lx_verify_t *v, size_t line, const char *text, s
         v->bare++;
     }
     if (bare ? x->receipt == NULL || scan_end(&s) != 0
-             : scan_object(&s, "", export_names, 5, &seen, export_member, x) != 0 ||
-                   required(&s, "", export_names, 5, seen) != 0 || scan_end(&s) != 0) {
+             : scan_object(&s, "", export_names, 5, &seen, export_member, x) != 0 || required(&s, "", export_names, 5, seen) != 0 ||
+                   scan_end(&s) != 0) {
         json_decref(x->receipt);
         return fail_scan(v, err, in, line, &s);
     }
@@ -1312,8 +1328,7 @@ static lx_status_t receipt_line(lx_verify_t *v, size_t line, const char *text, s
         goto out;
     }
     if (!created) {
-        st = fail(v, err, in, line, bare ? "/body/id" : "/receipt/body/id", "receipt %s also on line %zu", view.id,
-                  dup->line);
+        st = fail(v, err, in, line, bare ? "/body/id" : "/receipt/body/id", "receipt %s also on line %zu", view.id, dup->line);
         goto out;
     }
     dup->line = line;
@@ -1322,21 +1337,23 @@ static lx_status_t receipt_line(lx_verify_t *v, size_t line, const char *text, s
         if (!x->entry_null) {
             entry_canon(&x->entry, &v->scratch);
             if (v->scratch.len != view.entry_len || memcmp(v->scratch.base, view.entry_canon, view.entry_len) != 0) {
-                st = fail(v, err, in, line, "/entry", "is not the log entry of this receipt (expected %.*s)",
-                          (int)view.entry_len, view.entry_canon);
+                st = fail(v, err, in, line, "/entry", "is not the log entry of this receipt (expected %.*s)", (int)view.entry_len,
+                          view.entry_canon);
                 goto out;
             }
         }
         if (x->index_null) {
             if (!x->proof_null || !x->head_null) {
-                st = fail(v, err, in, line, x->proof_null ? "/head" : "/inclusion_proof",
-                          "must be null when log_index is null");
+                st = fail(v, err, in, line, x->proof_null ? "/head" : "/inclusion_proof", "must be null when log_index is null");
                 goto out;
             }
             v->unsequenced++;
         } else {
             if (x->entry_null || x->proof_null || x->head_null) {
-                st = fail(v, err, in, line, x->entry_null ? "/entry" : x->proof_null ? "/inclusion_proof" : "/head",
+                st = fail(v, err, in, line,
+                          x->entry_null   ? "/entry"
+                          : x->proof_null ? "/inclusion_proof"
+                                          : "/head",
                           "must not be null when log_index is set");
                 goto out;
             }
@@ -1365,19 +1382,19 @@ static lx_status_t receipt_line(lx_verify_t *v, size_t line, const char *text, s
             lx_merkle_leaf_hash(view.entry_canon, view.entry_len, &leaf);
             if (!verify_inclusion(v, x->index, x->psize, &leaf, x->path, x->npath, x->head.root)) {
                 st = fail(v, err, in, line, "/inclusion_proof",
-                          "does not prove the entry at log_index %" PRIu64 " in the head's tree of size %" PRIu64,
-                          x->index, x->psize);
+                          "does not prove the entry at log_index %" PRIu64 " in the head's tree of size %" PRIu64, x->index,
+                          x->psize);
                 goto out;
             }
             if (v->given[LX_VERIFY_LOG]) {
                 if (x->index >= v->nleaves) {
-                    st = fail(v, err, in, line, "/log_index", "%" PRIu64 " is beyond %s (%" PRIu64 " entries)",
-                              x->index, input_name(v, LX_VERIFY_LOG), v->nleaves);
+                    st = fail(v, err, in, line, "/log_index", "%" PRIu64 " is beyond %s (%" PRIu64 " entries)", x->index,
+                              input_name(v, LX_VERIFY_LOG), v->nleaves);
                     goto out;
                 }
                 if (sodium_memcmp(v->leaves[x->index].h, leaf.h, 32) != 0) {
-                    st = fail(v, err, in, line, "/entry", "differs from the entry at log_index %" PRIu64 " in %s",
-                              x->index, input_name(v, LX_VERIFY_LOG));
+                    st = fail(v, err, in, line, "/entry", "differs from the entry at log_index %" PRIu64 " in %s", x->index,
+                              input_name(v, LX_VERIFY_LOG));
                     goto out;
                 }
             }
@@ -1403,8 +1420,8 @@ static lx_status_t receipt_line(lx_verify_t *v, size_t line, const char *text, s
     memcpy(skey + alen + 1, view.currency, clen);
     stmt_rec_t *sr = map_get(&v->stmts, skey, alen + 1 + clen, 1, NULL);
     if (__builtin_add_overflow(sr->total[kind], view.amount, &sr->total[kind])) {
-        st = fail(v, err, in, line, bare ? "/body/amount" : "/receipt/body/amount", "the statement's %s total overflows",
-                  view.kind);
+        st =
+            fail(v, err, in, line, bare ? "/body/amount" : "/receipt/body/amount", "the statement's %s total overflows", view.kind);
         goto out;
     }
     sr->count[kind]++;
@@ -1419,8 +1436,7 @@ out:
 
 /* ---- lines ---- */
 
-lx_status_t lx_verify_line(lx_verify_t *v, lx_verify_input_t input, size_t lineno, const char *line, size_t len,
-                           lx_error_t *err)
+lx_status_t lx_verify_line(lx_verify_t *v, lx_verify_input_t input, size_t lineno, const char *line, size_t len, lx_error_t *err)
 {
     if (v->failed) return failed_already(v, err);
     if (input != LX_VERIFY_HEADS && input != LX_VERIFY_LOG && input != LX_VERIFY_RECEIPTS)
@@ -1508,19 +1524,19 @@ static lx_status_t check_sales(lx_verify_t *v, map_t *digests, lx_error_t *err)
             d->slots++;
             if (unrefunded > 1)
                 return fail(v, err, LX_VERIFY_LOG, 0, NULL,
-                            "lead_digest %.*s: shared slot %d has %" PRIu64 " unrefunded sales (log indexes %" PRIu64
-                            ", %" PRIu64 ", ...)",
+                            "lead_digest %.*s: shared slot %d has %" PRIu64 " unrefunded sales (log indexes %" PRIu64 ", %" PRIu64
+                            ", ...)",
                             LX_HASH_B64_LEN, key, share_index, unrefunded, c->first_sale[0], c->first_sale[1]);
         }
         if (mode == M_EXCLUSIVE && d->exclusive > 1)
             return fail(v, err, LX_VERIFY_LOG, 0, NULL,
-                        "lead_digest %.*s: sold exclusively %" PRIu64 " times without refund (log indexes %" PRIu64
-                        ", %" PRIu64 ", ...)",
+                        "lead_digest %.*s: sold exclusively %" PRIu64 " times without refund (log indexes %" PRIu64 ", %" PRIu64
+                        ", ...)",
                         LX_HASH_B64_LEN, key, d->exclusive, c->first_sale[0], c->first_sale[1]);
         if (d->exclusive > 0 && d->shared > 0)
             return fail(v, err, LX_VERIFY_LOG, 0, NULL,
-                        "lead_digest %.*s: sold exclusively and shared at once (unrefunded: %" PRIu64
-                        " exclusive, %" PRIu64 " shared)",
+                        "lead_digest %.*s: sold exclusively and shared at once (unrefunded: %" PRIu64 " exclusive, %" PRIu64
+                        " shared)",
                         LX_HASH_B64_LEN, key, d->exclusive, d->shared);
     }
     return LX_OK;
@@ -1590,9 +1606,9 @@ void lx_verify_summary(const lx_verify_t *v, lx_strbuf_t *out)
     lx_strbuf_printf(out, "); %" PRIu64 " proven in the log, %" PRIu64 " not yet in the log", v->proven, v->unsequenced);
     if (v->bare) lx_strbuf_printf(out, ", %" PRIu64 " bare receipts without proof", v->bare);
     lx_strbuf_puts(out, "\n");
-    lx_strbuf_printf(out, "tree heads: %zu distinct, signatures verified, largest tree size %" PRIu64
-                          "; heads of equal size have equal roots\n",
-                     v->heads.n, v->max_tree_size);
+    lx_strbuf_printf(
+        out, "tree heads: %zu distinct, signatures verified, largest tree size %" PRIu64 "; heads of equal size have equal roots\n",
+        v->heads.n, v->max_tree_size);
     if (v->given[LX_VERIFY_LOG]) {
         lx_strbuf_printf(out, "log: %" PRIu64 " entries (", v->nleaves);
         put_kinds(out, v->log_kinds);
@@ -1603,8 +1619,7 @@ void lx_verify_summary(const lx_verify_t *v, lx_strbuf_t *out)
     }
     size_t n;
     sorted_t *st = map_sorted(&v->stmts, &n);
-    lx_strbuf_printf(out, "statement (amounts in minor units, as the ledger moved them): %zu account%s\n", n,
-                     n == 1 ? "" : "s");
+    lx_strbuf_printf(out, "statement (amounts in minor units, as the ledger moved them): %zu account%s\n", n, n == 1 ? "" : "s");
     for (size_t i = 0; i < n; i++) {
         const stmt_rec_t *s = st[i].val;
         lx_strbuf_printf(out, "  %.*s:", (int)st[i].klen, st[i].key);
@@ -1621,8 +1636,9 @@ void lx_verify_summary(const lx_verify_t *v, lx_strbuf_t *out)
     free(st);
     if (v->given[LX_VERIFY_LOG]) {
         sorted_t *own = map_sorted(&v->own, &n);
-        lx_strbuf_printf(out, "sales in the log of the %zu lead%s these receipts name (unrefunded; exclusive at most once, "
-                              "never exclusive and shared):\n",
+        lx_strbuf_printf(out,
+                         "sales in the log of the %zu lead%s these receipts name (unrefunded; exclusive at most once, "
+                         "never exclusive and shared):\n",
                          n, n == 1 ? "" : "s");
         for (size_t i = 0; i < n && i < SUMMARY_DIGESTS_MAX; i++) {
             const digest_rec_t *d = map_get((map_t *)&v->digests, own[i].key, LX_HASH_B64_LEN, 0, NULL);
@@ -1638,24 +1654,23 @@ void lx_verify_summary(const lx_verify_t *v, lx_strbuf_t *out)
 
 static void verify_usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: leadx verify --keys keys.json --receipts export.jsonl [--heads heads.jsonl] [--log entries.jsonl]\n\n"
-            "Verifies exported receipts offline, with nothing but these files (no server, no database):\n"
-            "  --keys FILE      the body of GET /v1/receipts/keys (every receipt-signing public key and its validity)\n"
-            "  --receipts FILE  GET /v1/receipts/export output: one {\"receipt\", \"entry\", \"log_index\",\n"
-            "                   \"inclusion_proof\", \"head\"} object per line (or a bare receipt object per line)\n"
-            "  --heads FILE     signed tree heads, one per line (GET /v1/log/heads items, any order); every receipt's\n"
-            "                   head must be one of them\n"
-            "  --log FILE       log entries, one {\"log_index\", \"entry\"} per line (GET /v1/log/entries items), in\n"
-            "                   order from log_index 0 up to at least the largest head's tree size\n\n"
-            "Checks: every receipt's Ed25519 signature by a published key valid at its issued_at (strict: non-canonical\n"
-            "base64 or JSON, unknown or duplicate members fail); each line's log entry is the one its receipt makes; its\n"
-            "inclusion proof against its signed head; heads of equal size have equal roots; with --log, the root of\n"
-            "every head's tree size recomputed from the entries, and the sales of every lead digest counted from the\n"
-            "log (an exclusive sale at most once unrefunded, never exclusive and shared at once). Prints a summary\n"
-            "with a statement per account and currency.\n\n"
-            "Exit status: 0 all verified; 1 a failure, named on stderr as FILE:LINE: JSON-POINTER: what failed;\n"
-            "2 usage error (or a file that cannot be read).\n");
+    fprintf(f, "Usage: leadx verify --keys keys.json --receipts export.jsonl [--heads heads.jsonl] [--log entries.jsonl]\n\n"
+               "Verifies exported receipts offline, with nothing but these files (no server, no database):\n"
+               "  --keys FILE      the body of GET /v1/receipts/keys (every receipt-signing public key and its validity)\n"
+               "  --receipts FILE  GET /v1/receipts/export output: one {\"receipt\", \"entry\", \"log_index\",\n"
+               "                   \"inclusion_proof\", \"head\"} object per line (or a bare receipt object per line)\n"
+               "  --heads FILE     signed tree heads, one per line (GET /v1/log/heads items, any order); every receipt's\n"
+               "                   head must be one of them\n"
+               "  --log FILE       log entries, one {\"log_index\", \"entry\"} per line (GET /v1/log/entries items), in\n"
+               "                   order from log_index 0 up to at least the largest head's tree size\n\n"
+               "Checks: every receipt's Ed25519 signature by a published key valid at its issued_at (strict: non-canonical\n"
+               "base64 or JSON, unknown or duplicate members fail); each line's log entry is the one its receipt makes; its\n"
+               "inclusion proof against its signed head; heads of equal size have equal roots; with --log, the root of\n"
+               "every head's tree size recomputed from the entries, and the sales of every lead digest counted from the\n"
+               "log (an exclusive sale at most once unrefunded, never exclusive and shared at once). Prints a summary\n"
+               "with a statement per account and currency.\n\n"
+               "Exit status: 0 all verified; 1 a failure, named on stderr as FILE:LINE: JSON-POINTER: what failed;\n"
+               "2 usage error (or a file that cannot be read).\n");
 }
 
 typedef struct {
@@ -1782,8 +1797,8 @@ int lx_verify_main(int argc, char **argv)
     for (int k = 0; k < LX_VERIFY__INPUTS; k++)
         if (paths[k] != NULL) lx_verify_source(v, (lx_verify_input_t)k, paths[k]);
     lx_error_t err;
-    int bad = lx_verify_keys(v, files[LX_VERIFY_KEYS].base ? files[LX_VERIFY_KEYS].base : "",
-                             files[LX_VERIFY_KEYS].len, &err) != LX_OK;
+    int bad =
+        lx_verify_keys(v, files[LX_VERIFY_KEYS].base ? files[LX_VERIFY_KEYS].base : "", files[LX_VERIFY_KEYS].len, &err) != LX_OK;
     static const lx_verify_input_t order[] = {LX_VERIFY_HEADS, LX_VERIFY_LOG, LX_VERIFY_RECEIPTS};
     for (size_t i = 0; !bad && i < 3; i++)
         if (paths[order[i]] != NULL) bad = feed_lines(v, order[i], &files[order[i]]) != 0;

@@ -28,13 +28,7 @@
 #include "util/error.h"
 #include "util/strbuf.h"
 
-typedef enum {
-    LX_VERIFY_KEYS = 0,
-    LX_VERIFY_HEADS,
-    LX_VERIFY_LOG,
-    LX_VERIFY_RECEIPTS,
-    LX_VERIFY__INPUTS
-} lx_verify_input_t;
+typedef enum { LX_VERIFY_KEYS = 0, LX_VERIFY_HEADS, LX_VERIFY_LOG, LX_VERIFY_RECEIPTS, LX_VERIFY__INPUTS } lx_verify_input_t;
 
 typedef struct st_lx_verify_t lx_verify_t;
 
@@ -50,8 +44,7 @@ lx_status_t lx_verify_keys(lx_verify_t *v, const char *doc, size_t len, lx_error
 
 /* One line (without its line break) of a heads, log or receipts input; `lineno` counts from 1 for messages.
  * A blank line is skipped. */
-lx_status_t lx_verify_line(lx_verify_t *v, lx_verify_input_t input, size_t lineno, const char *line, size_t len,
-                           lx_error_t *err);
+lx_status_t lx_verify_line(lx_verify_t *v, lx_verify_input_t input, size_t lineno, const char *line, size_t len, lx_error_t *err);
 
 /* The checks across lines: heads against the log, contiguity, sales per lead digest. */
 lx_status_t lx_verify_finish(lx_verify_t *v, lx_error_t *err);

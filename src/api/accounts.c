@@ -28,17 +28,21 @@ LX_DB_STMT(key_insert_checked, 4,
            "WHERE a.id = $2::uuid RETURNING " LX_KEY_COLS);
 /* An operator's key creation and revocation, with their action log rows (api/action_log.h): logged only when a key
  * was written, in the same statement. */
+/* clang-format off */
 LX_DB_STMT(key_insert_logged, 5,
            "WITH k AS (INSERT INTO api_keys (id, account_id, hash, label) SELECT $1::uuid, a.id, $3, $4 FROM accounts a "
            "WHERE a.id = $2::uuid RETURNING " LX_KEY_COLS "), "
            "l AS (" LX_ACTION_LOG_INSERT("$5", "'key.create'", "k.account_id::text",
                                          "jsonb_build_object('key_id', k.id, 'label', k.label)") " FROM k) "
            "SELECT " LX_KEY_COLS " FROM k");
+/* clang-format on */
+/* clang-format off */
 LX_DB_STMT(key_revoke_logged, 3,
            "WITH k AS (UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1::uuid AND account_id = $2::uuid "
            "RETURNING id, account_id), "
            "l AS (" LX_ACTION_LOG_INSERT("$3", "'key.revoke'", "k.account_id::text", "jsonb_build_object('key_id', k.id)")
            " FROM k) SELECT id FROM k");
+/* clang-format on */
 LX_DB_STMT(key_first, 1, "SELECT " LX_KEY_COLS " FROM api_keys WHERE account_id = $1::uuid ORDER BY id LIMIT 1");
 LX_DB_STMT(key_get, 1, "SELECT " LX_KEY_COLS " FROM api_keys WHERE id = $1::uuid");
 LX_DB_STMT(key_list, 3,
@@ -111,6 +115,7 @@ void lx_api_accounts_get(lx_req_t *lr)
 LX_DB_STMT(acct_patch_read, 2,
            "WITH b AS (SELECT balance FROM ledger_accounts WHERE owner = $1::uuid AND book = 'balance' AND $2::bigint IS NOT NULL "
            "FOR NO KEY UPDATE) SELECT role, (SELECT balance FROM b) FROM accounts WHERE id = $1::uuid");
+/* clang-format off */
 LX_DB_STMT(acct_patch, 5,
            "WITH u AS (UPDATE accounts a SET credit_limit = coalesce($2::bigint, a.credit_limit), status = coalesce($3, a.status), "
            "updated_at = CASE WHEN (coalesce($2::bigint, a.credit_limit), coalesce($3, a.status)) IS DISTINCT FROM "
@@ -121,6 +126,7 @@ LX_DB_STMT(acct_patch, 5,
            /* the operator action log row, only when the account was changed (api/action_log.h) */
            "l AS (" LX_ACTION_LOG_INSERT("$4", "'account.update'", "u.id::text", "$5") " FROM u) "
            "SELECT " LX_ACCOUNT_COLS " FROM u");
+/* clang-format on */
 
 static int on_account_patched(lx_req_t *lr, lx_async_t *a)
 {

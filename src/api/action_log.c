@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* clang-format off */
 LX_DB_STMT(action_log_insert, 4, LX_ACTION_LOG_INSERT("$1", "$2", "$3", "$4"));
+/* clang-format on */
 
 const char *lx_action_log_details(lx_async_t *a, json_t *details)
 {

@@ -39,7 +39,14 @@
     "CASE WHEN c.daily_day = (now() AT TIME ZONE c.tz)::date THEN c.daily_count ELSE 0 END, "                                      \
     "array_to_json(c.exclude_sources), c.exclude_bought_contacts_days, c.status, n.currency, c.created_at, c.updated_at"
 /* Columns of CAMPAIGN_COLS the PATCH checks read; NICHE_NCOLS: the LX_NICHE_COLS before them in campaign_for_patch. */
-enum { COL_PRICE_EXCLUSIVE = 5, COL_PRICE_SHARED = 6, COL_SPENT = 12, COL_TODAY = 13, COL_STATUS = 16, NICHE_NCOLS = LX_NICHE_NCOLS };
+enum {
+    COL_PRICE_EXCLUSIVE = 5,
+    COL_PRICE_SHARED = 6,
+    COL_SPENT = 12,
+    COL_TODAY = 13,
+    COL_STATUS = 16,
+    NICHE_NCOLS = LX_NICHE_NCOLS
+};
 #define CAMPAIGN_FROM " FROM campaigns c JOIN niches n ON n.id = c.niche_id "
 
 /* The update statement tests bit (1 << p) of its mask for parameter p: the SQL below spells the numbers out. */
@@ -72,6 +79,7 @@ LX_DB_STMT(campaign_for_patch, 2,
            " FROM niches) n ON n.id = c.niche_id WHERE c.id = $1::uuid AND ($2::uuid IS NULL OR c.advertiser_id = $2::uuid)");
 #define NEW_TZ "(CASE WHEN $3::int & 32 <> 0 THEN $9::text ELSE c.tz END)"
 /* $16: the operator making the change (NULL: the advertiser), whose action is logged with details $17. */
+/* clang-format off */
 LX_DB_STMT(campaign_update, 17,
            "WITH u AS (UPDATE campaigns c SET "
            "name = CASE WHEN $3::int & 1 <> 0 THEN $4::text ELSE c.name END, "
@@ -98,9 +106,11 @@ LX_DB_STMT(campaign_update, 17,
            "RETURNING c.*), "
            "l AS (" LX_ACTION_LOG_INSERT("$16", "'campaign.update'", "u.id::text", "$17") " FROM u WHERE $16::uuid IS NOT NULL) "
            "SELECT " CAMPAIGN_COLS " FROM u c JOIN niches n ON n.id = c.niche_id");
+/* clang-format on */
 /* Pause or resume: column 0 is the status found (no row: no such campaign), then the campaign as it is now (NULLs when
  * it was archived and nothing changed). $4: the operator doing it (NULL: the advertiser), whose action ($5) is logged
  * when the status changes. */
+/* clang-format off */
 LX_DB_STMT(campaign_set_status, 5,
            "WITH t AS (SELECT id, status FROM campaigns WHERE id = $1::uuid AND ($2::uuid IS NULL OR advertiser_id = $2::uuid) "
            "FOR UPDATE), "
@@ -111,6 +121,7 @@ LX_DB_STMT(campaign_set_status, 5,
                                          "json_build_object('advertiser_id', u.advertiser_id, 'from', t.status, 'to', u.status)")
            " FROM u JOIN t ON t.id = u.id WHERE $4::uuid IS NOT NULL AND t.status <> u.status) "
            "SELECT t.status, " CAMPAIGN_COLS " FROM t LEFT JOIN u c ON true LEFT JOIN niches n ON n.id = c.niche_id");
+/* clang-format on */
 
 /* ---- rendering --------------------------------------------------------------------------------- */
 

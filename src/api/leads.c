@@ -627,12 +627,14 @@ void lx_api_leads_list(lx_req_t *lr)
 
 /* Crypto-shredding: the wrapped key goes, so the ciphertext (in backups too) is noise. The operator action log row is
  * written by the same statement when the lead exists (api/action_log.h). */
+/* clang-format off */
 LX_DB_STMT(lead_erase, 2,
            "WITH u AS (UPDATE leads SET contact_ct = NULL, contact_key = NULL, "
            "contact_erased_at = CASE WHEN contact_ct IS NULL THEN contact_erased_at ELSE now() END "
            "WHERE id = $1::uuid RETURNING id), "
            "l AS (" LX_ACTION_LOG_INSERT("$2", "'lead.contact_erase'", "u.id::text", "NULL") " FROM u) "
            "SELECT id FROM u");
+/* clang-format on */
 
 static int on_erased(lx_req_t *lr, lx_async_t *a)
 {

@@ -58,23 +58,23 @@ static json_t *str_json(const PGresult *r, int row, int col)
  * from the entries statement; either way 23514 on ledger_accounts is 402 insufficient_funds.
  */
 typedef struct {
-    const char *kind;      /* the ledger transaction's and the receipt's kind */
-    const char *role;      /* the account must have this role (422 at path.id otherwise) */
+    const char *kind;       /* the ledger transaction's and the receipt's kind */
+    const char *role;       /* the account must have this role (422 at path.id otherwise) */
     const char *wrong_role; /* the 422 detail's start: "<wrong_role> <role> accounts only" */
-    lx_book_t book;        /* the account's book */
-    int sign;              /* +1: money comes in (from cash); -1: it goes out (to cash) */
-    const char *operation; /* Idempotency-Key operation */
-    const char *action;    /* operator action log */
-    const char *invalid;   /* the 422 title of a bad body */
+    lx_book_t book;         /* the account's book */
+    int sign;               /* +1: money comes in (from cash); -1: it goes out (to cash) */
+    const char *operation;  /* Idempotency-Key operation */
+    const char *action;     /* operator action log */
+    const char *invalid;    /* the 422 title of a bad body */
 } movement_kind_t;
 
-static const movement_kind_t DEPOSIT = {"deposit", "advertiser", "deposits go to",
-                                        LX_BOOK_BALANCE, 1, "deposits.create", "deposit.create", "The deposit is not valid."};
-static const movement_kind_t WITHDRAWAL = {"withdrawal", "advertiser",
-                                           "withdrawals come from", LX_BOOK_BALANCE,
-                                           -1, "withdrawals.create", "withdrawal.create", "The withdrawal is not valid."};
-static const movement_kind_t PAYOUT = {"payout", "webmaster", "payouts go to",
-                                       LX_BOOK_AVAILABLE, -1, "payouts.create", "payout.create", "The payout is not valid."};
+static const movement_kind_t DEPOSIT = {"deposit", "advertiser",      "deposits go to", LX_BOOK_BALANCE,
+                                        1,         "deposits.create", "deposit.create", "The deposit is not valid."};
+static const movement_kind_t WITHDRAWAL = {
+    "withdrawal", "advertiser",         "withdrawals come from", LX_BOOK_BALANCE,
+    -1,           "withdrawals.create", "withdrawal.create",     "The withdrawal is not valid."};
+static const movement_kind_t PAYOUT = {"payout", "webmaster",      "payouts go to", LX_BOOK_AVAILABLE,
+                                       -1,       "payouts.create", "payout.create", "The payout is not valid."};
 
 /* The account a movement names: checked before the Idempotency-Key is claimed, so a refused one leaves no claim. */
 LX_DB_STMT(movement_target, 1, "SELECT role, currency FROM accounts WHERE id = $1::uuid");
@@ -170,8 +170,13 @@ static void movement_fresh(lx_req_t *lr, lx_idem_t *idem)
     /* The account's receipt: the only account the movement touches (cash is the platform's). */
     lx_receipt_rows_t receipts = {0};
     lx_receipts_start(&receipts);
-    lx_receipt_body_t body = {.kind = k->kind, .account = m->account_id, .ledger_txn = txn_id, .amount = moved,
-                              .currency = m->currency, .reference = m->reference, .share_index = -1};
+    lx_receipt_body_t body = {.kind = k->kind,
+                              .account = m->account_id,
+                              .ledger_txn = txn_id,
+                              .amount = moved,
+                              .currency = m->currency,
+                              .reference = m->reference,
+                              .share_index = -1};
     lx_receipts_add(&receipts, lx_keys_signer(lr->worker->server->keys), k->book, &body, NULL);
     if (k->sign < 0) {
         char amount_s[24];
@@ -187,8 +192,8 @@ static void movement_fresh(lx_req_t *lr, lx_idem_t *idem)
     lx_receipts_free(&receipts);
     /* The operator action log row, last among the writes (api/action_log.h). */
     lx_action_log_add(a, lr, k->action, m->account_id,
-                      json_pack("{s:s, s:I, s:s, s:s}", "txn_id", txn_id, "amount", (json_int_t)m->amount, "currency",
-                                m->currency, "reference", m->reference));
+                      json_pack("{s:s, s:I, s:s, s:s}", "txn_id", txn_id, "amount", (json_int_t)m->amount, "currency", m->currency,
+                                "reference", m->reference));
     if (idem != NULL) lx_idem_record(a, idem, 201, txn_id);
     lx_db_call_t *g = lx_db_job_add(&a->job, &movement_get);
     lx_db_param(g, 0, txn_id);
@@ -237,8 +242,8 @@ static int on_movement_target(lx_req_t *lr, lx_async_t *a)
     if (PQntuples(r) != 1) {
         lx_respond_problem(lr, LX_ERR_NOT_FOUND, NULL, "No such account.");
     } else if (strcmp(PQgetvalue(r, 0, 0), m->k->role) != 0) {
-        lx_respond_problem(lr, LX_ERR_VALIDATION, "path.id", "%s %s accounts only (this one is a %s)", m->k->wrong_role,
-                           m->k->role, PQgetvalue(r, 0, 0));
+        lx_respond_problem(lr, LX_ERR_VALIDATION, "path.id", "%s %s accounts only (this one is a %s)", m->k->wrong_role, m->k->role,
+                           PQgetvalue(r, 0, 0));
     } else if (strcmp(PQgetvalue(r, 0, 1), m->currency) != 0) {
         lx_respond_problem(lr, LX_ERR_VALIDATION, "/currency", "must be the account's currency, %s", PQgetvalue(r, 0, 1));
     } else {
@@ -477,18 +482,17 @@ static int on_statement(lx_req_t *lr, lx_async_t *a)
         json_object_set_new(opening, *b, (strcmp(*b, "balance") == 0) == advertiser ? json_integer(0) : json_null());
     for (const char *const *k = STATEMENT_KINDS; *k != NULL; k++)
         json_object_set_new(totals, *k, json_pack("{s:i, s:I}", "count", 0, "amount", (json_int_t)0));
-    for (int i = 0; i < PQntuples(open); i++)
-        add_to(opening, PQgetvalue(open, i, 0), strtoll(PQgetvalue(open, i, 1), NULL, 10));
+    for (int i = 0; i < PQntuples(open); i++) add_to(opening, PQgetvalue(open, i, 0), strtoll(PQgetvalue(open, i, 1), NULL, 10));
     json_object_update(closing, opening); /* copies the members (integers are immutable values here) */
     for (int i = 0; i < n; i++) {
         const char *kind = PQgetvalue(lines, i, SL_KIND), *book = PQgetvalue(lines, i, SL_BOOK);
         int64_t amount = strtoll(PQgetvalue(lines, i, SL_AMOUNT), NULL, 10);
-        json_array_append_new(items, json_pack("{s:o, s:s, s:s, s:s, s:I, s:s, s:o, s:o, s:s, s:o}", "issued_at",
-                                               lx_ts_json(lines, i, SL_ISSUED), "receipt_id", PQgetvalue(lines, i, SL_ID),
-                                               "kind", kind, "book", book, "amount", (json_int_t)amount, "currency",
-                                               PQgetvalue(lines, i, SL_CURRENCY), "lead_id", str_json(lines, i, SL_LEAD),
-                                               "sale_id", str_json(lines, i, SL_SALE), "ledger_txn",
-                                               PQgetvalue(lines, i, SL_TXN), "reference", str_json(lines, i, SL_REFERENCE)));
+        json_array_append_new(items,
+                              json_pack("{s:o, s:s, s:s, s:s, s:I, s:s, s:o, s:o, s:s, s:o}", "issued_at",
+                                        lx_ts_json(lines, i, SL_ISSUED), "receipt_id", PQgetvalue(lines, i, SL_ID), "kind", kind,
+                                        "book", book, "amount", (json_int_t)amount, "currency", PQgetvalue(lines, i, SL_CURRENCY),
+                                        "lead_id", str_json(lines, i, SL_LEAD), "sale_id", str_json(lines, i, SL_SALE),
+                                        "ledger_txn", PQgetvalue(lines, i, SL_TXN), "reference", str_json(lines, i, SL_REFERENCE)));
         add_to(closing, book, amount);
         if (strcmp(kind, "settlement") == 0) add_to(closing, "pending", -amount);
         json_t *t = json_object_get(totals, kind);

@@ -31,7 +31,6 @@ void lx_tlog_plan_add(lx_tlog_plan_t *p, const lx_merkle_node_id_t *ids, size_t 
 /* Sorts and dedupes the ids, and adds the fetch statement (parameters copied into `a`) to a->job; frees p's memory. */
 void lx_tlog_plan_fetch(lx_tlog_plan_t *p, lx_async_t *a);
 
-
 /* Appends ["b64url", ...]. */
 void lx_tlog_hashes_render(const lx_hash_t *path, size_t n, lx_strbuf_t *out);
 

@@ -432,10 +432,18 @@ static void add_step2(lx_async_t *a, lx_req_t *lr, purchase_t *p, int64_t price)
     lx_lead_digest(keys->lead_digest_key, lead_id, digest);
     lx_receipt_rows_t receipts = {0};
     lx_receipts_start(&receipts);
-    lx_receipt_body_t body = {.kind = "sale", .account = buyer, .ledger_txn = txn_id, .amount = -price,
-                              .currency = currency, .lead_id = lead_id, .lead_digest = digest,
-                              .niche = PQgetvalue(lead, 0, 13), .region = PQgetvalue(lead, 0, 14), .mode = mode,
-                              .share_index = (int)slot, .sale_id = sale_id};
+    lx_receipt_body_t body = {.kind = "sale",
+                              .account = buyer,
+                              .ledger_txn = txn_id,
+                              .amount = -price,
+                              .currency = currency,
+                              .lead_id = lead_id,
+                              .lead_digest = digest,
+                              .niche = PQgetvalue(lead, 0, 13),
+                              .region = PQgetvalue(lead, 0, 14),
+                              .mode = mode,
+                              .share_index = (int)slot,
+                              .sale_id = sale_id};
     const lx_signer_t *signer = lx_keys_signer(keys);
     lx_receipts_add(&receipts, signer, LX_BOOK_BALANCE, &body, NULL);
     body.account = webmaster;

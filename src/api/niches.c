@@ -15,6 +15,7 @@
 
 /* return_auto_accept arrives as a JSON array of reason names (checked by lx_niche_check_*). */
 #define AUTO_ACCEPT(p) "ARRAY(SELECT jsonb_array_elements_text(" p "::jsonb))"
+/* clang-format off */
 LX_DB_STMT(niche_insert, 16,
            "INSERT INTO niches (id, slug, currency, name, max_shares, floor_exclusive, floor_shared, return_window_hours, "
            "inventory_ttl_hours, dedupe_days, fee_bps, min_quality, attributes, status, return_auto_accept, "
@@ -22,7 +23,9 @@ LX_DB_STMT(niche_insert, 16,
            "VALUES ($1::uuid, $2, $3, $4, coalesce($5::int, 1), $6::bigint, $7::bigint, coalesce($8::int, 72), "
            "coalesce($9::int, 72), coalesce($10::int, 30), $11::int, coalesce($12::int, 0), coalesce($13::jsonb, '{}'), "
            "coalesce($14, 'active'), " AUTO_ACCEPT("$15") ", coalesce($16::int, 1000)) RETURNING " LX_NICHE_COLS);
+/* clang-format on */
 /* With the operator action log row (api/action_log.h), written only when a niche was updated. */
+/* clang-format off */
 LX_DB_STMT(niche_update, 16,
            "WITH u AS (UPDATE niches SET name = coalesce($2, name), max_shares = coalesce($3::int, max_shares), "
            "floor_exclusive = coalesce($4::bigint, floor_exclusive), floor_shared = coalesce($5::bigint, floor_shared), "
@@ -35,6 +38,7 @@ LX_DB_STMT(niche_update, 16,
            "WHERE slug = $1 RETURNING " LX_NICHE_COLS "), "
            "l AS (" LX_ACTION_LOG_INSERT("$15", "'niche.update'", "u.slug", "$16") " FROM u) "
            "SELECT " LX_NICHE_COLS " FROM u");
+/* clang-format on */
 LX_DB_STMT(niche_get_id, 1, "SELECT " LX_NICHE_COLS " FROM niches WHERE id = $1::uuid");
 LX_DB_STMT(niche_get_slug, 1, "SELECT " LX_NICHE_COLS " FROM niches WHERE slug = $1");
 LX_DB_STMT(niche_list, 3,

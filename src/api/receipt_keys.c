@@ -9,8 +9,7 @@
 #include "api/handlers.h"
 #include "util/time.h"
 
-LX_DB_STMT(rkeys_select, 0,
-           "SELECT key_id, public_key, not_before, not_after FROM receipt_keys ORDER BY not_before, key_id");
+LX_DB_STMT(rkeys_select, 0, "SELECT key_id, public_key, not_before, not_after FROM receipt_keys ORDER BY not_before, key_id");
 
 static int on_keys(lx_req_t *lr, lx_async_t *a)
 {
@@ -21,9 +20,9 @@ static int on_keys(lx_req_t *lr, lx_async_t *a)
     const PGresult *r = a->job.results[0];
     json_t *keys = json_array();
     for (int i = 0, n = PQntuples(r); i < n; i++)
-        json_array_append_new(keys, json_pack("{s:s, s:s, s:o, s:o}", "key_id", PQgetvalue(r, i, 0), "public_key",
-                                              PQgetvalue(r, i, 1), "not_before", lx_ts_json(r, i, 2), "not_after",
-                                              lx_ts_json(r, i, 3)));
+        json_array_append_new(keys,
+                              json_pack("{s:s, s:s, s:o, s:o}", "key_id", PQgetvalue(r, i, 0), "public_key", PQgetvalue(r, i, 1),
+                                        "not_before", lx_ts_json(r, i, 2), "not_after", lx_ts_json(r, i, 3)));
     lx_respond_json(lr, 200, json_pack("{s:o}", "keys", keys));
     return 0;
 }

@@ -20,9 +20,9 @@
  *
  * Refusals: an unknown purchase or another buyer's is 404; a refunded one, one already returned, one settled, or one
  * past its niche's return window (counted from the sale's created_at, with the niche's current return_window_hours)
- * is 409 `conflict` (path.id; the detail says which). Accepting a return never leaves a negative pending payout: a return exists only
- * inside the window, a pending return keeps its sale from settling (sales.return_pending, re-checked by settlement
- * under its lock), a settled sale refuses a return (409), and the database refuses a sale both refunded and settled.
+ * is 409 `conflict` (path.id; the detail says which). Accepting a return never leaves a negative pending payout: a return exists
+ * only inside the window, a pending return keeps its sale from settling (sales.return_pending, re-checked by settlement under its
+ * lock), a settled sale refuses a return (409), and the database refuses a sale both refunded and settled.
  *
  * What each role sees of a return: operators everything; the buyer its price and never the supplier; the
  * webmaster its payout and never the buyer (DESIGN.md §2).
@@ -42,14 +42,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_ATTEMPTS  5    /* deadlocks / serialisation failures before the request is failed */
-#define NOTE_CHARS    1000 /* comment, decision note, contest note */
+#define MAX_ATTEMPTS 5    /* deadlocks / serialisation failures before the request is failed */
+#define NOTE_CHARS   1000 /* comment, decision note, contest note */
 
 /* ---- the Return resource --------------------------------------------------------------------------------------- */
 
 #define RETURN_COLS                                                                                                                \
-    "r.id, r.sale_id, r.lead_id, n.slug, r.reason, r.comment, r.status, r.decided_by IS NULL, r.decided_at, "                     \
-    "r.decision_note, r.contest_note, r.contested_at, r.buyer_id, r.webmaster_id, s.price, s.payout, s.currency, "                \
+    "r.id, r.sale_id, r.lead_id, n.slug, r.reason, r.comment, r.status, r.decided_by IS NULL, r.decided_at, "                      \
+    "r.decision_note, r.contest_note, r.contested_at, r.buyer_id, r.webmaster_id, s.price, s.payout, s.currency, "                 \
     "r.refund_txn, r.created_at"
 #define RETURN_FROM " FROM returns r JOIN sales s ON s.id = r.sale_id JOIN niches n ON n.id = r.niche_id "
 
@@ -79,9 +79,9 @@ static json_t *return_json(const PGresult *r, int row, lx_role_t role)
 {
     int op = role == LX_ROLE_OPERATOR, buyer = role == LX_ROLE_ADVERTISER, supplier = role == LX_ROLE_WEBMASTER;
     const char *status = PQgetvalue(r, row, 6);
-    json_t *decided_by = strcmp(status, "pending") == 0 ? json_null()
+    json_t *decided_by = strcmp(status, "pending") == 0    ? json_null()
                          : PQgetvalue(r, row, 7)[0] == 't' ? json_string("policy")
-                                                          : json_string("operator");
+                                                           : json_string("operator");
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(PQgetvalue(r, row, 0)));
     json_object_set_new(o, "purchase_id", json_string(PQgetvalue(r, row, 1)));
@@ -224,10 +224,12 @@ void lx_api_returns_list(lx_req_t *lr)
 
 LX_DB_STMT(ret_begin, 0, "BEGIN");
 LX_DB_STMT(ret_commit, 0, "COMMIT");
+/* clang-format off */
 enum {
     S_ID, S_LEAD, S_BUYER, S_CAMPAIGN, S_WEBMASTER, S_NICHE, S_MODE, S_SHARE, S_PRICE, S_FEE, S_PAYOUT, S_CURRENCY, S_TXN,
     S_REFUNDED, S_SETTLED, S_IN_WINDOW, S_WINDOW_END, S_SLUG, S_AUTO, S_MAX_RATE
 };
+/* clang-format on */
 LX_DB_STMT(ret_lock_sale, 3,
            "SELECT s.id, s.lead_id, s.buyer_id, s.campaign_id, s.webmaster_id, s.niche_id, s.mode, s.share_index, s.price, "
            "s.fee, s.payout, s.currency, s.ledger_txn, s.refunded_at IS NOT NULL, s.settled_at IS NOT NULL, "
@@ -310,8 +312,7 @@ static void add_step1(lx_async_t *a, lx_req_t *lr, ret_t *t)
     a->job.flags = LX_DB_RESERVE;
     a->step = 1;
     lx_db_job_add(&a->job, &ret_begin);
-    lx_db_stmt_t *locks[] = {&ret_lock_sale, &ret_lock_return, &ret_lock_campaign, &ret_lock_lead, &ret_lock_balance,
-                             &ret_context};
+    lx_db_stmt_t *locks[] = {&ret_lock_sale, &ret_lock_return, &ret_lock_campaign, &ret_lock_lead, &ret_lock_balance, &ret_context};
     for (size_t k = 0; k < sizeof(locks) / sizeof(locks[0]); k++) {
         if (locks[k] == &ret_lock_return) {
             if (t->flow != FLOW_DECIDE) continue;
@@ -389,13 +390,20 @@ static int add_refund(lx_async_t *a, lx_req_t *lr, const ret_t *t, const char *t
 {
     const PGresult *sale = a->job.results[t->i_sale], *ctx = a->job.results[t->i_context];
     const PGresult *lead = a->job.results[t->i_lead];
-    lx_refund_sale_t s = {
-        .sale_id = PQgetvalue(sale, 0, S_ID), .lead_id = PQgetvalue(sale, 0, S_LEAD), .buyer_id = PQgetvalue(sale, 0, S_BUYER),
-        .webmaster_id = PQgetvalue(sale, 0, S_WEBMASTER), .currency = PQgetvalue(sale, 0, S_CURRENCY),
-        .niche = PQgetvalue(sale, 0, S_SLUG), .region = PQntuples(lead) == 1 ? PQgetvalue(lead, 0, 0) : NULL,
-        .mode = PQgetvalue(sale, 0, S_MODE), .share_index = (int)lx_db_int64(sale, 0, S_SHARE),
-        .price = lx_db_int64(sale, 0, S_PRICE), .fee = lx_db_int64(sale, 0, S_FEE), .payout = lx_db_int64(sale, 0, S_PAYOUT),
-        .buyer_receipt = lx_db_get(ctx, 0, C_BUYER_RECEIPT), .webmaster_receipt = lx_db_get(ctx, 0, C_WEBMASTER_RECEIPT)};
+    lx_refund_sale_t s = {.sale_id = PQgetvalue(sale, 0, S_ID),
+                          .lead_id = PQgetvalue(sale, 0, S_LEAD),
+                          .buyer_id = PQgetvalue(sale, 0, S_BUYER),
+                          .webmaster_id = PQgetvalue(sale, 0, S_WEBMASTER),
+                          .currency = PQgetvalue(sale, 0, S_CURRENCY),
+                          .niche = PQgetvalue(sale, 0, S_SLUG),
+                          .region = PQntuples(lead) == 1 ? PQgetvalue(lead, 0, 0) : NULL,
+                          .mode = PQgetvalue(sale, 0, S_MODE),
+                          .share_index = (int)lx_db_int64(sale, 0, S_SHARE),
+                          .price = lx_db_int64(sale, 0, S_PRICE),
+                          .fee = lx_db_int64(sale, 0, S_FEE),
+                          .payout = lx_db_int64(sale, 0, S_PAYOUT),
+                          .buyer_receipt = lx_db_get(ctx, 0, C_BUYER_RECEIPT),
+                          .webmaster_receipt = lx_db_get(ctx, 0, C_WEBMASTER_RECEIPT)};
     if (s.region == NULL) return -1;
     lx_ledger_rows_t ledger = {0};
     lx_receipt_rows_t receipts = {0};
@@ -461,8 +469,7 @@ static int add_decide(lx_async_t *a, lx_req_t *lr, ret_t *t)
     const char *txn_id = NULL;
     if (t->accept) {
         txn_id = lx_async_new_id(a);
-        if (add_refund(a, lr, t, txn_id, reason >= 0 && lx_return_reason_resale((lx_return_reason_t)reason), op) != 0)
-            return -1;
+        if (add_refund(a, lr, t, txn_id, reason >= 0 && lx_return_reason_resale((lx_return_reason_t)reason), op) != 0) return -1;
     }
     lx_db_call_t *c = lx_db_job_add(&a->job, &ret_decide);
     lx_db_param(c, 0, lx_async_str(a, t->return_id));

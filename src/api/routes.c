@@ -11,7 +11,7 @@ enum {
     M_HEALTHZ,
     M_READYZ,
     M_METRICS,
-    M_RECEIPT_KEYS, /* before any /v1/receipts/{id} */
+    M_RECEIPT_KEYS,    /* before any /v1/receipts/{id} */
     M_RECEIPTS_EXPORT, /* before /v1/receipts/{id} too */
     M_RECEIPTS_LIST,
     M_RECEIPTS_GET,
@@ -97,12 +97,12 @@ static const lx_route_desc_t niches_list = {lx_api_niches_list, ANY, 0, 0, M_NIC
 static const lx_route_desc_t niches_get = {lx_api_niches_get, ANY, 0, 0, M_NICHES_GET};
 static const lx_route_desc_t niches_update = {lx_api_niches_update, OP, LX_ROUTE_BODY_JSON, 0, M_NICHES_UPDATE};
 static const lx_route_desc_t regions_list = {lx_api_regions_list, ANY, 0, 0, M_REGIONS_LIST};
-static const lx_route_desc_t campaigns_create = {lx_api_campaigns_create, LX_ROLE_ADVERTISER, LX_ROUTE_BODY_JSON,
-                                                 0, M_CAMPAIGNS_CREATE};
+static const lx_route_desc_t campaigns_create = {lx_api_campaigns_create, LX_ROLE_ADVERTISER, LX_ROUTE_BODY_JSON, 0,
+                                                 M_CAMPAIGNS_CREATE};
 static const lx_route_desc_t campaigns_list = {lx_api_campaigns_list, OP | LX_ROLE_ADVERTISER, 0, 0, M_CAMPAIGNS_LIST};
 static const lx_route_desc_t campaigns_get = {lx_api_campaigns_get, OP | LX_ROLE_ADVERTISER, 0, 0, M_CAMPAIGNS_GET};
-static const lx_route_desc_t campaigns_update = {lx_api_campaigns_update, OP | LX_ROLE_ADVERTISER, LX_ROUTE_BODY_JSON,
-                                                 0, M_CAMPAIGNS_UPDATE};
+static const lx_route_desc_t campaigns_update = {lx_api_campaigns_update, OP | LX_ROLE_ADVERTISER, LX_ROUTE_BODY_JSON, 0,
+                                                 M_CAMPAIGNS_UPDATE};
 static const lx_route_desc_t campaigns_pause = {lx_api_campaigns_pause, OP | LX_ROLE_ADVERTISER, 0, 0, M_CAMPAIGNS_PAUSE};
 static const lx_route_desc_t campaigns_resume = {lx_api_campaigns_resume, OP | LX_ROLE_ADVERTISER, 0, 0, M_CAMPAIGNS_RESUME};
 static const lx_route_desc_t leads_create = {lx_api_leads_create, WM, LX_ROUTE_BODY_JSON, LEAD_BODY, M_LEADS_CREATE};
@@ -112,10 +112,12 @@ static const lx_route_desc_t leads_get = {lx_api_leads_get, ANY, 0, 0, M_LEADS_G
 static const lx_route_desc_t leads_erase_contact = {lx_api_leads_erase_contact, OP, 0, 0, M_LEADS_ERASE_CONTACT};
 static const lx_route_desc_t erasures_create = {lx_api_erasures_create, OP, LX_ROUTE_BODY_JSON, 0, M_ERASURES_CREATE};
 static const lx_route_desc_t market_leads_list = {lx_api_market_leads_list, LX_ROLE_ADVERTISER, 0, 0, M_MARKET_LEADS_LIST};
-static const lx_route_desc_t market_purchase = {lx_api_market_purchase, LX_ROLE_ADVERTISER, LX_ROUTE_BODY_JSON, 0, M_MARKET_PURCHASE};
+static const lx_route_desc_t market_purchase = {lx_api_market_purchase, LX_ROLE_ADVERTISER, LX_ROUTE_BODY_JSON, 0,
+                                                M_MARKET_PURCHASE};
 static const lx_route_desc_t purchases_list = {lx_api_purchases_list, OP | LX_ROLE_ADVERTISER, 0, 0, M_PURCHASES_LIST};
 static const lx_route_desc_t purchases_get = {lx_api_purchases_get, OP | LX_ROLE_ADVERTISER, 0, 0, M_PURCHASES_GET};
-static const lx_route_desc_t purchases_return = {lx_api_purchases_return, LX_ROLE_ADVERTISER, LX_ROUTE_BODY_JSON, 0, M_PURCHASES_RETURN};
+static const lx_route_desc_t purchases_return = {lx_api_purchases_return, LX_ROLE_ADVERTISER, LX_ROUTE_BODY_JSON, 0,
+                                                 M_PURCHASES_RETURN};
 static const lx_route_desc_t return_reasons = {lx_api_return_reasons, ANY, 0, 0, M_RETURN_REASONS};
 static const lx_route_desc_t returns_list = {lx_api_returns_list, ANY, 0, 0, M_RETURNS_LIST};
 static const lx_route_desc_t returns_get = {lx_api_returns_get, ANY, 0, 0, M_RETURNS_GET};

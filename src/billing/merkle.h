@@ -61,13 +61,13 @@ int lx_merkle_verify_inclusion(uint64_t m, uint64_t n, const lx_hash_t *leaf, co
                                const lx_hash_t *root);
 /* RFC 9162 defines consistency only for 0 < m < n. Here m == n holds iff the proof is empty and root_m equals root_n
  * (PROOF(n, D[0:n]) is empty); m == 0 and m > n never verify. */
-int lx_merkle_verify_consistency(uint64_t m, uint64_t n, const lx_hash_t *root_m, const lx_hash_t *root_n,
-                                 const lx_hash_t *path, size_t len);
+int lx_merkle_verify_consistency(uint64_t m, uint64_t n, const lx_hash_t *root_m, const lx_hash_t *root_n, const lx_hash_t *path,
+                                 size_t len);
 
 /* ---- appending ---- */
 typedef struct {
-    uint64_t size;         /* leaves so far */
-    lx_hash_t node[64];    /* node[L] = the perfect node of level L on the right edge, valid when bit L of size is set */
+    uint64_t size;      /* leaves so far */
+    lx_hash_t node[64]; /* node[L] = the perfect node of level L on the right edge, valid when bit L of size is set */
 } lx_merkle_frontier_t;
 
 /* Called for every node a leaf completes, the leaf itself (level 0) first, then upwards. */

@@ -29,13 +29,13 @@
 #include "util/error.h"
 #include "util/strbuf.h"
 
-#define LX_RECEIPT_VERSION 1
-#define LX_RECEIPT_CONTEXT "leadx-receipt-v1\n"
+#define LX_RECEIPT_VERSION   1
+#define LX_RECEIPT_CONTEXT   "leadx-receipt-v1\n"
 #define LX_TREE_HEAD_CONTEXT "leadx-tree-head-v1\n"
-#define LX_KEY_ID_LEN 16  /* hex characters */
-#define LX_SIG_B64_LEN 86 /* 64 bytes, unpadded base64url */
-#define LX_HASH_B64_LEN 43 /* 32 bytes, unpadded base64url */
-#define LX_PK_B64_LEN 43
+#define LX_KEY_ID_LEN        16 /* hex characters */
+#define LX_SIG_B64_LEN       86 /* 64 bytes, unpadded base64url */
+#define LX_HASH_B64_LEN      43 /* 32 bytes, unpadded base64url */
+#define LX_PK_B64_LEN        43
 
 /* ---- keys ---- */
 
@@ -107,15 +107,15 @@ void lx_sha256_b64(const char *data, size_t len, char out[LX_HASH_B64_LEN + 1]);
 void lx_lead_digest(const uint8_t key[32], const char *lead_id, char out[LX_HASH_B64_LEN + 1]);
 
 /* Appends JCS of the log entry; lead_digest and mode NULL and share_index -1 for null. */
-void lx_log_entry_canon(const char *kind, const char *receipt_hash, const char *lead_digest, const char *mode,
-                        int share_index, lx_strbuf_t *out);
+void lx_log_entry_canon(const char *kind, const char *receipt_hash, const char *lead_digest, const char *mode, int share_index,
+                        lx_strbuf_t *out);
 
 /* ---- verification (outside input: strict, never trusts the server) ---- */
 
 /* What a verified receipt says (pointers into `json_owner`, which the caller json_decref's). */
 typedef struct {
-    json_t *json_owner;   /* the parsed receipt object */
-    const json_t *body;   /* its body */
+    json_t *json_owner; /* the parsed receipt object */
+    const json_t *body; /* its body */
     const char *id, *kind, *account, *currency, *issued_at;
     int64_t amount;
     const char *lead_digest, *mode; /* NULL when absent/null */
@@ -131,8 +131,8 @@ typedef struct {
  * a strict base64url signature by a key of the ring whose validity covers issued_at. Error: the first failure,
  * with the JSON Pointer (under `where`, e.g. "/receipt") of what failed.
  */
-lx_status_t lx_receipt_verify(const json_t *receipt, const char *where, const lx_keyring_t *ring,
-                              lx_receipt_view_t *out, lx_error_t *err);
+lx_status_t lx_receipt_verify(const json_t *receipt, const char *where, const lx_keyring_t *ring, lx_receipt_view_t *out,
+                              lx_error_t *err);
 void lx_receipt_view_clear(lx_receipt_view_t *v);
 
 /* Appends JCS({"root_hash", "timestamp", "tree_size"}): the signed part of a tree head. */

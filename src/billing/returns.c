@@ -13,8 +13,8 @@
 
 #include <string.h>
 
-const char *const lx_return_reasons[LX_RETURN__COUNT + 1] = {"invalid_contact", "duplicate", "out_of_region", "fake", "other",
-                                                              NULL};
+const char *const lx_return_reasons[LX_RETURN__COUNT + 1] = {"invalid_contact", "duplicate", "out_of_region", "fake",
+                                                             "other",           NULL};
 
 static const char *const descriptions[LX_RETURN__COUNT] = {
     "The phone number or e-mail does not reach the person (wrong, disconnected, not theirs).",
@@ -80,9 +80,18 @@ int lx_refund_build(const lx_refund_sale_t *s, const char *txn_id, const char *c
 
     char digest[LX_HASH_B64_LEN + 1];
     lx_lead_digest(keys->lead_digest_key, s->lead_id, digest);
-    lx_receipt_body_t body = {.kind = "refund", .account = s->buyer_id, .ledger_txn = txn_id, .amount = s->price,
-                              .currency = s->currency, .lead_id = s->lead_id, .lead_digest = digest, .niche = s->niche,
-                              .region = s->region, .mode = s->mode, .share_index = s->share_index, .sale_id = s->sale_id,
+    lx_receipt_body_t body = {.kind = "refund",
+                              .account = s->buyer_id,
+                              .ledger_txn = txn_id,
+                              .amount = s->price,
+                              .currency = s->currency,
+                              .lead_id = s->lead_id,
+                              .lead_digest = digest,
+                              .niche = s->niche,
+                              .region = s->region,
+                              .mode = s->mode,
+                              .share_index = s->share_index,
+                              .sale_id = s->sale_id,
                               .reverses = s->buyer_receipt};
     const lx_signer_t *signer = lx_keys_signer(keys);
     lx_receipts_add(receipts, signer, LX_BOOK_BALANCE, &body, NULL);

@@ -38,7 +38,7 @@
 #include <string.h>
 #include <time.h>
 
-#define ROUND_DOC_MAX  ((size_t)256 << 20) /* hard cap of one round's parameter documents (far above 20,000 rows) */
+#define ROUND_DOC_MAX ((size_t)256 << 20) /* hard cap of one round's parameter documents (far above 20,000 rows) */
 
 struct st_lx_sequencer_t {
     const lx_keys_t *keys;
@@ -263,8 +263,10 @@ static int round_once(lx_sequencer_t *s, PGconn *pg)
         const char *np[] = {em.levels->base, em.idxs->base, em.hashes->base};
         const char *dp[] = {ids->base};
         const char *sp[] = {new_size};
-        if (lx_bgjob_command(s->job, pg, "entries", SQL_ENTRIES, 3, ep) != 0 || lx_bgjob_command(s->job, pg, "nodes", SQL_NODES_INSERT, 3, np) != 0 ||
-            lx_bgjob_command(s->job, pg, "dequeue", SQL_DEQUEUE, 1, dp) != 0 || lx_bgjob_command(s->job, pg, "state", SQL_STATE, 1, sp) != 0)
+        if (lx_bgjob_command(s->job, pg, "entries", SQL_ENTRIES, 3, ep) != 0 ||
+            lx_bgjob_command(s->job, pg, "nodes", SQL_NODES_INSERT, 3, np) != 0 ||
+            lx_bgjob_command(s->job, pg, "dequeue", SQL_DEQUEUE, 1, dp) != 0 ||
+            lx_bgjob_command(s->job, pg, "state", SQL_STATE, 1, sp) != 0)
             goto out;
     }
     /* The signed head of the new size. */
@@ -347,6 +349,6 @@ void lx_sequencer_render_metrics(const lx_sequencer_t *s, lx_strbuf_t *out)
                      "# HELP leadx_log_sequencer_connected 1 while the sequencer's database connection is up.\n"
                      "# TYPE leadx_log_sequencer_connected gauge\nleadx_log_sequencer_connected %d\n",
                      (unsigned long long)atomic_load(&m->tree_size), (unsigned long long)atomic_load(&m->entries_total),
-                     (unsigned long long)atomic_load(&m->heads_total), (unsigned long long)st.rounds,
-                     (unsigned long long)st.errors, (double)st.round_us / 1e6, st.connected);
+                     (unsigned long long)atomic_load(&m->heads_total), (unsigned long long)st.rounds, (unsigned long long)st.errors,
+                     (double)st.round_us / 1e6, st.connected);
 }

@@ -24,11 +24,10 @@ struct st_lx_settlement_t {
 };
 
 /* The due sales, locked; those another process holds are skipped (it is settling them). */
-static const char SQL_DUE[] =
-    "SELECT s.id FROM sales s JOIN niches n ON n.id = s.niche_id "
-    "WHERE s.settled_at IS NULL AND s.refunded_at IS NULL AND NOT s.return_pending "
-    "AND s.created_at + make_interval(hours => n.return_window_hours) <= now() "
-    "ORDER BY s.created_at LIMIT $1::int FOR UPDATE OF s SKIP LOCKED";
+static const char SQL_DUE[] = "SELECT s.id FROM sales s JOIN niches n ON n.id = s.niche_id "
+                              "WHERE s.settled_at IS NULL AND s.refunded_at IS NULL AND NOT s.return_pending "
+                              "AND s.created_at + make_interval(hours => n.return_window_hours) <= now() "
+                              "ORDER BY s.created_at LIMIT $1::int FOR UPDATE OF s SKIP LOCKED";
 /* A statement of its own (belt and braces: sales.return_pending is already re-checked on the locked row version by
  * FOR UPDATE; this snapshot follows the locks, so it sees every return committed before them). */
 static const char SQL_FINAL[] =
@@ -83,8 +82,8 @@ static int round_once(lx_settlement_t *s, PGconn *pg)
             lx_ledger_txn(&ledger, txn, "settlement", cur, NULL, NULL, NULL);
             lx_ledger_entry(&ledger, txn, wm, LX_BOOK_PENDING, -sum, cur);
             lx_ledger_entry(&ledger, txn, wm, LX_BOOK_AVAILABLE, sum, cur);
-            lx_receipt_body_t body = {.kind = "settlement", .account = wm, .ledger_txn = txn, .amount = sum,
-                                      .currency = cur, .share_index = -1};
+            lx_receipt_body_t body = {
+                .kind = "settlement", .account = wm, .ledger_txn = txn, .amount = sum, .currency = cur, .share_index = -1};
             lx_receipts_add(&receipts, lx_keys_signer(s->keys), LX_BOOK_AVAILABLE, &body, NULL);
         }
         for (int k = i; k < j; k++) {
@@ -100,8 +99,7 @@ static int round_once(lx_settlement_t *s, PGconn *pg)
         if (lx_bgjob_command(s->job, pg, "mark", SQL_MARK, 2, pm) != 0 ||
             lx_bgjob_command_arrays(s->job, pg, "txns", lx_ledger_insert_txns.sql, ledger.txn, LX_TXN_NCOLS) != 0 ||
             lx_bgjob_command_arrays(s->job, pg, "receipts", lx_receipts_insert.sql, receipts.col, LX_RCPT_NCOLS) != 0 ||
-            lx_bgjob_command_arrays(s->job, pg, "entries", lx_ledger_insert_entries.sql, ledger.entry,
-                                    LX_ENTRY_NCOLS) != 0)
+            lx_bgjob_command_arrays(s->job, pg, "entries", lx_ledger_insert_entries.sql, ledger.entry, LX_ENTRY_NCOLS) != 0)
             goto done;
     }
     if (lx_bgjob_command(s->job, pg, "commit", "COMMIT", 0, NULL) != 0) goto done;

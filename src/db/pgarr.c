@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#define HEADER_BYTES 20                     /* ndim, flags, element type, one dimension's length and lower bound */
+#define HEADER_BYTES       20                /* ndim, flags, element type, one dimension's length and lower bound */
 #define PG_EPOCH_OFFSET_US 946684800000000LL /* 2000-01-01T00:00:00Z, PostgreSQL's epoch, in Unix microseconds */
 
 static void put32(char *p, uint32_t v)

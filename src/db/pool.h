@@ -35,8 +35,8 @@
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
 
-#define LX_DB_MAX_CALLS 12
-#define LX_DB_MAX_STMTS 256
+#define LX_DB_MAX_CALLS  12
+#define LX_DB_MAX_STMTS  256
 #define LX_DB_MAX_PARAMS 32 /* per statement: the lead insert sends one array per column */
 
 typedef struct st_lx_db_t lx_db_t;

@@ -473,8 +473,8 @@ int lx_server_run(const lx_config_t *cfg, lx_keys_t *keys, const lx_regions_t *r
         h2o_multithread_send_message(&srv->workers[i].shutdown_rcv, lx_calloc(1, sizeof(h2o_multithread_message_t)));
     for (size_t i = 0; i < srv->nworkers; i++) pthread_join(srv->workers[i].tid, NULL);
     lx_sequencer_stop(srv->sequencer); /* a round in flight is cancelled and rolls back */
-    lx_settlement_stop(settlement);     /* likewise */
-    lx_keywatch_stop(keywatch);         /* before `keys` goes: it adopts into them */
+    lx_settlement_stop(settlement);    /* likewise */
+    lx_keywatch_stop(keywatch);        /* before `keys` goes: it adopts into them */
     lx_log(LX_LOG_INFO, "stopped", "leadx stopped");
     rc = 0;
     for (size_t i = 0; i < srv->nworkers; i++) free(srv->workers[i].metrics);

@@ -41,20 +41,21 @@ static const uint32_t velocity_types[VEL_NCOLS] = {LX_PG_INT4, LX_PG_TEXT, LX_PG
 /* release uses the first two columns of reassign */
 enum { RE_N, RE_H, RE_L, RE_W, RE_NCOLS };
 static const uint32_t reassign_types[RE_NCOLS] = {LX_PG_UUID, LX_PG_BYTEA, LX_PG_UUID, LX_PG_UUID};
+/* clang-format off */
 enum {
     L_ID, L_W, L_N, L_REGION, L_MODE, L_STATUS, L_SCORE, L_TEMP, L_REASONS, L_DUP, L_PH, L_EH, L_PC,
     L_CT, L_CK, L_ATTRS, L_CONSENT, L_SOURCE, L_IP, L_SUB, L_AT, L_MS, L_SM, L_SS, L_PT, L_TTL, LEAD_NCOLS
 };
+/* clang-format on */
 enum { SALE_ID, SALE_L, SALE_B, SALE_C, SALE_W, SALE_N, SALE_M, SALE_K, SALE_P, SALE_F, SALE_O, SALE_CUR, SALE_T, SALE_NCOLS };
-static const uint32_t sale_types[SALE_NCOLS] = {LX_PG_UUID, LX_PG_UUID, LX_PG_UUID, LX_PG_UUID, LX_PG_UUID,
-                                                LX_PG_UUID, LX_PG_TEXT, LX_PG_INT4, LX_PG_INT8, LX_PG_INT8,
-                                                LX_PG_INT8, LX_PG_TEXT, LX_PG_UUID};
+static const uint32_t sale_types[SALE_NCOLS] = {LX_PG_UUID, LX_PG_UUID, LX_PG_UUID, LX_PG_UUID, LX_PG_UUID, LX_PG_UUID, LX_PG_TEXT,
+                                                LX_PG_INT4, LX_PG_INT8, LX_PG_INT8, LX_PG_INT8, LX_PG_TEXT, LX_PG_UUID};
 enum { SPEND_ID, SPEND_S, SPEND_N, SPEND_NCOLS };
 static const uint32_t spend_types[SPEND_NCOLS] = {LX_PG_UUID, LX_PG_INT8, LX_PG_INT4};
 static const uint32_t lead_types[LEAD_NCOLS] = {
-    LX_PG_UUID,  LX_PG_UUID,  LX_PG_UUID,  LX_PG_TEXT,  LX_PG_TEXT,  LX_PG_TEXT,  LX_PG_INT4,        LX_PG_TEXT, LX_PG_TEXT,
-    LX_PG_UUID,  LX_PG_BYTEA, LX_PG_BYTEA, LX_PG_TEXT,  LX_PG_BYTEA, LX_PG_BYTEA, LX_PG_JSONB,       LX_PG_JSONB,
-    LX_PG_JSONB, LX_PG_TEXT,  LX_PG_TEXT,  LX_PG_TIMESTAMPTZ, LX_PG_INT4, LX_PG_TEXT, LX_PG_INT4, LX_PG_INT8, LX_PG_INT4};
+    LX_PG_UUID, LX_PG_UUID,  LX_PG_UUID,        LX_PG_TEXT, LX_PG_TEXT,  LX_PG_TEXT,  LX_PG_INT4,  LX_PG_TEXT,  LX_PG_TEXT,
+    LX_PG_UUID, LX_PG_BYTEA, LX_PG_BYTEA,       LX_PG_TEXT, LX_PG_BYTEA, LX_PG_BYTEA, LX_PG_JSONB, LX_PG_JSONB, LX_PG_JSONB,
+    LX_PG_TEXT, LX_PG_TEXT,  LX_PG_TIMESTAMPTZ, LX_PG_INT4, LX_PG_TEXT,  LX_PG_INT4,  LX_PG_INT8,  LX_PG_INT4};
 
 LX_DB_STMT(st_begin, 0, "BEGIN");
 LX_DB_STMT(st_commit, 0, "COMMIT");
@@ -83,18 +84,18 @@ LX_DB_STMT(st_claim, 5,
            "expires_at = CASE WHEN c.expires_at <= now() THEN EXCLUDED.expires_at ELSE c.expires_at END "
            "RETURNING c.niche_id, encode(c.hash, 'hex'), c.lead_id, c.webmaster_id");
 #define NOW_BUCKET "(extract(epoch from now())::bigint / 600)"
-LX_DB_STMT(
-    st_signals, 7,
-    "SELECT x.i, "
-    "CASE WHEN x.ip IS NULL THEN 0 ELSE (SELECT coalesce(sum(v.n), 0) FROM intake_velocity v WHERE v.kind = 1 "
-    "  AND v.key = x.ip AND v.bucket > " NOW_BUCKET " - 7) END, "
-    "CASE WHEN x.sub IS NULL THEN 0 ELSE (SELECT coalesce(sum(v.n), 0) FROM intake_velocity v WHERE v.kind = 2 "
-    "  AND v.key = x.w::text || ':' || x.sub AND v.bucket > " NOW_BUCKET " - 7) END, "
-    "(SELECT coalesce(string_agg(DISTINCT l.niche_id::text, ','), '') FROM leads l WHERE (l.phone_hash = x.ph "
-    "  OR l.email_hash = x.eh) AND l.niche_id <> x.n "
-    "  AND l.created_at > now() - interval '" LX_INTAKE_OTHER_NICHES_WINDOW "'), "
-    "EXISTS (SELECT 1 FROM suppressions s WHERE s.hash IN (x.ph, x.eh)) "
-    "FROM unnest($1::int[], $2::text[], $3::uuid[], $4::text[], $5::bytea[], $6::bytea[], $7::uuid[]) AS x(i, ip, w, sub, ph, eh, n)");
+LX_DB_STMT(st_signals, 7,
+           "SELECT x.i, "
+           "CASE WHEN x.ip IS NULL THEN 0 ELSE (SELECT coalesce(sum(v.n), 0) FROM intake_velocity v WHERE v.kind = 1 "
+           "  AND v.key = x.ip AND v.bucket > " NOW_BUCKET " - 7) END, "
+           "CASE WHEN x.sub IS NULL THEN 0 ELSE (SELECT coalesce(sum(v.n), 0) FROM intake_velocity v WHERE v.kind = 2 "
+           "  AND v.key = x.w::text || ':' || x.sub AND v.bucket > " NOW_BUCKET " - 7) END, "
+           "(SELECT coalesce(string_agg(DISTINCT l.niche_id::text, ','), '') FROM leads l WHERE (l.phone_hash = x.ph "
+           "  OR l.email_hash = x.eh) AND l.niche_id <> x.n "
+           "  AND l.created_at > now() - interval '" LX_INTAKE_OTHER_NICHES_WINDOW "'), "
+           "EXISTS (SELECT 1 FROM suppressions s WHERE s.hash IN (x.ph, x.eh)) "
+           "FROM unnest($1::int[], $2::text[], $3::uuid[], $4::text[], $5::bytea[], $6::bytea[], $7::uuid[]) AS x(i, ip, w, sub, "
+           "ph, eh, n)");
 /* The campaigns that may buy a lead of this batch (active, of an active advertiser, in one of its niches, bidding in
  * one of its regions or their countries), locked in id order, with what the auction needs: the local weekday and
  * minute and today's count computed in the campaign's zone (glibc's zone handling is process-wide state). */
@@ -283,7 +284,7 @@ typedef struct {
     lx_strbuf_t p[NPARAMS];                         /* statement parameters; they must outlive the job */
     lx_pgarr_t claim[CLAIM_NCOLS], signal[SIG_NCOLS], velocity[VEL_NCOLS], reassign[RE_NCOLS], release[RE_NCOLS];
     lx_pgarr_t lead[LEAD_NCOLS], sale[SALE_NCOLS], spend[SPEND_NCOLS];
-    lx_ledger_rows_t ledger;   /* the sold leads' ledger transactions and entries */
+    lx_ledger_rows_t ledger;    /* the sold leads' ledger transactions and entries */
     lx_receipt_rows_t receipts; /* and their signed receipts */
 } batch_t;
 
@@ -854,7 +855,6 @@ static void auction_all(batch_t *b)
 
 /* ---- writing ------------------------------------------------------------------------ */
 
-
 /*
  * The batch's receipts (billing/receipts.h), one per account each sale touches: every buyer's with its price and the
  * supplier's with that sale's payout, so neither shows the other side. One issued_at for the batch: it commits as one.
@@ -872,9 +872,14 @@ static void add_receipts(batch_t *b)
         if (it->nsales == 0) continue;
         char digest[LX_HASH_B64_LEN + 1];
         lx_lead_digest(keys->lead_digest_key, it->id, digest);
-        lx_receipt_body_t body = {.kind = "sale", .issued_at = issued_at, .ledger_txn = it->txn_id,
-                                  .currency = it->niche->currency, .lead_id = it->id, .lead_digest = digest,
-                                  .niche = it->niche->slug, .region = it->lead.region,
+        lx_receipt_body_t body = {.kind = "sale",
+                                  .issued_at = issued_at,
+                                  .ledger_txn = it->txn_id,
+                                  .currency = it->niche->currency,
+                                  .lead_id = it->id,
+                                  .lead_digest = digest,
+                                  .niche = it->niche->slug,
+                                  .region = it->lead.region,
                                   .mode = lx_sale_mode_name((lx_sale_mode_t)it->sold_mode)};
         for (size_t k = 0; k < it->nsales; k++) {
             const lx_intake_sale_t *sale = &it->sales[k];

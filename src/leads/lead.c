@@ -76,8 +76,6 @@ static int name_char_ok(uint32_t c)
     return 1;
 }
 
-
-
 /* A trimmed, non-empty, capped text member; returns a new JSON string or NULL (absent or invalid). */
 enum { TEXT_PLAIN = 0, TEXT_NAME = 1, TEXT_MULTILINE = 2 };
 

@@ -43,14 +43,14 @@ json_t *lx_niche_json(const PGresult *r, int row)
         lx_log(LX_LOG_ERROR, "niche_schema_unreadable", "niche %s: stored attribute schema does not parse", PQgetvalue(r, row, 1));
         attrs = json_pack("{s:{s:s}}", "__unreadable__", "type", "damaged"); /* fails lx_attrs_validate: 500 */
     }
-    json_t *n = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:o, s:o}", "id",
-                     PQgetvalue(r, row, 0), "slug", PQgetvalue(r, row, 1), "name", PQgetvalue(r, row, 2), "currency",
-                     PQgetvalue(r, row, 3), "max_shares", (json_int_t)col_int(r, row, 4), "floor_exclusive",
-                     (json_int_t)col_int(r, row, 5), "floor_shared", (json_int_t)col_int(r, row, 6), "return_window_hours",
-                     (json_int_t)col_int(r, row, 7), "inventory_ttl_hours", (json_int_t)col_int(r, row, 8), "dedupe_days",
-                     (json_int_t)col_int(r, row, 9), "fee_bps", (json_int_t)col_int(r, row, 10), "min_quality",
-                     (json_int_t)col_int(r, row, 11), "attributes", attrs, "status", PQgetvalue(r, row, 13), "created_at",
-                     lx_ts_json(r, row, 14), "updated_at", lx_ts_json(r, row, 15));
+    json_t *n =
+        json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:s, s:o, s:o}", "id", PQgetvalue(r, row, 0),
+                  "slug", PQgetvalue(r, row, 1), "name", PQgetvalue(r, row, 2), "currency", PQgetvalue(r, row, 3), "max_shares",
+                  (json_int_t)col_int(r, row, 4), "floor_exclusive", (json_int_t)col_int(r, row, 5), "floor_shared",
+                  (json_int_t)col_int(r, row, 6), "return_window_hours", (json_int_t)col_int(r, row, 7), "inventory_ttl_hours",
+                  (json_int_t)col_int(r, row, 8), "dedupe_days", (json_int_t)col_int(r, row, 9), "fee_bps",
+                  (json_int_t)col_int(r, row, 10), "min_quality", (json_int_t)col_int(r, row, 11), "attributes", attrs, "status",
+                  PQgetvalue(r, row, 13), "created_at", lx_ts_json(r, row, 14), "updated_at", lx_ts_json(r, row, 15));
     json_object_set_new(n, "return_auto_accept", auto_accept_json(r, row));
     json_object_set_new(n, "return_max_rate_bps", json_integer(col_int(r, row, 17)));
     return n;

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 /* Encoded length of n bytes (without the NUL). */
-#define LX_B64URL_LEN(n) (((n) * 4 + 2) / 3)
+#define LX_B64URL_LEN(n) (((n)*4 + 2) / 3)
 
 /* Writes LX_B64URL_LEN(n) characters and a NUL to `out`; returns the length. */
 size_t lx_b64url_encode(const uint8_t *in, size_t n, char *out);

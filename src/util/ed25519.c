@@ -73,8 +73,7 @@ static void fe_tobytes(uint8_t s[32], const fe h)
     t[3] += t[2] >> 51, t[2] &= MASK51;
     t[4] += t[3] >> 51, t[3] &= MASK51;
     t[4] &= MASK51;
-    uint64_t w[4] = {t[0] | (t[1] << 51), (t[1] >> 13) | (t[2] << 38), (t[2] >> 26) | (t[3] << 25),
-                     (t[3] >> 39) | (t[4] << 12)};
+    uint64_t w[4] = {t[0] | (t[1] << 51), (t[1] >> 13) | (t[2] << 38), (t[2] >> 26) | (t[3] << 25), (t[3] >> 39) | (t[4] << 12)};
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 8; j++) s[8 * i + j] = (uint8_t)(w[i] >> (8 * j));
 }
@@ -97,9 +96,8 @@ static void fe_add(fe h, const fe f, const fe g)
 static void fe_sub(fe h, const fe f, const fe g)
 {
     /* 4p = 4 * (2^255 - 19) in limbs */
-    uint64_t t0 = f[0] + 0x1fffffffffffb4 - g[0], t1 = f[1] + 0x1ffffffffffffc - g[1],
-             t2 = f[2] + 0x1ffffffffffffc - g[2], t3 = f[3] + 0x1ffffffffffffc - g[3],
-             t4 = f[4] + 0x1ffffffffffffc - g[4];
+    uint64_t t0 = f[0] + 0x1fffffffffffb4 - g[0], t1 = f[1] + 0x1ffffffffffffc - g[1], t2 = f[2] + 0x1ffffffffffffc - g[2],
+             t3 = f[3] + 0x1ffffffffffffc - g[3], t4 = f[4] + 0x1ffffffffffffc - g[4];
     t1 += t0 >> 51, t0 &= MASK51;
     t2 += t1 >> 51, t1 &= MASK51;
     t3 += t2 >> 51, t2 &= MASK51;
@@ -148,8 +146,7 @@ static void fe_mul(fe h, const fe f, const fe g)
 static void fe_sq(fe h, const fe f)
 {
     uint64_t f0 = f[0], f1 = f[1], f2 = f[2], f3 = f[3], f4 = f[4];
-    uint64_t f0_2 = 2 * f0, f1_2 = 2 * f1, f1_38 = 38 * f1, f2_38 = 38 * f2, f3_38 = 38 * f3, f3_19 = 19 * f3,
-             f4_19 = 19 * f4;
+    uint64_t f0_2 = 2 * f0, f1_2 = 2 * f1, f1_38 = 38 * f1, f2_38 = 38 * f2, f3_38 = 38 * f3, f3_19 = 19 * f3, f4_19 = 19 * f4;
     u128 r0 = (u128)f0 * f0 + (u128)f1_38 * f4 + (u128)f2_38 * f3;
     u128 r1 = (u128)f0_2 * f1 + (u128)f2_38 * f4 + (u128)f3_19 * f3;
     u128 r2 = (u128)f0_2 * f2 + (u128)f1 * f1 + (u128)f3_38 * f4;
@@ -168,24 +165,24 @@ static void fe_sqn(fe h, const fe f, int n)
 static void fe_pow_2_250_1(fe out, fe z11, const fe z)
 {
     fe z2, t, z9, z2_5_0, z2_10_0, z2_20_0, z2_50_0, z2_100_0;
-    fe_sq(z2, z);            /* 2 */
-    fe_sqn(t, z2, 2);        /* 8 */
-    fe_mul(z9, t, z);        /* 9 */
-    fe_mul(z11, z9, z2);     /* 11 */
-    fe_sq(t, z11);           /* 22 */
-    fe_mul(z2_5_0, t, z9);   /* 2^5 - 1 */
+    fe_sq(z2, z);          /* 2 */
+    fe_sqn(t, z2, 2);      /* 8 */
+    fe_mul(z9, t, z);      /* 9 */
+    fe_mul(z11, z9, z2);   /* 11 */
+    fe_sq(t, z11);         /* 22 */
+    fe_mul(z2_5_0, t, z9); /* 2^5 - 1 */
     fe_sqn(t, z2_5_0, 5);
     fe_mul(z2_10_0, t, z2_5_0);
     fe_sqn(t, z2_10_0, 10);
     fe_mul(z2_20_0, t, z2_10_0);
     fe_sqn(t, z2_20_0, 20);
-    fe_mul(t, t, z2_20_0);   /* 2^40 - 1 */
+    fe_mul(t, t, z2_20_0); /* 2^40 - 1 */
     fe_sqn(t, t, 10);
     fe_mul(z2_50_0, t, z2_10_0);
     fe_sqn(t, z2_50_0, 50);
     fe_mul(z2_100_0, t, z2_50_0);
     fe_sqn(t, z2_100_0, 100);
-    fe_mul(t, t, z2_100_0);  /* 2^200 - 1 */
+    fe_mul(t, t, z2_100_0); /* 2^200 - 1 */
     fe_sqn(t, t, 50);
     fe_mul(out, t, z2_50_0); /* 2^250 - 1 */
 }
@@ -194,7 +191,7 @@ static void fe_invert(fe out, const fe z)
 {
     fe t, z11;
     fe_pow_2_250_1(t, z11, z);
-    fe_sqn(t, t, 5);    /* 2^255 - 32 */
+    fe_sqn(t, t, 5);     /* 2^255 - 32 */
     fe_mul(out, t, z11); /* 2^255 - 21 = p - 2 */
 }
 
@@ -251,9 +248,9 @@ typedef struct st_lx_ed25519_precomp_t {
 #ifndef W
 #define W 8 /* window bits */
 #endif
-#define NDIGITS ((253 + W) / W)      /* digits of a scalar below 2^253, with room for the top carry */
-#define NPOS ((NDIGITS + 1) / 2)     /* table positions (odd and even digits share them) */
-#define NMULT (1 << (W - 1))         /* multiples per position */
+#define NDIGITS ((253 + W) / W)     /* digits of a scalar below 2^253, with room for the top carry */
+#define NPOS    ((NDIGITS + 1) / 2) /* table positions (odd and even digits share them) */
+#define NMULT   (1 << (W - 1))      /* multiples per position */
 typedef precomp_t table_t[NPOS][NMULT];
 
 static struct {
@@ -528,9 +525,8 @@ static int has_small_order(const uint8_t s[32])
 
 static int scalar_is_canonical(const uint8_t s[32]) /* s < L */
 {
-    static const uint8_t L[32] = {0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7,
-                                  0xa2, 0xde, 0xf9, 0xde, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-                                  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10};
+    static const uint8_t L[32] = {0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+                                  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10};
     for (int i = 31; i >= 0; i--) {
         if (s[i] < L[i]) return 1;
         if (s[i] > L[i]) return 0;
@@ -544,9 +540,9 @@ static int scalar_is_canonical(const uint8_t s[32]) /* s < L */
 
 struct st_lx_ed25519_key_t {
     uint8_t pk[32];
-    int fast;         /* usable on the fast path (canonical, not of small order, on the curve) */
-    unsigned uses;    /* verifications so far, until the table is built */
-    table_t *table;   /* multiples of -A, or NULL */
+    int fast;       /* usable on the fast path (canonical, not of small order, on the curve) */
+    unsigned uses;  /* verifications so far, until the table is built */
+    table_t *table; /* multiples of -A, or NULL */
 };
 
 lx_ed25519_key_t *lx_ed25519_key_new(const uint8_t pk[32])

@@ -57,10 +57,20 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_REALTIME, &now);
     lx_ts_format_us((int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000, issued_at);
     lx_lead_digest(keys.lead_digest_key, new_id(lead), digest);
-    lx_receipt_body_t body = {.id = new_id(id), .kind = "sale", .issued_at = issued_at, .account = new_id(account),
-                              .ledger_txn = new_id(txn), .amount = -19900, .currency = "RUB", .lead_id = lead,
-                              .lead_digest = digest, .niche = "bench-microloans", .region = "RU-MOW", .mode = "shared",
-                              .share_index = 1, .sale_id = new_id(sale)};
+    lx_receipt_body_t body = {.id = new_id(id),
+                              .kind = "sale",
+                              .issued_at = issued_at,
+                              .account = new_id(account),
+                              .ledger_txn = new_id(txn),
+                              .amount = -19900,
+                              .currency = "RUB",
+                              .lead_id = lead,
+                              .lead_digest = digest,
+                              .niche = "bench-microloans",
+                              .region = "RU-MOW",
+                              .mode = "shared",
+                              .share_index = 1,
+                              .sale_id = new_id(sale)};
 
     lx_strbuf_t canon;
     lx_strbuf_init(&canon, 1 << 20);
@@ -112,8 +122,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "receipt_sign: a buffer overflowed or the body is empty\n");
         return 1;
     }
-    printf("canon_us=%.3f sign_us=%.3f add_us=%.3f digest_us=%.3f body_bytes=%zu row_bytes=%zu\n", canon_us, sign_us,
-           add_us, digest_us, body_bytes, row_bytes);
+    printf("canon_us=%.3f sign_us=%.3f add_us=%.3f digest_us=%.3f body_bytes=%zu row_bytes=%zu\n", canon_us, sign_us, add_us,
+           digest_us, body_bytes, row_bytes);
     lx_strbuf_free(&canon);
     lx_receipts_free(&rows);
     return 0;

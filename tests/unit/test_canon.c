@@ -529,8 +529,9 @@ static void member_is(const char *doc, const char *key, const char *want)
 
 static void test_member(void)
 {
-    static const char body[] = "{\"amount\":-73400,\"lead_digest\":\"AbC-_9\",\"mode\":\"shared\","
-                               "\"nested\":{\"mode\":\"x\",\"a\":[1,{\"b\":\"]}\"}]},\"note\":\"\\\"mode\\\":\\\"y\",\"share_index\":2}";
+    static const char body[] =
+        "{\"amount\":-73400,\"lead_digest\":\"AbC-_9\",\"mode\":\"shared\","
+        "\"nested\":{\"mode\":\"x\",\"a\":[1,{\"b\":\"]}\"}]},\"note\":\"\\\"mode\\\":\\\"y\",\"share_index\":2}";
     member_is(body, "amount", "-73400");
     member_is(body, "lead_digest", "\"AbC-_9\"");
     member_is(body, "mode", "\"shared\""); /* not the nested one, nor the one inside a string */
@@ -543,8 +544,18 @@ static void test_member(void)
     member_is(" { \"a\" : true , \"b\" : null } ", "a", "true");
     member_is("{}", "a", NULL);
     member_is("{\"a\":1", "a", "1"); /* found before the damage */
-    static const char *const broken[] = {"", "[1]", "\"a\"", "{\"a\"", "{\"a\":", "{\"a\":\"x", "{\"a\":{\"b\":1",
-                                         "{\"a\" 1}", "{\"a\":1 \"b\":2}", "{\"a\":1,}", "{\"x\\", "{\"a\":\"\\"};
+    static const char *const broken[] = {"",
+                                         "[1]",
+                                         "\"a\"",
+                                         "{\"a\"",
+                                         "{\"a\":",
+                                         "{\"a\":\"x",
+                                         "{\"a\":{\"b\":1",
+                                         "{\"a\" 1}",
+                                         "{\"a\":1 \"b\":2}",
+                                         "{\"a\":1,}",
+                                         "{\"x\\",
+                                         "{\"a\":\"\\"};
     for (size_t i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) member_is(broken[i], "b", NULL);
     /* never reads past len: a document cut anywhere either ends the scan or still finds members before the cut */
     for (size_t cut = 0; cut < sizeof(body) - 1; cut++) {

@@ -120,7 +120,7 @@ static void test_edges(void)
     memset(encs[ne], 0xff, 32), encs[ne][0] = 0xee, encs[ne++][31] = 0x7f; /* p + 1 */
     memset(encs[ne], 0xff, 32), encs[ne][0] = 0xef, encs[ne++][31] = 0x7f; /* p + 2 */
     memset(encs[ne], 0xff, 32), encs[ne++][31] = 0x7f;                     /* 2^255 - 1 */
-    for (int i = 0, n0 = ne; i < n0; i++) { /* and each with the sign bit */
+    for (int i = 0, n0 = ne; i < n0; i++) {                                /* and each with the sign bit */
         memcpy(encs[ne], encs[i], 32);
         encs[ne++][31] |= 0x80;
     }

@@ -16,7 +16,8 @@ static void check_hex(lx_pgarr_t *a, const char *want, const char *what)
 {
     lx_pgarr_finish(a);
     char got[1024] = "";
-    for (size_t i = 0; i < a->buf.len && 2 * i + 2 < sizeof(got); i++) snprintf(got + 2 * i, 3, "%02x", (unsigned char)a->buf.base[i]);
+    for (size_t i = 0; i < a->buf.len && 2 * i + 2 < sizeof(got); i++)
+        snprintf(got + 2 * i, 3, "%02x", (unsigned char)a->buf.base[i]);
     CHECK_CTX("%s", what);
     CHECK_EQ_STR(got, want);
     CHECK_CTX("%s", "");
@@ -82,8 +83,8 @@ int main(void)
     for (int i = 0; i < 100000; i++) lx_pgarr_int4(&a, i);
     lx_pgarr_finish(&a);
     CHECK_EQ_INT(a.buf.len, 20 + 100000 * 8);
-    CHECK_EQ_INT((unsigned char)a.buf.base[12] << 24 | (unsigned char)a.buf.base[13] << 16 |
-                     (unsigned char)a.buf.base[14] << 8 | (unsigned char)a.buf.base[15],
+    CHECK_EQ_INT((unsigned char)a.buf.base[12] << 24 | (unsigned char)a.buf.base[13] << 16 | (unsigned char)a.buf.base[14] << 8 |
+                     (unsigned char)a.buf.base[15],
                  100000);
 
     lx_pgarr_free(&a);

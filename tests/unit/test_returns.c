@@ -51,8 +51,8 @@ static void test_from_pg(void)
     CHECK_EQ_INT(m, 1u << LX_RETURN_FAKE);
     CHECK_EQ_INT(lx_return_reasons_from_pg("{other,invalid_contact,duplicate}", &m), 0);
     CHECK_EQ_INT(m, (1u << LX_RETURN_OTHER) | (1u << LX_RETURN_INVALID_CONTACT) | (1u << LX_RETURN_DUPLICATE));
-    static const char *const bad[] = {"", "{", "}", "fake", "{fake,}", "{,fake}", "{fake,,other}", "{\"fake\"}",
-                                      "{FAKE}", "{fake} ", "NULL"};
+    static const char *const bad[] = {"",           "{",      "}",       "fake", "{fake,}", "{,fake}", "{fake,,other}",
+                                      "{\"fake\"}", "{FAKE}", "{fake} ", "NULL"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         CHECK_CTX("%s", bad[i]);
         CHECK_EQ_INT(lx_return_reasons_from_pg(bad[i], &m), -1);
@@ -68,11 +68,11 @@ static void test_policy(void)
     /* (accepted + 1) * 10000 <= bps * purchases, exactly at the edge. */
     CHECK(lx_return_auto_accept(dup, LX_RETURN_DUPLICATE, 0, 1, 10000));
     CHECK(!lx_return_auto_accept(dup, LX_RETURN_DUPLICATE, 0, 1, 9999));
-    CHECK(lx_return_auto_accept(dup, LX_RETURN_DUPLICATE, 0, 10, 1000)); /* 1 of 10 = 10 % */
-    CHECK(!lx_return_auto_accept(dup, LX_RETURN_DUPLICATE, 1, 10, 1000)); /* 2 of 10 */
-    CHECK(lx_return_auto_accept(dup, LX_RETURN_DUPLICATE, 1, 20, 1000)); /* 2 of 20 */
+    CHECK(lx_return_auto_accept(dup, LX_RETURN_DUPLICATE, 0, 10, 1000));    /* 1 of 10 = 10 % */
+    CHECK(!lx_return_auto_accept(dup, LX_RETURN_DUPLICATE, 1, 10, 1000));   /* 2 of 10 */
+    CHECK(lx_return_auto_accept(dup, LX_RETURN_DUPLICATE, 1, 20, 1000));    /* 2 of 20 */
     CHECK(!lx_return_auto_accept(dup, LX_RETURN_DUPLICATE, 0, 1000000, 0)); /* 0 bps: an operator decides all */
-    CHECK(!lx_return_auto_accept(dup, LX_RETURN_DUPLICATE, 0, 0, 10000)); /* no purchase counted: refuse */
+    CHECK(!lx_return_auto_accept(dup, LX_RETURN_DUPLICATE, 0, 0, 10000));   /* no purchase counted: refuse */
     CHECK(!lx_return_auto_accept(dup, LX_RETURN_DUPLICATE, -1, 10, 10000));
     CHECK(lx_return_auto_accept(0x1f, LX_RETURN_OTHER, INT64_C(999999999), INT64_C(1000000000), 10000));
 }
@@ -97,12 +97,20 @@ static void fixture(fixture_t *f)
     f->ring.n = 1;
 }
 
-static const lx_refund_sale_t SALE = {
-    .sale_id = "01a20000-0000-7000-8000-000000000001", .lead_id = "01a20000-0000-7000-8000-000000000002",
-    .buyer_id = "01a20000-0000-7000-8000-000000000003", .webmaster_id = "01a20000-0000-7000-8000-000000000004",
-    .currency = "RUB", .niche = "loans", .region = "RU-MOW", .mode = "shared", .share_index = 2, .price = 20000,
-    .fee = 3000, .payout = 17000, .buyer_receipt = "01a20000-0000-7000-8000-0000000000b1",
-    .webmaster_receipt = "01a20000-0000-7000-8000-0000000000b2"};
+static const lx_refund_sale_t SALE = {.sale_id = "01a20000-0000-7000-8000-000000000001",
+                                      .lead_id = "01a20000-0000-7000-8000-000000000002",
+                                      .buyer_id = "01a20000-0000-7000-8000-000000000003",
+                                      .webmaster_id = "01a20000-0000-7000-8000-000000000004",
+                                      .currency = "RUB",
+                                      .niche = "loans",
+                                      .region = "RU-MOW",
+                                      .mode = "shared",
+                                      .share_index = 2,
+                                      .price = 20000,
+                                      .fee = 3000,
+                                      .payout = 17000,
+                                      .buyer_receipt = "01a20000-0000-7000-8000-0000000000b1",
+                                      .webmaster_receipt = "01a20000-0000-7000-8000-0000000000b2"};
 #define TXN "01a20000-0000-7000-8000-0000000000f1"
 
 static uint32_t get32(const unsigned char *p)
@@ -147,9 +155,9 @@ static json_t *rows_json(lx_pgarr_t *cols, const char *const *names, int n)
 
 static const char *const TXN_NAMES[LX_TXN_NCOLS] = {"id", "kind", "currency", "reference", "lead_id", "created_by"};
 static const char *const ENTRY_NAMES[LX_ENTRY_NCOLS] = {"t", "owner", "book", "amount", "currency"};
-static const char *const RECEIPT_NAMES[LX_RCPT_NCOLS] = {"id", "account_id", "kind", "book", "ledger_txn",
-                                                         "amount", "currency", "lead_id", "sale_id", "reverses",
-                                                         "issued_at", "body", "key_id", "signature"};
+static const char *const RECEIPT_NAMES[LX_RCPT_NCOLS] = {"id",        "account_id", "kind",    "book",     "ledger_txn",
+                                                         "amount",    "currency",   "lead_id", "sale_id",  "reverses",
+                                                         "issued_at", "body",       "key_id",  "signature"};
 
 /* Builds the refund of `s`; returns its rows (txns, entries, receipt rows) as JSON. */
 static int build(const fixture_t *f, const lx_refund_sale_t *s, json_t **txns, json_t **entries, json_t **rows)

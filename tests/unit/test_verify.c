@@ -62,10 +62,10 @@ static int contains(const char *hay, const char *needle)
     return strstr(hay, needle) != NULL;
 }
 
-#define CHECK_FAILS_WITH(in, needle)                                                                                   \
-    do {                                                                                                               \
-        CHECK(run(in) == 1);                                                                                           \
-        if (!CHECK(contains(last_failure, needle))) fprintf(stderr, "  failure was: %s\n", last_failure);              \
+#define CHECK_FAILS_WITH(in, needle)                                                                                               \
+    do {                                                                                                                           \
+        CHECK(run(in) == 1);                                                                                                       \
+        if (!CHECK(contains(last_failure, needle))) fprintf(stderr, "  failure was: %s\n", last_failure);                          \
     } while (0)
 
 /* The receipts of an export, one bare receipt object per line. */
@@ -254,10 +254,8 @@ static void test_named_failures(void)
     }
     CHECK_CTX("the entry is not the receipt's");
     {
-        char *e3 = strndup(strstr(l3, ",\"entry\":") + 9,
-                           (size_t)(strstr(l3, ",\"log_index\":") - strstr(l3, ",\"entry\":") - 9));
-        char *e2 = strndup(strstr(l2, ",\"entry\":") + 9,
-                           (size_t)(strstr(l2, ",\"log_index\":") - strstr(l2, ",\"entry\":") - 9));
+        char *e3 = strndup(strstr(l3, ",\"entry\":") + 9, (size_t)(strstr(l3, ",\"log_index\":") - strstr(l3, ",\"entry\":") - 9));
+        char *e2 = strndup(strstr(l2, ",\"entry\":") + 9, (size_t)(strstr(l2, ",\"log_index\":") - strstr(l2, ",\"entry\":") - 9));
         char *line = subst(l2, e2, e3);
         char *doc = replace_line(exp, 2, line);
         inputs_t in = {keys, NULL, NULL, doc};
@@ -386,8 +384,7 @@ static char *sales_log(const char *spec)
         memset(raw, (int)i, sizeof(raw));
         lx_b64url_encode(raw, 32, hash);
         lx_strbuf_reset(&e);
-        lx_log_entry_canon(p[0] == 'S' ? "sale" : "refund", hash, digest, p[1] == 'E' ? "exclusive" : "shared", p[2] - '0',
-                           &e);
+        lx_log_entry_canon(p[0] == 'S' ? "sale" : "refund", hash, digest, p[1] == 'E' ? "exclusive" : "shared", p[2] - '0', &e);
         lx_strbuf_printf(&sb, "{\"log_index\":%" PRIu64 ",\"entry\":%.*s}\n", i++, (int)e.len, e.base);
     }
     lx_strbuf_append(&sb, "", 1);
@@ -403,16 +400,16 @@ static void test_sale_counts(void)
     struct {
         const char *spec, *failure;
     } cases[] = {
-        {"SE0SE0", NULL},                         /* one exclusive sale: buyer + webmaster */
-        {"SE0SE0RE0RE0SE0SE0", NULL},             /* sold, refunded, sold again */
+        {"SE0SE0", NULL},                          /* one exclusive sale: buyer + webmaster */
+        {"SE0SE0RE0RE0SE0SE0", NULL},              /* sold, refunded, sold again */
         {"SE0SE0SE0", "sold exclusively 2 times"}, /* three entries: at least two sales */
         {"SE0SE0SE0SE0", "sold exclusively 2 times"},
-        {"SS1SS1SS2SS2SS3SS3", NULL},             /* three shared slots */
+        {"SS1SS1SS2SS2SS3SS3", NULL}, /* three shared slots */
         {"SS1SS1SS1SS1", "shared slot 1 has 2 unrefunded sales"},
         {"SS1SS1SE0SE0", "sold exclusively and shared at once"},
-        {"SS1SS1RS1RS1SE0SE0", NULL},             /* the shared sale refunded, then exclusive */
+        {"SS1SS1RS1RS1SE0SE0", NULL}, /* the shared sale refunded, then exclusive */
         {"SE0RE0RE0", "2 refund entries but 1 sale entries"},
-        {"SE0", NULL},                            /* a log that ends between a sale's two entries */
+        {"SE0", NULL}, /* a log that ends between a sale's two entries */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         CHECK_CTX("sales %s", cases[i].spec);
@@ -550,8 +547,8 @@ static void test_proof_shapes(void)
             if (n > 1) { /* another index, with its tree size kept */
                 char from[96], to[96];
                 snprintf(from, sizeof(from), "\"log_index\":%" PRIu64 ",\"inclusion_proof\":{\"log_index\":%" PRIu64, i, i);
-                snprintf(to, sizeof(to), "\"log_index\":%" PRIu64 ",\"inclusion_proof\":{\"log_index\":%" PRIu64,
-                         (i + 1) % n, (i + 1) % n);
+                snprintf(to, sizeof(to), "\"log_index\":%" PRIu64 ",\"inclusion_proof\":{\"log_index\":%" PRIu64, (i + 1) % n,
+                         (i + 1) % n);
                 variants[3] = subst(l, from, to);
             }
             for (int k = 0; k < 4; k++) {

@@ -80,8 +80,9 @@ static inline void fx_init(fx_t *fx, int nkeys)
         lx_b64url_encode(fx->pk[k], 32, pk);
         lx_ts_format_us(k == 0 ? FX_T0_US : fx->rotated_us, nb);
         lx_ts_format_us(fx->rotated_us, na);
-        lx_strbuf_printf(&fx->keys, "%s{\"key_id\": \"%s\", \"public_key\": \"%s\", \"not_before\": \"%s\", \"not_after\": ",
-                         k ? ", " : "", fx->kid[k], pk, nb);
+        lx_strbuf_printf(&fx->keys,
+                         "%s{\"key_id\": \"%s\", \"public_key\": \"%s\", \"not_before\": \"%s\", \"not_after\": ", k ? ", " : "",
+                         fx->kid[k], pk, nb);
         if (k == nkeys - 1)
             lx_strbuf_puts(&fx->keys, "null}");
         else
@@ -118,8 +119,9 @@ static inline void fx_head(fx_t *fx, uint64_t size, int64_t at_us, lx_strbuf_t *
     lx_tree_head_canon(size, rh, ts, &canon);
     lx_sign_b64(fx->sk[k], LX_TREE_HEAD_CONTEXT, canon.base, canon.len, sig);
     lx_strbuf_free(&canon);
-    lx_strbuf_printf(out, "{\"tree_size\":%" PRIu64 ",\"root_hash\":\"%s\",\"timestamp\":\"%s\",\"key_id\":\"%s\","
-                          "\"signature\":\"%s\"}",
+    lx_strbuf_printf(out,
+                     "{\"tree_size\":%" PRIu64 ",\"root_hash\":\"%s\",\"timestamp\":\"%s\",\"key_id\":\"%s\","
+                     "\"signature\":\"%s\"}",
                      size, rh, ts, fx->kid[k], sig);
 }
 
@@ -131,7 +133,12 @@ static inline void fx_receipt(fx_t *fx, uint64_t i, int64_t at_us, lx_strbuf_t *
     uint64_t g = i / 8, r = i % 8;
     char id[64], txn[64], lead[64], sale[64], rev[64], ts[LX_TS_LEN + 1], digest[LX_HASH_B64_LEN + 1];
     snprintf(id, sizeof(id), "01900000-0000-7000-8000-%012" PRIx64, i);
-    snprintf(txn, sizeof(txn), "01910000-0000-7000-8000-%012" PRIx64, g * 8 + (r == 0 ? 0 : r <= 2 ? 1 : r <= 4 ? 2 : r <= 6 ? 3 : 4));
+    snprintf(txn, sizeof(txn), "01910000-0000-7000-8000-%012" PRIx64,
+             g * 8 + (r == 0   ? 0
+                      : r <= 2 ? 1
+                      : r <= 4 ? 2
+                      : r <= 6 ? 3
+                               : 4));
     snprintf(lead, sizeof(lead), "01920000-0000-7000-8000-%012" PRIx64, g * 2 + (r <= 2 ? 0 : 1));
     snprintf(sale, sizeof(sale), "01930000-0000-7000-8000-%012" PRIx64, g * 2 + (r <= 2 ? 0 : 1));
     snprintf(rev, sizeof(rev), "01900000-0000-7000-8000-%012" PRIx64, g * 8 + (r == 5 ? 3 : 4));
@@ -147,8 +154,18 @@ static inline void fx_receipt(fx_t *fx, uint64_t i, int64_t at_us, lx_strbuf_t *
     b.share_index = -1;
     const char *buyer = accounts[g % 2], *wm = accounts[2 + g % 2];
     switch (r) {
-    case 0: b.kind = "deposit"; b.account = buyer; b.amount = 100000; b.reference = "wire 42"; break;
-    case 1: case 2: case 3: case 4: case 5: case 6:
+    case 0:
+        b.kind = "deposit";
+        b.account = buyer;
+        b.amount = 100000;
+        b.reference = "wire 42";
+        break;
+    case 1:
+    case 2:
+    case 3:
+    case 4:
+    case 5:
+    case 6:
         b.kind = r <= 4 ? "sale" : "refund";
         b.account = r % 2 ? buyer : wm;
         b.amount = (r % 2 ? -2500 : 2250) * (r <= 4 ? 1 : -1);
@@ -162,7 +179,11 @@ static inline void fx_receipt(fx_t *fx, uint64_t i, int64_t at_us, lx_strbuf_t *
         b.sale_id = sale;
         if (r >= 5) b.reverses = rev;
         break;
-    default: b.kind = "settlement"; b.account = wm; b.amount = 2250; break;
+    default:
+        b.kind = "settlement";
+        b.account = wm;
+        b.amount = 2250;
+        break;
     }
     lx_strbuf_t canon;
     lx_strbuf_init(&canon, 1 << 16);
@@ -218,16 +239,16 @@ static inline void fx_build(fx_t *fx, uint64_t n, uint64_t head_every)
         lx_hash_t path[LX_MERKLE_MAX_PATH];
         size_t len = 0;
         if (lx_merkle_inclusion(i, n, fx_get, fx, path, &len) != 0) abort();
-        lx_strbuf_printf(&fx->exportl, "{\"receipt\":%s,\"entry\":%s,\"log_index\":%" PRIu64
-                                       ",\"inclusion_proof\":{\"log_index\":%" PRIu64 ",\"tree_size\":%" PRIu64
-                                       ",\"hashes\":[",
+        lx_strbuf_printf(&fx->exportl,
+                         "{\"receipt\":%s,\"entry\":%s,\"log_index\":%" PRIu64 ",\"inclusion_proof\":{\"log_index\":%" PRIu64
+                         ",\"tree_size\":%" PRIu64 ",\"hashes\":[",
                          receipts[i], fx->entry_json[i], i, i, n);
         for (size_t j = 0; j < len; j++) {
             char h[LX_HASH_B64_LEN + 1];
             lx_b64url_encode(path[j].h, 32, h);
             lx_strbuf_printf(&fx->exportl, "%s\"%s\"", j ? "," : "", h);
         }
-        lx_strbuf_printf(&fx->exportl, "]},\"head\":%.*s}\n", (int)final.len, final.base);
+        lx_strbuf_printf(&fx->exportl, "]},\"head\":%.*s}\n", (int) final.len, final.base);
         free(receipts[i]);
     }
     free(receipts);
