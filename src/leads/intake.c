@@ -119,9 +119,12 @@ LX_DB_STMT(st_buyers, 2,
 /* Which buyers bought the batch's people before (any niche), for campaigns that refuse a person bought within N
  * days; skipped at once (a one-time filter) when no campaign in scope asks. The look-up is driven by the batch's
  * people: a LATERAL subquery fenced with OFFSET 0 (so it is not flattened into the join) finds each one's leads by
- * hash, then their sales, and the buyers who ask are one array computed once. Written as a plain join, the planner
- * once chose to start from those buyers' campaigns, read every sale they ever made and test each against every lead
- * of the batch: 48,000 comparisons in a 157-lead batch, growing with the sales table (auto_explain, market bench). */
+ * hash, then their sales, and the buyers who ask (EXCLUDING_SCOPE, also the one-time filter) are one array computed
+ * once. Written as a plain join, the planner once chose to start from those buyers' campaigns, read every sale they
+ * ever made and test each against every lead of the batch: 48,000 comparisons in a 157-lead batch, growing with the
+ * sales table (auto_explain, market bench). */
+#define EXCLUDING_SCOPE                                                                                                            \
+    "FROM campaigns c WHERE c.status = 'active' AND c.exclude_bought_contacts_days > 0 AND c.niche_id = ANY($4::uuid[]) "
 LX_DB_STMT(st_recent, 4,
            "SELECT x.i, s.buyer_id, floor(extract(epoch FROM now() - max(s.created_at)))::bigint "
            "FROM unnest($1::int[], $2::bytea[], $3::bytea[]) AS x(i, ph, eh) "
@@ -129,10 +132,8 @@ LX_DB_STMT(st_recent, 4,
            "  JOIN sales s ON s.lead_id = l.id AND s.refunded_at IS NULL "
            "  WHERE (l.phone_hash = x.ph OR l.email_hash = x.eh) AND s.created_at > now() - interval '3650 days' "
            "  OFFSET 0) AS s "
-           "WHERE EXISTS (SELECT 1 FROM campaigns c WHERE c.status = 'active' AND c.exclude_bought_contacts_days > 0 "
-           "  AND c.niche_id = ANY($4::uuid[])) "
-           "AND s.buyer_id = ANY (ARRAY(SELECT c.advertiser_id FROM campaigns c WHERE c.status = 'active' "
-           "  AND c.exclude_bought_contacts_days > 0 AND c.niche_id = ANY($4::uuid[]))) "
+           "WHERE EXISTS (SELECT 1 " EXCLUDING_SCOPE ") "
+           "AND s.buyer_id = ANY (ARRAY(SELECT c.advertiser_id " EXCLUDING_SCOPE ")) "
            "GROUP BY 1, 2");
 LX_DB_STMT(st_sales, SALE_NCOLS,
            "INSERT INTO sales (id, lead_id, buyer_id, campaign_id, webmaster_id, niche_id, mode, share_index, price, fee, "
