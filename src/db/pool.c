@@ -27,6 +27,7 @@ enum { KIND_USER = 0, KIND_PREPARE, KIND_ROLLBACK };
 enum { PREP_NONE = 0, PREP_SENT, PREP_DONE };
 
 #define RECONNECT_MS 500
+#define WARM_MS      5000 /* how long work waits for a new pool's first connection (struct st_lx_db_t.warming) */
 
 struct st_lx_db_conn_t {
     lx_db_t *db;
@@ -52,6 +53,12 @@ struct st_lx_db_t {
     lx_db_job_t *qhead, *qtail; /* waiting: plain jobs */
     lx_db_job_t *rhead, *rtail; /* waiting: jobs that need a reserved connection */
     h2o_timeout_t retry_timeout;
+    /* From creation until the first connection is ready or fails (at most WARM_MS): work waits for it instead of
+     * being refused, so a server that has just started does not answer 503 for its first milliseconds. After that,
+     * no ready connection means "unavailable" at once (an outage must not make requests hang). */
+    int warming;
+    h2o_timeout_t warm_timeout;
+    h2o_timeout_entry_t warm_entry;
     uint64_t queries_total;
     lx_db_conn_t *conns;
 };
@@ -60,8 +67,10 @@ static atomic_int next_stmt_index;
 
 static void conn_connect(lx_db_conn_t *c);
 static void conn_fail(lx_db_conn_t *c, const char *what);
+static void end_warming(lx_db_t *db);
 static void dispatch(lx_db_t *db);
 static void drain(lx_db_conn_t *c);
+static void fail_queued(lx_db_t *db);
 
 const char *lx_db_status_text(lx_db_status_t st)
 {
@@ -205,6 +214,7 @@ static void on_connect_event(h2o_socket_t *sock, const char *err)
     h2o_socket_read_start(c->sock, on_readable);
     c->state = CONN_READY;
     lx_log(LX_LOG_DEBUG, "db_connected", "connection %zu ready", (size_t)(c - c->db->conns));
+    end_warming(c->db);
     dispatch(c->db);
 }
 
@@ -292,20 +302,40 @@ static void conn_fail(lx_db_conn_t *c, const char *what)
         snprintf(j->message, sizeof(j->message), "connection to the database lost");
         complete(c, j);
     }
-    if (lx_db_ready(db) == 0) {
-        lx_db_job_t *queues[2] = {db->qhead, db->rhead};
-        db->qhead = db->qtail = db->rhead = db->rtail = NULL;
-        db->queued = 0;
-        for (int q = 0; q < 2; q++) {
-            while (queues[q] != NULL) {
-                lx_db_job_t *j = queues[q];
-                queues[q] = j->next;
-                j->status = LX_DB_ERR_UNAVAILABLE;
-                snprintf(j->message, sizeof(j->message), "database unavailable");
-                j->cb(j);
-            }
+    if (db->warming)
+        end_warming(db); /* fails the queue unless another connection is ready */
+    else if (lx_db_ready(db) == 0)
+        fail_queued(db);
+}
+
+/* Every waiting job, when no connection can take it. */
+static void fail_queued(lx_db_t *db)
+{
+    lx_db_job_t *queues[2] = {db->qhead, db->rhead};
+    db->qhead = db->qtail = db->rhead = db->rtail = NULL;
+    db->queued = 0;
+    for (int q = 0; q < 2; q++) {
+        while (queues[q] != NULL) {
+            lx_db_job_t *j = queues[q];
+            queues[q] = j->next;
+            j->status = LX_DB_ERR_UNAVAILABLE;
+            snprintf(j->message, sizeof(j->message), "database unavailable");
+            j->cb(j);
         }
     }
+}
+
+static void end_warming(lx_db_t *db)
+{
+    if (!db->warming) return;
+    db->warming = 0;
+    if (h2o_timeout_is_linked(&db->warm_entry)) h2o_timeout_unlink(&db->warm_entry);
+    if (lx_db_ready(db) == 0) fail_queued(db);
+}
+
+static void on_warm_elapsed(h2o_timeout_entry_t *entry)
+{
+    end_warming(H2O_STRUCT_FROM_MEMBER(lx_db_t, warm_entry, entry));
 }
 
 /* ---- results ------------------------------------------------------------ */
@@ -489,6 +519,10 @@ lx_db_t *lx_db_create(h2o_loop_t *loop, const char *conninfo, size_t nconns, siz
     db->depth = pipeline_depth;
     db->queue_max = queue_max;
     h2o_timeout_init(loop, &db->retry_timeout, RECONNECT_MS);
+    h2o_timeout_init(loop, &db->warm_timeout, WARM_MS);
+    db->warm_entry.cb = on_warm_elapsed;
+    db->warming = 1;
+    h2o_timeout_link(loop, &db->warm_timeout, &db->warm_entry);
     db->conns = lx_calloc(nconns, sizeof(*db->conns));
     for (size_t i = 0; i < nconns; i++) {
         db->conns[i].db = db;
@@ -513,7 +547,9 @@ void lx_db_destroy(lx_db_t *db)
             }
         }
     }
+    if (h2o_timeout_is_linked(&db->warm_entry)) h2o_timeout_unlink(&db->warm_entry);
     h2o_timeout_dispose(db->loop, &db->retry_timeout);
+    h2o_timeout_dispose(db->loop, &db->warm_timeout);
     free(db->conns);
     free(db->conninfo);
     free(db);
@@ -556,7 +592,7 @@ int lx_db_submit(lx_db_t *db, lx_db_job_t *job)
 {
     reset_outcome(job);
     job->conn = NULL;
-    if (lx_db_ready(db) == 0) {
+    if (lx_db_ready(db) == 0 && !db->warming) {
         job->status = LX_DB_ERR_UNAVAILABLE;
         snprintf(job->message, sizeof(job->message), "database unavailable");
         return -1;

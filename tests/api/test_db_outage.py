@@ -1,13 +1,20 @@
 """PostgreSQL stopped under a running server: /readyz and database-backed routes answer 503 at once (no hanging),
 liveness stays 200; when PostgreSQL is back the same server process recovers within 10 s, without a restart.
-Runs its own private cluster (in a temp dir, via deploy/pg.sh) because it stops PostgreSQL."""
+Runs its own private cluster (in a temp dir, via deploy/pg.sh) because it stops PostgreSQL.
+And a server whose first connections take a while (a proxy that holds each one 1.5 s): requests that arrive
+meanwhile wait for them instead of answering 503."""
+import concurrent.futures
 import os
 import shutil
+import socket
 import tempfile
+import threading
 import time
+import urllib.parse
 from pathlib import Path
 
-from harness import KEEP, ServersTestCase, bearer, create_operator, main, pg_sh, pg_url, problem, wait_for
+from harness import (KEEP, Server, ServersTestCase, bearer, create_operator, main, new_database, pg_sh, pg_url, problem,
+                     wait_for)
 
 
 class DatabaseOutage(ServersTestCase):
@@ -99,6 +106,85 @@ class DatabaseOutage(ServersTestCase):
         self.assertEqual(d.status_code, 204)
         wait_for(lambda: self.h1.get("/v1/me", headers=bearer(key["token"])).status_code == 401, 1.0, interval=0.02,
                  what="revocation after the outage")
+
+
+class SlowProxy:
+    """TCP on 127.0.0.1 to the cluster's Unix socket, each connection held `delay` s before it is forwarded."""
+
+    def __init__(self, db_url, delay):
+        q = urllib.parse.parse_qs(urllib.parse.urlsplit(db_url).query)
+        self.target = f"{q['host'][0]}/.s.PGSQL.{(q.get('port') or ['5432'])[0] or '5432'}"
+        self.delay = delay
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def url(self, db_url):
+        parts = urllib.parse.urlsplit(db_url)
+        return f"postgresql://{parts.username}@127.0.0.1:{self.port}{parts.path}"
+
+    def accept(self):
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(client,), daemon=True).start()
+
+    def serve(self, client):
+        time.sleep(self.delay)
+        upstream = socket.socket(socket.AF_UNIX)
+        upstream.connect(self.target)
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def pump(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:  # either side's end ends both; the other pump then fails its recv or sendall and stops
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+
+    def close(self):
+        self.closed = True
+        self.listener.close()
+
+
+class SlowFirstConnection(ServersTestCase):
+    """Each event-loop thread's pool starts connecting when the server starts, and /healthz answers at once: work
+    that arrives before a pool's first connection is ready waits for it (up to 5 s) instead of answering 503."""
+
+    @classmethod
+    def setUpClass(cls):
+        db_url = new_database()
+        cls.proxy = SlowProxy(db_url, delay=1.5)
+        cls.addClassCleanup(cls.proxy.close)
+        cls.server = cls.start_server(cls.proxy.url(db_url), name="slow-first", threads=2)
+
+    def servers(self):
+        return (self.server,)
+
+    def test_requests_wait_for_the_first_connection(self):
+        started = time.monotonic()
+
+        def ready(_):
+            with self.server.client(http2=True, timeout=10) as c:  # one connection each: both threads serve some
+                return c.get("/readyz").status_code
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(ready, range(8)))
+        self.assertEqual(codes, [200] * 8)
+        # They did wait: the server answered /healthz before any database connection was through the proxy.
+        self.assertGreater(time.monotonic() - started, 0.5)
 
 
 if __name__ == "__main__":
