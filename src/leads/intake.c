@@ -50,8 +50,8 @@ enum {
 enum { SALE_ID, SALE_L, SALE_B, SALE_C, SALE_W, SALE_N, SALE_M, SALE_K, SALE_P, SALE_F, SALE_O, SALE_CUR, SALE_T, SALE_NCOLS };
 static const uint32_t sale_types[SALE_NCOLS] = {LX_PG_UUID, LX_PG_UUID, LX_PG_UUID, LX_PG_UUID, LX_PG_UUID, LX_PG_UUID, LX_PG_TEXT,
                                                 LX_PG_INT4, LX_PG_INT8, LX_PG_INT8, LX_PG_INT8, LX_PG_TEXT, LX_PG_UUID};
-enum { SPEND_ID, SPEND_S, SPEND_N, SPEND_NCOLS };
-static const uint32_t spend_types[SPEND_NCOLS] = {LX_PG_UUID, LX_PG_INT8, LX_PG_INT4};
+enum { SPEND_ID, SPEND_S, SPEND_N, SPEND_V, SPEND_NCOLS };
+static const uint32_t spend_types[SPEND_NCOLS] = {LX_PG_UUID, LX_PG_INT8, LX_PG_INT4, LX_PG_INT8};
 static const uint32_t lead_types[LEAD_NCOLS] = {
     LX_PG_UUID, LX_PG_UUID,  LX_PG_UUID,        LX_PG_TEXT, LX_PG_TEXT,  LX_PG_TEXT,  LX_PG_INT4,  LX_PG_TEXT,  LX_PG_TEXT,
     LX_PG_UUID, LX_PG_BYTEA, LX_PG_BYTEA,       LX_PG_TEXT, LX_PG_BYTEA, LX_PG_BYTEA, LX_PG_JSONB, LX_PG_JSONB, LX_PG_JSONB,
@@ -97,25 +97,32 @@ LX_DB_STMT(st_signals, 7,
            "FROM unnest($1::int[], $2::text[], $3::uuid[], $4::text[], $5::bytea[], $6::bytea[], $7::uuid[]) AS x(i, ip, w, sub, "
            "ph, eh, n)");
 /* The campaigns that may buy a lead of this batch (active, of an active advertiser, in one of its niches, bidding in
- * one of its regions or their countries), locked in id order, with what the auction needs: the local weekday and
- * minute and today's count computed in the campaign's zone (glibc's zone handling is process-wide state). */
+ * one of its regions or their countries), in id order, with what the auction needs: the local weekday and minute and
+ * today's count computed in the campaign's zone (glibc's zone handling is process-wide state), and the version of
+ * their terms. A batch's first attempt reads them and its buyers' balances without locks: its write checks that the
+ * campaigns it sold through are unchanged (st_campaign_spend) and the CHECKs refuse any excess of a cap, budget or
+ * balance (migrations/0010). A later attempt, after such a conflict, locks them all in DESIGN.md §5's order (the
+ * campaigns by id, then the balance rows by id) and so cannot conflict again. */
 #define CAMPAIGN_SCOPE                                                                                                             \
     "FROM campaigns c JOIN accounts a ON a.id = c.advertiser_id AND a.status = 'active' "                                          \
     "WHERE c.status = 'active' AND c.niche_id = ANY($1::uuid[]) AND c.regions && $2::text[] "
-LX_DB_STMT(st_campaigns, 2,
-           "SELECT c.id, c.advertiser_id, c.niche_id, coalesce(c.price_exclusive, 0), coalesce(c.price_shared, 0), c.bid_seq, "
-           "array_to_json(c.regions), c.filters, c.hours, "
-           "extract(isodow FROM now() AT TIME ZONE c.tz)::int - 1, "
-           "(extract(hour FROM now() AT TIME ZONE c.tz) * 60 + extract(minute FROM now() AT TIME ZONE c.tz))::int, "
-           "coalesce(c.daily_cap, 0), "
-           "CASE WHEN c.daily_day = (now() AT TIME ZONE c.tz)::date THEN c.daily_count ELSE 0 END, "
-           "coalesce(c.budget, 0), c.spent, array_to_json(c.exclude_sources), c.exclude_bought_contacts_days " CAMPAIGN_SCOPE
-           "ORDER BY c.id FOR NO KEY UPDATE OF c");
-/* Their buyers' balance rows, after the campaigns and in id order; what each may still spend. */
-LX_DB_STMT(st_buyers, 2,
-           "SELECT b.owner, b.balance - b.min_balance FROM ledger_accounts b "
-           "WHERE b.book = 'balance' AND b.owner = ANY (ARRAY(SELECT DISTINCT c.advertiser_id " CAMPAIGN_SCOPE ")) "
-           "ORDER BY b.id FOR NO KEY UPDATE");
+#define CAMPAIGN_SELECT                                                                                                            \
+    "SELECT c.id, c.advertiser_id, c.niche_id, coalesce(c.price_exclusive, 0), coalesce(c.price_shared, 0), c.bid_seq, "           \
+    "array_to_json(c.regions), c.filters, c.hours, "                                                                               \
+    "extract(isodow FROM now() AT TIME ZONE c.tz)::int - 1, "                                                                      \
+    "(extract(hour FROM now() AT TIME ZONE c.tz) * 60 + extract(minute FROM now() AT TIME ZONE c.tz))::int, "                      \
+    "coalesce(c.daily_cap, 0), "                                                                                                   \
+    "CASE WHEN c.daily_day = (now() AT TIME ZONE c.tz)::date THEN c.daily_count ELSE 0 END, "                                      \
+    "coalesce(c.budget, 0), c.spent, array_to_json(c.exclude_sources), c.exclude_bought_contacts_days, "                           \
+    "c.config_version " CAMPAIGN_SCOPE "ORDER BY c.id"
+LX_DB_STMT(st_campaigns, 2, CAMPAIGN_SELECT);
+LX_DB_STMT(st_campaigns_locked, 2, CAMPAIGN_SELECT " FOR NO KEY UPDATE OF c");
+/* Their buyers' balance rows: what each may still spend. */
+#define BUYER_SELECT                                                                                                               \
+    "SELECT b.owner, b.balance - b.min_balance FROM ledger_accounts b "                                                            \
+    "WHERE b.book = 'balance' AND b.owner = ANY (ARRAY(SELECT DISTINCT c.advertiser_id " CAMPAIGN_SCOPE ")) ORDER BY b.id"
+LX_DB_STMT(st_buyers, 2, BUYER_SELECT);
+LX_DB_STMT(st_buyers_locked, 2, BUYER_SELECT " FOR NO KEY UPDATE");
 /* Which buyers bought the batch's people before (any niche), for campaigns that refuse a person bought within N
  * days; skipped at once (a one-time filter) when no campaign in scope asks. The look-up is driven by the batch's
  * people: a LATERAL subquery fenced with OFFSET 0 (so it is not flattened into the join) finds each one's leads by
@@ -140,12 +147,23 @@ LX_DB_STMT(st_sales, SALE_NCOLS,
            "payout, currency, ledger_txn) "
            "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[], $7::text[], "
            "$8::int[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::uuid[])");
-/* Spend and today's count; the CHECKs on campaigns refuse any excess (DESIGN.md §4.3). */
+/* Spend and today's count of the campaigns the batch sold through, in id order (the lock order), each only while
+ * its terms are the version the auction saw, it is active and its advertiser too; lx_campaigns_unchanged fails the
+ * batch (serialization_failure, retried) when any is not. The CHECKs on campaigns refuse any excess (DESIGN.md §4.3). */
 LX_DB_STMT(st_campaign_spend, SPEND_NCOLS,
-           "UPDATE campaigns c SET spent = c.spent + x.s, "
+           "WITH x AS (SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::int[], $4::bigint[]) AS x(id, s, n, v)), "
+           "u AS (UPDATE campaigns c SET spent = c.spent + x.s, "
            "daily_count = CASE WHEN c.daily_day = (now() AT TIME ZONE c.tz)::date THEN c.daily_count ELSE 0 END + x.n, "
            "daily_day = (now() AT TIME ZONE c.tz)::date "
-           "FROM unnest($1::uuid[], $2::bigint[], $3::int[]) AS x(id, s, n) WHERE c.id = x.id");
+           "FROM x WHERE c.id = x.id AND c.config_version = x.v AND c.status = 'active' "
+           "AND EXISTS (SELECT 1 FROM accounts a WHERE a.id = c.advertiser_id AND a.status = 'active') RETURNING 1) "
+           "SELECT lx_campaigns_unchanged((SELECT count(*) FROM u), (SELECT count(*) FROM x))");
+/* The balance rows of the buyers the batch sold to, in id order, after the campaigns (DESIGN.md §5): a first attempt
+ * read them without locks, and the ledger trigger would otherwise lock them in id order among the webmaster's and
+ * platform's books, against the order purchases take (src/api/market.c). A no-op for a retry, which holds them. */
+LX_DB_STMT(st_buyers_sold_to, 1,
+           "SELECT 1 FROM ledger_accounts b WHERE b.book = 'balance' AND b.owner = ANY ($1::uuid[]) "
+           "ORDER BY b.id FOR NO KEY UPDATE");
 /* Each backend adds to its own counter row (shard = its pid): concurrent batches never share one. */
 LX_DB_STMT(st_velocity, 3,
            "INSERT INTO intake_velocity AS v (kind, key, bucket, shard, n) "
@@ -258,6 +276,7 @@ typedef struct {
     json_t *regions, *excluded, *filters, *hours; /* owned */
     const char **region_list, **excluded_list;    /* point into the JSON above */
     int64_t spent_add, count_add;                 /* what this batch sold through it */
+    int64_t config_version;                       /* of its terms, as read */
 } campaign_t;
 
 /* The text parameters and scratch buffers of a batch (row sets go as binary arrays, below). */
@@ -473,13 +492,25 @@ static void send_step1(batch_t *b)
     bind_col(c, 2, &sig[SIG_EH]);
     lx_db_param(c, 3, niches->base);
     b->r_recent = r++;
-    c = lx_db_job_add(&b->job, &st_campaigns);
-    lx_db_param(c, 0, niches->base);
-    lx_db_param(c, 1, regions->base);
+    /* the first attempt reads the campaigns and balances without locks, a retry locks them (st_campaigns) */
+    int locking = b->attempts > 0;
+    if (!locking) {
+        c = lx_db_job_add(&b->job, &st_campaigns);
+        lx_db_param(c, 0, niches->base);
+        lx_db_param(c, 1, regions->base);
+        c = lx_db_job_add(&b->job, &st_buyers);
+        lx_db_param(c, 0, niches->base);
+        lx_db_param(c, 1, regions->base);
+    }
+    if (locking) {
+        c = lx_db_job_add(&b->job, &st_campaigns_locked);
+        lx_db_param(c, 0, niches->base);
+        lx_db_param(c, 1, regions->base);
+        c = lx_db_job_add(&b->job, &st_buyers_locked);
+        lx_db_param(c, 0, niches->base);
+        lx_db_param(c, 1, regions->base);
+    }
     b->r_campaigns = r++;
-    c = lx_db_job_add(&b->job, &st_buyers);
-    lx_db_param(c, 0, niches->base);
-    lx_db_param(c, 1, regions->base);
     b->r_buyers = r++;
     b->step = 1;
 }
@@ -747,6 +778,7 @@ static void load_campaigns(batch_t *b)
         bid->spent = strtoll(PQgetvalue(r, row, 14), NULL, 10);
         bid->excluded_sources = c->excluded_list;
         bid->exclude_bought_days = atoi(PQgetvalue(r, row, 16));
+        c->config_version = strtoll(PQgetvalue(r, row, 17), NULL, 10);
         bid->active = 1;
     }
     free(order);
@@ -855,6 +887,12 @@ static void auction_all(batch_t *b)
 }
 
 /* ---- writing ------------------------------------------------------------------------ */
+
+static int campaign_id_cmp(const void *x, const void *y)
+{
+    const campaign_t *const *a = x, *const *b = y;
+    return strcmp((*a)->id, (*b)->id);
+}
 
 /*
  * The batch's receipts (billing/receipts.h), one per account each sale touches: every buyer's with its price and the
@@ -1012,14 +1050,21 @@ static int send_step2(batch_t *b)
         lx_ledger_entry(ledger, it->txn_id, it->webmaster_id, LX_BOOK_PENDING, it->payout_total, cur);
         lx_ledger_entry(ledger, it->txn_id, NULL, LX_BOOK_REVENUE, fees, cur);
     }
+    /* in id order, the lock order: b->campaigns is grouped by niche */
+    const campaign_t **sold_through = lx_calloc(b->ncampaigns + 1, sizeof(*sold_through));
+    size_t nsold_through = 0;
+    for (size_t k = 0; k < b->ncampaigns; k++)
+        if (b->campaigns[k].count_add != 0) sold_through[nsold_through++] = &b->campaigns[k];
+    qsort(sold_through, nsold_through, sizeof(*sold_through), campaign_id_cmp);
     cols_start(spend, spend_types, SPEND_NCOLS);
-    for (size_t k = 0; k < b->ncampaigns; k++) {
-        const campaign_t *c = &b->campaigns[k];
-        if (c->count_add == 0) continue;
+    for (size_t k = 0; k < nsold_through; k++) {
+        const campaign_t *c = sold_through[k];
         lx_pgarr_uuid(&spend[SPEND_ID], c->id);
         lx_pgarr_int8(&spend[SPEND_S], c->spent_add);
         lx_pgarr_int4(&spend[SPEND_N], (int32_t)c->count_add);
+        lx_pgarr_int8(&spend[SPEND_V], c->config_version);
     }
+    free(sold_through);
 
     lx_strbuf_puts(idem, "[");
     int nidem = 0;
@@ -1049,6 +1094,7 @@ static int send_step2(batch_t *b)
         bind_cols(lx_db_job_add(&b->job, &lx_ledger_insert_txns), txc, LX_TXN_NCOLS);
         bind_cols(lx_db_job_add(&b->job, &st_sales), sc, SALE_NCOLS);
         bind_cols(lx_db_job_add(&b->job, &st_campaign_spend), spend, SPEND_NCOLS);
+        bind_col(lx_db_job_add(&b->job, &st_buyers_sold_to), 0, &sc[SALE_B]);
         early = b->job.ncalls;
         receipts_call = lx_db_job_add(&b->job, &lx_receipts_insert); /* before the entries: their trigger checks */
         bind_cols(lx_db_job_add(&b->job, &lx_ledger_insert_entries), enc, LX_ENTRY_NCOLS);
@@ -1145,12 +1191,14 @@ static void finish(batch_t *b, lx_db_status_t st, const char *sqlstate, const ch
         h2o_timeout_link(in->loop, &in->wait_timeout, &in->wait_entry);
 }
 
-/* Deadlock and serialisation failures, and a statement whose lazy PREPARE failed (a lock wait past
- * statement_timeout, say) and so aborted the open transaction: the next attempt prepares it again. */
-static int retryable(const char *sqlstate)
+/* Deadlock and serialisation failures (a campaign changed since the unlocked read: st_campaign_spend), and a
+ * statement whose lazy PREPARE failed (a lock wait past statement_timeout, say) and so aborted the open transaction:
+ * the next attempt prepares it again. After the first attempt, which read campaigns and balances without locks, a
+ * CHECK violation too: a cap, budget or balance that other batches used up meanwhile; the retry locks them. */
+static int retryable(const batch_t *b, const char *sqlstate)
 {
     return strcmp(sqlstate, "40P01") == 0 || strcmp(sqlstate, "40001") == 0 || strcmp(sqlstate, "26000") == 0 ||
-           strcmp(sqlstate, "25P02") == 0;
+           strcmp(sqlstate, "25P02") == 0 || (b->attempts == 0 && strcmp(sqlstate, "23514") == 0);
 }
 
 static void start(batch_t *b)
@@ -1168,7 +1216,7 @@ static void on_step(lx_db_job_t *job)
         snprintf(message, sizeof(message), "%s", job->message);
         lx_db_status_t st = job->status;
         lx_db_release(job);
-        if (st == LX_DB_ERR_QUERY && retryable(sqlstate) && ++b->attempts < MAX_ATTEMPTS) {
+        if (st == LX_DB_ERR_QUERY && retryable(b, sqlstate) && ++b->attempts < MAX_ATTEMPTS) {
             lx_log(LX_LOG_INFO, "intake_retry", "batch of %zu leads: %s; retrying", b->n, message);
             start(b);
             return;

@@ -157,6 +157,8 @@ class PgLock:
             self.p.stdin.flush()
             self.p.stdin.close()
             self.p.wait(timeout=30)
+            self.p.stdout.close()
+            self.p.stderr.close()
 
     def __enter__(self):
         return self

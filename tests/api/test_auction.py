@@ -9,6 +9,9 @@
 * Invariants under concurrency: many leads from 32 connections on two server processes against campaigns with a
   small budget, a daily cap and a buyer whose balance covers only a few sales: never over budget or cap, never
   below the balance floor, shared leads never over max_shares or twice to one buyer; the ledger balances.
+* A batch's first attempt reads the campaigns and balances without locks (src/leads/intake.c): a campaign's terms
+  changed, the campaign paused or the buyer's money used up between that read and the batch's write, each held
+  open on purpose in a psql transaction, make the batch decide again under the new state, never sell on the old.
 """
 import datetime
 import json
@@ -17,7 +20,7 @@ import secrets
 import threading
 import unittest
 
-from harness import Server, TwoServerTestCase, bearer, create_operator, main, new_database, psql
+from harness import PgLock, Server, TwoServerTestCase, bearer, create_operator, main, new_database, psql, wait_for
 from leads_common import JSON, lead, niche_body
 from market_common import assert_ledger_consistent
 
@@ -255,10 +258,8 @@ class BatchEqualsOneByOne(unittest.TestCase):
 # Concurrency on two processes
 
 
-class LimitsUnderConcurrency(TwoServerTestCase):
-    """32 connections over two server processes send many leads at once; budgets, caps and balances hold."""
-
-    PRICE = 60000
+class MarketSetup:
+    """Accounts and campaigns through the API, for a TwoServerTestCase (self.h2: a client, self.op: an operator)."""
 
     @classmethod
     def setUpClass(cls):
@@ -280,6 +281,17 @@ class LimitsUnderConcurrency(TwoServerTestCase):
         r = self.h2.post("/v1/campaigns", json=body, headers=bearer(token))
         self.assertEqual(r.status_code, 201, r.text)
         return r.json()
+
+    def niche(self, **kw):
+        r = self.h2.post("/v1/niches", json=niche_body(**kw), headers=bearer(self.op))
+        self.assertEqual(r.status_code, 201, r.text)
+        return r.json()["slug"]
+
+
+class LimitsUnderConcurrency(MarketSetup, TwoServerTestCase):
+    """32 connections over two server processes send many leads at once; budgets, caps and balances hold."""
+
+    PRICE = 60000
 
     def flood(self, niche, wm_token, nleads, nconns=32):
         """nleads distinct leads from nconns connections, half on each process; some as batch requests."""
@@ -365,6 +377,81 @@ class LimitsUnderConcurrency(TwoServerTestCase):
             SELECT count(*) FROM (SELECT l.id FROM leads l JOIN niches n ON n.id = l.niche_id
               JOIN sales s ON s.lead_id = l.id WHERE n.slug = '{slug}'
               GROUP BY l.id HAVING count(*) = 2 AND count(DISTINCT s.buyer_id) = 2) x"""), [["200"]])
+        assert_market_consistent(self, self.db_url)
+
+
+class ChangedAfterTheUnlockedRead(MarketSetup, TwoServerTestCase):
+    """What a batch's first attempt read without locks changes before its write: a psql transaction holds the change
+    (and the row's lock) while the lead's batch runs, and commits once the batch waits for that row. The batch must
+    then decide again under the new state (the log says why), and the market stays consistent."""
+
+    PRICE = 50000
+
+    def lead_meanwhile(self, wm, slug, hold_sql, retry_because):
+        """Posts one lead while hold_sql is held open; commits it once a server backend waits for a lock. Asserts that
+        the batch was retried for the reason given (a text of the intake_retry log line). The answer."""
+        logged = len(self.a.read_stderr())
+        with PgLock(self.db_url, None, sql=hold_sql) as held, self.a.client(http2=True, timeout=60) as client:
+            answer = {}
+            t = threading.Thread(target=lambda: answer.update(r=client.post(
+                "/v1/leads", json=lead(niche=slug, region="RU-MOW"), headers=bearer(wm))))
+            t.start()
+            wait_for(lambda: db_rows(self.db_url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                                                  "'leadx' AND wait_event_type = 'Lock'") == [["1"]],
+                     timeout=20, what="the batch to wait for the held row")
+            held.release()
+            t.join(60)
+        r = answer["r"]
+        self.assertEqual(r.status_code, 201, r.text)
+        retries = [line for line in self.a.read_stderr()[logged:].splitlines() if "intake_retry" in line]
+        self.assertEqual(len(retries), 1, retries)
+        self.assertIn(retry_because, retries[0])
+        return r.json()
+
+    def sales_of(self, lead_id):
+        return db_rows(self.db_url, f"SELECT campaign_id, price FROM sales WHERE lead_id = '{lead_id}'")
+
+    def test_new_price_meanwhile(self):
+        slug = self.niche()
+        _, wm = self.account("webmaster")
+        _, adv = self.account("advertiser", deposit=100 * self.PRICE)
+        c = self.campaign(adv, niche=slug, regions=["RU"], price_exclusive=self.PRICE)
+        new_price = self.PRICE + 7000
+        out = self.lead_meanwhile(wm, slug, f"UPDATE campaigns SET price_exclusive = {new_price} WHERE id = '{c['id']}'",
+                                  "campaigns changed since the auction read them (0 of 1 unchanged)")
+        self.assertEqual(out["status"], "sold")
+        self.assertEqual(self.sales_of(out["id"]), [[c["id"], str(new_price)]])
+        assert_market_consistent(self, self.db_url)
+
+    def test_paused_meanwhile(self):
+        slug = self.niche()
+        _, wm = self.account("webmaster")
+        _, adv = self.account("advertiser", deposit=100 * self.PRICE)
+        c = self.campaign(adv, niche=slug, regions=["RU"], price_exclusive=self.PRICE)
+        out = self.lead_meanwhile(wm, slug, f"UPDATE campaigns SET status = 'paused' WHERE id = '{c['id']}'",
+                                  "campaigns changed since the auction read them (0 of 1 unchanged)")
+        self.assertEqual(out["status"], "unsold")
+        self.assertEqual(self.sales_of(out["id"]), [])
+        assert_market_consistent(self, self.db_url)
+
+    def test_money_used_up_meanwhile(self):
+        """The buyer can spend nothing more by the time the batch posts (its floor raised to its balance, as if other
+        sales had spent it): the balance CHECK refuses the first attempt, the second finds no money, the lead goes to
+        the next bidder."""
+        slug = self.niche()
+        _, wm = self.account("webmaster")
+        rich, rich_token = self.account("advertiser", deposit=100 * self.PRICE)
+        _, other = self.account("advertiser", deposit=100 * self.PRICE)
+        self.campaign(rich_token, niche=slug, regions=["RU"], price_exclusive=self.PRICE + 1000)
+        c2 = self.campaign(other, niche=slug, regions=["RU"], price_exclusive=self.PRICE)
+        self.addCleanup(psql, self.db_url, "UPDATE ledger_accounts SET min_balance = 0 "
+                                           f"WHERE owner = '{rich['id']}' AND book = 'balance'")
+        out = self.lead_meanwhile(wm, slug, "UPDATE ledger_accounts SET min_balance = balance "
+                                            f"WHERE owner = '{rich['id']}' AND book = 'balance'",
+                                  "violates check constraint")
+        self.assertEqual(out["status"], "sold")
+        self.assertEqual(self.sales_of(out["id"]), [[c2["id"], str(self.PRICE)]])
+        psql(self.db_url, f"UPDATE ledger_accounts SET min_balance = 0 WHERE owner = '{rich['id']}' AND book = 'balance'")
         assert_market_consistent(self, self.db_url)
 
 

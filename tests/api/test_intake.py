@@ -286,12 +286,18 @@ class Intake(LeadTestCase):
         """A lead whose batch read the suppressions before an erasure of its contact committed must still be erased:
         the erasure waits for the batch (table lock on suppressions), then sees the stored lead."""
         phone = unique_phone()
-        # A campaign the lead's batch must lock: held here, the batch waits there, after it took its share of the
-        # suppressions lock and read them (the campaigns are locked last in its first round trip).
-        _, adv = self.create_account(role="advertiser", currency="RUB")
+        # A campaign that buys the lead: its row held here, the batch waits there when it writes what the campaign
+        # spent (its second round trip), long after it took its share of the suppressions lock and read them.
+        acct, adv = self.create_account(role="advertiser", currency="RUB")
+        d = self.h2.post(f"/v1/accounts/{acct['id']}/deposits", headers=bearer(self.op),
+                         json={"amount": 1_000_000, "currency": "RUB", "reference": "erasure race"})
+        self.assertEqual(d.status_code, 201, d.text)
         r = self.h2.post("/v1/campaigns", json={"niche": self.slug, "regions": ["RU"], "price_exclusive": 60000},
                          headers=bearer(adv))
         self.assertEqual(r.status_code, 201, r.text)
+        # the other tests of this class sell nothing
+        self.addCleanup(lambda: self.assertEqual(self.h2.post(f"/v1/campaigns/{r.json()['id']}/pause",
+                                                              headers=bearer(adv)).status_code, 200))
         lock = PgLock(self.db_url, "campaigns", sql=f"SELECT 1 FROM campaigns WHERE id = '{r.json()['id']}' FOR UPDATE")
         out = {}
         try:
@@ -299,7 +305,7 @@ class Intake(LeadTestCase):
                                                                                     client=self.h1)))
             t.start()
             wait_for(lambda: psql(self.db_url, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                               "AND query LIKE 'SELECT c.id, c.advertiser_id%'") != "0",
+                                               "AND query LIKE 'WITH x AS (SELECT * FROM unnest%campaigns%'") != "0",
                      10, interval=0.05, what="the batch to wait on the campaign")
             e = threading.Thread(target=lambda: out.setdefault("erasure", self.h2.post(
                 "/v1/erasures", json={"phone": phone.replace(" ", "")}, headers=bearer(self.op))))
@@ -312,7 +318,7 @@ class Intake(LeadTestCase):
         t.join(15)
         e.join(15)
         self.assertEqual(out["lead"].status_code, 201, out["lead"].text)
-        self.assertEqual(out["lead"].json()["status"], "unsold")
+        self.assertEqual(out["lead"].json()["status"], "sold")
         self.assertEqual(out["erasure"].status_code, 201, out["erasure"].text)
         self.assertEqual(out["erasure"].json()["leads_erased"], 1)
         got = self.h2.get(f"/v1/leads/{out['lead'].json()['id']}", headers=bearer(self.wm_token)).json()

@@ -497,7 +497,7 @@ COLUMNS = {
     "SALE_W": ("w", "text"), "SALE_N": ("n", "text"), "SALE_M": ("m", "text"), "SALE_K": ("k", "text"),
     "SALE_P": ("p", "text"), "SALE_F": ("f", "text"), "SALE_O": ("o", "text"), "SALE_CUR": ("cur", "text"),
     "SALE_T": ("t", "text"),
-    "SPEND_ID": ("id", "text"), "SPEND_S": ("s", "text"), "SPEND_N": ("n", "text"),
+    "SPEND_ID": ("id", "text"), "SPEND_S": ("s", "text"), "SPEND_N": ("n", "text"), "SPEND_V": ("v", "text"),
     "LX_TXN_ID": ("id", "text"), "LX_TXN_KIND": ("kind", "text"), "LX_TXN_CURRENCY": ("currency", "text"),
     "LX_TXN_REFERENCE": ("reference", "text"), "LX_TXN_LEAD": ("lead_id", "text"), "LX_TXN_BY": ("created_by", "text"),
     "LX_ENTRY_TXN": ("t", "text"), "LX_ENTRY_OWNER": ("owner", "text"), "LX_ENTRY_BOOK": ("book", "text"),
@@ -516,6 +516,7 @@ CONDITIONS = {
     "nsales!=0": "sold",                         # the template sells: \if :t < :s (sold templates come first)
     "nrel!=0": "never", "nre!=0": "never",       # every contact is new: no claim is released or reassigned
     "nidem!=0": "never",                         # no Idempotency-Key
+    "!locking": "always", "locking": "never",    # a first attempt (unlocked reads); a retry after a conflict locks
 }
 
 
@@ -893,7 +894,7 @@ $$;
 -- for round trip 2 (the leads, sold or unsold with their sale state; the sales, each naming its lead's ledger
 -- transaction in t; one ledger transaction per sold lead, kind sale, and its entries: each buyer's balance -price,
 -- the webmaster's pending + the lead's payouts, the platform's revenue + the lead's fees, zero amounts left out as
--- lx_ledger_entry leaves them out; campaign spend [{id, s, n}] in the server's campaign order; the receipts as
+-- lx_ledger_entry leaves them out; campaign spend [{id, s, n, v}] in id order (v: the terms' version); the receipts as
 -- src/billing/receipts.c's lx_receipts_add writes them, per sale the buyer's (balance, -price) and, unless the payout
 -- is 0, the webmaster's (pending, +payout), each with its body: the canonical JSON of a sale receipt in the shape and
 -- size the server signs (src/billing/receipt.h; one issued_at, the template's creation time), a fixed key_id and a
@@ -956,8 +957,8 @@ CREATE FUNCTION leadx_bench.make_doc(t int, n int, mix int, wm uuid) RETURNS voi
         UNION ALL SELECT pl.g, 3, 0, pl.fees,
           json_build_object('t', pl.txn, 'book', 'revenue', 'amount', pl.fees, 'currency', pl.cur) FROM per_lead pl) AS e
       WHERE e.amount <> 0)::text, '[]'),
-    coalesce((SELECT json_agg(json_build_object('id', x.c, 's', x.s, 'n', x.n) ORDER BY x.niche_id, x.c::uuid)
-      FROM (SELECT s.niche_id, s.c, sum(s.p) AS s, count(*) AS n FROM s GROUP BY s.niche_id, s.c) AS x)::text, '[]'),
+    coalesce((SELECT json_agg(json_build_object('id', x.c, 's', x.s, 'n', x.n, 'v', c.config_version) ORDER BY x.c::uuid)
+      FROM (SELECT s.c, sum(s.p) AS s, count(*) AS n FROM s GROUP BY s.c) AS x JOIN campaigns c ON c.id = x.c::uuid)::text, '[]'),
     (SELECT json_agg(json_build_object('k', v.k, 'n', v.n, 'key', v.key) ORDER BY v.k, v.key COLLATE "C")
       FROM (SELECT 1 AS k, l.ip AS key, count(*) AS n FROM l GROUP BY l.ip
             UNION ALL SELECT 2, wm || ':' || l.sub, count(*) FROM l GROUP BY l.sub) AS v)::text,
@@ -1076,7 +1077,7 @@ exec > >(tee "$out")
 
 echo "leadx marketplace benchmark — $(date -u +%FT%TZ), $(nproc) CPUs; leadgen, server, pgbench and PostgreSQL on this machine"
 echo "server: $LEADX_BIN serve --threads 2 (rate limit off, access log off; intake batches of up to" \
-  "${LEADX_INTAKE_BATCH_MAX:-256} leads, ${LEADX_INTAKE_BATCHES_IN_FLIGHT:-2} in flight a thread, ${LEADX_INTAKE_BATCH_WAIT_MS:-2} ms wait);" \
+  "${LEADX_INTAKE_BATCH_MAX:-256} leads, ${LEADX_INTAKE_BATCHES_IN_FLIGHT:-1} in flight a thread, ${LEADX_INTAKE_BATCH_WAIT_MS:-2} ms wait);" \
   "PostgreSQL synchronous_commit=$(sql -c 'SHOW synchronous_commit'), fsync=$(sql -c 'SHOW fsync')"
 echo "leadgen: one thread, h2c; runs of ${DURATION} s after ${WARMUP} s warm-up"
 cat "$tmp/market.txt"
