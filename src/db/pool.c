@@ -27,7 +27,7 @@ enum { KIND_USER = 0, KIND_PREPARE, KIND_ROLLBACK };
 enum { PREP_NONE = 0, PREP_SENT, PREP_DONE };
 
 #define RECONNECT_MS 500
-#define WARM_MS      5000 /* how long work waits for a new pool's first connection (struct st_lx_db_t.warming) */
+#define WARM_MS      5000 /* how long work waits for a new pool's first connection (struct st_lx_db_t.warm_timeout) */
 
 struct st_lx_db_conn_t {
     lx_db_t *db;
@@ -53,10 +53,9 @@ struct st_lx_db_t {
     lx_db_job_t *qhead, *qtail; /* waiting: plain jobs */
     lx_db_job_t *rhead, *rtail; /* waiting: jobs that need a reserved connection */
     h2o_timeout_t retry_timeout;
-    /* From creation until the first connection is ready or fails (at most WARM_MS): work waits for it instead of
-     * being refused, so a server that has just started does not answer 503 for its first milliseconds. After that,
-     * no ready connection means "unavailable" at once (an outage must not make requests hang). */
-    int warming;
+    /* Linked from creation until the first connection is ready or fails (at most WARM_MS): meanwhile work waits for
+     * it instead of being refused, so a server that has just started does not answer 503 for its first milliseconds.
+     * After that, no ready connection means "unavailable" at once (an outage must not make requests hang). */
     h2o_timeout_t warm_timeout;
     h2o_timeout_entry_t warm_entry;
     uint64_t queries_total;
@@ -302,10 +301,8 @@ static void conn_fail(lx_db_conn_t *c, const char *what)
         snprintf(j->message, sizeof(j->message), "connection to the database lost");
         complete(c, j);
     }
-    if (db->warming)
-        end_warming(db); /* fails the queue unless another connection is ready */
-    else if (lx_db_ready(db) == 0)
-        fail_queued(db);
+    end_warming(db);
+    if (lx_db_ready(db) == 0) fail_queued(db);
 }
 
 /* Every waiting job, when no connection can take it. */
@@ -325,17 +322,21 @@ static void fail_queued(lx_db_t *db)
     }
 }
 
+static int warming(lx_db_t *db)
+{
+    return h2o_timeout_is_linked(&db->warm_entry);
+}
+
 static void end_warming(lx_db_t *db)
 {
-    if (!db->warming) return;
-    db->warming = 0;
-    if (h2o_timeout_is_linked(&db->warm_entry)) h2o_timeout_unlink(&db->warm_entry);
-    if (lx_db_ready(db) == 0) fail_queued(db);
+    if (warming(db)) h2o_timeout_unlink(&db->warm_entry);
 }
 
 static void on_warm_elapsed(h2o_timeout_entry_t *entry)
 {
-    end_warming(H2O_STRUCT_FROM_MEMBER(lx_db_t, warm_entry, entry));
+    lx_db_t *db = H2O_STRUCT_FROM_MEMBER(lx_db_t, warm_entry, entry);
+    end_warming(db);
+    if (lx_db_ready(db) == 0) fail_queued(db);
 }
 
 /* ---- results ------------------------------------------------------------ */
@@ -521,7 +522,6 @@ lx_db_t *lx_db_create(h2o_loop_t *loop, const char *conninfo, size_t nconns, siz
     h2o_timeout_init(loop, &db->retry_timeout, RECONNECT_MS);
     h2o_timeout_init(loop, &db->warm_timeout, WARM_MS);
     db->warm_entry.cb = on_warm_elapsed;
-    db->warming = 1;
     h2o_timeout_link(loop, &db->warm_timeout, &db->warm_entry);
     db->conns = lx_calloc(nconns, sizeof(*db->conns));
     for (size_t i = 0; i < nconns; i++) {
@@ -547,7 +547,7 @@ void lx_db_destroy(lx_db_t *db)
             }
         }
     }
-    if (h2o_timeout_is_linked(&db->warm_entry)) h2o_timeout_unlink(&db->warm_entry);
+    end_warming(db);
     h2o_timeout_dispose(db->loop, &db->retry_timeout);
     h2o_timeout_dispose(db->loop, &db->warm_timeout);
     free(db->conns);
@@ -592,7 +592,7 @@ int lx_db_submit(lx_db_t *db, lx_db_job_t *job)
 {
     reset_outcome(job);
     job->conn = NULL;
-    if (lx_db_ready(db) == 0 && !db->warming) {
+    if (lx_db_ready(db) == 0 && !warming(db)) {
         job->status = LX_DB_ERR_UNAVAILABLE;
         snprintf(job->message, sizeof(job->message), "database unavailable");
         return -1;

@@ -481,7 +481,7 @@ static void send_step1(batch_t *b)
     b->r_signals = r++;
     bind_cols(lx_db_job_add(&b->job, &st_signals), sig, SIG_NCOLS);
     /* The batch's own velocity counts and the past purchases do not depend on any decision: both run before the
-     * campaign locks, which every concurrent batch of the same niches waits for until this one commits. */
+     * campaign reads, which on a retry lock what every concurrent batch of the same niches then waits for. */
     if (velocity_param(b) != 0) {
         bind_cols(lx_db_job_add(&b->job, &st_velocity), b->velocity, VEL_NCOLS);
         r++;
@@ -494,23 +494,13 @@ static void send_step1(batch_t *b)
     b->r_recent = r++;
     /* the first attempt reads the campaigns and balances without locks, a retry locks them (st_campaigns) */
     int locking = b->attempts > 0;
-    if (!locking) {
-        c = lx_db_job_add(&b->job, &st_campaigns);
-        lx_db_param(c, 0, niches->base);
-        lx_db_param(c, 1, regions->base);
-        c = lx_db_job_add(&b->job, &st_buyers);
-        lx_db_param(c, 0, niches->base);
-        lx_db_param(c, 1, regions->base);
-    }
-    if (locking) {
-        c = lx_db_job_add(&b->job, &st_campaigns_locked);
-        lx_db_param(c, 0, niches->base);
-        lx_db_param(c, 1, regions->base);
-        c = lx_db_job_add(&b->job, &st_buyers_locked);
-        lx_db_param(c, 0, niches->base);
-        lx_db_param(c, 1, regions->base);
-    }
+    c = lx_db_job_add(&b->job, locking ? &st_campaigns_locked : &st_campaigns);
+    lx_db_param(c, 0, niches->base);
+    lx_db_param(c, 1, regions->base);
     b->r_campaigns = r++;
+    c = lx_db_job_add(&b->job, locking ? &st_buyers_locked : &st_buyers);
+    lx_db_param(c, 0, niches->base);
+    lx_db_param(c, 1, regions->base);
     b->r_buyers = r++;
     b->step = 1;
 }
@@ -936,10 +926,12 @@ static void add_receipts(batch_t *b)
 }
 
 /*
- * Step 2, sent in two parts: the calls before the receipts go out at once (lx_db_continue_partial), so that the
- * server inserts the leads, sales and spend while this thread signs the receipts (the campaign locks are held
- * throughout, and the signatures were most of this thread's share of them); on_step sends the rest with
- * lx_db_continue. 0, or -1 when the first part could not be sent (b->job says why).
+ * Step 2, sent in two parts: the leads, the ledger transactions and the sales go out at once
+ * (lx_db_continue_partial), so that the server inserts them while this thread signs the receipts; on_step sends the
+ * rest with lx_db_continue. The rest begins with the spend update and the buyers' balance rows, which lock what
+ * concurrent batches of the same niches may wait for: taken after the signing (most of this thread's share of a
+ * batch), they are held only for the server's last statements and the commit. 0, or -1 when the first part could
+ * not be sent (b->job says why).
  */
 static int send_step2(batch_t *b)
 {
@@ -1093,9 +1085,9 @@ static int send_step2(batch_t *b)
         lx_pgarr_t *txc = ledger->txn, *enc = ledger->entry;
         bind_cols(lx_db_job_add(&b->job, &lx_ledger_insert_txns), txc, LX_TXN_NCOLS);
         bind_cols(lx_db_job_add(&b->job, &st_sales), sc, SALE_NCOLS);
+        early = b->job.ncalls;
         bind_cols(lx_db_job_add(&b->job, &st_campaign_spend), spend, SPEND_NCOLS);
         bind_col(lx_db_job_add(&b->job, &st_buyers_sold_to), 0, &sc[SALE_B]);
-        early = b->job.ncalls;
         receipts_call = lx_db_job_add(&b->job, &lx_receipts_insert); /* before the entries: their trigger checks */
         bind_cols(lx_db_job_add(&b->job, &lx_ledger_insert_entries), enc, LX_ENTRY_NCOLS);
     }

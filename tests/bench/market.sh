@@ -516,7 +516,7 @@ CONDITIONS = {
     "nsales!=0": "sold",                         # the template sells: \if :t < :s (sold templates come first)
     "nrel!=0": "never", "nre!=0": "never",       # every contact is new: no claim is released or reassigned
     "nidem!=0": "never",                         # no Idempotency-Key
-    "!locking": "always", "locking": "never",    # a first attempt (unlocked reads); a retry after a conflict locks
+    "locking": "never",                          # a first attempt (unlocked reads); a retry after a conflict locks
 }
 
 
@@ -703,9 +703,16 @@ def pipeline(fname):
                 active.pop()
         elif t == "lx_db_job_add" and toks[i + 1] == "(":
             a, _ = group(toks, i + 1)
-            if len(a) != 2 or len(a[1]) != 2 or a[1][0] != "&" or a[1][1] not in stmts:
+            stmt = a[1] if len(a) == 2 else []
+            if "?" in stmt and ":" in stmt:  # COND ? &A : &B, COND one of CONDITIONS' always or never
+                q, colon = stmt.index("?"), stmt.index(":")
+                kind = CONDITIONS.get("".join(stmt[:q]))
+                if kind not in ("always", "never"):
+                    die(f"{fname} chooses a statement when {''.join(stmt[:q])}: teach tests/bench/market.sh (CONDITIONS)")
+                stmt = stmt[q + 1:colon] if kind == "always" else stmt[colon + 1:]
+            if len(stmt) != 2 or stmt[0] != "&" or stmt[1] not in stmts:
                 die(f"{fname}: cannot read {' '.join(toks[i:i + 8])}")
-            adds.append((i, a[1][1], [c for c, _, _ in active], {}))
+            adds.append((i, stmt[1], [c for c, _, _ in active], {}))
             if toks[i - 1] == "=" and re.fullmatch(r"[A-Za-z_]\w*", toks[i - 2]):
                 named[toks[i - 2]] = adds[-1]  # a call bound later, by name (the receipts, once signed)
         elif t == "bind_cols" and toks[i + 1] == "(":
