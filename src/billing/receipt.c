@@ -256,6 +256,14 @@ void lx_sha256_b64(const char *data, size_t len, char out[LX_HASH_B64_LEN + 1])
     lx_b64url_encode(h, sizeof(h), out);
 }
 
+void lx_receipt_hash(const char *body_canon, size_t len, const char *key_id, const char *sig, lx_strbuf_t *scratch,
+                     char out[LX_HASH_B64_LEN + 1])
+{
+    lx_strbuf_reset(scratch);
+    lx_receipt_render(body_canon, len, key_id, sig, scratch);
+    lx_sha256_b64(scratch->base, scratch->len, out);
+}
+
 void lx_lead_digest(const uint8_t key[32], const char *lead_id, char out[LX_HASH_B64_LEN + 1])
 {
     static const char ctx[] = "leadx-lead-digest-v1\n";
@@ -451,8 +459,7 @@ lx_status_t lx_receipt_verify(const json_t *receipt, const char *where, const lx
      * verified key_id and the (strictly decoded, hence canonical) signature. */
     lx_strbuf_t whole;
     lx_strbuf_init(&whole, BODY_CANON_MAX + 256);
-    lx_receipt_render(canon.base, canon.len, key->key_id, sig, &whole);
-    lx_sha256_b64(whole.base, whole.len, out->receipt_hash);
+    lx_receipt_hash(canon.base, canon.len, key->key_id, sig, &whole, out->receipt_hash);
     lx_strbuf_free(&whole);
     lx_strbuf_free(&canon);
 

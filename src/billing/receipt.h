@@ -100,8 +100,13 @@ void lx_sign_b64(const uint8_t sk[64], const char *context, const char *msg, siz
 /* Appends the whole receipt object, already canonical: {"body":BODY,"key_id":"...","signature":"..."}. */
 void lx_receipt_render(const char *body_canon, size_t len, const char *key_id, const char *sig, lx_strbuf_t *out);
 
-/* Unpadded base64url SHA-256 of `data` (receipt_hash of a rendered receipt). */
+/* Unpadded base64url SHA-256 of `data`. */
 void lx_sha256_b64(const char *data, size_t len, char out[LX_HASH_B64_LEN + 1]);
+
+/* receipt_hash of the receipt with canonical body `body_canon`, `key_id` and `sig`: lx_sha256_b64 of its rendering
+ * (lx_receipt_render), which is left in `scratch` (reset first). */
+void lx_receipt_hash(const char *body_canon, size_t len, const char *key_id, const char *sig, lx_strbuf_t *scratch,
+                     char out[LX_HASH_B64_LEN + 1]);
 
 /* lead_digest: unpadded base64url BLAKE2b-256 of "leadx-lead-digest-v1\n" || lead id, keyed with `key`. */
 void lx_lead_digest(const uint8_t key[32], const char *lead_id, char out[LX_HASH_B64_LEN + 1]);

@@ -6,7 +6,9 @@
  * server's current receipt key, and runs lx_receipts_insert BEFORE the entries
  * statement in the same database transaction: the entries trigger refuses
  * entries whose accounts lack matching receipts. The insert also queues each
- * receipt for the transparency-log sequencer (billing/sequencer.h). The signed
+ * receipt for the transparency-log sequencer (billing/sequencer.h) with its
+ * log entry, computed here beside the signature: the sequencer then reads a
+ * narrow queue row instead of the wide receipt (billing/sequencer.c). The signed
  * body travels as its exact bytes (a text element), so the database stores
  * what was signed.
  */
@@ -36,16 +38,18 @@ enum {
     LX_RCPT_BODY,
     LX_RCPT_KEY_ID,
     LX_RCPT_SIGNATURE,
+    LX_RCPT_ENTRY, /* the receipt's log entry (JCS), for its queue row */
     LX_RCPT_NCOLS
 };
 
-/* $1..$LX_RCPT_NCOLS: lx_receipt_rows_t.col. Inserts the receipts and their queue rows. */
+/* $1..$LX_RCPT_NCOLS: lx_receipt_rows_t.col. Inserts the receipts and their queue rows (each with its log entry). */
 extern lx_db_stmt_t lx_receipts_insert;
 
 /* Receipts under construction. Zeroed memory is a valid empty, unstarted value. */
 typedef struct st_lx_receipt_rows_t {
     lx_pgarr_t col[LX_RCPT_NCOLS];
     lx_strbuf_t scratch; /* the canonical body being signed */
+    lx_strbuf_t render;  /* the whole receipt being hashed, then its log entry */
 } lx_receipt_rows_t;
 
 /* Empties the rows (keeping their memory). */

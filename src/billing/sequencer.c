@@ -44,6 +44,7 @@ struct st_lx_sequencer_t {
     const lx_keys_t *keys;
     lx_bgjob_t *job;
     _Atomic uint64_t tree_size, entries_total, heads_total;
+    int vacuum_due; /* the last round deleted queue rows */
     /* A round's documents, kept from round to round (the thread's only; large rounds would fault fresh pages in). */
     lx_strbuf_t ids, entries, scratch, canon, levels, idxs, hashes;
 };
@@ -59,8 +60,13 @@ static const char SQL_LOCK[] =
     "FOR UPDATE SKIP LOCKED";
 static const char SQL_NODES[] = "SELECT level, idx, hash FROM log_nodes "
                                 "WHERE (level, idx) IN (SELECT * FROM unnest($1::smallint[], $2::bigint[])) ORDER BY level, idx";
-static const char SQL_QUEUE[] = "SELECT q.receipt_id, r.kind, r.body, r.key_id, r.signature FROM receipt_queue q "
-                                "JOIN receipts r ON r.id = q.receipt_id ORDER BY q.receipt_id LIMIT $1::int";
+/* A queued row carries its entry (billing/receipts.h); a row an earlier server queued without one (NULL) is derived
+ * from its receipt, which the lateral join reads only for such rows (OFFSET 0 keeps the subquery whole, so
+ * q.entry IS NULL gates its index probe instead of filtering after it). */
+static const char SQL_QUEUE[] =
+    "SELECT q.receipt_id, q.entry, r.kind, r.body, r.key_id, r.signature FROM receipt_queue q "
+    "LEFT JOIN LATERAL (SELECT r.kind, r.body, r.key_id, r.signature FROM receipts r "
+    "WHERE q.entry IS NULL AND r.id = q.receipt_id OFFSET 0) r ON true ORDER BY q.receipt_id LIMIT $1::int";
 /* Entries are canonical JSON: RFC 8785 escapes every control character, so a raw LF separates them safely. */
 static const char SQL_ENTRIES[] =
     "INSERT INTO log_entries (log_index, receipt_id, entry) SELECT $1::bigint + t.o - 1, t.r::uuid, t.e "
@@ -71,6 +77,8 @@ static const char SQL_NODES_INSERT[] =
     "AS t(l, i, h)";
 static const char SQL_DEQUEUE[] = "DELETE FROM receipt_queue WHERE receipt_id = ANY (string_to_array($1, ',')::uuid[])";
 static const char SQL_STATE[] = "UPDATE log_state SET tree_size = $1::bigint";
+/* Outside a round's transaction. SKIP_LOCKED: another process's sequencer vacuuming the queue is as good. */
+static const char SQL_VACUUM[] = "VACUUM (SKIP_LOCKED) receipt_queue";
 static const char SQL_HEAD[] = "INSERT INTO log_heads (tree_size, root_hash, timestamp, key_id, signature) "
                                "VALUES ($1::bigint, $2, $3, $4, $5) ON CONFLICT (tree_size) DO NOTHING";
 
@@ -180,9 +188,36 @@ static void sale_fields(const char *body, size_t len, sale_fields_t *f)
     if (k <= INT32_MAX) f->share_index = (int)k;
 }
 
+/* The log entry of queue row i that came without one, derived from its receipt (columns 2-5: kind, body, key_id,
+ * signature) into `canon`. */
+static void entry_from_receipt(const PGresult *q, int i, lx_strbuf_t *scratch, lx_strbuf_t *canon)
+{
+    const char *id = PQgetvalue(q, i, 0), *kind = PQgetvalue(q, i, 2), *body = PQgetvalue(q, i, 3);
+    size_t len = (size_t)PQgetlength(q, i, 3);
+    char receipt_hash[LX_HASH_B64_LEN + 1];
+    lx_receipt_hash(body, len, PQgetvalue(q, i, 4), PQgetvalue(q, i, 5), scratch, receipt_hash);
+    sale_fields_t sf = {.share_index = -1};
+    if (strcmp(kind, "sale") == 0 || strcmp(kind, "refund") == 0) {
+        sale_fields(body, len, &sf);
+        if (sf.digest[0] == '\0' || sf.mode[0] == '\0' || sf.share_index < 0)
+            lx_log(LX_LOG_WARN, "sequencer_odd_receipt", "receipt %s (%s) lacks lead_digest, mode or share_index", id, kind);
+    }
+    lx_log_entry_canon(kind, receipt_hash, sf.digest[0] ? sf.digest : NULL, sf.mode[0] ? sf.mode : NULL, sf.share_index, canon);
+}
+
 /* Returns the number of receipts appended (0: nothing to do or another sequencer holds the lock), or -1. */
 static int round_once(lx_sequencer_t *s, PGconn *pg)
 {
+    /* The rows the last round deleted, before this round scans the queue (migrations/0011). Not right after that
+     * round's commit: money transactions that began before it still see those rows, so they could not go yet. A
+     * failure is only logged; the next round tries again. */
+    if (s->vacuum_due) {
+        PGresult *v = lx_bgjob_run(s->job, pg, "vacuum", SQL_VACUUM, 0, NULL, PGRES_COMMAND_OK);
+        if (v != NULL) {
+            PQclear(v);
+            s->vacuum_due = 0;
+        }
+    }
     PGresult *r = lx_bgjob_run(s->job, pg, "check", SQL_CHECK, 0, NULL, PGRES_TUPLES_OK);
     if (r == NULL) return -1;
     int work = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
@@ -221,24 +256,23 @@ static int round_once(lx_sequencer_t *s, PGconn *pg)
     }
     lx_merkle_frontier_t f;
     if (load_frontier(s, pg, size, &f) != 0) goto out;
+    int appended_n = 0;
     for (int i = 0; i < n; i++) {
-        const char *id = PQgetvalue(q, i, 0), *kind = PQgetvalue(q, i, 1), *body = PQgetvalue(q, i, 2);
-        lx_strbuf_reset(scratch);
-        lx_receipt_render(body, (size_t)PQgetlength(q, i, 2), PQgetvalue(q, i, 3), PQgetvalue(q, i, 4), scratch);
-        char receipt_hash[LX_HASH_B64_LEN + 1];
-        lx_sha256_b64(scratch->base, scratch->len, receipt_hash);
-        sale_fields_t sf = {.share_index = -1};
-        if (strcmp(kind, "sale") == 0 || strcmp(kind, "refund") == 0) {
-            sale_fields(body, (size_t)PQgetlength(q, i, 2), &sf);
-            if (sf.digest[0] == '\0' || sf.mode[0] == '\0' || sf.share_index < 0)
-                lx_log(LX_LOG_WARN, "sequencer_odd_receipt", "receipt %s (%s) lacks lead_digest, mode or share_index", id, kind);
-        }
+        const char *id = PQgetvalue(q, i, 0);
         lx_strbuf_reset(canon);
-        lx_log_entry_canon(kind, receipt_hash, sf.digest[0] ? sf.digest : NULL, sf.mode[0] ? sf.mode : NULL, sf.share_index, canon);
+        if (!PQgetisnull(q, i, 1)) {
+            lx_strbuf_append(canon, PQgetvalue(q, i, 1), (size_t)PQgetlength(q, i, 1));
+        } else if (PQgetisnull(q, i, 2)) {
+            /* Left queued: the audit reports a queue row whose receipt does not exist. */
+            lx_log(LX_LOG_WARN, "sequencer_odd_receipt", "queued receipt %s does not exist", id);
+            continue;
+        } else {
+            entry_from_receipt(q, i, scratch, canon);
+        }
         lx_hash_t leaf;
         lx_merkle_leaf_hash(canon->base, canon->len, &leaf);
         lx_merkle_frontier_append(&f, &leaf, on_emit, &em);
-        if (i) {
+        if (appended_n++) {
             lx_strbuf_puts(ids, ",");
             lx_strbuf_puts(entries, "\n");
         }
@@ -258,7 +292,7 @@ static int round_once(lx_sequencer_t *s, PGconn *pg)
     char first[24], new_size[24];
     snprintf(first, sizeof(first), "%" PRIu64, size);
     snprintf(new_size, sizeof(new_size), "%" PRIu64, f.size);
-    if (n > 0) {
+    if (appended_n > 0) {
         const char *ep[] = {first, ids->base, entries->base};
         const char *np[] = {em.levels->base, em.idxs->base, em.hashes->base};
         const char *dp[] = {ids->base};
@@ -283,10 +317,11 @@ static int round_once(lx_sequencer_t *s, PGconn *pg)
     if (lx_bgjob_command(s->job, pg, "head", SQL_HEAD, 5, hp) != 0) goto out;
     if (lx_bgjob_command(s->job, pg, "commit", "COMMIT", 0, NULL) != 0) goto out;
     atomic_store(&s->tree_size, f.size);
-    atomic_fetch_add(&s->entries_total, (uint64_t)n);
+    atomic_fetch_add(&s->entries_total, (uint64_t)appended_n);
     atomic_fetch_add(&s->heads_total, 1);
-    lx_log(LX_LOG_DEBUG, "log_sequenced", "appended %d receipts; tree size %" PRIu64 ", head signed", n, f.size);
-    appended = n;
+    lx_log(LX_LOG_DEBUG, "log_sequenced", "appended %d receipts; tree size %" PRIu64 ", head signed", appended_n, f.size);
+    appended = appended_n;
+    s->vacuum_due = appended_n > 0;
 out:
     if (q != NULL) PQclear(q);
     if (appended < 0 || PQtransactionStatus(pg) != PQTRANS_IDLE) {

@@ -141,7 +141,8 @@ def sign_receipts(key_dir, account, n, currency="RUB"):
 
 
 def queue_receipts(db_url, receipts, book="balance"):
-    """Inserts receipts (and their queue rows) straight into the database, as lx_receipts_insert does."""
+    """Inserts receipts and their queue rows straight into the database, as lx_receipts_insert did before migration
+    0011: the queue rows without entries."""
     rows = [{"id": r["body"]["id"], "account_id": r["body"]["account"], "kind": r["body"]["kind"], "book": book,
              "ledger_txn": r["body"]["ledger_txn"], "amount": r["body"]["amount"], "currency": r["body"]["currency"],
              "issued_at": r["body"]["issued_at"], "body": V.jcs(r["body"]), "key_id": r["key_id"],
@@ -520,9 +521,21 @@ class TransparencyLog(LeadTestCase, MarketTestCase):
             self.assertEqual(one, it)
             lines = [V.loads(x) for x in self.h2.get("/v1/receipts/export", headers=bearer(t1)).text.split("\n")[:-1]]
             self.assertEqual([x for x in lines if x["receipt"]["body"]["id"] == rid], [it])
+            # Its queue row carries the entry the money path computed beside the signature: Python's, byte for byte.
+            self.assertEqual(psql(self.db_url, f"SELECT entry FROM receipt_queue WHERE receipt_id = '{rid}'"),
+                             V.jcs(V.entry_of(it["receipt"])))
         got = wait_for(lambda: (lambda x: x if x["log_index"] is not None else None)(
             self.h2.get(f"/v1/receipts/{rid}", headers=bearer(t1)).json()), 20, interval=0.05, what="sequencing")
         V.verify_item(got, self.ring)
+
+    def test_sequencer_vacuums_its_queue(self):
+        """The round after one that appended vacuums the queue, so its dead rows do not wait for autovacuum's visit
+        (migrations/0011): the queue's own vacuum count grows, and autovacuum cannot account for it."""
+        def vacuums():
+            return psql(self.db_url, "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'receipt_queue'")
+        wait_for(lambda: int(vacuums()) >= 1, 20, interval=0.1, what="the sequencer's vacuum of its queue")
+        self.assertEqual(psql(self.db_url, "SELECT reloptions FROM pg_class WHERE relname = 'receipt_queue'"),
+                         "{vacuum_truncate=false}")
 
     # -- who sees what ---------------------------------------------------------------------------------------------
 
@@ -686,9 +699,10 @@ class TransparencyLog(LeadTestCase, MarketTestCase):
 
 
 class PythonSignedReceipts(ServerTestCase):
-    """2,500 receipts signed here (not by the server) and queued straight into the database: the sequencer's entries
-    agree with Python's byte for byte; entries come 1,000 per call; an export spans three pages under one head; a
-    client leaving mid-export harms nothing."""
+    """2,500 receipts signed here (not by the server) and queued straight into the database as a server before
+    migration 0011 queued them, without their log entries, so the sequencer derives each from its receipt: its
+    entries agree with Python's byte for byte; entries come 1,000 per call; an export spans three pages under one
+    head; a client leaving mid-export harms nothing."""
 
     N = 2500
 

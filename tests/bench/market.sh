@@ -439,10 +439,10 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # The pgbench script is the server's own SQL, copied mechanically from the source on every run (pgbench_script), so
 # the copy cannot go stale: every LX_DB_STMT of src/leads/intake.c, the two posting statements of
 # src/billing/ledger.c (lx_ledger_insert_txns, lx_ledger_insert_entries: the ledger trigger runs) and
-# lx_receipts_insert of src/billing/receipts.c (the receipts and their receipt_queue rows, before the entries, whose
-# trigger checks every touched account's receipts against its entries), their C string literals joined and the
-# string macros they use expanded (NOW_BUCKET, CAMPAIGN_SCOPE, and LX_INTAKE_OTHER_NICHES_WINDOW of
-# src/leads/intake.h), byte for byte; in the order, with the parameters and under
+# lx_receipts_insert of src/billing/receipts.c (the receipts and their receipt_queue rows with their log entries,
+# before the entries, whose trigger checks every touched account's receipts against its entries), their C string
+# literals joined and the string macros they use expanded (NOW_BUCKET, CAMPAIGN_SCOPE, and
+# LX_INTAKE_OTHER_NICHES_WINDOW of src/leads/intake.h), byte for byte; in the order, with the parameters and under
 # the conditions of the lx_db_job_add and lx_db_param calls of send_step1 and send_step2: the server's two
 # pipelined round trips, BEGIN to COMMIT. One change: each $n parameter (a JSON document or an array literal the
 # server builds in C) is read from a transaction-local setting, current_setting('bench.NAME'), in the same text
@@ -507,6 +507,7 @@ COLUMNS = {
     "LX_RCPT_CURRENCY": ("currency", "text"), "LX_RCPT_LEAD": ("lead_id", "text"), "LX_RCPT_SALE": ("sale_id", "text"),
     "LX_RCPT_REVERSES": ("reverses", "text"), "LX_RCPT_ISSUED_AT": ("issued_at", "text"),
     "LX_RCPT_BODY": ("body", "text"), "LX_RCPT_KEY_ID": ("key_id", "text"), "LX_RCPT_SIGNATURE": ("signature", "text"),
+    "LX_RCPT_ENTRY": ("entry", "text"),
 }
 used_columns = {}  # setting -> (document, member, reading)
 # The conditions under which send_step1/send_step2 add a statement, as they stand for the bench's leads.
@@ -906,7 +907,8 @@ $$;
 -- is 0, the webmaster's (pending, +payout), each with its body: the canonical JSON of a sale receipt in the shape and
 -- size the server signs (src/billing/receipt.h; one issued_at, the template's creation time), a fixed key_id and a
 -- signature of 86 base64url characters that signs nothing (the database never verifies one: the server signs in C,
--- tests/bench/receipts.sh measures that), each in the server's order and with its members. Text (json, not jsonb):
+-- tests/bench/receipts.sh measures that) and the log entry queued with it (its receipt_hash a stand-in of the same
+-- length), each in the server's order and with its members. Text (json, not jsonb):
 -- the statements parse them as they parse the server's.
 CREATE TABLE leadx_bench.doc (n int, t int, claims text, signals text, niches text, regions text, leads text,
   sales text, txns text, entries text, spend text, velocity text, receipts text, PRIMARY KEY (n, t));
@@ -977,7 +979,10 @@ CREATE FUNCTION leadx_bench.make_doc(t int, n int, mix int, wm uuid) RETURNS voi
           '"lead_digest":"%s","lead_id":"%s","ledger_txn":"%s","mode":"%s","niche":"%s","region":"%s","sale_id":"%s",'
           '"share_index":%s,"v":1}', r.account, r.amount, s.cur, r.id, x.at,
           rtrim(translate(encode(sha256(('g' || s.tg)::bytea), 'base64'), '+/', '-_'), '='), s.lead, s.txn, s.m,
-          s.slug, s.region, s.id, s.k)) ORDER BY s.g, s.k, r.side)
+          s.slug, s.region, s.id, s.k),
+        'entry', format('{"kind":"sale","lead_digest":"%s","mode":"%s","receipt_hash":"%s","share_index":%s}',
+          rtrim(translate(encode(sha256(('g' || s.tg)::bytea), 'base64'), '+/', '-_'), '='), s.m,
+          rtrim(translate(encode(sha256(('h' || r.id)::bytea), 'base64'), '+/', '-_'), '='), s.k)) ORDER BY s.g, s.k, r.side)
       FROM s CROSS JOIN (SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at,
           left(encode(sha256('leadx bench receipt key'::bytea), 'hex'), 16) AS kid) AS x
         CROSS JOIN LATERAL (VALUES (0, 'deadbeef-dead-beef-a000-' || s.tg || lpad(s.k::text, 4, '0'), s.b, 'balance', -s.p),
