@@ -2,6 +2,7 @@
 #include "billing/ledger.h"
 #include "billing/receipts.h"
 #include "db/pgarr.h"
+#include "market/campaign_cache.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/strbuf.h"
@@ -259,6 +260,7 @@ struct st_lx_intake_t {
     size_t in_flight_leads;
     h2o_timeout_t wait_timeout;
     h2o_timeout_entry_t wait_entry;
+    lx_campaign_cache_t *terms; /* the campaigns' parsed terms, batch after batch (market/campaign_cache.h) */
 };
 
 typedef struct {
@@ -273,7 +275,7 @@ typedef struct {
 /* A campaign locked by the batch: its bid (in the auction's terms) lives in batch_t.bids at the same index. */
 typedef struct {
     char id[LX_UUID_STRLEN + 1], buyer_id[LX_UUID_STRLEN + 1], niche_id[LX_UUID_STRLEN + 1];
-    json_t *regions, *excluded, *filters, *hours; /* owned */
+    json_t *regions, *excluded, *filters, *hours; /* a reference of ours to the thread's cached terms (in->terms) */
     const char **region_list, **excluded_list;    /* point into the JSON above */
     int64_t spent_add, count_add;                 /* what this batch sold through it */
     int64_t config_version;                       /* of its terms, as read */
@@ -715,7 +717,8 @@ static int campaign_row_cmp(const void *x, const void *y)
     return c != 0 ? c : a->row - b->row;
 }
 
-/* The locked campaigns as bids, grouped by niche (id order within a niche), and their buyers' spendable money. */
+/* The campaigns read (locked only on a retry) as bids, grouped by niche (id order within a niche), their terms from
+ * the thread's cache when it has their version, and their buyers' spendable money. */
 static void load_campaigns(batch_t *b)
 {
     const PGresult *r = b->job.results[b->r_campaigns], *br = b->job.results[b->r_buyers];
@@ -747,10 +750,17 @@ static void load_campaigns(batch_t *b)
         snprintf(c->id, sizeof(c->id), "%s", PQgetvalue(r, row, 0));
         snprintf(c->buyer_id, sizeof(c->buyer_id), "%s", PQgetvalue(r, row, 1));
         snprintf(c->niche_id, sizeof(c->niche_id), "%s", PQgetvalue(r, row, 2));
-        c->regions = json_column(r, row, 6);
-        c->filters = json_column(r, row, 7);
-        c->hours = json_column(r, row, 8);
-        c->excluded = json_column(r, row, 15);
+        c->config_version = strtoll(PQgetvalue(r, row, 17), NULL, 10);
+        const lx_campaign_terms_t *t = lx_campaign_cache_get(b->in->terms, c->id, c->config_version);
+        if (t == NULL) {
+            lx_campaign_terms_t parsed = {json_column(r, row, 6), json_column(r, row, 7), json_column(r, row, 8),
+                                          json_column(r, row, 15)};
+            t = lx_campaign_cache_put(b->in->terms, c->id, c->config_version, parsed);
+        }
+        c->regions = json_incref(t->regions);
+        c->filters = json_incref(t->filters);
+        c->hours = json_incref(t->hours);
+        c->excluded = json_incref(t->excluded);
         c->region_list = string_list(c->regions, &bid->nregions);
         c->excluded_list = string_list(c->excluded, &bid->nexcluded_sources);
         bid->buyer = (size_t)buyer_index(b, c->buyer_id);
@@ -768,10 +778,10 @@ static void load_campaigns(batch_t *b)
         bid->spent = strtoll(PQgetvalue(r, row, 14), NULL, 10);
         bid->excluded_sources = c->excluded_list;
         bid->exclude_bought_days = atoi(PQgetvalue(r, row, 16));
-        c->config_version = strtoll(PQgetvalue(r, row, 17), NULL, 10);
         bid->active = 1;
     }
     free(order);
+    lx_campaign_cache_trim(b->in->terms, 4 * (size_t)n + 16384); /* far above what batches read: a few MB a thread */
 }
 
 /* The first campaign whose niche id is not below (strict: above) `niche_id`; campaigns are sorted by niche id. */
@@ -1278,6 +1288,7 @@ lx_intake_t *lx_intake_create(h2o_loop_t *loop, lx_db_t *db, const lx_intake_con
     if (in->cfg.max_in_flight == 0) in->cfg.max_in_flight = 1;
     h2o_timeout_init(loop, &in->wait_timeout, in->cfg.batch_wait_ms);
     in->wait_entry.cb = on_wait_elapsed;
+    in->terms = lx_campaign_cache_new();
     return in;
 }
 
@@ -1294,6 +1305,7 @@ void lx_intake_destroy(lx_intake_t *in)
         g->done(g);
     }
     h2o_timeout_dispose(in->loop, &in->wait_timeout);
+    lx_campaign_cache_free(in->terms);
     free(in);
 }
 

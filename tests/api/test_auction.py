@@ -20,7 +20,8 @@ import secrets
 import threading
 import unittest
 
-from harness import PgLock, Server, TwoServerTestCase, bearer, create_operator, main, new_database, psql, wait_for
+from harness import (PgLock, Server, ServerTestCase, TwoServerTestCase, bearer, create_operator, main, new_database, psql,
+                     wait_for)
 from leads_common import JSON, lead, niche_body
 from market_common import assert_ledger_consistent
 
@@ -453,6 +454,47 @@ class ChangedAfterTheUnlockedRead(MarketSetup, TwoServerTestCase):
         self.assertEqual(self.sales_of(out["id"]), [[c2["id"], str(self.PRICE)]])
         psql(self.db_url, f"UPDATE ledger_accounts SET min_balance = 0 WHERE owner = '{rich['id']}' AND book = 'balance'")
         assert_market_consistent(self, self.db_url)
+
+
+class TermsCachedAcrossBatches(MarketSetup, ServerTestCase):
+    """One server thread, so every batch meets the same cache of parsed campaign terms (src/market/campaign_cache.h):
+    a change of a campaign's regions or excluded sources, through the API or an operator's SQL, takes effect on the
+    very next lead, as if nothing were cached."""
+
+    threads = 1
+    PRICE = 50000
+
+    @classmethod
+    def setUpClass(cls):
+        ServerTestCase.setUpClass.__func__(cls)  # MarketSetup's is for two servers
+
+    def post(self, wm, slug, region, sub_id=None):
+        r = self.h2.post("/v1/leads", json=lead(niche=slug, region=region, sub_id=sub_id), headers=bearer(wm))
+        self.assertEqual(r.status_code, 201, r.text)
+        return r.json()["status"]
+
+    def test_changed_terms_take_effect_at_once(self):
+        slug = self.niche()
+        _, wm = self.account("webmaster")
+        _, adv = self.account("advertiser", deposit=100 * self.PRICE)
+        c = self.campaign(adv, niche=slug, regions=["RU-MOW"], price_exclusive=self.PRICE)
+        self.assertEqual(self.post(wm, slug, "RU-MOW"), "sold")  # its terms parsed and cached
+        self.assertEqual(self.post(wm, slug, "RU-SPE"), "unsold")
+
+        r = self.h2.patch(f"/v1/campaigns/{c['id']}", json={"regions": ["RU-SPE"]}, headers=bearer(adv))
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual(self.post(wm, slug, "RU-MOW"), "unsold")
+        self.assertEqual(self.post(wm, slug, "RU-SPE"), "sold")
+
+        r = self.h2.patch(f"/v1/campaigns/{c['id']}", json={"exclude_sources": ["s-blocked"]}, headers=bearer(adv))
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual(self.post(wm, slug, "RU-SPE", sub_id="s-blocked"), "unsold")
+        self.assertEqual(self.post(wm, slug, "RU-SPE", sub_id="s-welcome"), "sold")
+
+        psql(self.db_url, f"UPDATE campaigns SET regions = ARRAY['RU-MOW'] WHERE id = '{c['id']}'")  # not the API
+        self.assertEqual(self.post(wm, slug, "RU-SPE"), "unsold")
+        self.assertEqual(self.post(wm, slug, "RU-MOW"), "sold")
+        self.assertEqual(db_rows(self.db_url, f"SELECT config_version FROM campaigns WHERE id = '{c['id']}'"), [["4"]])
 
 
 if __name__ == "__main__":
