@@ -69,7 +69,7 @@ static void conn_fail(lx_db_conn_t *c, const char *what);
 static void end_warming(lx_db_t *db);
 static void dispatch(lx_db_t *db);
 static void drain(lx_db_conn_t *c);
-static void fail_queued(lx_db_t *db);
+static void stop_waiting(lx_db_t *db);
 
 const char *lx_db_status_text(lx_db_status_t st)
 {
@@ -301,8 +301,7 @@ static void conn_fail(lx_db_conn_t *c, const char *what)
         snprintf(j->message, sizeof(j->message), "connection to the database lost");
         complete(c, j);
     }
-    end_warming(db);
-    if (lx_db_ready(db) == 0) fail_queued(db);
+    stop_waiting(db);
 }
 
 /* Every waiting job, when no connection can take it. */
@@ -332,11 +331,17 @@ static void end_warming(lx_db_t *db)
     if (warming(db)) h2o_timeout_unlink(&db->warm_entry);
 }
 
-static void on_warm_elapsed(h2o_timeout_entry_t *entry)
+/* A connection failed or the warm-up elapsed: from now on no ready connection means "unavailable", for the work
+ * already waiting too. */
+static void stop_waiting(lx_db_t *db)
 {
-    lx_db_t *db = H2O_STRUCT_FROM_MEMBER(lx_db_t, warm_entry, entry);
     end_warming(db);
     if (lx_db_ready(db) == 0) fail_queued(db);
+}
+
+static void on_warm_elapsed(h2o_timeout_entry_t *entry)
+{
+    stop_waiting(H2O_STRUCT_FROM_MEMBER(lx_db_t, warm_entry, entry));
 }
 
 /* ---- results ------------------------------------------------------------ */

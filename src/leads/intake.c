@@ -272,7 +272,8 @@ typedef struct {
     ptrdiff_t holder; /* accepted item of this batch holding it, or -1 */
 } pair_t;
 
-/* A campaign locked by the batch: its bid (in the auction's terms) lives in batch_t.bids at the same index. */
+/* A campaign the batch read (and locked, on a retry): its bid (in the auction's terms) lives in batch_t.bids at the
+ * same index. */
 typedef struct {
     char id[LX_UUID_STRLEN + 1], buyer_id[LX_UUID_STRLEN + 1], niche_id[LX_UUID_STRLEN + 1];
     json_t *regions, *excluded, *filters, *hours; /* a reference of ours to the thread's cached terms (in->terms) */
@@ -494,7 +495,7 @@ static void send_step1(batch_t *b)
     bind_col(c, 2, &sig[SIG_EH]);
     lx_db_param(c, 3, niches->base);
     b->r_recent = r++;
-    /* the first attempt reads the campaigns and balances without locks, a retry locks them (st_campaigns) */
+    /* the first attempt reads the campaigns and balances without locks, a retry locks them (the _locked reads) */
     int locking = b->attempts > 0;
     c = lx_db_job_add(&b->job, locking ? &st_campaigns_locked : &st_campaigns);
     lx_db_param(c, 0, niches->base);

@@ -260,12 +260,14 @@ class BatchEqualsOneByOne(unittest.TestCase):
 
 
 class MarketSetup:
-    """Accounts and campaigns through the API, for a TwoServerTestCase (self.h2: a client, self.op: an operator)."""
+    """Accounts and campaigns through the API, for a ServerTestCase or a TwoServerTestCase (self.h2: a client, server
+    A's for two; self.op: an operator)."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.h2 = cls.ca
+        if not hasattr(cls, "h2"):
+            cls.h2 = cls.ca
 
     def account(self, role, deposit=None):
         r = self.h2.post("/v1/accounts", json={"role": role, "name": f"{role} {secrets.token_hex(3)}",
@@ -463,10 +465,6 @@ class TermsCachedAcrossBatches(MarketSetup, ServerTestCase):
 
     threads = 1
     PRICE = 50000
-
-    @classmethod
-    def setUpClass(cls):
-        ServerTestCase.setUpClass.__func__(cls)  # MarketSetup's is for two servers
 
     def post(self, wm, slug, region, sub_id=None):
         r = self.h2.post("/v1/leads", json=lead(niche=slug, region=region, sub_id=sub_id), headers=bearer(wm))
