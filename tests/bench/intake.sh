@@ -60,6 +60,7 @@ failed=0
 run_leadgen() {
   local out=$1 rc=0
   shift
+  bench_checkpoint
   bench_cpu_begin "$out" "$@"
   build/leadgen --url "$base" --token "$wm_token" --niche bench-loans --attributes "$ATTRIBUTES" --seed "$seed" \
     "$@" >"$out" 2>"$tmp/run.log" || rc=$?
@@ -177,6 +178,7 @@ INSERT INTO leads (id, webmaster_id, niche_id, region, sale_mode, status, qualit
 COMMIT;
 SQL
   [ -n "$niche_id" ] || return 0
+  bench_checkpoint
   "$PGBENCH" -n -c "$clients" -j 2 -T "$DURATION" -f "$sql" -D webmaster_id="$wm_id" -D niche_id="$niche_id" \
     "$LEADX_DATABASE_URL" >"$tmp/pgbench.out" 2>&1 ||
     { echo "bench: pgbench failed:" >&2; tail -5 "$tmp/pgbench.out" >&2; return 0; }

@@ -218,6 +218,8 @@ static const char usage_text[] =
     "  --timeout SECONDS    give up when no response arrives for this long (default 30)\n"
     "output\n"
     "  -q                   no human summary on stderr; only the JSON line on stdout\n"
+    "  --trace FILE         one line per measured answer: ms from the first measured start to this\n"
+    "                       request's reference time, its latency in ms and its HTTP status (0: failed)\n"
     "  --print N            print the first N request bodies, one per line, and exit (no network)\n"
     "  -h, --help           this text\n"
     "testing the generator itself\n"
@@ -255,6 +257,7 @@ typedef struct st_lg_opts_t {
     uint64_t print_count;
     const char *path;
     const char *body_template;
+    const char *trace_path;
 } lg_opts_t;
 
 static lg_opts_t opts;
@@ -427,6 +430,8 @@ static void lg_parse_options(int argc, char **argv)
             opts.path = v;
         } else if (strcmp(name, "--body") == 0) {
             opts.body_template = v;
+        } else if (strcmp(name, "--trace") == 0) {
+            opts.trace_path = v;
         } else {
             lg_usage_error("unknown option '%s'", a);
         }
@@ -898,6 +903,8 @@ static int epfd, tfd;
 static uint64_t in_flight;        /* streams started and not finished, all connections */
 static uint64_t started_requests; /* all requests started, warm-up included */
 static int64_t last_progress_ns;
+static FILE *trace;          /* --trace */
+static int64_t t_measure_ns; /* end of the warm-up (set with t0_ns, below) */
 
 static void lg_stream_finish(lg_stream_t *s, uint32_t error_code)
 {
@@ -906,6 +913,9 @@ static void lg_stream_finish(lg_stream_t *s, uint32_t error_code)
     LG_ASSERT(s->in_use);
     last_progress_ns = now;
     if (s->measured) {
+        if (trace != NULL)
+            fprintf(trace, "%.3f %.3f %d\n", (double)(s->start_ns - t_measure_ns) / 1e6, (double)(now - s->start_ns) / 1e6,
+                    error_code != NGHTTP2_NO_ERROR || s->too_big ? 0 : s->status);
         if (error_code != NGHTTP2_NO_ERROR || s->status == 0 || s->too_big) {
             stats.stream_errors++;
             if (stats.first_stream_error == NULL)
@@ -1186,7 +1196,7 @@ static int lg_request_start(lg_conn_t *c, int64_t start_ns, int measured, uint32
 
 /* ---- scheduling ------------------------------------------------------------------------------------------------- */
 
-static int64_t t0_ns, t_measure_ns, t_end_ns; /* start, end of warm-up, end of the measured period (-d) */
+static int64_t t0_ns, t_end_ns; /* start, end of the measured period (-d) */
 static uint64_t measured_leads_started;
 static int schedule_done; /* no request will be started any more */
 static size_t rr_next;    /* round-robin cursor over connections */
@@ -1462,6 +1472,11 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    if (opts.trace_path != NULL && (trace = fopen(opts.trace_path, "w")) == NULL) {
+        fprintf(stderr, "leadgen: --trace %s: %s\n", opts.trace_path, strerror(errno));
+        return 2;
+    }
+
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai;
     int gai = getaddrinfo(opts.host, opts.port, &hints, &ai);
     if (gai != 0) {
@@ -1561,6 +1576,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < stats.leads.n; i++) free(stats.leads.names[i]);
     for (size_t i = 0; i < stats.problems.n; i++) free(stats.problems.names[i]);
     free(stats.lat_ns);
+    if (trace != NULL && fclose(trace) != 0) {
+        fprintf(stderr, "leadgen: --trace %s: %s\n", opts.trace_path, strerror(errno));
+        failed = 1;
+    }
     close(tfd);
     close(epfd);
     return failed;

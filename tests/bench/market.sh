@@ -365,8 +365,12 @@ failed=0
 db_now() { sql -c 'SELECT now()'; }
 # vacuum_hot: every sale updates campaign and balance rows, so within a minute (autovacuum's nap) the 500 campaigns
 # fill hundreds of pages of dead versions that every batch scans. Each measured run, leadx's and pgbench's alike,
-# starts after a VACUUM of those tables, so runs compare; within a run they bloat as between autovacuum passes.
-vacuum_hot() { sql -c 'VACUUM (ANALYZE) campaigns, ledger_accounts, accounts, intake_velocity'; }
+# starts after a VACUUM of those tables, so runs compare; within a run they bloat as between autovacuum passes. Then
+# a checkpoint (bench_checkpoint in lib.sh): the run reuses WAL files as a running cluster does.
+vacuum_hot() {
+  sql -c 'VACUUM (ANALYZE) campaigns, ledger_accounts, accounts, intake_velocity'
+  bench_checkpoint
+}
 
 # run_leadgen <json out> <leadgen args...>: one run with the next free seed; the result line goes to the
 # file, its human summary to $tmp/run.log (kept in $tmp/failures.log if the run failed); the seed file moves
