@@ -182,6 +182,44 @@ class Intake(LeadTestCase):
         two = self.submit(self.lead(phone=phone2)).json()
         self.assertEqual((one["status"], two["status"]), ("rejected", "unsold"))
 
+    def test_batch_counts_signals_like_one_by_one(self):
+        """Velocity per source IP and per sub_id and the person's other niches count the earlier leads of the same
+        batch exactly as stored ones: 106 leads over three niches, sharing two IPs, one sub_id, a phone and an e-mail,
+        the last two with no source at all, get the same statuses, scores and reasons in one batch as one by one."""
+        slugs = [self.slug] + [self.h2.post("/v1/niches", json=niche_body(), headers=bearer(self.op)).json()["slug"]
+                               for _ in range(2)]
+
+        def variant():
+            ips = [f"203.0.113.{secrets.randbelow(250) + 1}" for _ in range(2)]
+            sub = "v" + secrets.token_hex(4)
+            phone, email = unique_phone(), unique_email()
+            out = []
+            for k in range(106):
+                body = self.lead(niche=slugs[k % 3], ip=ips[k % 2], sub_id=sub,
+                                 phone=phone if k in (0, 3, 4, 5, 6, 9) else None,
+                                 email=email if k in (1, 5, 7) else None)
+                if k >= 104:  # no source: neither an IP nor a sub_id to count
+                    body.pop("source")
+                    body["consent"].pop("ip")
+                out.append(body)
+            return out
+
+        res = self.submit_batch(variant()).json()["results"]
+        batch = [r["lead"] for r in res]
+        single = [self.submit(body).json() for body in variant()]
+        pick = [(d["status"], d["quality"]["score"], d["quality"]["reasons"]) for d in batch]
+        self.assertEqual(pick, [(d["status"], d["quality"]["score"], d["quality"]["reasons"]) for d in single])
+        # the signals did fire within the batch, and not where they must not
+        reasons = [set(d["quality"]["reasons"]) for d in batch]
+        self.assertNotIn("ip_velocity", reasons[5])
+        self.assertIn("ip_velocity", reasons[8])  # 4 earlier leads from its IP
+        self.assertIn("contact_in_other_niches", reasons[5])  # the phone in niches 0 and 1, the e-mail in 1
+        self.assertNotIn("contact_in_other_niches", reasons[4])
+        self.assertIn("sub_id_velocity", reasons[103])  # 103 earlier leads with its sub_id
+        self.assertNotIn("sub_id_velocity", reasons[100])
+        self.assertEqual(reasons[104] & {"ip_velocity", "sub_id_velocity"}, set())
+        self.assertEqual([d["status"] for d in batch[:12]].count("duplicate"), 4, pick[:12])
+
     # -- what is stored -----------------------------------------------------------------------------------------
 
     def test_contact_is_encrypted_at_rest(self):
