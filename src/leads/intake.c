@@ -400,7 +400,8 @@ typedef struct {
 
 static int item_key_part_cmp(const void *x, size_t xlen, const void *y, size_t ylen)
 {
-    int c = memcmp(x, y, xlen < ylen ? xlen : ylen);
+    size_t n = xlen < ylen ? xlen : ylen;
+    int c = n == 0 ? 0 : memcmp(x, y, n); /* an absent part is (NULL, 0), and memcmp wants pointers even for 0 bytes */
     return c != 0 ? c : (xlen > ylen) - (xlen < ylen);
 }
 
