@@ -282,6 +282,13 @@ typedef struct {
     int64_t config_version;                       /* of its terms, as read */
 } campaign_t;
 
+/* A key of an item of the batch (build_links): part a, then part b (NULL: absent), compared as bytes. */
+typedef struct {
+    const void *a, *b; /* the key: a, then b (NULL: absent) */
+    size_t alen, blen;
+    size_t item;
+} item_key_t;
+
 /* The text parameters and scratch buffers of a batch (row sets go as binary arrays, below). */
 enum { P_NICHES, P_REGIONS, P_REASONS, P_IDEM, NPARAMS };
 
@@ -297,7 +304,9 @@ typedef struct {
     /* each item's latest earlier item with the same phone hash, the same e-mail hash (SIZE_MAX: none), and how many
      * earlier items share its source IP, its (webmaster, sub_id) (build_links) */
     size_t *prev_phone, *prev_email, *ip_before, *sub_before;
-    size_t *contacts; /* scratch: earlier_contacts's answer */
+    size_t *contacts;               /* scratch: earlier_contacts's answer */
+    item_key_t *ip_keys, *sub_keys; /* the items' IPs and (webmaster, sub_id)s, sorted: velocity_param's rows */
+    size_t nip_keys, nsub_keys;
     int attempts;
     int step;
     /* the marketplace: campaigns grouped by niche (bids[] parallel to campaigns[]), their buyers */
@@ -390,14 +399,9 @@ static pair_t *find_pair(batch_t *b, const char *niche_id, const uint8_t *hash)
  * Which earlier items of the batch share a key with each item: its contact hashes, its source IP, its (webmaster,
  * sub_id). The screening counts them as if they were stored already. Found by sorting (item order breaks ties), not by
  * comparing every pair of items: a batch has up to 1,000 leads, and comparing its pairs (each a constant-time compare of
- * two hashes) cost 4-12 % of the server's CPU per sold lead in the market bench.
+ * two hashes) cost 4-12 % of the server's CPU per sold lead in the market bench. The sorted IP and sub_id keys are
+ * also the batch's velocity rows (velocity_param).
  */
-typedef struct {
-    const void *a, *b; /* the key: a, then b (NULL: absent) */
-    size_t alen, blen;
-    size_t item;
-} item_key_t;
-
 static int item_key_part_cmp(const void *x, size_t xlen, const void *y, size_t ylen)
 {
     size_t n = xlen < ylen ? xlen : ylen;
@@ -436,7 +440,8 @@ static void count_earlier(const size_t *prev, size_t n, size_t *count)
 static void build_links(batch_t *b)
 {
     size_t n = b->n, nk;
-    item_key_t *keys = lx_calloc(n + 1, sizeof(*keys));
+    item_key_t *keys = lx_calloc(n + 1, sizeof(*keys)), *ip_keys = lx_calloc(n + 1, sizeof(*keys)),
+               *sub_keys = lx_calloc(n + 1, sizeof(*keys));
     size_t *prev = lx_calloc(n + 1, sizeof(*prev));
     b->prev_phone = lx_calloc(n + 1, sizeof(size_t));
     b->prev_email = lx_calloc(n + 1, sizeof(size_t));
@@ -450,18 +455,20 @@ static void build_links(batch_t *b)
     nk = 0;
     for (size_t i = 0; i < n; i++) {
         const char *ip = b->items[i]->lead.source_ip;
-        if (ip[0] != '\0') keys[nk++] = (item_key_t){ip, NULL, strlen(ip), 0, i};
+        if (ip[0] != '\0') ip_keys[nk++] = (item_key_t){ip, NULL, strlen(ip), 0, i};
     }
-    link_same_keys(keys, nk, n, prev);
+    link_same_keys(ip_keys, nk, n, prev);
     count_earlier(prev, n, b->ip_before);
+    b->ip_keys = ip_keys, b->nip_keys = nk;
     nk = 0;
     for (size_t i = 0; i < n; i++) {
         const lx_intake_item_t *it = b->items[i];
         if (it->sub_id[0] != '\0')
-            keys[nk++] = (item_key_t){it->webmaster_id, it->sub_id, strlen(it->webmaster_id), strlen(it->sub_id), i};
+            sub_keys[nk++] = (item_key_t){it->webmaster_id, it->sub_id, strlen(it->webmaster_id), strlen(it->sub_id), i};
     }
-    link_same_keys(keys, nk, n, prev);
+    link_same_keys(sub_keys, nk, n, prev);
     count_earlier(prev, n, b->sub_before);
+    b->sub_keys = sub_keys, b->nsub_keys = nk;
     free(keys);
     free(prev);
 }
@@ -473,6 +480,8 @@ static void links_free(batch_t *b)
     free(b->ip_before);
     free(b->sub_before);
     free(b->contacts);
+    free(b->ip_keys);
+    free(b->sub_keys);
 }
 
 /*
@@ -1207,46 +1216,31 @@ static int send_step2(batch_t *b)
     return 0;
 }
 
-typedef struct {
-    int kind;
-    char key[LX_UUID_STRLEN + 1 + 65 + 64];
-} velocity_key_t;
-
-static int velocity_cmp(const void *a, const void *b)
+/* Rows (kind, key, leads) from runs of equal keys, sorted by build_links; returns how many. */
+static size_t velocity_rows(batch_t *b, int kind, const item_key_t *keys, size_t nkeys)
 {
-    const velocity_key_t *x = a, *y = b;
-    return x->kind != y->kind ? x->kind - y->kind : strcmp(x->key, y->key);
+    size_t out = 0;
+    for (size_t i = 0; i < nkeys; out++) {
+        size_t j = i + 1;
+        while (j < nkeys && item_key_same(&keys[i], &keys[j])) j++;
+        char key[LX_UUID_STRLEN + 1 + sizeof(b->items[0]->sub_id) + sizeof(b->items[0]->lead.source_ip)];
+        if (keys[i].b == NULL) /* an IP */
+            snprintf(key, sizeof(key), "%s", (const char *)keys[i].a);
+        else /* the stored form of (webmaster, sub_id) */
+            snprintf(key, sizeof(key), "%s:%s", (const char *)keys[i].a, (const char *)keys[i].b);
+        lx_pgarr_int4(&b->velocity[VEL_K], kind);
+        lx_pgarr_text(&b->velocity[VEL_KEY], key);
+        lx_pgarr_int4(&b->velocity[VEL_N], (int32_t)(j - i));
+        i = j;
+    }
+    return out;
 }
 
 /* Columns (k, key, n): this batch's leads per visitor IP and per webmaster + sub_id, in key order. Returns the count. */
 static size_t velocity_param(batch_t *b)
 {
-    velocity_key_t *keys = lx_calloc(2 * b->n + 1, sizeof(*keys));
-    size_t nkeys = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        const lx_intake_item_t *it = b->items[i];
-        if (it->lead.source_ip[0] != '\0') {
-            keys[nkeys].kind = 1;
-            snprintf(keys[nkeys++].key, sizeof(keys->key), "%s", it->lead.source_ip);
-        }
-        if (it->sub_id[0] != '\0') {
-            keys[nkeys].kind = 2;
-            snprintf(keys[nkeys++].key, sizeof(keys->key), "%s:%s", it->webmaster_id, it->sub_id);
-        }
-    }
-    qsort(keys, nkeys, sizeof(*keys), velocity_cmp);
-    size_t out = 0;
     cols_start(b->velocity, velocity_types, VEL_NCOLS);
-    for (size_t i = 0; i < nkeys; out++) {
-        size_t j = i;
-        while (j < nkeys && velocity_cmp(&keys[i], &keys[j]) == 0) j++;
-        lx_pgarr_int4(&b->velocity[VEL_K], keys[i].kind);
-        lx_pgarr_text(&b->velocity[VEL_KEY], keys[i].key);
-        lx_pgarr_int4(&b->velocity[VEL_N], (int32_t)(j - i));
-        i = j;
-    }
-    free(keys);
-    return out;
+    return velocity_rows(b, 1, b->ip_keys, b->nip_keys) + velocity_rows(b, 2, b->sub_keys, b->nsub_keys);
 }
 
 /* ---- batch life ----------------------------------------------------------------------- */
