@@ -105,12 +105,48 @@ write_tuning() {
   grep -q "^include_if_exists = 'leadx-tuning.conf'" "$DATA/postgresql.conf" ||
     echo "include_if_exists = 'leadx-tuning.conf'" | as tee -a "$DATA/postgresql.conf" >/dev/null
   printf '%s\n' "# written by deploy/pg.sh at every start" "shared_buffers = ${buffers_mb}MB" "max_wal_size = 4GB" \
-    "min_wal_size = 1GB" "checkpoint_timeout = 15min" | as tee "$DATA/leadx-tuning.conf" >/dev/null
+    "min_wal_size = 1GB" "checkpoint_timeout = 15min" "huge_pages = try" | as tee "$DATA/leadx-tuning.conf" >/dev/null
+}
+
+# Huge pages for the shared buffers. The intake's keyed-hash indexes are read and written at random pages across
+# gigabytes of shared memory, and with 4 KB pages nearly every such access also misses the TLB: backed by 2 MB
+# pages, the intake bench's PostgreSQL CPU per lead fell 7 % and its throughput rose 3-15 % (alternating runs, one
+# database). PostgreSQL uses huge pages only from the kernel's reserved pool (huge_pages = try falls back to normal
+# pages without them), and only root may grow the pool: as root, start reserves what this cluster's shared memory
+# needs and stop gives back what start added (in $PGDIR/hugepages). LEADX_HUGE_PAGES=off leaves the pool alone.
+HUGE_POOL=/proc/sys/vm/nr_hugepages
+
+huge_free() { awk '/^HugePages_Free:/ {f = $2} /^HugePages_Rsvd:/ {r = $2} END {print f - r}' /proc/meminfo; }
+
+reserve_huge_pages() {
+  [ "$(id -u)" = 0 ] && [ "${LEADX_HUGE_PAGES:-on}" != off ] && [ -w "$HUGE_POOL" ] || return 0
+  local need free total added
+  need=$(as "$PGBIN/postgres" -D "$DATA" -C shared_memory_size_in_huge_pages 2>/dev/null) || return 0
+  [ "${need:-0}" -gt 0 ] 2>/dev/null || return 0
+  free=$(huge_free)
+  [ "$free" -lt "$need" ] || return 0
+  total=$(cat "$HUGE_POOL")
+  echo $((total + need - free)) >"$HUGE_POOL" 2>/dev/null || return 0
+  added=$(($(cat "$HUGE_POOL") - total))
+  [ "$added" -gt 0 ] || return 0
+  echo "$added" >"$PGDIR/hugepages"
+  [ "$(huge_free)" -ge "$need" ] \
+    || echo "leadx: the kernel reserved only $added of $((need - free)) more huge pages; PostgreSQL uses normal pages" >&2
+}
+
+release_huge_pages() {
+  [ -s "$PGDIR/hugepages" ] || return 0
+  local added total
+  added=$(cat "$PGDIR/hugepages")
+  rm -f "$PGDIR/hugepages"
+  total=$(cat "$HUGE_POOL")
+  [ "$total" -ge "$added" ] || added=$total
+  echo $((total - added)) >"$HUGE_POOL" 2>/dev/null || true
 }
 
 start() {
   if [ ! -s "$DATA/PG_VERSION" ]; then init_cluster; fi
-  running || write_tuning
+  if ! running; then write_tuning; reserve_huge_pages; fi
   mkdir_for_user "$SOCK"
   local tries=0
   while ! running; do
@@ -137,13 +173,14 @@ shift || true
 resolve_dir
 case "$cmd" in
   start) start ;;
-  stop) if running; then as "$PGBIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null; fi ;;
+  stop) if running; then as "$PGBIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null; fi; release_huge_pages ;;
   status) if running; then echo "running on port $(conf_port), data in $DATA"; else echo "stopped"; exit 3; fi ;;
   url) echo "postgresql://leadx@/$DBNAME?host=$SOCK&port=$(conf_port)" ;;
   pid) if running; then as head -1 "$DATA/postmaster.pid"; else exit 3; fi ;;
   psql) exec "$PGBIN/psql" -h "$SOCK" -p "$(conf_port)" -U leadx -d "$DBNAME" "$@" ;;
   destroy)
     if running; then as "$PGBIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null; fi
+    release_huge_pages
     rm -rf "$PGDIR" ;;
   *) echo "usage: deploy/pg.sh start|stop|status|url|pid|psql [args]|destroy" >&2; exit 2 ;;
 esac

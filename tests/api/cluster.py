@@ -17,7 +17,8 @@ PG_SH = Path(os.environ.get("LEADX_PG_SH") or SRC / "deploy" / "pg.sh")
 
 
 def pg(cmd, pgdir, check=True):
-    env = dict(os.environ, PGDIR=str(pgdir))
+    # Test clusters need no huge pages, and each would hold its shared buffers' worth of them until stopped.
+    env = dict(os.environ, PGDIR=str(pgdir), LEADX_HUGE_PAGES="off")
     env.pop("DBNAME", None)
     p = subprocess.run([str(PG_SH), cmd], env=env, text=True, capture_output=True, timeout=300)
     sys.stdout.write(p.stdout)

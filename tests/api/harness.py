@@ -82,7 +82,7 @@ def log(msg):
 
 def pg_sh(cmd, *args, pgdir=None, dbname=None, check=True, timeout=120, input=None):
     """Runs deploy/pg.sh CMD ARGS with PGDIR (and DBNAME); returns the CompletedProcess."""
-    env = dict(os.environ, PGDIR=str(pgdir or PGDIR))
+    env = dict(os.environ, PGDIR=str(pgdir or PGDIR), LEADX_HUGE_PAGES="off")  # as in cluster.py
     if dbname is not None:
         env["DBNAME"] = dbname
     if not PG_SH.exists():
