@@ -14,6 +14,7 @@ cd "$repo"
 say() { printf 'leadx: %s\n' "$*" >&2; }
 
 packages=(build-essential cmake pkg-config libh2o-evloop-dev libssl-dev libjansson-dev libsodium-dev libpq-dev
+          libjemalloc-dev
           postgresql-15 postgresql-contrib nghttp2-client libnghttp2-dev curl openssl
           python3 python3-httpx python3-h2 python3-jsonschema python3-yaml python3-cryptography
           clang libclang-rt-14-dev iproute2 util-linux)

@@ -14,6 +14,9 @@
 #include "util/log.h"
 #include "verify.h"
 
+#ifdef LEADX_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
 #include <libpq-fe.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -34,6 +37,7 @@ static void usage(FILE *f)
             "  accounts   accounts create --role operator --name NAME [--currency CUR]: prints a new key once\n"
             "  verify     verify exported receipts, proofs, tree heads and log entries offline:\n"
             "             verify --keys keys.json --receipts export.jsonl [--heads heads.jsonl] [--log entries.jsonl]\n\n"
+            "`leadx --version` prints the version and the memory allocator linked in.\n"
             "`leadx <command> --help` lists the command's settings. Every setting is also read from its LEADX_*\n"
             "environment variable; flags win over the environment.\n",
             LEADX_VERSION);
@@ -272,6 +276,13 @@ int lx_cli_main(int argc, char **argv)
     }
     if (strcmp(argv[1], "--version") == 0) {
         printf("leadx %s\n", LEADX_VERSION);
+#ifdef LEADX_JEMALLOC
+        const char *version = NULL;
+        size_t size = sizeof(version);
+        if (mallctl("version", &version, &size, NULL, 0) == 0) printf("allocator: jemalloc %s\n", version);
+#else
+        printf("allocator: the C library's malloc\n");
+#endif
         return 0;
     }
     int sub_argc = argc - 2;

@@ -211,6 +211,14 @@ class KeyFiles(unittest.TestCase):
             p = run_cli(["verify", *args], check=False)
             self.assertEqual(p.returncode, 2, (args, p.stderr))
 
+    def test_version_names_the_allocator(self):
+        lines = run_cli(["--version"]).stdout.splitlines()
+        self.assertRegex(lines[0], r"^leadx \d+\.\d+\.\d+$")
+        # the release build links jemalloc (CMakeLists.txt); the sanitizer build keeps the sanitizer's allocator
+        linked = subprocess.run(["ldd", str(LEADX_BIN)], capture_output=True, text=True).stdout
+        want = "allocator: jemalloc " if "libjemalloc" in linked else "allocator: the C library's malloc"
+        self.assertTrue(lines[1].startswith(want), (lines, linked))
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # With a server
