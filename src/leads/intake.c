@@ -58,6 +58,16 @@ static const uint32_t lead_types[LEAD_NCOLS] = {
     LX_PG_UUID, LX_PG_BYTEA, LX_PG_BYTEA,       LX_PG_TEXT, LX_PG_BYTEA, LX_PG_BYTEA, LX_PG_JSONB, LX_PG_JSONB, LX_PG_JSONB,
     LX_PG_TEXT, LX_PG_TEXT,  LX_PG_TIMESTAMPTZ, LX_PG_INT4, LX_PG_TEXT,  LX_PG_INT4,  LX_PG_INT8,  LX_PG_INT4};
 
+/* A build configured with -DLEADX_BENCH_WITHOUT_RECEIPTS=ON (CMake) sells without receipts, for tests/bench/receipts.sh
+ * alone: the same server with and without them, side by side. Its sales cannot land in a real database: the ledger
+ * trigger (lx_ledger_post) refuses any entry without its receipts (invariant 5), and only that bench replaces the
+ * function, in its own database. Such a server says so in its log at start. */
+#ifdef LEADX_BENCH_WITHOUT_RECEIPTS
+#define LX_INTAKE_RECEIPTS 0
+#else
+#define LX_INTAKE_RECEIPTS 1
+#endif
+
 LX_DB_STMT(st_begin, 0, "BEGIN");
 LX_DB_STMT(st_commit, 0, "COMMIT");
 /* Intake batches share this lock; an erasure takes it EXCLUSIVE, so it waits for every batch that may have read the
@@ -1202,7 +1212,7 @@ static int send_step2(batch_t *b)
         early = b->job.ncalls;
         bind_cols(lx_db_job_add(&b->job, &st_campaign_spend), spend, SPEND_NCOLS);
         bind_col(lx_db_job_add(&b->job, &st_buyers_sold_to), 0, &sc[SALE_B]);
-        receipts_call = lx_db_job_add(&b->job, &lx_receipts_insert); /* before the entries: their trigger checks */
+        if (LX_INTAKE_RECEIPTS) receipts_call = lx_db_job_add(&b->job, &lx_receipts_insert); /* before the entries */
         bind_cols(lx_db_job_add(&b->job, &lx_ledger_insert_entries), enc, LX_ENTRY_NCOLS);
     }
     if (nidem != 0) lx_db_param(lx_db_job_add(&b->job, &st_idem), 0, idem->base);
@@ -1380,6 +1390,9 @@ lx_intake_t *lx_intake_create(h2o_loop_t *loop, lx_db_t *db, const lx_intake_con
     h2o_timeout_init(loop, &in->wait_timeout, in->cfg.batch_wait_ms);
     in->wait_entry.cb = on_wait_elapsed;
     in->terms = lx_campaign_cache_new();
+    if (!LX_INTAKE_RECEIPTS)
+        lx_log(LX_LOG_WARN, "bench_without_receipts",
+               "built with LEADX_BENCH_WITHOUT_RECEIPTS: real-time sales issue no receipts (tests/bench/receipts.sh only)");
     return in;
 }
 

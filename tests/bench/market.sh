@@ -42,6 +42,10 @@
 # Environment: RUNS (3), DURATION seconds per run (10), WARMUP seconds (2), PRIME seconds of load before the first
 # scenario (5), RATE leads/s for (c) (5000),
 # PG_BATCH (LEADX_INTAKE_BATCH_MAX or 256), SALE_MODE (mix), MARKET_SETUP (auto|api|sql), LEADX_BIN (build/leadx), DBNAME, KEEP_DB.
+# WITHOUT_RECEIPTS=1 (tests/bench/receipts.sh's other side): LEADX_BIN must be built with -DLEADX_BENCH_WITHOUT_RECEIPTS=ON
+# (its real-time sales issue no receipts); the bench database's lx_ledger_post then loses its receipts check
+# (invariant 5; the rest of the function as the latest migration defines it) and the pgbench copy of the server's SQL
+# leaves lx_receipts_insert out, as the server does.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -79,6 +83,24 @@ bench_start_server
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; "$PSQL" "$LEADX_DATABASE_URL" -qXc "DROP SCHEMA IF EXISTS leadx_bench CASCADE" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 bench_webmaster RUB
 sql() { "$PSQL" "$LEADX_DATABASE_URL" -qAtX -v ON_ERROR_STOP=1 "$@"; }
+if [ "${WITHOUT_RECEIPTS:-0}" = 1 ]; then
+  grep -q '"bench_without_receipts"' "$tmp/server.log" ||
+    { echo "bench: WITHOUT_RECEIPTS=1 needs a server built with -DLEADX_BENCH_WITHOUT_RECEIPTS=ON" >&2; exit 2; }
+  # lx_ledger_post as the latest migration defining it has it, without the block that checks receipts
+  $PY - "$repo" >"$tmp/post_without_receipts.sql" <<'PYEOF'
+import glob, re, sys
+defs = [(path, m.group(0)) for path in sorted(glob.glob(sys.argv[1] + "/migrations/*.sql"))
+        for m in re.finditer(r"CREATE (?:OR REPLACE )?FUNCTION lx_ledger_post\(\).*?\$\$.*?\$\$[^;]*;", open(path).read(), re.S)]
+if not defs:
+    sys.exit("bench: no migration defines lx_ledger_post()")
+path, body = defs[-1]
+block = re.compile(r"\n  -- Invariant 5:.*?\n  ELSIF FOUND THEN\n.*?\n  END IF;", re.S)
+if len(block.findall(body)) != 1:
+    sys.exit(f"bench: {path}: lx_ledger_post's receipts check (from '-- Invariant 5:' to the END IF after its ELSIF) not found once")
+print(re.sub(r"^CREATE (?:OR REPLACE )?FUNCTION", "CREATE OR REPLACE FUNCTION", block.sub("", body)))
+PYEOF
+  sql -f "$tmp/post_without_receipts.sql"
+fi
 
 # ==== the market ====================================================================================================
 # set_up_market: niches, regions, advertisers, deposits, campaigns (see the header); writes $tmp/market.env
@@ -466,7 +488,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # niches and regions like leadgen's; sale_mode follows SALE_MODE.
 pgbench_script() {
   $PY - "$repo" "$tmp/market.columns.sql" >"$tmp/market.pgbench" <<'PYEOF'
-import re, sys
+import os, re, sys
 
 repo = sys.argv[1]
 FILES = ["src/leads/intake.h", "src/leads/intake.c", "src/billing/ledger.h", "src/billing/ledger.c",
@@ -522,6 +544,8 @@ CONDITIONS = {
     "nrel!=0": "never", "nre!=0": "never",       # every contact is new: no claim is released or reassigned
     "nidem!=0": "never",                         # no Idempotency-Key
     "locking": "never",                          # a first attempt (unlocked reads); a retry after a conflict locks
+    # receipts, unless the server is built without them (WITHOUT_RECEIPTS=1, tests/bench/receipts.sh's other side)
+    "LX_INTAKE_RECEIPTS": "never" if os.environ.get("WITHOUT_RECEIPTS") == "1" else "always",
 }
 
 

@@ -1,44 +1,44 @@
 #!/usr/bin/env bash
-# What signed receipts add to a sold lead's cost: the marketplace benchmark (tests/bench/market.sh) of a base revision
-# without receipts and of this tree, on this machine in the same run, side by side, and the C side of a receipt alone.
+# What signed receipts add to a sold lead's cost: the marketplace benchmark (tests/bench/market.sh) of this tree built
+# without receipts and of this tree as it is, on this machine in the same run, side by side, and the C side of a
+# receipt alone.
 #
 #   tests/bench/receipts.sh                                   (after this tree is built: build/leadx)
 #   LEADX_BIN=build-bench/leadx RUNS=3 DURATION=10 ROUNDS=2 tests/bench/receipts.sh
 #
-# The base ("without"): BASE_REV (default 0efbdb2, the last commit before receipts), exported with `git archive`
-# into BASE_DIR (default /tmp/leadx-bench-base-<commit>; nothing in this repository changes, no worktree is
-# registered) and built there (RelWithDebInfo, target leadx); BASE_DIR is kept, so a later run only checks the build.
-# Each side runs its OWN tests/bench/market.sh with its own binary (the base's script copies the base's intake SQL
-# for its pgbench baseline, this tree's the intake SQL with lx_receipts_insert), on the same PostgreSQL cluster
-# (PGDIR, default this checkout's var/pg) and key directory (LEADX_KEY_DIR, default var/keys), each in a fresh
-# database of its own (leadx_bench_market_base, leadx_bench_market_receipts; both stay for inspection).
-# The receipts side's server runs its transparency-log sequencer (src/billing/sequencer.h) all along, so its figures,
-# the pgbench ones included (the sequencer also logs pgbench's receipts, from the same queue), carry the log's cost too.
-# The "with" side is this working tree as it is: every difference from BASE_REV counts, not the receipts' alone.
+# "Without": this source tree configured with -DLEADX_BENCH_WITHOUT_RECEIPTS=ON into BASE_BUILD (default: LEADX_BIN's
+# build directory + "-without-receipts"; RelWithDebInfo, target leadx), whose real-time sales issue no receipts
+# (src/leads/intake.c: no signing, no receipts statement), run by market.sh with WITHOUT_RECEIPTS=1, which takes the
+# receipts check (invariant 5) out of lx_ledger_post in that side's database and lx_receipts_insert out of its pgbench
+# copy of the server's SQL. The sides differ in the receipts alone: signing, the receipts rows and their queue rows,
+# the ledger trigger's check of them and the transparency-log sequencer's work (which has nothing to do without them).
+# Both run this tree's tests/bench/market.sh on the same PostgreSQL cluster (PGDIR, default this checkout's var/pg)
+# and key directory (LEADX_KEY_DIR, default var/keys), each in a fresh database of its own (leadx_bench_market_base,
+# leadx_bench_market_receipts; both stay for inspection).
 # ROUNDS (1) rounds of one market.sh run per side, in the order base, receipts, then receipts, base, ... (so a drift
 # of the machine weighs on both sides alike); with several rounds every figure is the median of the rounds.
 #
 # Printed for each side: sold leads/s on POST /v1/leads and on POST /v1/leads/batch (market.sh's median of RUNS
-# runs), p50/p99 of those runs (median of the runs) and of the fixed-rate run (RATE leads/s), the pgbench baselines
-# (per-lead design and limit) in leads/s, buyers per sold lead, and for every rate the cost per lead
-# 1e6 / rate in µs (the whole machine's wall-clock time per lead at full throughput) with the difference
-# (with − without): what receipts add. Receipts per sold lead and the receipt queue left after the run (the
-# sequencer's backlog) come from the receipts side's database.
+# runs), p50/p99 of those runs (median of the runs) and of the fixed-rate run (RATE leads/s), CPU µs per sold lead
+# of leadx, PostgreSQL and the whole machine per lead on POST /v1/leads (all sell; median of the runs; steadier on a shared
+# machine), the pgbench baselines (per-lead design and limit) in leads/s, buyers per sold lead, and for every rate
+# the cost per lead 1e6 / rate in µs (the whole machine's wall-clock time per lead at full throughput) with the
+# difference (with − without): what receipts add. Receipts per sold lead and the receipt queue left after the run
+# (the sequencer's backlog) come from the receipts side's database.
 # The C side alone (tests/bench/receipt_sign.c, built against this tree's liblxcore.a beside LEADX_BIN): CPU µs per
 # receipt of the canonical body, the Ed25519 signature and the whole lx_receipts_add (id, body, signature, row), and
 # of the lead digest per sold lead; times receipts per sold lead, the C CPU time per sold lead (one core's time: the
 # event-loop threads sign in parallel on the machine's CPUs).
 # Figures are reported, never asserted; the exit status is 1 if a market.sh run failed (its errors are shown).
 #
-# Environment: BASE_REV, BASE_DIR, ROUNDS, LEADX_BIN (build/leadx), PGDIR, LEADX_KEY_DIR, and market.sh's RUNS,
-# DURATION, WARMUP, PRIME, RATE, PG_BATCH, SALE_MODE, MARKET_SETUP, passed to both sides unchanged.
+# Environment: BASE_BUILD, ROUNDS, LEADX_BIN (build/leadx), PGDIR, LEADX_KEY_DIR, and market.sh's RUNS, DURATION,
+# WARMUP, PRIME, RATE, PG_BATCH, SALE_MODE, MARKET_SETUP, passed to both sides unchanged.
 # LEADX_DATABASE_URL and KEEP_DB are refused: each side needs a fresh database of its own schema.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 cd "$repo"
 PY=/usr/bin/python3
-BASE_REV=${BASE_REV:-0efbdb2}
 ROUNDS=${ROUNDS:-1}
 LEADX_BIN=$(realpath -m "${LEADX_BIN:-build/leadx}")
 export PGDIR=$(realpath -m "${PGDIR:-$repo/var/pg}")
@@ -57,31 +57,14 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 work=var/bench/receipts-$stamp # every market.sh output of this run
 mkdir -p "$work"
 
-# ==== the base tree ==================================================================================================
-base_sha=$(git rev-parse --verify --quiet "$BASE_REV^{commit}") || die "BASE_REV $BASE_REV is not a commit here"
-BASE_DIR=$(realpath -m "${BASE_DIR:-/tmp/leadx-bench-base-${base_sha:0:12}}")
-# A base whose market.sh predates bench_checkpoint (tests/bench/lib.sh) gets the same CHECKPOINT before each of its
-# runs, in its vacuum_hot, so that neither side's runs create WAL files the other's reuse.
-base_mark="$base_sha checkpointed"
-if [ "$(cat "$BASE_DIR/.leadx-base-commit" 2>/dev/null)" != "$base_mark" ]; then
-  [ ! -e "$BASE_DIR" ] || [ -f "$BASE_DIR/.leadx-base-commit" ] || die "BASE_DIR $BASE_DIR exists and is not a base tree of this script"
-  rm -rf "$BASE_DIR" "$BASE_DIR.part"
-  mkdir -p "$BASE_DIR.part"
-  git archive "$base_sha" | tar -x -C "$BASE_DIR.part"
-  base_market=$BASE_DIR.part/tests/bench/market.sh
-  if ! grep -q bench_checkpoint "$base_market"; then
-    sed -i "s|^vacuum_hot() { sql -c '\(.*\)'; }\$|vacuum_hot() { sql -c '\1'; sql -c CHECKPOINT; }|" "$base_market"
-    grep -q "sql -c CHECKPOINT" "$base_market" || die "the base's market.sh has no one-line vacuum_hot to add a CHECKPOINT to"
-  fi
-  echo "$base_mark" >"$BASE_DIR.part/.leadx-base-commit"
-  mv "$BASE_DIR.part" "$BASE_DIR"
-fi
-mkdir -p "$BASE_DIR/var"
-echo "bench: building the base ${base_sha:0:12} in $BASE_DIR/build (log in $work/base-build.log)" >&2
-if ! { cmake -S "$BASE_DIR" -B "$BASE_DIR/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLEADX_SANITIZE=OFF &&
-  cmake --build "$BASE_DIR/build" -j2 --target leadx; } >"$work/base-build.log" 2>&1; then
+# ==== the build without receipts =====================================================================================
+BASE_BUILD=$(realpath -m "${BASE_BUILD:-$(dirname "$LEADX_BIN")-without-receipts}")
+base_bin=$BASE_BUILD/leadx
+echo "bench: building this tree without receipts in $BASE_BUILD (log in $work/base-build.log)" >&2
+if ! { cmake -S "$repo" -B "$BASE_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLEADX_SANITIZE=OFF \
+  -DLEADX_BENCH_WITHOUT_RECEIPTS=ON && cmake --build "$BASE_BUILD" -j2 --target leadx; } >"$work/base-build.log" 2>&1; then
   tail -20 "$work/base-build.log" >&2
-  die "the base did not build"
+  die "the build without receipts failed"
 fi
 
 # ==== the C side of a receipt ========================================================================================
@@ -102,7 +85,7 @@ run_side() {
   echo "bench: round $round, $side: market.sh" >&2
   if [ "$side" = base ]; then
     db=leadx_bench_market_base
-    (cd "$BASE_DIR" && DBNAME=$db LEADX_BIN=$BASE_DIR/build/leadx tests/bench/market.sh) >"$out" 2>&1 || rc=$?
+    DBNAME=$db LEADX_BIN=$base_bin WITHOUT_RECEIPTS=1 tests/bench/market.sh >"$out" 2>&1 || rc=$?
   else
     db=leadx_bench_market_receipts
     DBNAME=$db LEADX_BIN=$LEADX_BIN tests/bench/market.sh >"$out" 2>&1 || rc=$?
@@ -127,8 +110,9 @@ done
 # ==== the comparison =================================================================================================
 exec > >(tee "var/bench/receipts-$stamp.txt")
 echo "leadx: what receipts add to a sold lead — $(date -u +%FT%TZ), $(nproc) CPUs, market.sh on both sides in this run"
-echo "without: ${base_sha:0:12} ($(git log -1 --format=%s "$base_sha" | cut -c1-80)…), $BASE_DIR/build/leadx"
-echo "with:    this tree ($(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src migrations 2>/dev/null || echo ' + uncommitted changes')), $LEADX_BIN"
+tree="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src migrations 2>/dev/null || echo ' + uncommitted changes')"
+echo "without: this tree ($tree) built with LEADX_BENCH_WITHOUT_RECEIPTS, $base_bin"
+echo "with:    this tree ($tree), $LEADX_BIN"
 echo "market.sh: RUNS=${RUNS:-3} DURATION=${DURATION:-10} WARMUP=${WARMUP:-2} PRIME=${PRIME:-5} RATE=${RATE:-5000}" \
   "PG_BATCH=${PG_BATCH:-${LEADX_INTAKE_BATCH_MAX:-256}} SALE_MODE=${SALE_MODE:-mix}; ROUNDS=$ROUNDS (medians of the rounds);" \
   "outputs in $work/"
@@ -145,8 +129,14 @@ def num(s):
 def parse(path):
     """The figures of one market.sh output (its table rows and its summary lines)."""
     text = open(path).read()
-    r, lat = {}, {"single": [], "batch": []}
+    r, lat, cpu = {}, {"single": [], "batch": []}, []
     for line in text.splitlines():
+        if line.startswith("POST /v1/leads c"):  # ... errs cli_s lx_us pg_us all_us  responses | statuses
+            cols = line.split("|")[0].split()
+            try:
+                cpu.append(tuple(float(c) for c in cols[-4:-1]))
+            except ValueError:
+                pass
         m = re.match(r"POST /v1/leads(/batch)? (?:c\d+m\d+|x\d+)\s+\d+\s+([\d.]+)\s+([\d.]+)\s+[\d.]+\s+([\d.]+)\s+[\d.]+\s+([\d.]+)", line)
         if m:
             lat["batch" if m.group(1) else "single"].append((num(m.group(4)), num(m.group(5))))
@@ -171,6 +161,9 @@ def parse(path):
         if v:
             r[f"{k}_p50"] = statistics.median(p for p, _ in v)
             r[f"{k}_p99"] = statistics.median(p for _, p in v)
+    for k, name in enumerate(("lx_us", "pg_us", "all_us")):
+        if cpu:
+            r[name] = statistics.median(c[k] for c in cpu)
     r["errors"] = "errors: runs with connection errors" in text
     return r
 
@@ -229,6 +222,10 @@ def lat_rows(label, p50, p99):
 
 rate_rows("POST /v1/leads", "single_sold")
 lat_rows("p50/p99 ms (median of the runs)", "single_p50", "single_p99")
+for key, label in (("lx_us", "leadx"), ("pg_us", "PostgreSQL"), ("all_us", "whole machine")):
+    a, b = base.get(key), rec.get(key)
+    d = f"{b - a:+.0f}" if a is not None and b is not None else "-"
+    print(f"{'  CPU µs per lead (POST /v1/leads), ' + label:<44} {f(a, '.0f'):>15} {f(b, '.0f'):>15} {d:>15}")
 rate_rows("POST /v1/leads/batch", "batch_sold")
 lat_rows("p50/p99 ms (median of the runs)", "batch_p50", "batch_p99")
 rate = base.get("rate") or rec.get("rate")
