@@ -281,7 +281,11 @@ int lx_cli_main(int argc, char **argv)
         size_t size = sizeof(version);
         if (mallctl("version", &version, &size, NULL, 0) == 0) printf("allocator: jemalloc %s\n", version);
 #else
+#if defined(__SANITIZE_ADDRESS__)
+        printf("allocator: the C library's malloc, replaced by AddressSanitizer's in this build\n");
+#else
         printf("allocator: the C library's malloc\n");
+#endif
 #endif
         return 0;
     }

@@ -294,7 +294,7 @@ typedef struct {
 
 /* A key of an item of the batch (build_links): part a, then part b (NULL: absent), compared as bytes. */
 typedef struct {
-    const void *a, *b; /* the key: a, then b (NULL: absent) */
+    const void *a, *b;
     size_t alen, blen;
     size_t item;
 } item_key_t;
@@ -447,11 +447,17 @@ static void count_earlier(const size_t *prev, size_t n, size_t *count)
     for (size_t i = 0; i < n; i++) count[i] = prev[i] == SIZE_MAX ? 0 : count[prev[i]] + 1;
 }
 
+/* count[i] = how many earlier items share item i's key, over the nkeys keys the items that have one gave. */
+static void count_same_keys(item_key_t *keys, size_t nkeys, size_t n, size_t *prev, size_t *count)
+{
+    link_same_keys(keys, nkeys, n, prev);
+    count_earlier(prev, n, count);
+}
+
 static void build_links(batch_t *b)
 {
-    size_t n = b->n, nk;
-    item_key_t *keys = lx_calloc(n + 1, sizeof(*keys)), *ip_keys = lx_calloc(n + 1, sizeof(*keys)),
-               *sub_keys = lx_calloc(n + 1, sizeof(*keys));
+    size_t n = b->n;
+    item_key_t *keys = lx_calloc(n + 1, sizeof(*keys));
     size_t *prev = lx_calloc(n + 1, sizeof(*prev));
     b->prev_phone = lx_calloc(n + 1, sizeof(size_t));
     b->prev_email = lx_calloc(n + 1, sizeof(size_t));
@@ -462,23 +468,18 @@ static void build_links(batch_t *b)
     link_same_keys(keys, n, n, b->prev_phone);
     for (size_t i = 0; i < n; i++) keys[i] = (item_key_t){b->items[i]->email_hash, NULL, LX_PII_HASH_BYTES, 0, i};
     link_same_keys(keys, n, n, b->prev_email);
-    nk = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *ip = b->items[i]->lead.source_ip;
-        if (ip[0] != '\0') ip_keys[nk++] = (item_key_t){ip, NULL, strlen(ip), 0, i};
-    }
-    link_same_keys(ip_keys, nk, n, prev);
-    count_earlier(prev, n, b->ip_before);
-    b->ip_keys = ip_keys, b->nip_keys = nk;
-    nk = 0;
+    b->ip_keys = lx_calloc(n + 1, sizeof(*keys));
+    b->sub_keys = lx_calloc(n + 1, sizeof(*keys));
     for (size_t i = 0; i < n; i++) {
         const lx_intake_item_t *it = b->items[i];
+        const char *ip = it->lead.source_ip;
+        if (ip[0] != '\0') b->ip_keys[b->nip_keys++] = (item_key_t){ip, NULL, strlen(ip), 0, i};
         if (it->sub_id[0] != '\0')
-            sub_keys[nk++] = (item_key_t){it->webmaster_id, it->sub_id, strlen(it->webmaster_id), strlen(it->sub_id), i};
+            b->sub_keys[b->nsub_keys++] =
+                (item_key_t){it->webmaster_id, it->sub_id, strlen(it->webmaster_id), strlen(it->sub_id), i};
     }
-    link_same_keys(sub_keys, nk, n, prev);
-    count_earlier(prev, n, b->sub_before);
-    b->sub_keys = sub_keys, b->nsub_keys = nk;
+    count_same_keys(b->ip_keys, b->nip_keys, n, prev, b->ip_before);
+    count_same_keys(b->sub_keys, b->nsub_keys, n, prev, b->sub_before);
     free(keys);
     free(prev);
 }
