@@ -6,7 +6,7 @@
  *   export, head and log lines are scanned in place against their fixed
  *   members (unknown or missing members fail, never "the parts we
  *   understood"); only the receipt object becomes a Jansson tree (built by
- *   the scanner: Jansson's own parser was a third of a line's time), handed
+ *   util/json_scan.h: Jansson's own parser was a third of a line's time), handed
  *   to the shared checks of billing/receipt.h, so `leadx verify`, the audit
  *   and the server agree on what a valid receipt is.
  * - Ed25519 dominates the cost. A tree head is verified once: heads are
@@ -180,11 +180,6 @@ typedef struct {
     size_t line;
 } seen_rec_t;
 
-typedef struct {
-    char *base;
-    size_t cap;
-} buf_t;
-
 #define MEMO_SIZE 16384 /* node hashes remembered (direct-mapped) */
 typedef struct {
     lx_hash_t left, right, parent;
@@ -217,8 +212,7 @@ struct st_lx_verify_t {
     uint64_t receipts, kinds[K__COUNT], proven, unsequenced, bare;
     uint64_t heads_checked_against_log, log_sizes_checked;
     lx_strbuf_t scratch;
-    memo_t *memo;  /* allocated at the first proof */
-    buf_t strings; /* decoded strings of the JSON being built */
+    memo_t *memo; /* allocated at the first proof */
 };
 
 lx_verify_t *lx_verify_new(void)
@@ -232,8 +226,6 @@ lx_verify_t *lx_verify_new(void)
     map_init(&v->own, LX_HASH_B64_LEN, sizeof(seen_rec_t));
     map_init(&v->digests, LX_HASH_B64_LEN, sizeof(digest_rec_t));
     lx_strbuf_init(&v->scratch, 1 << 16);
-    v->strings.cap = 1024;
-    v->strings.base = lx_malloc(v->strings.cap);
     return v;
 }
 
@@ -257,7 +249,6 @@ void lx_verify_free(lx_verify_t *v)
     free(v->leaves);
     lx_strbuf_free(&v->scratch);
     free(v->memo);
-    free(v->strings.base);
     free(v);
 }
 
@@ -344,406 +335,15 @@ static int enum_index(const char *s, const char *const names[])
 /* ---- the line scanner ----
  *
  * Export, head and log lines have a fixed shape, so they are scanned in place against that shape instead of being
- * built into a Jansson tree (which costs most of a line's time besides Ed25519). The scanner is as strict as
- * lx_json_parse: RFC 8259 syntax, UTF-8 validated, no NUL (\u0000), no duplicate members, nothing after the value.
- * The receipt object is built into a Jansson tree by build_value (lx_json_parse's rules) for lx_receipt_verify, and a
- * tree head seen for the first time goes through lx_json_parse itself, as its exact bytes, to lx_tree_head_verify. */
+ * built into a Jansson tree (which costs most of a line's time besides Ed25519), with util/json_scan.h, the scanner
+ * lx_json_parse is built on: RFC 8259 syntax, UTF-8 validated, no NUL (\u0000), no duplicate members, nothing after
+ * the value. The receipt object is built into a Jansson tree by lx_json_scan_value (lx_json_parse's rules) for
+ * lx_receipt_verify, and a tree head seen for the first time goes through lx_json_parse itself, as its exact bytes, to
+ * lx_tree_head_verify. */
 
-#define SCAN_DEPTH_MAX 32
-#define STR_MAX        128 /* the longest string member value the scanner keeps (hashes, ids, timestamps are shorter) */
+#define STR_MAX 128 /* the longest string member value the scanner keeps (hashes, ids, timestamps are shorter) */
 
-typedef struct {
-    const char *p, *end;
-    const char *msg; /* the failure, with `where` its JSON Pointer ("" = the line) */
-    char where[LX_JSON_POINTER_MAX];
-    int syntax; /* the failure is not valid JSON (reported as such) */
-} scan_t;
-
-static int scan_fail(scan_t *s, const char *where, int syntax, const char *msg)
-{
-    if (s->msg == NULL) {
-        s->msg = msg;
-        s->syntax = syntax;
-        snprintf(s->where, sizeof(s->where), "%s", where);
-    }
-    return -1;
-}
-
-static void sp(scan_t *s)
-{
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\r' || *s->p == '\n')) s->p++;
-}
-
-/* lx_json_pointer(out, base, key), its common case (no '~' or '/' to escape) without the per-character loop. */
-static void ptr_join(char out[LX_JSON_POINTER_MAX], const char *base, const char *key, size_t klen)
-{
-    size_t blen = strlen(base);
-    if (blen + klen + 2 < LX_JSON_POINTER_MAX && memchr(key, '~', klen) == NULL && memchr(key, '/', klen) == NULL) {
-        memcpy(out, base, blen);
-        out[blen] = '/';
-        memcpy(out + blen + 1, key, klen);
-        out[blen + 1 + klen] = '\0';
-    } else {
-        lx_json_pointer(out, base, key);
-    }
-}
-
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-static int hex4(const char *p, const char *end, unsigned *out)
-{
-    if (end - p < 4) return -1;
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
-        if (h < 0) return -1;
-        v = v << 4 | (unsigned)h;
-    }
-    *out = v;
-    return 0;
-}
-
-/* A string at s->p; its decoded bytes into out[0..cap) (NUL-terminated when they fit; *len is the full decoded
- * length either way). out may be NULL to only validate. */
-static int scan_string(scan_t *s, const char *where, char *out, size_t cap, size_t *len)
-{
-    if (s->p >= s->end || *s->p != '"') return scan_fail(s, where, 1, "a string was expected");
-    s->p++;
-    size_t n = 0;
-#define PUT(c)                                                                                                                     \
-    do {                                                                                                                           \
-        if (out != NULL && n + 1 < cap) out[n] = (char)(c);                                                                        \
-        n++;                                                                                                                       \
-    } while (0)
-    while (1) {
-        /* a run of plain ASCII (most of every line) in one go */
-        const char *run = s->p;
-        while (run < s->end && (unsigned char)*run >= 0x20 && (unsigned char)*run < 0x80 && *run != '"' && *run != '\\') run++;
-        if (run > s->p) {
-            size_t k = (size_t)(run - s->p);
-            if (out != NULL && n + 1 < cap) memcpy(out + n, s->p, n + k + 1 < cap ? k : cap - 1 - n);
-            n += k;
-            s->p = run;
-        }
-        if (s->p >= s->end) return scan_fail(s, where, 1, "unterminated string");
-        unsigned char c = (unsigned char)*s->p;
-        if (c == '"') {
-            s->p++;
-            break;
-        }
-        if (c < 0x20) return scan_fail(s, where, 1, "control character in a string");
-        if (c == '\\') {
-            if (s->end - s->p < 2) return scan_fail(s, where, 1, "unterminated escape");
-            char e = s->p[1];
-            s->p += 2;
-            switch (e) {
-            case '"':
-                PUT('"');
-                break;
-            case '\\':
-                PUT('\\');
-                break;
-            case '/':
-                PUT('/');
-                break;
-            case 'b':
-                PUT('\b');
-                break;
-            case 'f':
-                PUT('\f');
-                break;
-            case 'n':
-                PUT('\n');
-                break;
-            case 'r':
-                PUT('\r');
-                break;
-            case 't':
-                PUT('\t');
-                break;
-            case 'u': {
-                unsigned cp, lo;
-                if (hex4(s->p, s->end, &cp) != 0) return scan_fail(s, where, 1, "invalid \\u escape");
-                s->p += 4;
-                if (cp >= 0xdc00 && cp <= 0xdfff) return scan_fail(s, where, 1, "lone low surrogate");
-                if (cp >= 0xd800 && cp <= 0xdbff) {
-                    if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u' || hex4(s->p + 2, s->end, &lo) != 0 || lo < 0xdc00 ||
-                        lo > 0xdfff)
-                        return scan_fail(s, where, 1, "lone high surrogate");
-                    s->p += 6;
-                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                }
-                if (cp == 0) return scan_fail(s, where, 1, "\\u0000 in a string");
-                if (cp < 0x80) {
-                    PUT(cp);
-                } else if (cp < 0x800) {
-                    PUT(0xc0 | cp >> 6);
-                    PUT(0x80 | (cp & 0x3f));
-                } else if (cp < 0x10000) {
-                    PUT(0xe0 | cp >> 12);
-                    PUT(0x80 | (cp >> 6 & 0x3f));
-                    PUT(0x80 | (cp & 0x3f));
-                } else {
-                    PUT(0xf0 | cp >> 18);
-                    PUT(0x80 | (cp >> 12 & 0x3f));
-                    PUT(0x80 | (cp >> 6 & 0x3f));
-                    PUT(0x80 | (cp & 0x3f));
-                }
-                break;
-            }
-            default:
-                return scan_fail(s, where, 1, "invalid escape");
-            }
-            continue;
-        }
-        if (c < 0x80) {
-            PUT(c);
-            s->p++;
-            continue;
-        }
-        size_t k = lx_utf8_sequence_length(s->p, (size_t)(s->end - s->p), 0);
-        if (k == 0) return scan_fail(s, where, 1, "invalid UTF-8");
-        for (size_t i = 0; i < k; i++) PUT(s->p[i]);
-        s->p += k;
-    }
-#undef PUT
-    if (out != NULL && cap > 0) out[n < cap ? n : cap - 1] = '\0';
-    *len = n;
-    return 0;
-}
-
-static int scan_literal(scan_t *s, const char *lit)
-{
-    size_t n = strlen(lit);
-    if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0) return 0;
-    s->p += n;
-    return 1;
-}
-
-/* A JSON number; 1 with *out when it is an integer of int64 range, -1 (failure set) otherwise. */
-static int scan_number(scan_t *s, const char *where, int64_t *out)
-{
-    const char *p = s->p;
-    int neg = p < s->end && *p == '-';
-    if (neg) p++;
-    if (p >= s->end || *p < '0' || *p > '9') return scan_fail(s, where, 1, "a value was expected");
-    const char *digits = p;
-    if (*p == '0')
-        p++;
-    else
-        while (p < s->end && *p >= '0' && *p <= '9') p++;
-    size_t ndig = (size_t)(p - digits);
-    int real = 0;
-    if (p < s->end && *p == '.') {
-        p++;
-        if (p >= s->end || *p < '0' || *p > '9') return scan_fail(s, where, 1, "invalid number");
-        while (p < s->end && *p >= '0' && *p <= '9') p++;
-        real = 1;
-    }
-    if (p < s->end && (*p == 'e' || *p == 'E')) {
-        p++;
-        if (p < s->end && (*p == '+' || *p == '-')) p++;
-        if (p >= s->end || *p < '0' || *p > '9') return scan_fail(s, where, 1, "invalid number");
-        while (p < s->end && *p >= '0' && *p <= '9') p++;
-        real = 1;
-    }
-    s->p = p;
-    if (real) return scan_fail(s, where, 0, "must be an integer");
-    uint64_t v = 0;
-    for (size_t i = 0; i < ndig; i++) {
-        unsigned d = (unsigned)(digits[i] - '0');
-        if (v > (UINT64_MAX - d) / 10) return scan_fail(s, where, 0, "is out of range");
-        v = v * 10 + d;
-    }
-    if (v > (uint64_t)INT64_MAX + (uint64_t)neg) return scan_fail(s, where, 0, "is out of range");
-    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
-    return 1;
-}
-
-/* Skips any value, as strictly as it would be parsed (duplicate members inside it are left to whoever parses it:
- * a tree head's own members are scanned, and lx_json_parse reads its bytes again). */
-static int skip_value(scan_t *s, const char *where, int depth)
-{
-    if (depth > SCAN_DEPTH_MAX) return scan_fail(s, where, 1, "nested too deeply");
-    sp(s);
-    if (s->p >= s->end) return scan_fail(s, where, 1, "a value was expected");
-    char c = *s->p;
-    size_t len;
-    int64_t i;
-    if (c == '"') return scan_string(s, where, NULL, 0, &len);
-    if (c == '{' || c == '[') {
-        char close = c == '{' ? '}' : ']';
-        s->p++;
-        sp(s);
-        if (s->p < s->end && *s->p == close) {
-            s->p++;
-            return 0;
-        }
-        while (1) {
-            if (c == '{') {
-                sp(s);
-                if (scan_string(s, where, NULL, 0, &len) != 0) return -1;
-                sp(s);
-                if (s->p >= s->end || *s->p != ':') return scan_fail(s, where, 1, "':' was expected");
-                s->p++;
-            }
-            if (skip_value(s, where, depth + 1) != 0) return -1;
-            sp(s);
-            if (s->p < s->end && *s->p == ',') {
-                s->p++;
-                continue;
-            }
-            if (s->p < s->end && *s->p == close) {
-                s->p++;
-                return 0;
-            }
-            return scan_fail(s, where, 1, c == '{' ? "',' or '}' was expected" : "',' or ']' was expected");
-        }
-    }
-    if (scan_literal(s, "true") || scan_literal(s, "false") || scan_literal(s, "null")) return 0;
-    if (c == '-' || (c >= '0' && c <= '9')) {
-        int r = scan_number(s, where, &i);
-        if (r < 0 && !s->syntax) { /* reals and big integers are valid JSON; what they mean is judged elsewhere */
-            s->msg = NULL;
-            return 0;
-        }
-        return r < 0 ? -1 : 0;
-    }
-    return scan_fail(s, where, 1, "a value was expected");
-}
-
-/*
- * The value at s->p as a Jansson tree, with lx_json_parse's rules (depth cap, duplicate keys refused, an integer
- * beyond int64 named "is out of range"): what lx_receipt_verify takes, built here in the line's one pass because
- * Jansson's own parser is slow at it. Strings are decoded into `buf` (grown as needed).
- */
-static json_t *build_value(scan_t *s, const char *where, int depth, buf_t *buf)
-{
-    if (depth > JSON_DEPTH_MAX) {
-        scan_fail(s, where, 1, "nested too deeply");
-        return NULL;
-    }
-    sp(s);
-    if (s->p >= s->end) {
-        scan_fail(s, where, 1, "a value was expected");
-        return NULL;
-    }
-    char c = *s->p;
-    size_t len;
-    if (c == '"') {
-        const char *at = s->p;
-        if (scan_string(s, where, buf->base, buf->cap, &len) != 0) return NULL;
-        if (len >= buf->cap) { /* did not fit: decode again into a buffer that fits */
-            buf->cap = len + 1;
-            buf->base = lx_realloc(buf->base, buf->cap);
-            s->p = at;
-            if (scan_string(s, where, buf->base, buf->cap, &len) != 0) return NULL;
-        }
-        return json_stringn_nocheck(buf->base, len);
-    }
-    if (c == '{') {
-        json_t *o = json_object();
-        s->p++;
-        sp(s);
-        if (s->p < s->end && *s->p == '}') {
-            s->p++;
-            return o;
-        }
-        while (1) {
-            sp(s);
-            const char *at = s->p;
-            if (scan_string(s, where, buf->base, buf->cap, &len) != 0) goto bad_object;
-            if (len >= buf->cap) {
-                buf->cap = len + 1;
-                buf->base = lx_realloc(buf->base, buf->cap);
-                s->p = at;
-                if (scan_string(s, where, buf->base, buf->cap, &len) != 0) goto bad_object;
-            }
-            char *key = lx_strdup(buf->base); /* \u0000 is refused, so the key is its C string */
-            char child[LX_JSON_POINTER_MAX];
-            ptr_join(child, where, key, len);
-            if (json_object_getn(o, key, len) != NULL) {
-                free(key);
-                scan_fail(s, child, 1, "duplicate object key");
-                goto bad_object;
-            }
-            sp(s);
-            if (s->p >= s->end || *s->p != ':') {
-                free(key);
-                scan_fail(s, where, 1, "':' was expected");
-                goto bad_object;
-            }
-            s->p++;
-            json_t *val = build_value(s, child, depth + 1, buf);
-            if (val == NULL || json_object_setn_new_nocheck(o, key, len, val) != 0) {
-                free(key);
-                goto bad_object;
-            }
-            free(key);
-            sp(s);
-            if (s->p < s->end && *s->p == ',') {
-                s->p++;
-                continue;
-            }
-            if (s->p < s->end && *s->p == '}') {
-                s->p++;
-                return o;
-            }
-            scan_fail(s, where, 1, "',' or '}' was expected");
-            goto bad_object;
-        }
-    bad_object:
-        json_decref(o);
-        return NULL;
-    }
-    if (c == '[') {
-        json_t *a = json_array();
-        s->p++;
-        sp(s);
-        if (s->p < s->end && *s->p == ']') {
-            s->p++;
-            return a;
-        }
-        for (size_t i = 0;; i++) {
-            char child[LX_JSON_POINTER_MAX];
-            snprintf(child, sizeof(child), "%.*s/%zu", LX_JSON_POINTER_MAX - 24, where, i);
-            json_t *val = build_value(s, child, depth + 1, buf);
-            if (val == NULL || json_array_append_new(a, val) != 0) break;
-            sp(s);
-            if (s->p < s->end && *s->p == ',') {
-                s->p++;
-                continue;
-            }
-            if (s->p < s->end && *s->p == ']') {
-                s->p++;
-                return a;
-            }
-            scan_fail(s, where, 1, "',' or ']' was expected");
-            break;
-        }
-        json_decref(a);
-        return NULL;
-    }
-    if (scan_literal(s, "true")) return json_true();
-    if (scan_literal(s, "false")) return json_false();
-    if (scan_literal(s, "null")) return json_null();
-    if (c == '-' || (c >= '0' && c <= '9')) {
-        const char *at = s->p;
-        int64_t i;
-        if (scan_number(s, where, &i) == 1) return json_integer(i);
-        if (s->syntax) return NULL;
-        if (strcmp(s->msg, "must be an integer") != 0) return NULL; /* beyond int64: "is out of range" */
-        s->msg = NULL; /* a real is valid JSON; lx_canon_json refuses it with its pointer */
-        json_t *real = json_real(strtod(at, NULL));
-        if (real == NULL) scan_fail(s, where, 0, "is out of range"); /* beyond a double, as Jansson says */
-        return real;
-    }
-    scan_fail(s, where, 1, "a value was expected");
-    return NULL;
-}
+typedef lx_json_scan_t scan_t;
 
 /* One object of known members: calls member(i) with s->p at member i's value, which it must consume. Unknown and
  * duplicate members fail. *seen gets a bit per member found. */
@@ -752,10 +352,10 @@ typedef int (*member_fn)(scan_t *s, int i, const char *where, void *ctx);
 static int scan_object(scan_t *s, const char *base, const char *const names[], int n, unsigned *seen, member_fn fn, void *ctx)
 {
     *seen = 0;
-    sp(s);
-    if (s->p >= s->end || *s->p != '{') return scan_fail(s, base, 0, "must be an object");
+    lx_json_scan_space(s);
+    if (s->p >= s->end || *s->p != '{') return lx_json_scan_fail(s, base, 0, "must be an object");
     s->p++;
-    sp(s);
+    lx_json_scan_space(s);
     if (s->p < s->end && *s->p == '}') {
         s->p++;
         return 0;
@@ -763,23 +363,23 @@ static int scan_object(scan_t *s, const char *base, const char *const names[], i
     while (1) {
         char key[64];
         size_t klen;
-        sp(s);
-        if (scan_string(s, base, key, sizeof(key), &klen) != 0) return -1;
+        lx_json_scan_space(s);
+        if (lx_json_scan_string(s, base, key, sizeof(key), &klen) != 0) return -1;
         char where[LX_JSON_POINTER_MAX];
-        ptr_join(where, base, klen < sizeof(key) ? key : "(a long name)", klen < sizeof(key) ? klen : 13);
+        lx_json_pointer_n(where, base, klen < sizeof(key) ? key : "(a long name)", klen < sizeof(key) ? klen : 13);
         int i = -1;
         if (klen < sizeof(key) && strlen(key) == klen)
             for (int k = 0; k < n && i < 0; k++)
                 if (strcmp(key, names[k]) == 0) i = k;
-        if (i < 0) return scan_fail(s, where, 0, "is not a member of this object");
-        if (*seen & (1u << i)) return scan_fail(s, where, 0, "duplicate member");
+        if (i < 0) return lx_json_scan_fail(s, where, 0, "is not a member of this object");
+        if (*seen & (1u << i)) return lx_json_scan_fail(s, where, 0, "duplicate member");
         *seen |= 1u << i;
-        sp(s);
-        if (s->p >= s->end || *s->p != ':') return scan_fail(s, where, 1, "':' was expected");
+        lx_json_scan_space(s);
+        if (s->p >= s->end || *s->p != ':') return lx_json_scan_fail(s, where, 1, "':' was expected");
         s->p++;
-        sp(s);
+        lx_json_scan_space(s);
         if (fn(s, i, where, ctx) != 0) return -1;
-        sp(s);
+        lx_json_scan_space(s);
         if (s->p < s->end && *s->p == ',') {
             s->p++;
             continue;
@@ -788,7 +388,7 @@ static int scan_object(scan_t *s, const char *base, const char *const names[], i
             s->p++;
             return 0;
         }
-        return scan_fail(s, base, 1, "',' or '}' was expected");
+        return lx_json_scan_fail(s, base, 1, "',' or '}' was expected");
     }
 }
 
@@ -798,7 +398,7 @@ static int required(scan_t *s, const char *base, const char *const names[], int 
         if (seen & (1u << i)) continue;
         char where[LX_JSON_POINTER_MAX];
         lx_json_pointer(where, base, names[i]);
-        return scan_fail(s, where, 0, "is required");
+        return lx_json_scan_fail(s, where, 0, "is required");
     }
     return 0;
 }
@@ -807,17 +407,18 @@ static int required(scan_t *s, const char *base, const char *const names[], int 
 static int str_member(scan_t *s, const char *where, char out[STR_MAX], int nullable, int *is_null)
 {
     if (is_null != NULL) *is_null = 0;
-    if (nullable && scan_literal(s, "null")) {
+    if (nullable && lx_json_scan_literal(s, "null")) {
         *is_null = 1;
         out[0] = '\0';
         return 0;
     }
     if (s->p >= s->end || *s->p != '"')
-        return skip_value(s, where, 0) != 0 ? -1
-                                            : scan_fail(s, where, 0, nullable ? "must be a string or null" : "must be a string");
+        return lx_json_scan_skip(s, where, 0) != 0
+                   ? -1
+                   : lx_json_scan_fail(s, where, 0, nullable ? "must be a string or null" : "must be a string");
     size_t len;
-    if (scan_string(s, where, out, STR_MAX, &len) != 0) return -1;
-    if (len >= STR_MAX || strlen(out) != len) return scan_fail(s, where, 0, "is not a value this member can have");
+    if (lx_json_scan_string(s, where, out, STR_MAX, &len) != 0) return -1;
+    if (len >= STR_MAX || strlen(out) != len) return lx_json_scan_fail(s, where, 0, "is not a value this member can have");
     return 0;
 }
 
@@ -825,19 +426,19 @@ static int str_member(scan_t *s, const char *where, char out[STR_MAX], int nulla
 static int uint_member(scan_t *s, const char *where, uint64_t *out, int nullable, int *is_null)
 {
     if (is_null != NULL) *is_null = 0;
-    if (nullable && scan_literal(s, "null")) {
+    if (nullable && lx_json_scan_literal(s, "null")) {
         *is_null = 1;
         return 0;
     }
     if (s->p < s->end && (*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))) {
         int64_t v;
-        if (scan_number(s, where, &v) < 0) return -1;
-        if (v < 0 || v > LX_CANON_MAX_SAFE_INT) return scan_fail(s, where, 0, "must be an integer from 0 to 2^53 - 1");
+        if (lx_json_scan_number(s, where, &v) < 0) return -1;
+        if (v < 0 || v > LX_CANON_MAX_SAFE_INT) return lx_json_scan_fail(s, where, 0, "must be an integer from 0 to 2^53 - 1");
         *out = (uint64_t)v;
         return 0;
     }
-    if (skip_value(s, where, 0) != 0) return -1;
-    return scan_fail(s, where, 0, nullable ? "must be an integer or null" : "must be an integer");
+    if (lx_json_scan_skip(s, where, 0) != 0) return -1;
+    return lx_json_scan_fail(s, where, 0, nullable ? "must be an integer or null" : "must be an integer");
 }
 
 /* lx_b64url_decode_exact for a 32-byte hash (43 characters), by table: the same strict rules (the URL-safe alphabet
@@ -926,26 +527,26 @@ static int scan_entry(scan_t *s, const char *base, entry_t *e)
     e->kind = enum_index(x.kind, kind_names);
     if (e->kind < 0) {
         lx_json_pointer(p, base, "kind");
-        return scan_fail(s, p, 0, "must be one of deposit, sale, refund, settlement, payout, withdrawal");
+        return lx_json_scan_fail(s, p, 0, "must be one of deposit, sale, refund, settlement, payout, withdrawal");
     }
     if (b64_hash(e->receipt_hash, strlen(e->receipt_hash), raw) != 0) {
         lx_json_pointer(p, base, "receipt_hash");
-        return scan_fail(s, p, 0, "must be a SHA-256 hash in unpadded base64url");
+        return lx_json_scan_fail(s, p, 0, "must be a SHA-256 hash in unpadded base64url");
     }
     int lead = e->kind == K_SALE || e->kind == K_REFUND;
     if (lead ? x.digest_null || b64_hash(e->lead_digest, strlen(e->lead_digest), raw) != 0 : !x.digest_null) {
         lx_json_pointer(p, base, "lead_digest");
-        return scan_fail(s, p, 0, lead ? "must be a lead digest (32 bytes, unpadded base64url)" : "must be null");
+        return lx_json_scan_fail(s, p, 0, lead ? "must be a lead digest (32 bytes, unpadded base64url)" : "must be null");
     }
     e->has_digest = lead;
     e->mode = lead && !x.mode_null ? enum_index(x.mode, mode_names) : -1;
     if (lead ? e->mode < 0 : !x.mode_null) {
         lx_json_pointer(p, base, "mode");
-        return scan_fail(s, p, 0, lead ? "must be exclusive or shared" : "must be null");
+        return lx_json_scan_fail(s, p, 0, lead ? "must be exclusive or shared" : "must be null");
     }
     if (lead ? x.index_null || x.share_index > SHARE_INDEX_MAX : !x.index_null) {
         lx_json_pointer(p, base, "share_index");
-        return scan_fail(s, p, 0, lead ? "must be an integer from 0 to 1000000" : "must be null");
+        return lx_json_scan_fail(s, p, 0, lead ? "must be an integer from 0 to 1000000" : "must be null");
     }
     e->share_index = lead ? (int)x.share_index : -1;
     return 0;
@@ -967,12 +568,6 @@ static lx_status_t fail_scan(lx_verify_t *v, lx_error_t *err, int input, size_t 
 }
 
 /* After the value: only whitespace. */
-static int scan_end(scan_t *s)
-{
-    sp(s);
-    return s->p == s->end ? 0 : scan_fail(s, "", 1, "text after the value");
-}
-
 typedef struct {
     uint64_t index;
     int has_index;
@@ -1005,11 +600,11 @@ static lx_status_t log_line(lx_verify_t *v, size_t line, scan_t *s, lx_error_t *
     x.bare.e = &x.entry;
     unsigned seen;
     const char *begin = s->p;
-    if (scan_object(s, "", log_names, 7, &seen, log_member, &x) != 0 || scan_end(s) != 0)
+    if (scan_object(s, "", log_names, 7, &seen, log_member, &x) != 0 || lx_json_scan_end(s) != 0)
         return fail_scan(v, err, LX_VERIFY_LOG, line, s);
     if (seen & 3) { /* {"log_index", "entry"} */
         if (required(s, "", log_names, 2, seen) != 0 || (seen & ~3u) != 0) {
-            if (s->msg == NULL) scan_fail(s, "", 0, "must be {\"log_index\", \"entry\"} or an entry");
+            if (s->msg == NULL) lx_json_scan_fail(s, "", 0, "must be {\"log_index\", \"entry\"} or an entry");
             return fail_scan(v, err, LX_VERIFY_LOG, line, s);
         }
     } else { /* a bare entry: scanned again as one, for its checks */
@@ -1081,7 +676,7 @@ static lx_status_t check_head(lx_verify_t *v, lx_error_t *err, int input, size_t
     head_scan_t hs;
     memset(&hs, 0, sizeof(hs));
     unsigned seen;
-    sp(s);
+    lx_json_scan_space(s);
     const char *begin = s->p;
     if (scan_object(s, base, head_names, 5, &seen, head_member, &hs) != 0 || required(s, base, head_names, 5, seen) != 0)
         return fail_scan(v, err, input, line, s);
@@ -1191,7 +786,6 @@ static const char *const proof_names[] = {"log_index", "tree_size", "hashes"};
 
 typedef struct {
     json_t *receipt; /* owned */
-    buf_t *strings;
     entry_t entry;
     int entry_null, index_null, proof_null, head_null;
     uint64_t index;
@@ -1208,27 +802,27 @@ static int proof_member(scan_t *s, int i, const char *where, void *ctx)
     if (i == 0) return uint_member(s, where, &x->pindex, 0, NULL);
     if (i == 1) return uint_member(s, where, &x->psize, 0, NULL);
     if (s->p >= s->end || *s->p != '[')
-        return skip_value(s, where, 0) != 0 ? -1 : scan_fail(s, where, 0, "must be an array of hashes");
+        return lx_json_scan_skip(s, where, 0) != 0 ? -1 : lx_json_scan_fail(s, where, 0, "must be an array of hashes");
     s->p++;
-    sp(s);
+    lx_json_scan_space(s);
     if (s->p < s->end && *s->p == ']') {
         s->p++;
         return 0;
     }
     while (1) {
         char p[LX_JSON_POINTER_MAX], h[STR_MAX];
-        if (x->npath >= LX_MERKLE_MAX_PATH) return scan_fail(s, where, 0, "holds too many hashes");
-        sp(s);
+        if (x->npath >= LX_MERKLE_MAX_PATH) return lx_json_scan_fail(s, where, 0, "holds too many hashes");
+        lx_json_scan_space(s);
         size_t hlen;
-        if (s->p >= s->end || *s->p != '"' || scan_string(s, where, h, sizeof(h), &hlen) != 0 || hlen >= sizeof(h) ||
+        if (s->p >= s->end || *s->p != '"' || lx_json_scan_string(s, where, h, sizeof(h), &hlen) != 0 || hlen >= sizeof(h) ||
             b64_hash(h, hlen, x->path[x->npath].h) != 0) {
             snprintf(p, sizeof(p), "%.*s/%zu", LX_JSON_POINTER_MAX - 24, where, x->npath);
             if (s->msg != NULL && s->syntax) return -1;
             s->msg = NULL;
-            return scan_fail(s, p, 0, "must be a SHA-256 hash in unpadded base64url");
+            return lx_json_scan_fail(s, p, 0, "must be a SHA-256 hash in unpadded base64url");
         }
         x->npath++;
-        sp(s);
+        lx_json_scan_space(s);
         if (s->p < s->end && *s->p == ',') {
             s->p++;
             continue;
@@ -1237,7 +831,7 @@ static int proof_member(scan_t *s, int i, const char *where, void *ctx)
             s->p++;
             return 0;
         }
-        return scan_fail(s, where, 1, "',' or ']' was expected");
+        return lx_json_scan_fail(s, where, 1, "',' or ']' was expected");
     }
 }
 
@@ -1247,10 +841,10 @@ static int export_member(scan_t *s, int i, const char *where, void *ctx)
     unsigned seen;
     switch (i) {
     case 0:
-        x->receipt = build_value(s, "/receipt", 1, x->strings);
+        x->receipt = lx_json_scan_value(s, "/receipt", JSON_DEPTH_MAX);
         return x->receipt != NULL ? 0 : -1;
     case 1:
-        if (scan_literal(s, "null")) {
+        if (lx_json_scan_literal(s, "null")) {
             x->entry_null = 1;
             return 0;
         }
@@ -1258,19 +852,19 @@ static int export_member(scan_t *s, int i, const char *where, void *ctx)
     case 2:
         return uint_member(s, where, &x->index, 1, &x->index_null);
     case 3:
-        if (scan_literal(s, "null")) {
+        if (lx_json_scan_literal(s, "null")) {
             x->proof_null = 1;
             return 0;
         }
         if (scan_object(s, where, proof_names, 3, &seen, proof_member, x) != 0) return -1;
         return required(s, where, proof_names, 3, seen);
     default:
-        if (scan_literal(s, "null")) {
+        if (lx_json_scan_literal(s, "null")) {
             x->head_null = 1;
             return 0;
         }
         x->head_begin = s->p; /* checked after the receipt */
-        if (skip_value(s, where, 1) != 0) return -1;
+        if (lx_json_scan_skip(s, where, 1) != 0) return -1;
         x->head_end = s->p;
         return 0;
     }
@@ -1279,33 +873,33 @@ static int export_member(scan_t *s, int i, const char *where, void *ctx)
 static lx_status_t receipt_line(lx_verify_t *v, size_t line, const char *text, size_t len, lx_error_t *err)
 {
     const int in = LX_VERIFY_RECEIPTS;
-    scan_t s = {text, text + len, NULL, "", 0};
+    scan_t s;
+    lx_json_scan_init(&s, text, len);
     export_scan_t xs, *x = &xs;
     memset(x, 0, offsetof(export_scan_t, path));
     x->npath = 0;
     memset(&x->head, 0, sizeof(x->head));
     /* a bare receipt object: its first member is one of the receipt's */
-    sp(&s);
+    lx_json_scan_space(&s);
     int bare = 0;
     if (s.p < s.end && *s.p == '{') {
         scan_t peek = s;
         peek.p++;
-        sp(&peek);
+        lx_json_scan_space(&peek);
         char key[16];
         size_t klen;
-        if (scan_string(&peek, "", key, sizeof(key), &klen) == 0)
+        if (lx_json_scan_string(&peek, "", key, sizeof(key), &klen) == 0)
             bare = strcmp(key, "body") == 0 || strcmp(key, "key_id") == 0 || strcmp(key, "signature") == 0;
     }
     const char *rbase = bare ? "" : "/receipt";
     unsigned seen = 0;
-    x->strings = &v->strings;
     if (bare) {
-        x->receipt = build_value(&s, "", 1, &v->strings);
+        x->receipt = lx_json_scan_value(&s, "", JSON_DEPTH_MAX);
         v->bare++;
     }
-    if (bare ? x->receipt == NULL || scan_end(&s) != 0
+    if (bare ? x->receipt == NULL || lx_json_scan_end(&s) != 0
              : scan_object(&s, "", export_names, 5, &seen, export_member, x) != 0 || required(&s, "", export_names, 5, seen) != 0 ||
-                   scan_end(&s) != 0) {
+                   lx_json_scan_end(&s) != 0) {
         json_decref(x->receipt);
         return fail_scan(v, err, in, line, &s);
     }
@@ -1357,7 +951,8 @@ static lx_status_t receipt_line(lx_verify_t *v, size_t line, const char *text, s
                           "must not be null when log_index is set");
                 goto out;
             }
-            scan_t hs = {x->head_begin, x->head_end, NULL, "", 0};
+            scan_t hs;
+            lx_json_scan_init(&hs, x->head_begin, (size_t)(x->head_end - x->head_begin));
             if (check_head(v, err, in, line, &hs, "/head", &x->head) != LX_OK) {
                 st = err->status;
                 goto out;
@@ -1448,11 +1043,12 @@ lx_status_t lx_verify_line(lx_verify_t *v, lx_verify_input_t input, size_t linen
     if (i == len) return LX_OK; /* blank */
     if (len > LINE_MAX_BYTES) return fail(v, err, input, lineno, NULL, "line longer than %zu bytes", LINE_MAX_BYTES);
     if (input == LX_VERIFY_RECEIPTS) return receipt_line(v, lineno, line, len, err);
-    scan_t s = {line, line + len, NULL, "", 0};
+    scan_t s;
+    lx_json_scan_init(&s, line, len);
     if (input == LX_VERIFY_LOG) return log_line(v, lineno, &s, err);
     head_rec_t h;
     lx_status_t st = check_head(v, err, input, lineno, &s, "", &h);
-    if (st == LX_OK && scan_end(&s) != 0) st = fail_scan(v, err, input, lineno, &s);
+    if (st == LX_OK && lx_json_scan_end(&s) != 0) st = fail_scan(v, err, input, lineno, &s);
     if (st == LX_OK) v->heads_lines++;
     return st;
 }

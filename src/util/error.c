@@ -69,8 +69,17 @@ void lx_error_field(lx_error_t *err, const char *field, const char *fmt, ...)
     f->field[len] = '\0';
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(f->message, sizeof(f->message), fmt, ap);
+    int n = vsnprintf(f->message, sizeof(f->message), fmt, ap);
     va_end(ap);
+    if (n >= (int)sizeof(f->message)) { /* cut: drop a character the cut split */
+        size_t end = sizeof(f->message) - 1, lead = end;
+        while (lead > 0 && ((unsigned char)f->message[lead - 1] & 0xc0) == 0x80) lead--;
+        if (lead > 0 && (unsigned char)f->message[lead - 1] >= 0xc0) {
+            unsigned char c = (unsigned char)f->message[lead - 1];
+            size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+            if (end - (lead - 1) < need) f->message[lead - 1] = '\0';
+        }
+    }
 }
 
 static int valid(lx_status_t s)

@@ -1,71 +1,10 @@
 #include "util/json.h"
 #include "util/strbuf.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <math.h>
 #include <string.h>
-
-static size_t depth_of(json_t *v, size_t limit)
-{
-    size_t max = 0;
-    if (limit == 0) return 1; /* already too deep: stop descending */
-    if (json_is_object(v)) {
-        const char *k;
-        json_t *c;
-        json_object_foreach(v, k, c)
-        {
-            size_t d = depth_of(c, limit - 1);
-            if (d > max) max = d;
-        }
-        return max + 1;
-    }
-    if (json_is_array(v)) {
-        size_t i;
-        json_t *c;
-        json_array_foreach(v, i, c)
-        {
-            size_t d = depth_of(c, limit - 1);
-            if (d > max) max = d;
-        }
-        return max + 1;
-    }
-    return 0;
-}
-
-/* Writes the pointer of the first real beyond the int64 range into `out`; returns 1 when found. */
-static int find_huge_number(json_t *v, const char *path, char out[LX_JSON_POINTER_MAX])
-{
-    if (json_is_real(v)) {
-        double d = json_real_value(v);
-        if (d >= 9223372036854775807.0 || d <= -9223372036854775808.0) {
-            snprintf(out, LX_JSON_POINTER_MAX, "%s", path);
-            return 1;
-        }
-        return 0;
-    }
-    char child[LX_JSON_POINTER_MAX];
-    if (json_is_object(v)) {
-        const char *k;
-        json_t *c;
-        json_object_foreach(v, k, c)
-        {
-            lx_json_pointer(child, path, k);
-            if (find_huge_number(c, child, out)) return 1;
-        }
-    } else if (json_is_array(v)) {
-        size_t i;
-        json_t *c;
-        json_array_foreach(v, i, c)
-        {
-            char idx[24];
-            snprintf(idx, sizeof(idx), "%zu", i);
-            lx_json_pointer(child, path, idx);
-            if (find_huge_number(c, child, out)) return 1;
-        }
-    }
-    return 0;
-}
 
 json_t *lx_json_parse(const char *buf, size_t len, size_t max_depth, lx_error_t *err)
 {
@@ -74,63 +13,33 @@ json_t *lx_json_parse(const char *buf, size_t len, size_t max_depth, lx_error_t 
         lx_error_set(err, LX_ERR_MALFORMED_JSON, "The request body is empty.");
         return NULL;
     }
-    json_error_t jerr;
-    /* JSON_REJECT_DUPLICATES: {"a":1,"a":2} is ambiguous and refused. Jansson rejects invalid UTF-8 and \u0000
-     * (JSON_ALLOW_NUL is not set) on its own, and caps nesting at 2048 so the depth walk below is bounded. */
-    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-    if (root == NULL && strncmp(jerr.text, "too big integer", 15) == 0) {
-        /* Valid JSON, but a number beyond int64: find it so the client learns which field is out of range. */
-        json_t *reals = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
-        if (reals != NULL && depth_of(reals, max_depth + 1) <= max_depth) {
-            char ptr[LX_JSON_POINTER_MAX] = "";
-            find_huge_number(reals, "", ptr);
-            json_decref(reals);
-            lx_error_field(err, ptr, "is out of range");
-            lx_error_set(err, LX_ERR_VALIDATION, "A number in the request body is out of range.");
-            return NULL;
-        }
-        json_decref(reals);
+    lx_json_scan_t s;
+    lx_json_scan_init(&s, buf, len);
+    json_t *root = lx_json_scan_value(&s, "", max_depth);
+    if (root != NULL && lx_json_scan_end(&s) == 0) return root;
+    json_decref(root);
+    if (root == NULL && !s.syntax) { /* the value ended: the text after it must still be valid */
+        lx_json_scan_t tail = s;
+        tail.msg = NULL;
+        if (lx_json_scan_end(&tail) != 0) s = tail;
     }
-    if (root == NULL) {
-        lx_error_field(err, "", "%s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
-        lx_error_set(err, LX_ERR_MALFORMED_JSON, "The request body is not valid JSON.");
+    if (!s.syntax) { /* valid JSON, but a number no int64 or double holds: the client is told which field */
+        lx_error_field(err, s.where, "%s", s.msg);
+        lx_error_set(err, LX_ERR_VALIDATION, "A number in the request body is out of range.");
         return NULL;
     }
-    if (depth_of(root, max_depth + 1) > max_depth) {
-        json_decref(root);
-        lx_error_field(err, "", "nesting deeper than %zu levels", max_depth);
-        lx_error_set(err, LX_ERR_MALFORMED_JSON, "The request body is nested too deeply.");
-        return NULL;
-    }
-    return root;
-}
-
-void lx_json_pointer(char out[LX_JSON_POINTER_MAX], const char *base, const char *key)
-{
-    size_t n = strlen(base);
-    if (n >= LX_JSON_POINTER_MAX - 2) { /* cannot happen with pointers built here; keep the base, cut */
-        n = LX_JSON_POINTER_MAX - 2;
-        while (n > 0 && ((unsigned char)base[n] & 0xc0) == 0x80) n--;
-    }
-    memcpy(out, base, n);
-    out[n++] = '/';
-    out[n] = '\0';
-    for (const char *p = key; *p != '\0' && n < LX_JSON_POINTER_MAX - 3; p++) {
-        /* never cut a UTF-8 sequence: stop before a lead byte whose sequence would not fit */
-        unsigned char c = (unsigned char)*p;
-        size_t seq = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
-        if (seq > 1 && n + seq > LX_JSON_POINTER_MAX - 3) break;
-        if (*p == '~') {
-            out[n++] = '~';
-            out[n++] = '0';
-        } else if (*p == '/') {
-            out[n++] = '~';
-            out[n++] = '1';
-        } else {
-            out[n++] = *p;
-        }
-    }
-    out[n] = '\0';
+    int line, column;
+    lx_json_scan_position(&s, &line, &column);
+    char in[LX_JSON_POINTER_MAX + 8] = ""; /* last: a long pointer is what a cut message loses */
+    if (s.where[0] != '\0') snprintf(in, sizeof(in), " (in %s)", s.where);
+    int too_deep = s.msg == lx_json_scan_too_deep;
+    if (too_deep)
+        lx_error_field(err, "", "nesting deeper than %zu levels at line %d, column %d%s", max_depth, line, column, in);
+    else
+        lx_error_field(err, "", "%s at line %d, column %d%s", s.msg, line, column, in);
+    lx_error_set(err, LX_ERR_MALFORMED_JSON,
+                 too_deep ? "The request body is nested too deeply." : "The request body is not valid JSON.");
+    return NULL;
 }
 
 int lx_json_expect_object(json_t *v, const char *path, lx_error_t *err)

@@ -20,22 +20,18 @@
 #include <stdint.h>
 
 #include "util/error.h"
+#include "util/json_scan.h" /* LX_JSON_POINTER_MAX, lx_json_pointer */
 #include "util/strbuf.h"
-
-#define LX_JSON_POINTER_MAX 1024 /* longer pointers are cut at a character boundary */
 
 enum {
     LX_JF_REQUIRED = 1, /* absent -> "is required" */
     LX_JF_NULLABLE = 2, /* explicit null allowed, reads as absent */
 };
 
-/* NULL + LX_ERR_MALFORMED_JSON (field "") on any problem, or LX_ERR_VALIDATION naming an integer beyond the int64
- * range (valid JSON, so the client is told which field). Any JSON value is accepted at the top level; callers check
- * its type. The caller owns the result (json_decref). */
+/* NULL + LX_ERR_MALFORMED_JSON (field "", the detail saying where) on any problem, or LX_ERR_VALIDATION naming an
+ * integer beyond the int64 range or a real beyond a double's (valid JSON, so the client is told which field). Any JSON value is
+ * accepted at the top level; callers check its type. The caller owns the result (json_decref). */
 json_t *lx_json_parse(const char *buf, size_t len, size_t max_depth, lx_error_t *err);
-
-/* Writes base + "/" + escaped(key) into out. */
-void lx_json_pointer(char out[LX_JSON_POINTER_MAX], const char *base, const char *key);
 
 /* Reports every member of `obj` whose name is not in the NULL-terminated `allowed` list. Returns the count. */
 int lx_json_reject_unknown(json_t *obj, const char *base, const char *const allowed[], lx_error_t *err);
