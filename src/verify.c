@@ -379,16 +379,8 @@ static int scan_object(scan_t *s, const char *base, const char *const names[], i
         s->p++;
         lx_json_scan_space(s);
         if (fn(s, i, where, ctx) != 0) return -1;
-        lx_json_scan_space(s);
-        if (s->p < s->end && *s->p == ',') {
-            s->p++;
-            continue;
-        }
-        if (s->p < s->end && *s->p == '}') {
-            s->p++;
-            return 0;
-        }
-        return lx_json_scan_fail(s, base, 1, "',' or '}' was expected");
+        int more = lx_json_scan_next(s, base, '}');
+        if (more <= 0) return more;
     }
 }
 
@@ -822,16 +814,8 @@ static int proof_member(scan_t *s, int i, const char *where, void *ctx)
             return lx_json_scan_fail(s, p, 0, "must be a SHA-256 hash in unpadded base64url");
         }
         x->npath++;
-        lx_json_scan_space(s);
-        if (s->p < s->end && *s->p == ',') {
-            s->p++;
-            continue;
-        }
-        if (s->p < s->end && *s->p == ']') {
-            s->p++;
-            return 0;
-        }
-        return lx_json_scan_fail(s, where, 1, "',' or ']' was expected");
+        int more = lx_json_scan_next(s, where, ']');
+        if (more <= 0) return more;
     }
 }
 

@@ -231,6 +231,13 @@ int lx_json_scan_number(lx_json_scan_t *s, const char *where, int64_t *out)
     return 1;
 }
 
+int lx_json_scan_next(lx_json_scan_t *s, const char *where, char close)
+{
+    lx_json_scan_space(s);
+    if (s->p < s->end && (*s->p == ',' || *s->p == close)) return *s->p++ == ',';
+    return lx_json_scan_fail(s, where, 1, close == '}' ? "',' or '}' was expected" : "',' or ']' was expected");
+}
+
 int lx_json_scan_skip(lx_json_scan_t *s, const char *where, int depth)
 {
     if (depth > SKIP_DEPTH_MAX) return lx_json_scan_fail(s, where, 1, lx_json_scan_too_deep);
@@ -257,16 +264,8 @@ int lx_json_scan_skip(lx_json_scan_t *s, const char *where, int depth)
                 s->p++;
             }
             if (lx_json_scan_skip(s, where, depth + 1) != 0) return -1;
-            lx_json_scan_space(s);
-            if (s->p < s->end && *s->p == ',') {
-                s->p++;
-                continue;
-            }
-            if (s->p < s->end && *s->p == close) {
-                s->p++;
-                return 0;
-            }
-            return lx_json_scan_fail(s, where, 1, c == '{' ? "',' or '}' was expected" : "',' or ']' was expected");
+            int more = lx_json_scan_next(s, where, close);
+            if (more <= 0) return more;
         }
     }
     if (lx_json_scan_literal(s, "true") || lx_json_scan_literal(s, "false") || lx_json_scan_literal(s, "null")) return 0;
@@ -391,17 +390,12 @@ static json_t *build_object(builder_t *b, const frame_t *f, size_t depth)
         if (val != NULL) json_object_setn_new_nocheck(o, child.key, child.klen, val);
         free(owned);
         if (val == NULL) break;
-        lx_json_scan_space(s);
-        if (s->p < s->end && *s->p == ',') {
-            s->p++;
-            continue;
+        int more = lx_json_scan_next(s, "", '}');
+        if (more == 0) return o;
+        if (more < 0) {
+            place_failure(b, f);
+            break;
         }
-        if (s->p < s->end && *s->p == '}') {
-            s->p++;
-            return o;
-        }
-        fail_at(b, f, "',' or '}' was expected");
-        break;
     }
     json_decref(o);
     return NULL;
@@ -422,17 +416,12 @@ static json_t *build_array(builder_t *b, const frame_t *f, size_t depth)
         json_t *val = build(b, &child, depth);
         if (val == NULL) break;
         json_array_append_new(a, val);
-        lx_json_scan_space(s);
-        if (s->p < s->end && *s->p == ',') {
-            s->p++;
-            continue;
+        int more = lx_json_scan_next(s, "", ']');
+        if (more == 0) return a;
+        if (more < 0) {
+            place_failure(b, f);
+            break;
         }
-        if (s->p < s->end && *s->p == ']') {
-            s->p++;
-            return a;
-        }
-        fail_at(b, f, "',' or ']' was expected");
-        break;
     }
     json_decref(a);
     return NULL;

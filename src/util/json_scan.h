@@ -50,6 +50,9 @@ int lx_json_scan_literal(lx_json_scan_t *s, const char *lit);
 /* A number: 1 with *out when it is an integer of int64 range; -1 otherwise, with a non-syntax failure ("must be an
  * integer", "is out of range") and s->p past it when it is a valid JSON number. */
 int lx_json_scan_number(lx_json_scan_t *s, const char *where, int64_t *out);
+/* After a member or an element: 1 past a ',' (another follows), 0 past `close` ('}' or ']': the container ends), or -1
+ * with a syntax failure at anything else. Blanks before are skipped. */
+int lx_json_scan_next(lx_json_scan_t *s, const char *where, char close);
 /* Skips any value as strictly as it would be parsed (numbers of any size; duplicate members are not looked for).
  * `depth` is the nesting it starts at; 32 levels at most. 0 or -1. */
 int lx_json_scan_skip(lx_json_scan_t *s, const char *where, int depth);
