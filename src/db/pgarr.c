@@ -113,12 +113,9 @@ void lx_pgarr_uuid(lx_pgarr_t *a, const char *text)
     element(a, id.b, sizeof(id.b));
 }
 
-void lx_pgarr_jsonb(lx_pgarr_t *a, const char *json, size_t n)
+void lx_pgarr_json(lx_pgarr_t *a, const char *json, size_t n)
 {
-    append32(a, (uint32_t)(n + 1));
-    lx_strbuf_append(&a->buf, "\1", 1); /* jsonb's binary format version */
-    lx_strbuf_append(&a->buf, json, n);
-    a->count++;
+    element(a, json, n); /* json's binary format is its text */
 }
 
 void lx_pgarr_timestamptz(lx_pgarr_t *a, int64_t unix_us)

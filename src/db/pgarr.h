@@ -28,7 +28,7 @@ enum {
     LX_PG_TEXT = 25,
     LX_PG_TIMESTAMPTZ = 1184,
     LX_PG_UUID = 2950,
-    LX_PG_JSONB = 3802,
+    LX_PG_JSON = 114,
 };
 
 typedef struct st_lx_pgarr_t {
@@ -56,8 +56,8 @@ void lx_pgarr_int8(lx_pgarr_t *a, int64_t v);
 void lx_pgarr_bool(lx_pgarr_t *a, int v);
 /* A uuid in its canonical 36-character text form; NULL or "" appends SQL NULL. */
 void lx_pgarr_uuid(lx_pgarr_t *a, const char *text);
-/* JSON text (valid JSON: the server parses it) as jsonb. */
-void lx_pgarr_jsonb(lx_pgarr_t *a, const char *json, size_t n);
+/* JSON text as json (the server checks its syntax and keeps the text). */
+void lx_pgarr_json(lx_pgarr_t *a, const char *json, size_t n);
 /* Microseconds since the Unix epoch as timestamptz. */
 void lx_pgarr_timestamptz(lx_pgarr_t *a, int64_t unix_us);
 

@@ -54,9 +54,9 @@ static const uint32_t sale_types[SALE_NCOLS] = {LX_PG_UUID, LX_PG_UUID, LX_PG_UU
 enum { SPEND_ID, SPEND_S, SPEND_N, SPEND_V, SPEND_NCOLS };
 static const uint32_t spend_types[SPEND_NCOLS] = {LX_PG_UUID, LX_PG_INT8, LX_PG_INT4, LX_PG_INT8};
 static const uint32_t lead_types[LEAD_NCOLS] = {
-    LX_PG_UUID, LX_PG_UUID,  LX_PG_UUID,        LX_PG_TEXT, LX_PG_TEXT,  LX_PG_TEXT,  LX_PG_INT4,  LX_PG_TEXT,  LX_PG_TEXT,
-    LX_PG_UUID, LX_PG_BYTEA, LX_PG_BYTEA,       LX_PG_TEXT, LX_PG_BYTEA, LX_PG_BYTEA, LX_PG_JSONB, LX_PG_JSONB, LX_PG_JSONB,
-    LX_PG_TEXT, LX_PG_TEXT,  LX_PG_TIMESTAMPTZ, LX_PG_INT4, LX_PG_TEXT,  LX_PG_INT4,  LX_PG_INT8,  LX_PG_INT4};
+    LX_PG_UUID, LX_PG_UUID,  LX_PG_UUID,        LX_PG_TEXT, LX_PG_TEXT,  LX_PG_TEXT,  LX_PG_INT4, LX_PG_TEXT, LX_PG_TEXT,
+    LX_PG_UUID, LX_PG_BYTEA, LX_PG_BYTEA,       LX_PG_TEXT, LX_PG_BYTEA, LX_PG_BYTEA, LX_PG_JSON, LX_PG_JSON, LX_PG_JSON,
+    LX_PG_TEXT, LX_PG_TEXT,  LX_PG_TIMESTAMPTZ, LX_PG_INT4, LX_PG_TEXT,  LX_PG_INT4,  LX_PG_INT8, LX_PG_INT4};
 
 /* A build configured with -DLEADX_BENCH_WITHOUT_RECEIPTS=ON (CMake) sells without receipts, for tests/bench/receipts.sh
  * alone: the same server with and without them, side by side. Its sales cannot land in a real database: the ledger
@@ -196,8 +196,8 @@ LX_DB_STMT(st_insert_leads, LEAD_NCOLS,
            "x.ph, x.eh, x.pc, x.ct, x.ck, x.attributes, x.consent, x.source, x.ip::inet, x.sub, x.at, x.ms, x.sm, x.ss, "
            "x.pt, x.at + make_interval(hours => x.ttl) "
            "FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[], "
-           "$9::text[], $10::uuid[], $11::bytea[], $12::bytea[], $13::text[], $14::bytea[], $15::bytea[], $16::jsonb[], "
-           "$17::jsonb[], $18::jsonb[], $19::text[], $20::text[], $21::timestamptz[], $22::int[], $23::text[], $24::int[], "
+           "$9::text[], $10::uuid[], $11::bytea[], $12::bytea[], $13::text[], $14::bytea[], $15::bytea[], $16::json[], "
+           "$17::json[], $18::json[], $19::text[], $20::text[], $21::timestamptz[], $22::int[], $23::text[], $24::int[], "
            "$25::bigint[], $26::int[]) AS x(id, w, n, region, mode, status, score, temp, reasons, dup, ph, eh, pc, ct, ck, "
            "attributes, consent, source, ip, sub, at, ms, sm, ss, pt, ttl)");
 LX_DB_STMT(st_idem, 1,
@@ -1113,9 +1113,9 @@ static int send_step2(batch_t *b)
             lx_pgarr_null(&lc[L_CT]);
             lx_pgarr_null(&lc[L_CK]);
         }
-        lx_pgarr_jsonb(&lc[L_ATTRS], it->attributes_json, strlen(it->attributes_json));
-        lx_pgarr_jsonb(&lc[L_CONSENT], it->consent_json, strlen(it->consent_json));
-        lx_pgarr_jsonb(&lc[L_SOURCE], it->source_json, strlen(it->source_json));
+        lx_pgarr_json(&lc[L_ATTRS], it->attributes_json, strlen(it->attributes_json));
+        lx_pgarr_json(&lc[L_CONSENT], it->consent_json, strlen(it->consent_json));
+        lx_pgarr_json(&lc[L_SOURCE], it->source_json, strlen(it->source_json));
         lx_pgarr_text_or_null(&lc[L_IP], l->source_ip);
         lx_pgarr_text_or_null(&lc[L_SUB], it->sub_id);
         lx_pgarr_timestamptz(&lc[L_AT], it->created_us);

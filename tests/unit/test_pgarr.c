@@ -52,9 +52,9 @@ int main(void)
     lx_pgarr_timestamptz(&a, 946684799000000LL); /* 1999-12-31T23:59:59Z */
     check_hex(&a, "0000000100000000000004a0000000020000000100000008000000000016e36000000008fffffffffff0bdc0", "timestamptz");
 
-    lx_pgarr_start(&a, LX_PG_JSONB);
-    lx_pgarr_jsonb(&a, "{\"a\": 1}", 8);
-    check_hex(&a, "000000010000000000000eda000000010000000100000009017b2261223a20317d", "jsonb");
+    lx_pgarr_start(&a, LX_PG_JSON);
+    lx_pgarr_json(&a, "{\"a\": 1}", 8);
+    check_hex(&a, "0000000100000000000000720000000100000001000000087b2261223a20317d", "json");
 
     lx_pgarr_start(&a, LX_PG_INT8);
     lx_pgarr_int8(&a, -5000000000LL);
