@@ -59,8 +59,9 @@ static const setting_t settings[] = {
     S("intake-batch-max", T_INT, intake_batch_max, "256", 1, 10000, "leads", LX_CFG_SERVE,
       "leads per intake transaction (a batch request is never split, so one may exceed it)"),
     S("intake-batch-wait-ms", T_INT, intake_batch_wait_ms, "2", 0, 1000, "ms", LX_CFG_SERVE,
-      "with --intake-batches-in-flight above 1: while a batch is in flight, how long new leads wait for it before a further "
-      "transaction starts beside it (an idle thread starts at once)"),
+      "while an intake transaction is in flight on any thread, how long new leads wait for it to end before a further "
+      "transaction starts beside it (the threads take turns; a lead arriving when none is in flight starts at once; 0: "
+      "never wait for another thread's)"),
     S("intake-batches-in-flight", T_INT, intake_batches_in_flight, "1", 1, 64, "transactions", LX_CFG_SERVE,
       "intake transactions in flight per thread (each holds a pool connection); 1: leads that arrive during a batch wait for "
       "it and go together in the next, which measured faster than 2"),

@@ -294,6 +294,28 @@ static void on_listen_state(void *data, int connected)
 
 /* ---- worker threads ---------------------------------------------------------------- */
 
+/* The process's last intake transaction ended (on w's thread): kick the workers whose leads wait for a turn. The
+ * receiver is registered before the worker's batcher can set intake_waiting, and stays registered to the end (a kick
+ * may still be queued for it at exit; the worker's memory outlives every thread). */
+static void on_intake_idle(void *ctx)
+{
+    lx_worker_t *self = ctx;
+    lx_server_t *srv = self->server;
+    for (size_t i = 0; i < srv->nworkers; i++) {
+        lx_worker_t *w = &srv->workers[i];
+        if (w == self || !atomic_load(&w->intake_waiting)) continue;
+        if (!atomic_exchange(&w->intake_kick_pending, 1)) h2o_multithread_send_message(&w->intake_kick_rcv, &w->intake_kick_msg);
+    }
+}
+
+static void on_intake_kick(h2o_multithread_receiver_t *rcv, h2o_linklist_t *messages)
+{
+    lx_worker_t *w = H2O_STRUCT_FROM_MEMBER(lx_worker_t, intake_kick_rcv, rcv);
+    while (!h2o_linklist_is_empty(messages)) h2o_linklist_unlink(messages->next);
+    atomic_store(&w->intake_kick_pending, 0); /* before looking: a later kick is then sent, or this look sees its cause */
+    if (w->intake != NULL) lx_intake_kick(w->intake);
+}
+
 static void *worker_main(void *arg)
 {
     lx_worker_t *w = arg;
@@ -306,8 +328,15 @@ static void *worker_main(void *arg)
                          (size_t)cfg->db_queue_max, cfg->statement_timeout_ms);
     lx_auth_cache_init(&w->auth, 1 << 14, (uint64_t)cfg->auth_cache_ttl_ms);
     lx_niche_cache_init(&w->niches, 60000);
-    lx_intake_config_t icfg = {(size_t)cfg->intake_batch_max, (uint64_t)cfg->intake_batch_wait_ms,
-                               (size_t)cfg->intake_batches_in_flight, w->server->keys};
+    h2o_multithread_register_receiver(w->ctx.queue, &w->intake_kick_rcv, on_intake_kick);
+    lx_intake_config_t icfg = {(size_t)cfg->intake_batch_max,
+                               (uint64_t)cfg->intake_batch_wait_ms,
+                               (size_t)cfg->intake_batches_in_flight,
+                               w->server->keys,
+                               &srv->intake_in_flight,
+                               &w->intake_waiting,
+                               on_intake_idle,
+                               w};
     w->intake = lx_intake_create(w->ctx.loop, w->db, &icfg);
     lx_strbuf_init(&w->access_log, 1 << 20);
     h2o_timeout_init(w->ctx.loop, &w->tick_timeout, TICK_MS);
@@ -352,6 +381,8 @@ static void *worker_main(void *arg)
     if (srv->access_log_fd >= 0 && w->access_log.len != 0) lx_worker_flush_access_log(w);
     h2o_timeout_unlink(&w->tick);
     lx_intake_destroy(w->intake);
+    w->intake = NULL;
+    atomic_store(&w->intake_waiting, 0);
     lx_db_destroy(w->db);
     lx_auth_cache_dispose(&w->auth);
     lx_niche_cache_dispose(&w->niches);

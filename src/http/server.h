@@ -42,6 +42,10 @@ typedef struct st_lx_worker_t {
     lx_metrics_t *metrics;
     h2o_multithread_receiver_t shutdown_rcv;
     h2o_multithread_receiver_t auth_rcv;
+    /* the intake batchers take turns (leads/intake.h): another thread's last transaction ended */
+    h2o_multithread_receiver_t intake_kick_rcv;
+    h2o_multithread_message_t intake_kick_msg;
+    _Atomic int intake_kick_pending, intake_waiting;
     h2o_socket_t *listeners[2];
     h2o_accept_ctx_t actx[2];
     size_t nconn;
@@ -65,6 +69,7 @@ struct st_lx_server_t {
     int listen_fds[2]; /* sockets made on the main thread to fail fast on a busy port; workers make their own */
     size_t nworkers;
     lx_worker_t *workers;
+    _Atomic size_t intake_in_flight; /* every worker's intake transactions in flight */
     lx_ratelimit_t *ratelimit;
     int access_log_fd; /* -1 = off */
     const lx_route_t *routes;

@@ -335,6 +335,7 @@ typedef struct {
 } batch_t;
 
 static void flush(lx_intake_t *in);
+static void wait_for_turn(lx_intake_t *in);
 
 static int pair_cmp_items(const lx_intake_item_t *a, const uint8_t *ha, const lx_intake_item_t *b, const uint8_t *hb)
 {
@@ -1256,11 +1257,18 @@ static size_t velocity_param(batch_t *b)
 
 /* ---- batch life ----------------------------------------------------------------------- */
 
+static void process_batch_ended(lx_intake_t *in)
+{
+    if (in->cfg.process_in_flight != NULL && atomic_fetch_sub(in->cfg.process_in_flight, 1) == 1 && in->cfg.idle != NULL)
+        in->cfg.idle(in->cfg.idle_ctx);
+}
+
 static void finish(batch_t *b, lx_db_status_t st, const char *sqlstate, const char *message)
 {
     lx_intake_t *in = b->in;
     in->in_flight--;
     in->in_flight_leads -= b->n;
+    process_batch_ended(in);
     lx_intake_group_t *g = b->groups;
     while (g != NULL) {
         lx_intake_group_t *next = g->next;
@@ -1290,8 +1298,8 @@ static void finish(batch_t *b, lx_db_status_t st, const char *sqlstate, const ch
     free(b);
     if (should_start(in))
         flush(in);
-    else if (in->head != NULL && !h2o_timeout_is_linked(&in->wait_entry))
-        h2o_timeout_link(in->loop, &in->wait_timeout, &in->wait_entry);
+    else if (in->head != NULL)
+        wait_for_turn(in);
 }
 
 /* Deadlock and serialisation failures (a campaign changed since the unlocked read: st_campaign_spend), and a
@@ -1346,6 +1354,7 @@ static void on_step(lx_db_job_t *job)
 static void flush(lx_intake_t *in)
 {
     if (h2o_timeout_is_linked(&in->wait_entry)) h2o_timeout_unlink(&in->wait_entry);
+    if (in->cfg.waiting != NULL) atomic_store(in->cfg.waiting, 0);
     while (in->head != NULL && in->in_flight < in->cfg.max_in_flight) {
         batch_t *b = lx_calloc(1, sizeof(*b));
         b->in = in;
@@ -1368,10 +1377,12 @@ static void flush(lx_intake_t *in)
             for (size_t i = 0; i < g->nitems; i++) b->items[b->n++] = g->items[i];
         in->in_flight++;
         in->in_flight_leads += b->n;
+        if (in->cfg.process_in_flight != NULL) atomic_fetch_add(in->cfg.process_in_flight, 1);
         build_pairs(b);
         build_links(b);
         start(b);
     }
+    if (in->head != NULL) wait_for_turn(in);
 }
 
 static void on_wait_elapsed(h2o_timeout_entry_t *entry)
@@ -1418,12 +1429,28 @@ void lx_intake_destroy(lx_intake_t *in)
  * When a batch starts: at once when the thread has none in flight (an idle server answers a lone lead without
  * waiting) or when a full batch is waiting; otherwise leads wait for the batch in flight to finish (natural batching:
  * under load each transaction takes everything that arrived during the previous one) or for batch_wait_ms, after
- * which a second transaction may start beside the first.
+ * which a further transaction may start beside it (up to max_in_flight on this thread). With process_in_flight, the
+ * transaction waited for is any thread's: the threads take turns, so at a moderate rate each transaction carries the
+ * leads of both threads and the per-transaction cost (statements, wake-ups, commit) is paid half as often; under
+ * load, leads that waited batch_wait_ms start beside it and every thread keeps PostgreSQL busy.
  */
 static int should_start(const lx_intake_t *in)
 {
-    return in->head != NULL && in->in_flight < in->cfg.max_in_flight &&
-           (in->in_flight == 0 || in->queued_leads >= in->cfg.batch_max);
+    size_t busy = in->cfg.process_in_flight != NULL ? atomic_load(in->cfg.process_in_flight) : in->in_flight;
+    return in->head != NULL && in->in_flight < in->cfg.max_in_flight && (busy == 0 || in->queued_leads >= in->cfg.batch_max);
+}
+
+/* Leads wait for a transaction to end (this thread's, or any, which kicks: lx_intake_kick) or for batch_wait_ms. */
+static void wait_for_turn(lx_intake_t *in)
+{
+    if (in->cfg.waiting != NULL) atomic_store(in->cfg.waiting, 1);
+    if (in->in_flight < in->cfg.max_in_flight && !h2o_timeout_is_linked(&in->wait_entry)) /* else: its own batch's end */
+        h2o_timeout_link(in->loop, &in->wait_timeout, &in->wait_entry);
+}
+
+void lx_intake_kick(lx_intake_t *in)
+{
+    if (should_start(in)) flush(in);
 }
 
 void lx_intake_submit(lx_intake_t *in, lx_intake_group_t *g)
@@ -1439,7 +1466,7 @@ void lx_intake_submit(lx_intake_t *in, lx_intake_group_t *g)
         flush(in);
         return;
     }
-    if (!h2o_timeout_is_linked(&in->wait_entry)) h2o_timeout_link(in->loop, &in->wait_timeout, &in->wait_entry);
+    wait_for_turn(in);
 }
 
 size_t lx_intake_pending(const lx_intake_t *in)

@@ -6,7 +6,8 @@
  * request's leads) to their thread's batcher. The batcher runs one
  * transaction for up to `batch_max` leads, or for what arrived within
  * `batch_wait_ms` of the first waiting lead, with at most `max_in_flight`
- * transactions per thread, and calls each group back after COMMIT (a 2xx is
+ * transactions per thread, the threads of a process taking turns while
+ * load allows, and calls each group back after COMMIT (a 2xx is
  * only ever sent for a durable lead: DESIGN.md §4.1). A request's group is
  * never split across transactions, so a batch submission and its
  * Idempotency-Key outcome commit together.
@@ -48,6 +49,7 @@
 #ifndef LX_LEADS_INTAKE_H
 #define LX_LEADS_INTAKE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -130,6 +132,15 @@ typedef struct st_lx_intake_config_t {
     uint64_t batch_wait_ms;
     size_t max_in_flight;
     const struct st_lx_keys_t *keys; /* signs the batch's receipts */
+    /* The threads of one process take turns (NULL: this thread alone). process_in_flight counts every thread's intake
+     * transactions in flight: a thread starts a batch at once only while none is, or when a full batch waits; else
+     * its leads wait for one to end (or batch_wait_ms). *waiting is set while this thread has leads waiting so; when
+     * the process's last transaction ends, idle(idle_ctx) runs on the thread that ended it, to have the threads
+     * whose *waiting is set call lx_intake_kick on their own loops. */
+    _Atomic size_t *process_in_flight;
+    _Atomic int *waiting;
+    void (*idle)(void *ctx);
+    void *idle_ctx;
 } lx_intake_config_t;
 
 typedef struct st_lx_intake_t lx_intake_t;
@@ -138,6 +149,8 @@ lx_intake_t *lx_intake_create(h2o_loop_t *loop, lx_db_t *db, const lx_intake_con
 /* Groups still queued are failed (LX_DB_ERR_UNAVAILABLE); batches in flight are dropped with the pool. */
 void lx_intake_destroy(lx_intake_t *in);
 void lx_intake_submit(lx_intake_t *in, lx_intake_group_t *g);
+/* Another thread's transaction ended and none is in flight: start a batch if leads wait (on this batcher's thread). */
+void lx_intake_kick(lx_intake_t *in);
 /* Leads waiting or in flight, for shutdown and metrics. */
 size_t lx_intake_pending(const lx_intake_t *in);
 
