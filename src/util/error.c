@@ -53,6 +53,19 @@ lx_status_t lx_error_set(lx_error_t *err, lx_status_t status, const char *fmt, .
     return status;
 }
 
+/* Copies `src` into dst[cap], cut at a character boundary when it does not fit (src holds at least one byte past
+ * the cut whenever it is cut, so a continuation byte there shows the cut splits a character). */
+static void copy_cut(char *dst, size_t cap, const char *src)
+{
+    size_t len = strlen(src);
+    if (len >= cap) {
+        len = cap - 1;
+        while (len > 0 && ((unsigned char)src[len] & 0xc0) == 0x80) len--;
+    }
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
 void lx_error_field(lx_error_t *err, const char *field, const char *fmt, ...)
 {
     if (err->nfields == LX_ERROR_MAX_FIELDS) {
@@ -60,26 +73,13 @@ void lx_error_field(lx_error_t *err, const char *field, const char *fmt, ...)
         return;
     }
     lx_field_error_t *f = &err->fields[err->nfields++];
-    size_t len = strlen(field);
-    if (len >= sizeof(f->field)) { /* cut at a character boundary */
-        len = sizeof(f->field) - 1;
-        while (len > 0 && ((unsigned char)field[len] & 0xc0) == 0x80) len--;
-    }
-    memcpy(f->field, field, len);
-    f->field[len] = '\0';
+    copy_cut(f->field, sizeof(f->field), field);
+    char message[sizeof(f->message) + 1]; /* one byte past the cut, for copy_cut to look at */
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(f->message, sizeof(f->message), fmt, ap);
+    vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
-    if (n >= (int)sizeof(f->message)) { /* cut: drop a character the cut split */
-        size_t end = sizeof(f->message) - 1, lead = end;
-        while (lead > 0 && ((unsigned char)f->message[lead - 1] & 0xc0) == 0x80) lead--;
-        if (lead > 0 && (unsigned char)f->message[lead - 1] >= 0xc0) {
-            unsigned char c = (unsigned char)f->message[lead - 1];
-            size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-            if (end - (lead - 1) < need) f->message[lead - 1] = '\0';
-        }
-    }
+    copy_cut(f->message, sizeof(f->message), message);
 }
 
 static int valid(lx_status_t s)

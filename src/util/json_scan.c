@@ -22,6 +22,7 @@
 #define INLINE_STRING  256 /* decoded strings and names with escapes up to this size stay on the stack */
 
 const char lx_json_scan_too_deep[] = "nested too deeply";
+static const char not_an_integer[] = "must be an integer"; /* a valid real: the builder makes it one */
 
 void lx_json_scan_init(lx_json_scan_t *s, const char *text, size_t len)
 {
@@ -219,7 +220,7 @@ int lx_json_scan_number(lx_json_scan_t *s, const char *where, int64_t *out)
         real = 1;
     }
     s->p = p;
-    if (real) return lx_json_scan_fail(s, where, 0, "must be an integer");
+    if (real) return lx_json_scan_fail(s, where, 0, not_an_integer);
     uint64_t v = 0;
     for (size_t i = 0; i < ndig; i++) {
         unsigned d = (unsigned)(digits[i] - '0');
@@ -304,23 +305,23 @@ typedef struct {
     const char *range_at;
 } builder_t;
 
+/* base, then each frame's member name or index from the outermost in (the chain is as deep as the nesting, which
+ * the builder caps). */
 static void frame_pointer(const builder_t *b, const frame_t *f, char out[LX_JSON_POINTER_MAX])
 {
-    const frame_t *chain[SKIP_DEPTH_MAX * 16];
-    size_t n = 0;
-    for (; f != NULL && n < sizeof(chain) / sizeof(chain[0]); f = f->up) chain[n++] = f;
-    char tmp[LX_JSON_POINTER_MAX];
-    snprintf(out, LX_JSON_POINTER_MAX, "%s", b->base);
-    while (n-- > 0) {
-        if (chain[n]->key != NULL) {
-            lx_json_pointer_n(tmp, out, chain[n]->key, chain[n]->klen);
-        } else {
-            char index[24];
-            int k = snprintf(index, sizeof(index), "%zu", chain[n]->index);
-            lx_json_pointer_n(tmp, out, index, (size_t)k);
-        }
-        memcpy(out, tmp, sizeof(tmp));
+    if (f == NULL) {
+        snprintf(out, LX_JSON_POINTER_MAX, "%s", b->base);
+        return;
     }
+    frame_pointer(b, f->up, out);
+    char index[24];
+    const char *key = f->key;
+    size_t klen = f->klen;
+    if (key == NULL) {
+        klen = (size_t)snprintf(index, sizeof(index), "%zu", f->index);
+        key = index;
+    }
+    lx_json_pointer_n(out, out, key, klen);
 }
 
 /* A failure that a scan primitive recorded at "": it is about the value at frame f. */
@@ -441,7 +442,7 @@ static json_t *build_number(builder_t *b, const frame_t *f)
     const char *msg = s->msg;
     s->msg = NULL; /* valid JSON: "must be an integer" is a real, "is out of range" an integer beyond int64 */
     json_t *real = NULL;
-    if (strcmp(msg, "must be an integer") == 0) {
+    if (msg == not_an_integer) {
         char small[64], *text = (size_t)(s->p - at) < sizeof(small) ? small : lx_malloc((size_t)(s->p - at) + 1);
         memcpy(text, at, (size_t)(s->p - at)); /* strtod needs a terminated copy: the text may end right here */
         text[s->p - at] = '\0';
