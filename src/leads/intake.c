@@ -8,6 +8,7 @@
 #include "util/strbuf.h"
 #include "util/time.h"
 
+#include <inttypes.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +38,8 @@ static const uint32_t claim_types[CLAIM_NCOLS] = {LX_PG_UUID, LX_PG_BYTEA, LX_PG
 enum { SIG_I, SIG_IP, SIG_W, SIG_SUB, SIG_PH, SIG_EH, SIG_N, SIG_NCOLS };
 static const uint32_t signal_types[SIG_NCOLS] = {LX_PG_INT4,  LX_PG_TEXT,  LX_PG_UUID, LX_PG_TEXT,
                                                  LX_PG_BYTEA, LX_PG_BYTEA, LX_PG_UUID};
-enum { VEL_K, VEL_KEY, VEL_N, VEL_NCOLS };
-static const uint32_t velocity_types[VEL_NCOLS] = {LX_PG_INT4, LX_PG_TEXT, LX_PG_INT4};
+enum { VEL_KEY, VEL_N, VEL_NCOLS };
+static const uint32_t velocity_types[VEL_NCOLS] = {LX_PG_TEXT, LX_PG_INT4};
 /* release uses the first two columns of reassign */
 enum { RE_N, RE_H, RE_L, RE_W, RE_NCOLS };
 static const uint32_t reassign_types[RE_NCOLS] = {LX_PG_UUID, LX_PG_BYTEA, LX_PG_UUID, LX_PG_UUID};
@@ -95,10 +96,14 @@ LX_DB_STMT(st_claim, 5,
            "expires_at = CASE WHEN c.expires_at <= now() THEN EXCLUDED.expires_at ELSE c.expires_at END "
            "RETURNING c.niche_id, encode(c.hash, 'hex'), c.lead_id, c.webmaster_id");
 #define NOW_BUCKET "(extract(epoch from now())::bigint / 600)"
-LX_DB_STMT(st_signals, 7,
+/* A visitor IP's earlier leads are counted in the leads table (index leads_source_ip, migrations/0014), only up to
+ * the count at which the penalty is whole ($8, lx_quality_ip_velocity_saturation; NULL for no bound): nearly every
+ * IP is new, and a counter row per IP cost an upsert (a heap row, a B-tree entry, a speculative insertion) and a
+ * pruning delete for every lead. A sub_id's leads are many and their keys few, so they keep counter rows. */
+LX_DB_STMT(st_signals, 8,
            "SELECT x.i, "
-           "CASE WHEN x.ip IS NULL THEN 0 ELSE (SELECT coalesce(sum(v.n), 0) FROM intake_velocity v WHERE v.kind = 1 "
-           "  AND v.key = x.ip AND v.bucket > " NOW_BUCKET " - 7) END, "
+           "CASE WHEN x.ip IS NULL THEN 0 ELSE (SELECT count(*) FROM (SELECT FROM leads l WHERE l.source_ip = x.ip::inet "
+           "  AND l.created_at > now() - interval '" LX_INTAKE_VELOCITY_WINDOW "' LIMIT $8::bigint) AS l) END, "
            "CASE WHEN x.sub IS NULL THEN 0 ELSE (SELECT coalesce(sum(v.n), 0) FROM intake_velocity v WHERE v.kind = 2 "
            "  AND v.key = x.w::text || ':' || x.sub AND v.bucket > " NOW_BUCKET " - 7) END, "
            "(SELECT coalesce(string_agg(DISTINCT l.niche_id::text, ','), '') FROM leads l WHERE (l.phone_hash = x.ph "
@@ -175,11 +180,12 @@ LX_DB_STMT(st_campaign_spend, SPEND_NCOLS,
 LX_DB_STMT(st_buyers_sold_to, 1,
            "SELECT 1 FROM ledger_accounts b WHERE b.book = 'balance' AND b.owner = ANY ($1::uuid[]) "
            "ORDER BY b.id FOR NO KEY UPDATE");
-/* Each backend adds to its own counter row (shard = its pid): concurrent batches never share one. */
-LX_DB_STMT(st_velocity, 3,
+/* Each backend adds to its own counter row (shard = its pid): concurrent batches never share one. Kind 2, a
+ * webmaster's sub_id, is the only kind left (migrations/0014). */
+LX_DB_STMT(st_velocity, 2,
            "INSERT INTO intake_velocity AS v (kind, key, bucket, shard, n) "
-           "SELECT x.k, x.key, " NOW_BUCKET ", pg_backend_pid(), x.n "
-           "FROM unnest($1::int[], $2::text[], $3::int[]) AS x(k, key, n) "
+           "SELECT 2, x.key, " NOW_BUCKET ", pg_backend_pid(), x.n "
+           "FROM unnest($1::text[], $2::int[]) AS x(key, n) "
            "ON CONFLICT (kind, key, bucket, shard) DO UPDATE SET n = v.n + EXCLUDED.n");
 LX_DB_STMT(st_release, 2,
            "DELETE FROM contact_claims c USING unnest($1::uuid[], $2::bytea[]) AS x(n, h) "
@@ -300,7 +306,7 @@ typedef struct {
 } item_key_t;
 
 /* The text parameters and scratch buffers of a batch (row sets go as binary arrays, below). */
-enum { P_NICHES, P_REGIONS, P_REASONS, P_IDEM, NPARAMS };
+enum { P_NICHES, P_REGIONS, P_REASONS, P_IDEM, P_IP_COUNT_LIMIT, NPARAMS };
 
 typedef struct {
     lx_db_job_t job;
@@ -315,7 +321,7 @@ typedef struct {
      * earlier items share its source IP, its (webmaster, sub_id) (build_links) */
     size_t *prev_phone, *prev_email, *ip_before, *sub_before;
     size_t *contacts;               /* scratch: earlier_contacts's answer */
-    item_key_t *ip_keys, *sub_keys; /* the items' IPs and (webmaster, sub_id)s, sorted: velocity_param's rows */
+    item_key_t *ip_keys, *sub_keys; /* the items' IPs and (webmaster, sub_id)s, sorted; the latter are velocity_param's rows */
     size_t nip_keys, nsub_keys;
     int attempts;
     int step;
@@ -410,8 +416,8 @@ static pair_t *find_pair(batch_t *b, const char *niche_id, const uint8_t *hash)
  * Which earlier items of the batch share a key with each item: its contact hashes, its source IP, its (webmaster,
  * sub_id). The screening counts them as if they were stored already. Found by sorting (item order breaks ties), not by
  * comparing every pair of items: a batch has up to 1,000 leads, and comparing its pairs (each a constant-time compare of
- * two hashes) cost 4-12 % of the server's CPU per sold lead in the market bench. The sorted IP and sub_id keys are
- * also the batch's velocity rows (velocity_param).
+ * two hashes) cost 4-12 % of the server's CPU per sold lead in the market bench. The sorted sub_id keys are also
+ * the batch's velocity rows (velocity_param).
  */
 static int item_key_part_cmp(const void *x, size_t xlen, const void *y, size_t ylen)
 {
@@ -616,7 +622,14 @@ static void send_step1(batch_t *b)
     if (b->npairs != 0) bind_cols(lx_db_job_add(&b->job, &st_claim), claim, CLAIM_NCOLS);
     int r = b->npairs != 0 ? 4 : 3; /* BEGIN, the guard, SET LOCAL, the claims */
     b->r_signals = r++;
-    bind_cols(lx_db_job_add(&b->job, &st_signals), sig, SIG_NCOLS);
+    lx_db_call_t *signals = lx_db_job_add(&b->job, &st_signals);
+    bind_cols(signals, sig, SIG_NCOLS);
+    uint64_t ip_count_limit = lx_quality_ip_velocity_saturation(&lx_quality_default_rules);
+    if (ip_count_limit <= INT64_MAX) {
+        lx_strbuf_printf(&b->p[P_IP_COUNT_LIMIT], "%" PRIu64, ip_count_limit);
+        lx_strbuf_append(&b->p[P_IP_COUNT_LIMIT], "", 1);
+        lx_db_param(signals, SIG_NCOLS, b->p[P_IP_COUNT_LIMIT].base);
+    }
     /* The batch's own velocity counts and the past purchases do not depend on any decision: both run before the
      * campaign reads, which on a retry lock what every concurrent batch of the same niches then waits for. */
     if (velocity_param(b) != 0) {
@@ -1228,31 +1241,23 @@ static int send_step2(batch_t *b)
     return 0;
 }
 
-/* Rows (kind, key, leads) from runs of equal keys, sorted by build_links; returns how many. */
-static size_t velocity_rows(batch_t *b, int kind, const item_key_t *keys, size_t nkeys)
+/* Columns (key, n): this batch's leads per webmaster + sub_id, one row per run of equal keys (sorted by build_links),
+ * in key order; a visitor IP's are counted in the leads themselves (st_signals). Returns the count. */
+static size_t velocity_param(batch_t *b)
 {
+    cols_start(b->velocity, velocity_types, VEL_NCOLS);
+    const item_key_t *keys = b->sub_keys;
     size_t out = 0;
-    for (size_t i = 0; i < nkeys; out++) {
+    for (size_t i = 0; i < b->nsub_keys; out++) {
         size_t j = i + 1;
-        while (j < nkeys && item_key_same(&keys[i], &keys[j])) j++;
-        char key[LX_UUID_STRLEN + 1 + sizeof(b->items[0]->sub_id) + sizeof(b->items[0]->lead.source_ip)];
-        if (keys[i].b == NULL) /* an IP */
-            snprintf(key, sizeof(key), "%s", (const char *)keys[i].a);
-        else /* the stored form of (webmaster, sub_id) */
-            snprintf(key, sizeof(key), "%s:%s", (const char *)keys[i].a, (const char *)keys[i].b);
-        lx_pgarr_int4(&b->velocity[VEL_K], kind);
+        while (j < b->nsub_keys && item_key_same(&keys[i], &keys[j])) j++;
+        char key[LX_UUID_STRLEN + 1 + sizeof(b->items[0]->sub_id)]; /* the stored form of (webmaster, sub_id) */
+        snprintf(key, sizeof(key), "%s:%s", (const char *)keys[i].a, (const char *)keys[i].b);
         lx_pgarr_text(&b->velocity[VEL_KEY], key);
         lx_pgarr_int4(&b->velocity[VEL_N], (int32_t)(j - i));
         i = j;
     }
     return out;
-}
-
-/* Columns (k, key, n): this batch's leads per visitor IP and per webmaster + sub_id, in key order. Returns the count. */
-static size_t velocity_param(batch_t *b)
-{
-    cols_start(b->velocity, velocity_types, VEL_NCOLS);
-    return velocity_rows(b, 1, b->ip_keys, b->nip_keys) + velocity_rows(b, 2, b->sub_keys, b->nsub_keys);
 }
 
 /* ---- batch life ----------------------------------------------------------------------- */

@@ -92,6 +92,25 @@ static int graded(uint64_t value, uint64_t limit, int step, int cap)
     return points < cap ? points : cap;
 }
 
+/* The smallest value graded() charges `cap` for (0 when it charges nothing, UINT64_MAX when no value reaches the cap):
+ * graded() never falls as the value grows, so a count may stop there. Walks the first values of graded()'s bands. */
+static uint64_t graded_saturation(uint64_t limit, int step, int cap)
+{
+    if (step <= 0 || cap <= 0) return 0;
+    uint64_t v = limit == UINT64_MAX ? UINT64_MAX : limit + 1; /* the first value charged */
+    for (int i = 0; i < 66 && graded(v, limit, step, cap) < cap; i++) {
+        if (v > UINT64_MAX / 2) return UINT64_MAX;
+        v = v < 2 ? v + 1 : 2 * v - 1; /* the next band starts past twice the last one's top */
+    }
+    return graded(v, limit, step, cap) >= cap ? v : UINT64_MAX;
+}
+
+uint64_t lx_quality_ip_velocity_saturation(const lx_quality_rules_t *rules)
+{
+    const lx_quality_rules_t *r = rules != NULL ? rules : &lx_quality_default_rules;
+    return graded_saturation(r->ip_recent_max, r->ip_velocity_step, r->ip_velocity_penalty_max);
+}
+
 static void add_reason(lx_quality_t *out, const char *code)
 {
     if (out->nreasons >= LX_QUALITY_MAX_REASONS) abort(); /* cannot happen: each code at most once, fewer codes than slots */

@@ -247,6 +247,15 @@ typedef struct st_lx_quality_t {
  */
 void lx_quality_score(const lx_quality_input_t *in, const lx_quality_rules_t *rules, lx_quality_t *out);
 
+/*
+ * The smallest ip_recent for which `rules` (NULL: the defaults) charge the
+ * whole ip_velocity penalty: a count of a visitor IP's earlier leads may stop
+ * there, since no higher count changes a score (the intake's LIMIT, so a busy
+ * address costs no more to count than a quiet one). 0 when the rules charge
+ * nothing for it; UINT64_MAX when no count reaches the maximum.
+ */
+uint64_t lx_quality_ip_velocity_saturation(const lx_quality_rules_t *rules);
+
 /* "hot", "warm", "cold" (the API's and the leads.temperature column's spelling). Aborts on any other value. */
 const char *lx_temperature_name(lx_temperature_t t);
 /* The reverse, exact lower case: 0 and *out set, or -1 for anything else (NULL included). */

@@ -8,7 +8,7 @@ import threading
 import time
 
 from harness import PgLock, Server, bearer, create_operator, main, new_database, problem, psql, wait_for
-from leads_common import JSON, LeadTestCase, lead, niche_body, unique_email, unique_phone
+from leads_common import JSON, LeadTestCase, lead, niche_body, unique_email, unique_ip, unique_phone
 
 
 def db_count(url, sql):
@@ -190,7 +190,7 @@ class Intake(LeadTestCase):
                                for _ in range(2)]
 
         def variant():
-            ips = [f"203.0.113.{secrets.randbelow(250) + 1}" for _ in range(2)]
+            ips = [unique_ip() for _ in range(2)]
             sub = "v" + secrets.token_hex(4)
             phone, email = unique_phone(), unique_email()
             out = []
@@ -247,7 +247,7 @@ class Intake(LeadTestCase):
     # -- quality ------------------------------------------------------------------------------------------
 
     def test_quality_signals(self):
-        ip = f"203.0.113.{secrets.randbelow(200) + 1}"
+        ip = unique_ip()
         statuses = [self.submit(self.lead(ip=ip)).json() for _ in range(6)]
         self.assertNotIn("ip_velocity", statuses[0]["quality"]["reasons"])
         self.assertIn("ip_velocity", statuses[-1]["quality"]["reasons"])

@@ -144,8 +144,8 @@ INSERT INTO contact_claims AS c (niche_id, hash, lead_id, webmaster_id, expires_
     expires_at = CASE WHEN c.expires_at <= now() THEN EXCLUDED.expires_at ELSE c.expires_at END
   RETURNING c.niche_id, encode(c.hash, 'hex'), c.lead_id, c.webmaster_id;
 SELECT x.i,
-  CASE WHEN x.ip IS NULL THEN 0 ELSE (SELECT coalesce(sum(v.n), 0) FROM intake_velocity v WHERE v.kind = 1
-    AND v.key = x.ip AND v.bucket > (extract(epoch from now())::bigint / 600) - 7) END,
+  CASE WHEN x.ip IS NULL THEN 0 ELSE (SELECT count(*) FROM (SELECT FROM leads l WHERE l.source_ip = x.ip::inet
+    AND l.created_at > now() - interval '1 hour' LIMIT 25::bigint) AS l) END,
   CASE WHEN x.sub IS NULL THEN 0 ELSE (SELECT coalesce(sum(v.n), 0) FROM intake_velocity v WHERE v.kind = 2
     AND v.key = x.w::text || ':' || x.sub AND v.bucket > (extract(epoch from now())::bigint / 600) - 7) END,
   (SELECT coalesce(string_agg(DISTINCT l.niche_id::text, ','), '') FROM leads l WHERE (l.phone_hash = x.ph
@@ -155,9 +155,8 @@ SELECT x.i,
     ARRAY['s' || (:r % 12)], ARRAY[decode(':ph', 'hex')], ARRAY[decode(':eh', 'hex')], ARRAY[':niche_id']::uuid[])
     AS x(i, ip, w, sub, ph, eh, n);
 INSERT INTO intake_velocity AS v (kind, key, bucket, shard, n)
-  SELECT x.k, x.key, (extract(epoch from now())::bigint / 600), pg_backend_pid(), x.n
-  FROM unnest(ARRAY[1, 2], ARRAY['198.51.' || (:r % 256) || '.' || (:r % 250 + 1), ':webmaster_id' || ':s' || (:r % 12)],
-    ARRAY[1, 1]) AS x(k, key, n)
+  SELECT 2, x.key, (extract(epoch from now())::bigint / 600), pg_backend_pid(), x.n
+  FROM unnest(ARRAY[':webmaster_id' || ':s' || (:r % 12)], ARRAY[1]) AS x(key, n)
   ON CONFLICT (kind, key, bucket, shard) DO UPDATE SET n = v.n + EXCLUDED.n;
 INSERT INTO leads (id, webmaster_id, niche_id, region, sale_mode, status, quality_score, temperature, reasons,
     duplicate_of, phone_hash, email_hash, phone_country, contact_ct, contact_key, attributes, consent, source,
@@ -176,7 +175,7 @@ INSERT INTO leads (id, webmaster_id, niche_id, region, sale_mode, status, qualit
       'page_url', 'https://zaim.example.ru/anketa')],
     ARRAY[json_build_object('sub_id', 's1', 'click_id', 'c-' || :r, 'landing_url', 'https://zaim.example.ru/',
       'ip', '198.51.100.7', 'form_started_at', now() - interval '40 seconds', 'form_submitted_at', now())],
-    ARRAY['198.51.100.7'], ARRAY['s1'], ARRAY[now()], ARRAY[3], ARRAY[NULL]::text[], ARRAY[0], ARRAY[0::bigint],
+    ARRAY['198.51.' || (:r % 256) || '.' || (:r % 250 + 1)], ARRAY['s' || (:r % 12)], ARRAY[now()], ARRAY[3], ARRAY[NULL]::text[], ARRAY[0], ARRAY[0::bigint],
     ARRAY[48])
     AS x(id, w, n, region, mode, status, score, temp, reasons, dup, ph, eh, pc, ct, ck, attributes, consent, source,
       ip, sub, at, ms, sm, ss, pt, ttl);

@@ -495,7 +495,7 @@ FILES = ["src/leads/intake.h", "src/leads/intake.c", "src/billing/ledger.h", "sr
          "src/billing/receipts.h", "src/billing/receipts.c"]
 # The C variable send_step1/send_step2 passes as a statement's parameter -> the bench's setting (bench.NAME, set
 # by leadx_bench.setup from the template's column NAME).
-SETTINGS = {"niches": "niches", "regions": "regions"}
+SETTINGS = {"niches": "niches", "regions": "regions", "b->p[P_IP_COUNT_LIMIT]": "ip_count_limit"}
 # Row sets the server sends as binary arrays, one per column (bind_cols / bind_col of src/leads/intake.c): the C
 # variable holding the columns -> the template document whose rows they are and the prefix of the column enum.
 # Each column becomes a setting DOC_K (K its place in the enum), a text-form array made once per template from the
@@ -510,7 +510,7 @@ COLUMNS = {
     "CLAIM_D": ("d", "text"),
     "SIG_I": ("i", "text"), "SIG_IP": ("ip", "text"), "SIG_W": ("w", "text"), "SIG_SUB": ("sub", "text"),
     "SIG_PH": ("ph", "hex"), "SIG_EH": ("eh", "hex"), "SIG_N": ("n", "text"),
-    "VEL_K": ("k", "text"), "VEL_KEY": ("key", "text"), "VEL_N": ("n", "text"),
+    "VEL_KEY": ("key", "text"), "VEL_N": ("n", "text"),
     "L_ID": ("id", "text"), "L_W": ("w", "text"), "L_N": ("n", "text"), "L_REGION": ("region", "text"),
     "L_MODE": ("mode", "text"), "L_STATUS": ("status", "text"), "L_SCORE": ("score", "text"), "L_TEMP": ("temp", "text"),
     "L_REASONS": ("reasons", "list"), "L_DUP": ("dup", "text"), "L_PH": ("ph", "hex"), "L_EH": ("eh", "hex"),
@@ -769,9 +769,11 @@ def pipeline(fname):
         elif t == "lx_db_param" and toks[i + 1] == "(":
             a, end = group(toks, i + 1)
             var = "".join(a[2]) if len(a) == 3 else ""
-            if len(a) != 3 or len(a[1]) != 1 or not re.fullmatch(r".+(->|\.)base", var):
+            if len(a) != 3 or len(a[1]) != 1 or not (a[1][0].isdigit() or a[1][0] in enums) \
+                    or not re.fullmatch(r".+(->|\.)base", var):
                 die(f"{fname}: cannot read {' '.join(toks[i:i + 12])}")
-            params.append((i, end, int(a[1][0]), SETTINGS.get(re.sub(r"(->|\.)base$", "", var), "?" + var)))
+            k = enums[a[1][0]] if a[1][0] in enums else int(a[1][0])
+            params.append((i, end, k, SETTINGS.get(re.sub(r"(->|\.)base$", "", var), "?" + var)))
         i += 1
     for start, end, k, var in params:
         inner = [a for a in adds if start < a[0] < end]
@@ -925,7 +927,7 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- One template: the server's parameters for round trip 1 (claims [{n, h, l, w, d}] in key order, signals [{i, n, w,
--- ph, eh, ip, sub}], velocity [{k, n, key}] in key order, the niche ids and the regions as array literals: each
+-- ph, eh, ip, sub}], velocity [{n, key}] in key order (sub_ids: an IP's leads are counted in the leads table), the niche ids and the regions as array literals: each
 -- niche, each region code and each country once, in order of first appearance) and, in place of the auction in C,
 -- for round trip 2 (the leads, sold or unsold with their sale state; the sales, each naming its lead's ledger
 -- transaction in t; one ledger transaction per sold lead, kind sale, and its entries: each buyer's balance -price,
@@ -996,9 +998,8 @@ CREATE FUNCTION leadx_bench.make_doc(t int, n int, mix int, wm uuid) RETURNS voi
       WHERE e.amount <> 0)::text, '[]'),
     coalesce((SELECT json_agg(json_build_object('id', x.c, 's', x.s, 'n', x.n, 'v', c.config_version) ORDER BY x.c::uuid)
       FROM (SELECT s.c, sum(s.p) AS s, count(*) AS n FROM s GROUP BY s.c) AS x JOIN campaigns c ON c.id = x.c::uuid)::text, '[]'),
-    (SELECT json_agg(json_build_object('k', v.k, 'n', v.n, 'key', v.key) ORDER BY v.k, v.key COLLATE "C")
-      FROM (SELECT 1 AS k, l.ip AS key, count(*) AS n FROM l GROUP BY l.ip
-            UNION ALL SELECT 2, wm || ':' || l.sub, count(*) FROM l GROUP BY l.sub) AS v)::text,
+    (SELECT json_agg(json_build_object('n', v.n, 'key', v.key) ORDER BY v.key COLLATE "C")
+      FROM (SELECT wm || ':' || l.sub AS key, count(*) AS n FROM l GROUP BY l.sub) AS v)::text,
     coalesce((SELECT json_agg(json_build_object('id', r.id, 'account_id', r.account, 'kind', 'sale', 'book', r.book,
         'ledger_txn', s.txn, 'amount', r.amount, 'currency', s.cur, 'issued_at', x.at, 'key_id', x.kid,
         'signature', rtrim(translate(encode(sha512(('s' || r.id)::bytea), 'base64'), E'+/\n', '-_'), '='),
@@ -1037,7 +1038,9 @@ CREATE TABLE leadx_bench.param AS
   SELECT d.n, d.t, v.name, v.value FROM leadx_bench.doc d
   CROSS JOIN LATERAL (VALUES ('claims', d.claims), ('signals', d.signals), ('niches', d.niches), ('regions', d.regions),
     ('leads', d.leads), ('sales', d.sales), ('txns', d.txns), ('entries', d.entries), ('spend', d.spend),
-    ('velocity', d.velocity), ('receipts', d.receipts)) AS v (name, value);
+    ('velocity', d.velocity), ('receipts', d.receipts),
+    -- lx_quality_ip_velocity_saturation of the default rules (tests/unit/test_quality.c holds it to 25)
+    ('ip_count_limit', '25')) AS v (name, value);
 INSERT INTO leadx_bench.param
   SELECT p.n, p.t, c.setting, coalesce((SELECT array_agg(CASE c.reading
         WHEN 'hex' THEN '\x' || (e.v->>c.member)

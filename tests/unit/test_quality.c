@@ -525,12 +525,54 @@ static void test_email_country(void)
     if (!CHECK_EQ_INT(lx_quality__check_tables(&what), 0)) fprintf(stderr, "  table problem: %s\n", what);
 }
 
+/* The score of a lead whose only penalised signal is `ip_recent` earlier leads from its IP. */
+static int ip_score(const lx_quality_rules_t *r, uint32_t ip_recent)
+{
+    lx_quality_input_t in;
+    lx_quality_t q;
+    lx_quality_input_init(&in);
+    in.has_source_ip = 1;
+    in.ip_recent = ip_recent;
+    lx_quality_score(&in, r, &q);
+    return q.score;
+}
+
+/* The intake counts a visitor IP's earlier leads up to the saturation only: it must be the first count whose score
+ * no higher count lowers, under the defaults and under rules with other limits, steps and maxima. */
+static void test_ip_velocity_saturation(void)
+{
+    static const struct {
+        uint32_t limit;
+        int step, cap;
+        uint64_t want;
+    } sat_cases[] = {
+        {3, 15, 60, 25}, /* the defaults: 4-6, 7-12, 13-24, 25 and more */
+        {0, 15, 60, 5},  /* a limit of 0 grades 1, 2, 3-4, then 5 and more */
+        {1, 100, 100, 2}, {3, 5, 7, 7}, {10, 10, 10, 11}, {3, 0, 60, 0}, {3, 15, 0, 0}, {0, 1, 100, UINT64_MAX},
+    };
+    CHECK_EQ_INT(lx_quality_ip_velocity_saturation(NULL), 25);
+    for (size_t i = 0; i < sizeof(sat_cases) / sizeof(sat_cases[0]); i++) {
+        lx_quality_rules_t r = lx_quality_default_rules;
+        r.ip_recent_max = sat_cases[i].limit;
+        r.ip_velocity_step = sat_cases[i].step;
+        r.ip_velocity_penalty_max = sat_cases[i].cap;
+        CHECK_CTX("saturation case %zu", i);
+        uint64_t sat = lx_quality_ip_velocity_saturation(&r);
+        CHECK(sat == sat_cases[i].want);
+        if (sat == UINT64_MAX) continue; /* 1 point a doubling never reaches 100 in 32 bits: count everything */
+        CHECK_EQ_INT(ip_score(&r, (uint32_t)sat), ip_score(&r, UINT32_MAX));
+        if (sat > 0) CHECK(ip_score(&r, (uint32_t)sat - 1) > ip_score(&r, (uint32_t)sat));
+    }
+    CHECK_CTX("%s", "");
+}
+
 int main(void)
 {
     test_cases();
     test_absent_sources();
     test_temperature_boundaries();
     test_rules();
+    test_ip_velocity_saturation();
     test_input_helpers();
     test_temperature_names();
     test_email_country();
