@@ -86,6 +86,11 @@ MSG
   exec build/leadx serve "$@"
   ;;
 test)
+  # The suites run their own clusters; the private one is needed only to migrate. Stopped again when this command
+  # started it, so a test run leaves no server behind, nor the huge pages its start reserved (deploy/pg.sh).
+  if [ -z "${LEADX_DATABASE_URL:-}" ] && ! deploy/pg.sh status >/dev/null 2>&1; then
+    trap 'deploy/pg.sh stop' EXIT
+  fi
   setup
   passed=0 failed=0
   fuzz_one() { # fuzz_one <binary> <corpus dir>: quiet unless it finds something
