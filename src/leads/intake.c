@@ -277,6 +277,10 @@ struct st_lx_intake_t {
     h2o_timeout_t wait_timeout;
     h2o_timeout_entry_t wait_entry;
     lx_campaign_cache_t *terms; /* the campaigns' parsed terms, batch after batch (market/campaign_cache.h) */
+    /* st_signals' $8: lx_quality_ip_velocity_saturation of the rules the batches score with, as text; NULL for no
+     * bound. Made once: the rules do not change. */
+    const char *ip_count_limit;
+    char ip_count_limit_text[24];
 };
 
 typedef struct {
@@ -306,7 +310,7 @@ typedef struct {
 } item_key_t;
 
 /* The text parameters and scratch buffers of a batch (row sets go as binary arrays, below). */
-enum { P_NICHES, P_REGIONS, P_REASONS, P_IDEM, P_IP_COUNT_LIMIT, NPARAMS };
+enum { P_NICHES, P_REGIONS, P_REASONS, P_IDEM, NPARAMS };
 
 typedef struct {
     lx_db_job_t job;
@@ -624,12 +628,7 @@ static void send_step1(batch_t *b)
     b->r_signals = r++;
     lx_db_call_t *signals = lx_db_job_add(&b->job, &st_signals);
     bind_cols(signals, sig, SIG_NCOLS);
-    uint64_t ip_count_limit = lx_quality_ip_velocity_saturation(&lx_quality_default_rules);
-    if (ip_count_limit <= INT64_MAX) {
-        lx_strbuf_printf(&b->p[P_IP_COUNT_LIMIT], "%" PRIu64, ip_count_limit);
-        lx_strbuf_append(&b->p[P_IP_COUNT_LIMIT], "", 1);
-        lx_db_param(signals, SIG_NCOLS, b->p[P_IP_COUNT_LIMIT].base);
-    }
+    lx_db_param(signals, SIG_NCOLS, b->in->ip_count_limit);
     /* The batch's own velocity counts and the past purchases do not depend on any decision: both run before the
      * campaign reads, which on a retry lock what every concurrent batch of the same niches then waits for. */
     if (velocity_param(b) != 0) {
@@ -1407,6 +1406,11 @@ lx_intake_t *lx_intake_create(h2o_loop_t *loop, lx_db_t *db, const lx_intake_con
     h2o_timeout_init(loop, &in->wait_timeout, in->cfg.batch_wait_ms);
     in->wait_entry.cb = on_wait_elapsed;
     in->terms = lx_campaign_cache_new();
+    uint64_t ip_count_limit = lx_quality_ip_velocity_saturation(&lx_quality_default_rules);
+    if (ip_count_limit <= INT64_MAX) {
+        snprintf(in->ip_count_limit_text, sizeof(in->ip_count_limit_text), "%" PRIu64, ip_count_limit);
+        in->ip_count_limit = in->ip_count_limit_text;
+    }
     if (!LX_INTAKE_RECEIPTS)
         lx_log(LX_LOG_WARN, "bench_without_receipts",
                "built with LEADX_BENCH_WITHOUT_RECEIPTS: real-time sales issue no receipts (tests/bench/receipts.sh only)");

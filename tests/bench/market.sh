@@ -495,7 +495,7 @@ FILES = ["src/leads/intake.h", "src/leads/intake.c", "src/billing/ledger.h", "sr
          "src/billing/receipts.h", "src/billing/receipts.c"]
 # The C variable send_step1/send_step2 passes as a statement's parameter -> the bench's setting (bench.NAME, set
 # by leadx_bench.setup from the template's column NAME).
-SETTINGS = {"niches": "niches", "regions": "regions", "b->p[P_IP_COUNT_LIMIT]": "ip_count_limit"}
+SETTINGS = {"niches": "niches", "regions": "regions", "b->in->ip_count_limit": "ip_count_limit"}
 # Row sets the server sends as binary arrays, one per column (bind_cols / bind_col of src/leads/intake.c): the C
 # variable holding the columns -> the template document whose rows they are and the prefix of the column enum.
 # Each column becomes a setting DOC_K (K its place in the enum), a text-form array made once per template from the
@@ -770,7 +770,7 @@ def pipeline(fname):
             a, end = group(toks, i + 1)
             var = "".join(a[2]) if len(a) == 3 else ""
             if len(a) != 3 or len(a[1]) != 1 or not (a[1][0].isdigit() or a[1][0] in enums) \
-                    or not re.fullmatch(r".+(->|\.)base", var):
+                    or not re.fullmatch(r"[A-Za-z_][\w\[\].>-]*", var):
                 die(f"{fname}: cannot read {' '.join(toks[i:i + 12])}")
             k = enums[a[1][0]] if a[1][0] in enums else int(a[1][0])
             params.append((i, end, k, SETTINGS.get(re.sub(r"(->|\.)base$", "", var), "?" + var)))
