@@ -67,6 +67,7 @@ run_leadgen() {
   shift
   bench_checkpoint
   bench_cpu_begin "$out" "$@"
+  bench_fsync_begin "$out" "$@"
   build/leadgen --url "$base" --token "$wm_token" --niche bench-loans --attributes "$ATTRIBUTES" --seed "$seed" \
     "$@" >"$out" 2>"$tmp/run.log" || rc=$?
   if [ ! -s "$out" ]; then
@@ -75,6 +76,7 @@ run_leadgen() {
     exit 1
   fi
   bench_cpu_end "$out"
+  bench_fsync_end "$out"
   seed=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["next_seed"])' "$out")
   echo "$seed" >"$seed_file"
   if [ "$rc" -ne 0 ]; then
@@ -111,7 +113,8 @@ per = r.get("cpu_us_per_lead", {})
 cpu = " ".join(f"{'-':>6}" if per.get(k) is None else f"{per[k]:>6.0f}" for k in ("leadx", "postgres", "machine"))
 print(f"{label:<24} {run:>3} {r['leads_per_s']:>9.0f} {r['requests_per_s']:>8.0f} {lat['p50']:>7.2f} {lat['p90']:>7.2f}"
       f" {lat['p99']:>7.2f} {lat['max']:>8.2f} {errors:>4} {r['client_cpu_s']:>6.1f} {cpu}  {http} | {leads}"
-      + (f" | problems {problems}" if problems else ""))
+      + (f" | problems {problems}" if problems else "")
+      + (" | fdatasync p50 {p50} p99 {p99} max {max} ms, {over_20} over 20 ms".format(**r["fdatasync_ms"]) if "fdatasync_ms" in r else ""))
 PYEOF
 }
 
@@ -263,6 +266,10 @@ lat = r["latency_ms"]
 print(f"at {rate:.0f} leads/s offered, the run of median p99 ({len(runs)} runs): {r['leads_per_s']:.0f} leads/s answered "
       f"2xx; latency from the scheduled start p50 {lat['p50']:.2f} ms, p90 {lat['p90']:.2f} ms, p99 {lat['p99']:.2f} ms, "
       f"max {lat['max']:.2f} ms; p99 of the runs " + ", ".join(f"{x['latency_ms']['p99']:.2f}" for x in runs) + " ms")
+if all("fdatasync_ms" in x for x in runs):
+    print("  the slowest WAL flush (PostgreSQL's fdatasync) in each of those runs: "
+          + ", ".join(f"{x['fdatasync_ms']['max']:.1f}" for x in runs) + " ms; flushes over 20 ms: "
+          + ", ".join(str(x["fdatasync_ms"]["over_20"]) for x in runs))
 if lats:
     n = len(lats)
     print(f"  all {len(runs)} runs' answers together ({n}): p50 {lats[n // 2]:.2f} ms, p99 {lats[int(n * 0.99)]:.2f} ms, "

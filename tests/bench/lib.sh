@@ -85,20 +85,26 @@ bench_cpu_ticks() {
   awk -v lx="${lx:--}" -v pg="$pg" '$1 == "cpu" {print lx, pg, $2 + $3 + $4 + $7 + $8; exit}' /proc/stat
 }
 
-bench_cpu_begin() {
-  local out=$1 a prev= d= w=0
-  shift
-  cpu_length=
+# bench_window LEADGEN_ARGS...: sets win_length (-d, empty for a run that is not timed) and win_warmup (--warmup)
+bench_window() {
+  local a prev=
+  win_length= win_warmup=0
   for a in "$@"; do
-    case $prev in -d) d=$a ;; --warmup) w=$a ;; esac
+    case $prev in -d) win_length=$a ;; --warmup) win_warmup=$a ;; esac
     prev=$a
   done
-  [ -n "$d" ] || return 0
-  cpu_length=$d
+}
+
+bench_cpu_begin() {
+  local out=$1
+  shift
+  bench_window "$@"
+  cpu_length=$win_length
+  [ -n "$cpu_length" ] || return 0
   (
-    sleep "$w"
+    sleep "$win_warmup"
     bench_cpu_ticks
-    sleep "$d"
+    sleep "$cpu_length"
     bench_cpu_ticks
   ) >"$out.cpu" &
   cpu_sampler=$!
@@ -124,6 +130,60 @@ if len(lines) == 2 and r["leads_per_s"] > 0:
         if a != "-" and b != "-":
             per[k] = round((float(b) - float(a)) / hz / length * 1e6 / r["leads_per_s"], 1)
 r["cpu_us_per_lead"] = per
+with open(path, "w") as f:
+    f.write(json.dumps(r) + "\n")
+PYEOF
+}
+
+# ---- WAL flushes ----------------------------------------------------------------------------------------------------
+# A commit returns once its WAL is on disk: PostgreSQL's fdatasync. On this machine's virtual disk half of them take
+# 0.2 ms and a few, now and then, 90-130 ms (traced on 2026-11-24: the two slowest stretches of answers in a run at
+# 5,000 leads/s, p99 82 ms, began with the three slowest flushes, 87-134 ms, where the run's p99 flush took 1.5 ms).
+# Every commit behind such a flush waits for it, so a fixed-rate run's p99 says as much about the disk in its window as
+# about leadx. So every timed run also records how long PostgreSQL's fdatasync calls took in its window, with perf's
+# syscall tracepoints, when perf is installed (Debian's linux-perf) and may trace (root); otherwise nothing is added.
+#
+#   bench_fsync_begin JSON LEADGEN_ARGS...   before a leadgen run: for a timed one (-d), traces its window
+#   bench_fsync_end JSON                     after it: adds fdatasync_ms {n, p50, p99, max, over_20} to its result
+
+bench_fsync_begin() {
+  local out=$1
+  shift
+  bench_window "$@"
+  fsync_length=
+  [ -n "$win_length" ] && command -v perf >/dev/null || return 0
+  fsync_length=$win_length
+  (
+    sleep "$win_warmup"
+    exec perf record -q -e syscalls:sys_enter_fdatasync -e syscalls:sys_exit_fdatasync -a -o "$out.fsync" -- \
+      sleep "$fsync_length"
+  ) >/dev/null 2>&1 &
+  fsync_tracer=$!
+}
+
+bench_fsync_end() {
+  [ -n "$fsync_length" ] || return 0
+  wait "$fsync_tracer" || return 0
+  perf script -i "$1.fsync" -F comm,tid,time,event 2>/dev/null >"$1.fsync.txt" || return 0
+  $PY - "$1" "$1.fsync.txt" <<'PYEOF'
+import json, sys
+path, trace = sys.argv[1:3]
+entered, took = {}, []
+for line in open(trace):
+    f = line.split()
+    if len(f) < 4 or f[0] != "postgres":
+        continue
+    tid, t, event = f[1], float(f[2].rstrip(":")), f[3]
+    if event.startswith("syscalls:sys_enter_"):
+        entered[tid] = t
+    elif tid in entered:
+        took.append((t - entered.pop(tid)) * 1e3)
+r = json.load(open(path))
+if took:
+    took.sort()
+    n = len(took)
+    r["fdatasync_ms"] = {"n": n, "p50": round(took[n // 2], 2), "p99": round(took[int(n * 0.99)], 2),
+                         "max": round(took[-1], 1), "over_20": sum(1 for x in took if x > 20)}
 with open(path, "w") as f:
     f.write(json.dumps(r) + "\n")
 PYEOF

@@ -404,6 +404,7 @@ run_leadgen() {
   vacuum_hot
   t0=$(db_now)
   bench_cpu_begin "$out" "$@"
+  bench_fsync_begin "$out" "$@"
   "$leadgen" --url "$base" --token "$wm_token" --niche "$NICHE_SLUGS" --region "$REGION_CODES" \
     --sale-mode "$SALE_MODE" --attributes "$ATTRIBUTES" --seed "$seed" "$@" >"$out" 2>"$tmp/run.log" || rc=$?
   t1=$(db_now)
@@ -414,6 +415,7 @@ run_leadgen() {
     exit 1
   fi
   bench_cpu_end "$out"
+  bench_fsync_end "$out"
   seed=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["next_seed"])' "$out")
   echo "$seed" >"$seed_file"
   if [ "$rc" -ne 0 ]; then
@@ -455,7 +457,8 @@ per = r.get("cpu_us_per_lead", {})
 cpu = " ".join(f"{'-':>6}" if per.get(k) is None else f"{per[k]:>6.0f}" for k in ("leadx", "postgres", "machine"))
 print(f"{label:<26} {run:>3} {r['leads_per_s']:>8.0f} {sold:>8.0f} {r['requests_per_s']:>7.0f} {lat['p50']:>7.2f} {lat['p90']:>7.2f}"
       f" {lat['p99']:>7.2f} {lat['max']:>8.2f} {errors:>4} {r['client_cpu_s']:>5.1f} {cpu}  {http} | {leads}"
-      + (f" | problems {problems}" if problems else ""))
+      + (f" | problems {problems}" if problems else "")
+      + (" | fdatasync p50 {p50} p99 {p99} max {max} ms, {over_20} over 20 ms".format(**r["fdatasync_ms"]) if "fdatasync_ms" in r else ""))
 PYEOF
 }
 
@@ -1231,6 +1234,9 @@ lat = r["latency_ms"]
 sold = r["leads"].get("sold", 0) / r["window_s"] if r["window_s"] else 0
 print(f"  leadx at {rate:.0f} leads/s offered:            {sold:6.0f} sold leads/s; p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms"
       f" (max {lat['max']:.2f} ms, from the scheduled start)")
+if "fdatasync_ms" in r:
+    print("    WAL flushes (PostgreSQL's fdatasync) in that run: p99 {p99} ms, max {max} ms, {over_20} over 20 ms"
+          .format(**r["fdatasync_ms"]))
 if r["requests_per_s"] < 0.98 * rate:
     print(f"    the server did not keep up (most requests waiting for a stream: {r['max_backlog']}); those latencies include the queue")
 PYEOF
