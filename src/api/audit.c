@@ -23,6 +23,7 @@
 #include "api/common.h"
 #include "api/handlers.h"
 #include "billing/audit.h"
+#include "billing/merkle.h"
 #include "util/b64.h"
 #include "util/time.h"
 
@@ -37,6 +38,9 @@
 #define RECEIPT_PAGE      256  /* receipts per page: a few ms of Ed25519 verification */
 #define LOG_PAGE          4096 /* log indexes per page */
 #define ACTION_PAGE       1000
+#define STR_(x)           #x
+#define STR(x)            STR_(x)
+#define STORED_LEVEL_SQL  STR(LX_MERKLE_STORED_LEVEL) /* "4" */
 #define REPORTS_MAX       2
 #define REPORT_TIMEOUT_MS "600000" /* per statement, inside the report's transaction */
 
@@ -332,14 +336,14 @@ LX_DB_STMT(audit_receipts_page, 2,
            "r.issued_at, r.body, r.key_id, r.signature, e.log_index, e.entry FROM receipts r "
            "LEFT JOIN log_entries e ON e.receipt_id = r.id WHERE ($1::uuid IS NULL OR r.id > $1::uuid) ORDER BY r.id "
            "LIMIT $2::int");
-/* Log indexes [$1, $2): the entries with their stored leaves, the higher nodes those leaves may complete, and the signed
- * heads whose size ends in the range (size 0 with the first range). */
+/* Log indexes [$1, $2): the entries, the stored nodes their leaves may complete (billing/tlog_nodes.h: from level
+ * LX_MERKLE_STORED_LEVEL up), and the signed heads whose size ends in the range (size 0 with the first range). */
 LX_DB_STMT(audit_log_entries, 2,
-           "SELECT e.log_index, e.entry, encode(n.hash, 'hex') FROM log_entries e "
-           "LEFT JOIN log_nodes n ON n.level = 0 AND n.idx = e.log_index "
+           "SELECT e.log_index, e.entry FROM log_entries e "
            "WHERE e.log_index >= $1::bigint AND e.log_index < $2::bigint ORDER BY e.log_index");
 LX_DB_STMT(audit_log_nodes, 2,
-           "SELECT n.level, n.idx, encode(n.hash, 'hex') FROM generate_series(1, 63) AS l(level) CROSS JOIN LATERAL "
+           "SELECT n.level, n.idx, encode(n.hash, 'hex') FROM generate_series(" STORED_LEVEL_SQL ", 63) AS l(level) "
+           "CROSS JOIN LATERAL "
            "(SELECT level, idx, hash FROM log_nodes WHERE level = l.level AND idx >= ($1::bigint >> l.level) "
            "AND idx <= ($2::bigint >> l.level)) AS n ORDER BY 1, 2");
 LX_DB_STMT(audit_log_heads, 2,
@@ -569,10 +573,7 @@ static void take_log_page(report_t *rp, const PGresult *entries, const PGresult 
     for (int i = 0, n = PQntuples(entries); i < n; i++) {
         uint64_t index = strtoull(PQgetvalue(entries, i, 0), NULL, 10);
         for (; h < nheads && strtoull(PQgetvalue(heads, h, 0), NULL, 10) <= index; h++) feed_head(rp, heads, h);
-        uint8_t leaf[32];
-        int have_leaf = hex32(lx_db_get(entries, i, 2), leaf);
-        lx_audit_log_entry(&rp->log, &rp->au, index, PQgetvalue(entries, i, 1), (size_t)PQgetlength(entries, i, 1),
-                           have_leaf ? leaf : NULL, page_node, &pn);
+        lx_audit_log_entry(&rp->log, &rp->au, index, PQgetvalue(entries, i, 1), (size_t)PQgetlength(entries, i, 1), page_node, &pn);
         rp->log_entries_checked++;
     }
     for (; h < nheads; h++) feed_head(rp, heads, h);

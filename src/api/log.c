@@ -7,8 +7,9 @@
  *
  * Everything is read from what the sequencer (billing/sequencer.c) committed:
  * heads are rows as signed, entries are their canonical JSON as hashed, and
- * proofs are computed here in C from the stored perfect-subtree nodes
- * (billing/merkle.h), fetched with one statement per request. Entries and
+ * proofs are computed here in C from the stored perfect-subtree nodes and
+ * the entries below them (billing/tlog_nodes.h), fetched with one statement
+ * per request. Entries and
  * heads are written into the response as stored text, so a client hashes
  * exactly the bytes the log hashed.
  */
@@ -32,11 +33,7 @@ lx_db_stmt_t lx_tlog_head_latest = {
     "lx_tlog_head_latest",
     "SELECT tree_size, root_hash, timestamp, key_id, signature FROM log_heads ORDER BY tree_size DESC LIMIT 1", 0, -1};
 
-static lx_db_stmt_t tlog_nodes = {
-    "lx_tlog_nodes",
-    "SELECT level, idx, hash FROM log_nodes WHERE (level, idx) IN (SELECT * FROM unnest($1::smallint[], $2::bigint[])) "
-    "ORDER BY level, idx",
-    2, -1};
+static lx_db_stmt_t tlog_nodes = {"lx_tlog_nodes", LX_TLOG_NODES_SQL, 3, -1};
 
 void lx_tlog_head_render(const PGresult *r, int row, int c, lx_strbuf_t *out)
 {
@@ -58,29 +55,15 @@ void lx_tlog_plan_add(lx_tlog_plan_t *p, const lx_merkle_node_id_t *ids, size_t 
 
 void lx_tlog_plan_fetch(lx_tlog_plan_t *p, lx_async_t *a)
 {
-    size_t n = 0;
-    if (p->n > 0) {
-        qsort(p->v, p->n, sizeof(*p->v), lx_tlog_node_cmp);
-        for (size_t i = 0; i < p->n; i++)
-            if (n == 0 || lx_tlog_node_cmp(&p->v[n - 1], &p->v[i]) != 0) p->v[n++] = p->v[i];
-    }
-    lx_strbuf_t levels, idxs;
-    lx_strbuf_init(&levels, LOG_DOC_MAX);
-    lx_strbuf_init(&idxs, LOG_DOC_MAX);
-    lx_strbuf_puts(&levels, "{");
-    lx_strbuf_puts(&idxs, "{");
-    for (size_t i = 0; i < n; i++) {
-        lx_strbuf_printf(&levels, "%s%u", i ? "," : "", (unsigned)p->v[i].level);
-        lx_strbuf_printf(&idxs, "%s%" PRIu64, i ? "," : "", p->v[i].index);
-    }
-    lx_strbuf_puts(&levels, "}");
-    lx_strbuf_puts(&idxs, "}");
-    if (levels.overflow || idxs.overflow) abort(); /* cannot happen: a page's plans are a few hundred thousand ids at most */
+    lx_strbuf_t arg[3];
+    for (int i = 0; i < 3; i++) lx_strbuf_init(&arg[i], LOG_DOC_MAX);
+    lx_tlog_nodes_params(p->v, p->n, &arg[0], &arg[1], &arg[2]);
     lx_db_call_t *c = lx_db_job_add(&a->job, &tlog_nodes);
-    lx_db_param(c, 0, lx_async_dup(a, levels.base, levels.len));
-    lx_db_param(c, 1, lx_async_dup(a, idxs.base, idxs.len));
-    lx_strbuf_free(&levels);
-    lx_strbuf_free(&idxs);
+    for (int i = 0; i < 3; i++) {
+        if (arg[i].overflow) abort(); /* cannot happen: a page's plans are a few hundred thousand ids at most */
+        lx_db_param(c, i, lx_async_dup(a, arg[i].base, arg[i].len));
+        lx_strbuf_free(&arg[i]);
+    }
     free(p->v);
     p->v = NULL;
     p->n = p->cap = 0;

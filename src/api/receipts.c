@@ -179,7 +179,7 @@ static int render_item(page_t *pg, const item_t *it, lx_tlog_nodes_t *nodes)
 static void page_finish(page_t *pg, lx_tlog_nodes_t *nodes)
 {
     lx_req_t *lr = pg->lr;
-    lx_tlog_nodes_t none = {NULL, NULL, 0};
+    lx_tlog_nodes_t none = LX_TLOG_NODES_INIT;
     if (nodes == NULL) nodes = &none;
     lx_strbuf_reset(&pg->out);
     if (pg->mode == MODE_LIST) lx_strbuf_puts(&pg->out, "{\"items\":[");
@@ -239,7 +239,7 @@ static int on_nodes(lx_req_t *lr, lx_async_t *a)
         return 0;
     }
     lx_tlog_nodes_t ns;
-    if (lx_tlog_nodes_load(&ns, a->job.results[0]) != 0) ns.n = 0; /* render_item then fails on the missing node */
+    if (lx_tlog_nodes_load(&ns, a->job.results[0]) != 0) ns.n = 0; /* render_item then fails on a missing node */
     page_finish(pg, &ns);
     lx_tlog_nodes_free(&ns);
     return 0;

@@ -8,8 +8,9 @@
  *  - every stored receipt: its body parses, is canonical (RFC 8785, byte for
  *    byte) and is signed by a published key; the columns say what the signed
  *    body says; its log entry, once sequenced, is the one derived from it;
- *  - the transparency log: every entry's leaf hash equals the stored level-0
- *    node, every perfect node the entries complete equals the stored one, and
+ *  - the transparency log: every stored perfect node (levels from
+ *    LX_MERKLE_STORED_LEVEL up, billing/tlog_nodes.h) equals the one the
+ *    entries complete, and
  *    the root recomputed at every signed head's size equals that head's root
  *    (the frontier passes through every head size in order, so matching roots
  *    prove the heads mutually consistent), every head's signature verifies;
@@ -119,12 +120,12 @@ typedef struct {
 
 void lx_audit_log_init(lx_audit_log_t *lg);
 /*
- * Feeds the entry stored at `log_index` (>= position; indexes skipped are reported missing, log_size). `stored_leaf`
- * is log_nodes (0, log_index) or NULL when absent (log_leaf); `stored` looks up the perfect nodes of higher levels the
- * entry completes (log_node when missing or different).
+ * Feeds the entry stored at `log_index` (>= position; indexes skipped are reported missing, log_size). `stored` looks
+ * up the stored perfect nodes the entry completes, those of level LX_MERKLE_STORED_LEVEL and up (log_node when missing
+ * or different).
  */
 void lx_audit_log_entry(lx_audit_log_t *lg, lx_audit_t *au, uint64_t log_index, const char *entry, size_t len,
-                        const uint8_t *stored_leaf, lx_merkle_get_fn stored, void *ctx);
+                        lx_merkle_get_fn stored, void *ctx);
 /* Reports the indexes from position up to `index` (exclusive) as missing and moves past them. */
 void lx_audit_log_skip_to(lx_audit_log_t *lg, lx_audit_t *au, uint64_t index);
 /*

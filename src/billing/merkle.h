@@ -15,6 +15,10 @@
  * Appending uses a frontier (the perfect nodes of the right edge, one per set
  * bit of the tree size): each new leaf completes the nodes it closes, which
  * are emitted for storage.
+ *
+ * The database stores the nodes of level LX_MERKLE_STORED_LEVEL and above;
+ * the lower ones are computed from the leaves' entries when a computation
+ * needs them (billing/tlog_nodes.h says why).
  */
 #ifndef LX_BILLING_MERKLE_H
 #define LX_BILLING_MERKLE_H
@@ -30,6 +34,8 @@ typedef struct {
     uint8_t level;
     uint64_t index;
 } lx_merkle_node_id_t;
+
+#define LX_MERKLE_STORED_LEVEL 4
 
 /* Upper bound of any plan's length (proofs of trees up to 2^63 leaves). */
 #define LX_MERKLE_MAX_PLAN 4200

@@ -58,8 +58,7 @@ static const char SQL_CHECK[] = "SELECT EXISTS (SELECT 1 FROM receipt_queue) OR 
 static const char SQL_LOCK[] =
     "SELECT s.tree_size, EXISTS (SELECT 1 FROM log_heads h WHERE h.tree_size = s.tree_size) FROM log_state s "
     "FOR UPDATE SKIP LOCKED";
-static const char SQL_NODES[] = "SELECT level, idx, hash FROM log_nodes "
-                                "WHERE (level, idx) IN (SELECT * FROM unnest($1::smallint[], $2::bigint[])) ORDER BY level, idx";
+static const char SQL_NODES[] = LX_TLOG_NODES_SQL;
 /* A queued row carries its entry (billing/receipts.h); a row an earlier server queued without one (NULL) is derived
  * from its receipt, which the lateral join reads only for such rows (OFFSET 0 keeps the subquery whole, so
  * q.entry IS NULL gates its index probe instead of filtering after it). */
@@ -92,25 +91,22 @@ static int load_frontier(lx_sequencer_t *s, PGconn *pg, uint64_t size, lx_merkle
     if (size == 0) return 0;
     lx_merkle_node_id_t plan[LX_MERKLE_MAX_PLAN];
     size_t n = lx_merkle_plan_root(size, plan);
-    char levels[64 * 4 + 8], idxs[64 * 21 + 8];
-    size_t ll = 0, il = 0;
-    levels[ll++] = '{';
-    idxs[il++] = '{';
-    for (size_t i = 0; i < n && i < 64; i++) {
-        ll += (size_t)snprintf(levels + ll, sizeof(levels) - ll, "%s%u", i ? "," : "", (unsigned)plan[i].level);
-        il += (size_t)snprintf(idxs + il, sizeof(idxs) - il, "%s%" PRIu64, i ? "," : "", plan[i].index);
-    }
-    snprintf(levels + ll, sizeof(levels) - ll, "}");
-    snprintf(idxs + il, sizeof(idxs) - il, "}");
-    const char *params[] = {levels, idxs};
-    PGresult *r = lx_bgjob_run(s->job, pg, "frontier", SQL_NODES, 2, params, PGRES_TUPLES_OK);
+    lx_strbuf_t arg[3];
+    for (int i = 0; i < 3; i++) lx_strbuf_init(&arg[i], 8192);
+    lx_tlog_nodes_params(plan, n, &arg[0], &arg[1], &arg[2]);
+    const char *params[] = {arg[0].base, arg[1].base, arg[2].base};
+    PGresult *r = arg[0].overflow || arg[1].overflow || arg[2].overflow
+                      ? NULL
+                      : lx_bgjob_run(s->job, pg, "frontier", SQL_NODES, 3, params, PGRES_TUPLES_OK);
+    for (int i = 0; i < 3; i++) lx_strbuf_free(&arg[i]);
     if (r == NULL) return -1;
     lx_tlog_nodes_t ns;
     int bad = lx_tlog_nodes_load(&ns, r) != 0 || lx_merkle_frontier_load(f, size, lx_tlog_nodes_get, &ns) != 0;
     lx_tlog_nodes_free(&ns);
     PQclear(r);
     if (bad) {
-        lx_log(LX_LOG_ERROR, "sequencer_corrupt", "log_nodes lack the right edge of the tree of size %" PRIu64, size);
+        lx_log(LX_LOG_ERROR, "sequencer_corrupt", "the log's nodes and entries lack the right edge of the tree of size %" PRIu64,
+               size);
         return -1;
     }
     return 0;
@@ -137,6 +133,7 @@ static void put_u64(lx_strbuf_t *sb, int first, uint64_t v)
 
 static void on_emit(void *ctx, unsigned level, uint64_t index, const lx_hash_t *h)
 {
+    if (level < LX_MERKLE_STORED_LEVEL) return; /* computed from the entries when needed (billing/tlog_nodes.h) */
     emitted_t *e = ctx;
     static const char hex[] = "0123456789abcdef";
     char buf[65], *p = buf;
@@ -298,7 +295,7 @@ static int round_once(lx_sequencer_t *s, PGconn *pg)
         const char *dp[] = {ids->base};
         const char *sp[] = {new_size};
         if (lx_bgjob_command(s->job, pg, "entries", SQL_ENTRIES, 3, ep) != 0 ||
-            lx_bgjob_command(s->job, pg, "nodes", SQL_NODES_INSERT, 3, np) != 0 ||
+            (em.n != 0 && lx_bgjob_command(s->job, pg, "nodes", SQL_NODES_INSERT, 3, np) != 0) ||
             lx_bgjob_command(s->job, pg, "dequeue", SQL_DEQUEUE, 1, dp) != 0 ||
             lx_bgjob_command(s->job, pg, "state", SQL_STATE, 1, sp) != 0)
             goto out;

@@ -34,7 +34,7 @@ from leads_common import JSON, lead, niche_body
 
 CHECKS = {"ledger_balanced", "ledger_entries", "balance_entries", "balance_floor", "receipts_cover_ledger",
           "receipts_reproduce_ledger", "receipt_signature", "receipt_body", "receipt_keys", "log_membership", "log_entry",
-          "log_leaf", "log_node", "log_size", "log_head_signature", "log_head_root", "lead_sales", "lead_state",
+          "log_node", "log_size", "log_head_signature", "log_head_root", "lead_sales", "lead_state",
           "campaign_limits", "campaign_spend", "action_chain", "audit"}
 
 
@@ -375,23 +375,23 @@ class AuditReport(ServerTestCase):
                      "UPDATE ledger_accounts SET balance = balance - 7 WHERE id = :'lid';",
                      [("balance_entries", {"ledger_account_id": lid, "account_id": owner})], lid=lid)
 
-    def test_log_leaf(self):
-        (h,), = rows(self.db_url, "SELECT encode(hash, 'hex') FROM log_nodes WHERE level = 0 AND idx = 3")
-        self.corrupt("UPDATE log_nodes SET hash = sha256(hash) WHERE level = 0 AND idx = 3;",
-                     "UPDATE log_nodes SET hash = decode(:'h', 'hex') WHERE level = 0 AND idx = 3;",
-                     [("log_leaf", {"log_index": 3})], h=h)
-
     def test_log_higher_node(self):
-        (h,), = rows(self.db_url, "SELECT encode(hash, 'hex') FROM log_nodes WHERE level = 2 AND idx = 1")
-        self.corrupt("UPDATE log_nodes SET hash = sha256(hash) WHERE level = 2 AND idx = 1;",
-                     "UPDATE log_nodes SET hash = decode(:'h', 'hex') WHERE level = 2 AND idx = 1;",
-                     [("log_node", {"level": 2, "index": 1})], h=h)
+        (h,), = rows(self.db_url, "SELECT encode(hash, 'hex') FROM log_nodes WHERE level = 4 AND idx = 1")
+        self.corrupt("UPDATE log_nodes SET hash = sha256(hash) WHERE level = 4 AND idx = 1;",
+                     "UPDATE log_nodes SET hash = decode(:'h', 'hex') WHERE level = 4 AND idx = 1;",
+                     [("log_node", {"level": 4, "index": 1})], h=h)
 
     def test_log_node_missing(self):
-        (h,), = rows(self.db_url, "SELECT encode(hash, 'hex') FROM log_nodes WHERE level = 1 AND idx = 2")
-        self.corrupt("DELETE FROM log_nodes WHERE level = 1 AND idx = 2;",
-                     "INSERT INTO log_nodes (level, idx, hash) VALUES (1, 2, decode(:'h', 'hex'));",
-                     [("log_node", {"level": 1, "index": 2})], h=h)
+        (h,), = rows(self.db_url, "SELECT encode(hash, 'hex') FROM log_nodes WHERE level = 5 AND idx = 0")
+        self.corrupt("DELETE FROM log_nodes WHERE level = 5 AND idx = 0;",
+                     "INSERT INTO log_nodes (level, idx, hash) VALUES (5, 0, decode(:'h', 'hex'));",
+                     [("log_node", {"level": 5, "index": 0})], h=h)
+
+    def test_log_stores_no_node_below_level_4(self):
+        (low, n), = rows(self.db_url, "SELECT count(*) FILTER (WHERE level < 4), count(*) FROM log_nodes")
+        self.assertEqual(int(low), 0)
+        (size,), = rows(self.db_url, "SELECT tree_size FROM log_state")
+        self.assertEqual(int(n), sum(int(size) >> level for level in range(4, 64)))
 
     def test_head_root(self):
         heads = rows(self.db_url, "SELECT tree_size, root_hash FROM log_heads ORDER BY tree_size DESC LIMIT 2")
@@ -408,7 +408,7 @@ class AuditReport(ServerTestCase):
         bad = entry.replace('"shared"', '"exclusive"')
         self.corrupt("UPDATE log_entries SET entry = :'bad' WHERE log_index = :'idx';",
                      "UPDATE log_entries SET entry = :'entry' WHERE log_index = :'idx';",
-                     [("log_entry", {"log_index": int(idx)}), ("log_leaf", {"log_index": int(idx)})],
+                     [("log_entry", {"log_index": int(idx)}), ("log_node", {"level": 4, "index": int(idx) >> 4})],
                      idx=idx, bad=bad, entry=entry)
 
     def test_deleted_log_entry(self):

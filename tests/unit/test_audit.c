@@ -227,7 +227,7 @@ static void test_receipts(void)
 
 /* ---- the log ---- */
 
-#define NLEAVES 13
+#define NLEAVES 50 /* stored nodes (levels 4 and up, billing/merkle.h): (4, 0..2) and (5, 0) */
 
 static struct {
     lx_hash_t h[7][NLEAVES];
@@ -295,7 +295,7 @@ static void walk(lx_audit_t *au, int skip)
     for (uint64_t i = 0; i < NLEAVES; i++) {
         for (; h < 4 && head_sizes[h] <= i; h++) lx_audit_log_head(&lg, au, &ring, heads[h]);
         if ((int)i == skip) continue;
-        lx_audit_log_entry(&lg, au, i, entries[i], strlen(entries[i]), nodes.have[0][i] ? nodes.h[0][i].h : NULL, get_node, NULL);
+        lx_audit_log_entry(&lg, au, i, entries[i], strlen(entries[i]), get_node, NULL);
     }
     for (; h < 4; h++) lx_audit_log_head(&lg, au, &ring, heads[h]);
     CHECK_EQ_INT(lg.heads, 4);
@@ -310,23 +310,34 @@ static void test_log(void)
     CHECK_EQ_INT(au.total, 0);
     lx_audit_free(&au);
 
-    CHECK_CTX("a changed leaf");
-    nodes.h[0][3].h[0] ^= 1;
+    CHECK_CTX("a changed entry");
+    entries[3][2] = 'K';
     walk(&au, -1);
-    CHECK_EQ_INT(count_of(&au, "log_leaf"), 1);
-    CHECK_EQ_INT(au.total, 1);
+    CHECK_EQ_INT(count_of(&au, "log_node"), 2);      /* (4, 0) and (5, 0) cover it */
+    CHECK_EQ_INT(count_of(&au, "log_head_root"), 2); /* the heads of sizes 5 and 50 */
+    CHECK_EQ_INT(au.total, 4);
     lx_audit_free(&au);
-    nodes.h[0][3].h[0] ^= 1;
+    entries[3][2] = 'k';
+
+    CHECK_CTX("nodes below the stored levels are not looked up");
+    static int have[7][NLEAVES];
+    memcpy(have, nodes.have, sizeof(have));
+    for (int level = 0; level < LX_MERKLE_STORED_LEVEL; level++)
+        for (int i = 0; i < NLEAVES; i++) nodes.have[level][i] = 0;
+    walk(&au, -1);
+    CHECK_EQ_INT(au.total, 0);
+    lx_audit_free(&au);
+    memcpy(nodes.have, have, sizeof(have));
 
     CHECK_CTX("a changed and a missing node");
-    nodes.h[2][1].h[31] ^= 0x80;
-    nodes.have[1][5] = 0;
+    nodes.h[4][1].h[31] ^= 0x80;
+    nodes.have[5][0] = 0;
     walk(&au, -1);
     CHECK_EQ_INT(count_of(&au, "log_node"), 2);
     CHECK_EQ_INT(au.total, 2);
     lx_audit_free(&au);
-    nodes.h[2][1].h[31] ^= 0x80;
-    nodes.have[1][5] = 1;
+    nodes.h[4][1].h[31] ^= 0x80;
+    nodes.have[5][0] = 1;
 
     CHECK_CTX("a head's root");
     json_t *saved = heads[2];
