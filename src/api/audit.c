@@ -24,6 +24,7 @@
 #include "api/handlers.h"
 #include "billing/audit.h"
 #include "billing/merkle.h"
+#include "billing/tlog_nodes.h"
 #include "util/b64.h"
 #include "util/time.h"
 
@@ -516,33 +517,6 @@ static void take_receipts(lx_req_t *lr, report_t *rp, const PGresult *r)
     if (PQntuples(r) > 0) snprintf(rp->last_receipt, sizeof(rp->last_receipt), "%s", PQgetvalue(r, PQntuples(r) - 1, 0));
 }
 
-/* The higher nodes of a log page, sorted by (level, index), for the Merkle frontier's look-ups. */
-typedef struct {
-    unsigned level;
-    uint64_t index;
-    lx_hash_t hash;
-} page_node_t;
-
-typedef struct {
-    page_node_t *v;
-    size_t n;
-} page_nodes_t;
-
-static const lx_hash_t *page_node(void *ctx, unsigned level, uint64_t index)
-{
-    const page_nodes_t *p = ctx;
-    size_t lo = 0, hi = p->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        const page_node_t *m = &p->v[mid];
-        if (m->level < level || (m->level == level && m->index < index))
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < p->n && p->v[lo].level == level && p->v[lo].index == index ? &p->v[lo].hash : NULL;
-}
-
 static void feed_head(report_t *rp, const PGresult *heads, int row)
 {
     json_t *head = json_pack("{s:I, s:s, s:s, s:s, s:s}", "tree_size", (json_int_t)strtoll(PQgetvalue(heads, row, 0), NULL, 10),
@@ -559,25 +533,24 @@ static void feed_head(report_t *rp, const PGresult *heads, int row)
 
 static void take_log_page(report_t *rp, const PGresult *entries, const PGresult *nodes, const PGresult *heads)
 {
-    page_nodes_t pn = {NULL, (size_t)PQntuples(nodes)};
-    pn.v = lx_calloc(pn.n ? pn.n : 1, sizeof(*pn.v));
-    size_t k = 0;
+    lx_tlog_nodes_t pn = LX_TLOG_NODES_INIT; /* the page's stored nodes, for the Merkle frontier's look-ups */
     for (int i = 0; i < PQntuples(nodes); i++) {
-        page_node_t *p = &pn.v[k];
-        p->level = (unsigned)strtoul(PQgetvalue(nodes, i, 0), NULL, 10);
-        p->index = strtoull(PQgetvalue(nodes, i, 1), NULL, 10);
-        if (hex32(PQgetvalue(nodes, i, 2), p->hash.h)) k++; /* a node that is not 32 bytes counts as missing */
+        lx_hash_t h;
+        if (hex32(PQgetvalue(nodes, i, 2), h.h)) /* a node that is not 32 bytes counts as missing */
+            lx_tlog_nodes_add(&pn, (unsigned)strtoul(PQgetvalue(nodes, i, 0), NULL, 10),
+                              strtoull(PQgetvalue(nodes, i, 1), NULL, 10), &h);
     }
-    pn.n = k;
+    lx_tlog_nodes_finish(&pn);
     int h = 0, nheads = PQntuples(heads);
     for (int i = 0, n = PQntuples(entries); i < n; i++) {
         uint64_t index = strtoull(PQgetvalue(entries, i, 0), NULL, 10);
         for (; h < nheads && strtoull(PQgetvalue(heads, h, 0), NULL, 10) <= index; h++) feed_head(rp, heads, h);
-        lx_audit_log_entry(&rp->log, &rp->au, index, PQgetvalue(entries, i, 1), (size_t)PQgetlength(entries, i, 1), page_node, &pn);
+        lx_audit_log_entry(&rp->log, &rp->au, index, PQgetvalue(entries, i, 1), (size_t)PQgetlength(entries, i, 1),
+                           lx_tlog_nodes_get, &pn);
         rp->log_entries_checked++;
     }
     for (; h < nheads; h++) feed_head(rp, heads, h);
-    free(pn.v);
+    lx_tlog_nodes_free(&pn);
 }
 
 static void take_actions(report_t *rp, const PGresult *r)

@@ -9,9 +9,8 @@
  * heads are rows as signed, entries are their canonical JSON as hashed, and
  * proofs are computed here in C from the stored perfect-subtree nodes and
  * the entries below them (billing/tlog_nodes.h), fetched with one statement
- * per request. Entries and
- * heads are written into the response as stored text, so a client hashes
- * exactly the bytes the log hashed.
+ * per request. Entries and heads are written into the response as stored
+ * text, so a client hashes exactly the bytes the log hashed.
  */
 #include "api/log.h"
 #include "api/handlers.h"

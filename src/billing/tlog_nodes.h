@@ -2,17 +2,18 @@
  * Perfect-subtree nodes of the receipt log as read back from the database
  * (billing/merkle.h explains the node model): one fetch statement, one parser
  * of its rows and one look-up for the merkle computations, shared by the
- * API's proofs (api/log.c, api/receipts.c) and the sequencer's frontier
- * (billing/sequencer.c).
+ * API's proofs (api/log.c, api/receipts.c), the sequencer's frontier
+ * (billing/sequencer.c) and the audit's log pages (api/audit.c, stored nodes
+ * only).
  *
  * Storage: log_nodes keeps the perfect nodes of level LX_MERKLE_STORED_LEVEL
- * (billing/merkle.h) and above only. A node below it covers at most 2^(LX_MERKLE_STORED_LEVEL - 1)
- * leaves, and is computed here from their entries (log_entries holds every
+ * (billing/merkle.h, 4) and above only. A node below it covers at most 8
+ * leaves and is computed here from their entries (log_entries holds every
  * leaf's preimage). Why: storing every level wrote about two log_nodes rows
  * per receipt (the leaf and, on average, one node above it), the costliest
  * statement of the sequencer in the market bench, and kept about 140 bytes
  * per receipt forever; from level 4 up it is one row per eight receipts,
- * while a proof reads at most 16 extra entries per node it computes.
+ * while an inclusion proof reads at most 15 more entries.
  */
 #ifndef LX_BILLING_TLOG_NODES_H
 #define LX_BILLING_TLOG_NODES_H
