@@ -17,8 +17,9 @@
  * sale to the evolving state (lx_auction_apply: spend, daily count, buyer
  * balance), so a batch sells exactly what the same leads sent one by one
  * would. Times are the caller's: the schedule is checked against the
- * campaign's local weekday and minute, which the database computes from the
- * campaign's time zone (glibc's zone handling is process-wide state).
+ * campaign's local weekday and minute, from its local wall time that the
+ * database computes in the campaign's time zone (glibc's zone handling is
+ * process-wide state; util/time.h lx_wall_clock_from_local_s does the rest).
  */
 #ifndef LX_MARKET_AUCTION_H
 #define LX_MARKET_AUCTION_H

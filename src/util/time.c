@@ -71,6 +71,15 @@ static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
     *y = (int)((int64_t)yoe + era * 400 + (*m <= 2));
 }
 
+lx_wall_clock_t lx_wall_clock_from_local_s(int64_t local_s)
+{
+    int64_t day = local_s / 86400, s = local_s % 86400;
+    if (s < 0) s += 86400, day--;    /* floor: 1969-12-31 23:59 is day -1 */
+    int64_t weekday = (day + 3) % 7; /* 1970-01-01 was a Thursday (3) */
+    if (weekday < 0) weekday += 7;
+    return (lx_wall_clock_t){day, (int)weekday, (int)(s / 60)};
+}
+
 static unsigned num(const char *s, size_t n)
 {
     unsigned v = 0;

@@ -31,4 +31,16 @@ int64_t lx_ts_now_us(void);
 /* Unix microseconds as RFC 3339 UTC with six fractional digits (LX_TS_LEN chars + NUL). */
 void lx_ts_format_us(int64_t us, char out[LX_TS_LEN + 1]);
 
+/* A wall-clock reading in some time zone: its date as days since 1970-01-01, its ISO weekday from Monday = 0 to
+ * Sunday = 6, and its minute of the day (0..1439). */
+typedef struct st_lx_wall_clock_t {
+    int64_t day;
+    int weekday;
+    int minute;
+} lx_wall_clock_t;
+/* The reading whose local date and time, counted as if they were UTC, are `local_s` seconds after 1970-01-01 00:00:00
+ * (PostgreSQL's epoch of a timestamp without time zone, such as now() AT TIME ZONE tz; before 1970 too). The zone's
+ * rules stay in the database: this is calendar arithmetic only. */
+lx_wall_clock_t lx_wall_clock_from_local_s(int64_t local_s);
+
 #endif

@@ -17,7 +17,9 @@ import datetime
 import json
 import random
 import secrets
+import subprocess
 import threading
+import time
 import unittest
 
 from harness import (PgLock, Server, ServerTestCase, TwoServerTestCase, bearer, create_operator, main, new_database, psql,
@@ -494,6 +496,60 @@ class TermsCachedAcrossBatches(MarketSetup, ServerTestCase):
         self.assertEqual(self.post(wm, slug, "RU-MOW"), "sold")
         self.assertEqual(db_rows(self.db_url, f"SELECT config_version FROM campaigns WHERE id = '{c['id']}'"), [["4"]])
 
+
+
+class TermsChangedBetweenReads(MarketSetup, ServerTestCase):
+    """A batch reads its campaigns' state and versions (st_market of src/leads/intake.c), then, in the same
+    transaction, the terms of the versions its thread has not cached (st_terms). A change committed in between must
+    not mix two versions: st_terms finds no row at the version read, and the attempt is decided again with the
+    campaigns locked. Nothing can pause the server between the two statements, so a psql session changes the
+    campaign's regions without pause (every change a new version, and a cache miss for the next batch) while leads go
+    in one at a time, until the log shows that retry (here about one lead in ten; at most 40 s)."""
+
+    threads = 1
+    PRICE = 50000
+
+    def test_changed_between_state_and_terms(self):
+        slug = self.niche()
+        _, wm = self.account("webmaster")
+        _, adv = self.account("advertiser", deposit=5000 * self.PRICE)
+        c = self.campaign(adv, niche=slug, regions=["RU"], price_exclusive=self.PRICE)
+        updater = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.db_url],
+                                   stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        stop = threading.Event()
+
+        def feed():  # both region lists cover RU-MOW: the lead sells either way
+            k = 0
+            while not stop.is_set():
+                regions = "ARRAY['RU']" if k % 2 else "ARRAY['RU', 'KZ']"
+                updater.stdin.write(f"UPDATE campaigns SET regions = {regions} WHERE id = '{c['id']}';\n")
+                updater.stdin.flush()
+                k += 1
+
+        feeder = threading.Thread(target=feed)
+        feeder.start()
+        logged = len(self.server.read_stderr())
+        retried, sent, deadline = [], 0, time.monotonic() + 40
+        try:
+            while not retried and time.monotonic() < deadline and sent < 3000:
+                r = self.h2.post("/v1/leads", json=lead(niche=slug, region="RU-MOW"), headers=bearer(wm))
+                self.assertEqual(r.status_code, 201, r.text)
+                self.assertEqual(r.json()["status"], "sold", r.text)
+                sent += 1
+                retried = [line for line in self.server.read_stderr()[logged:].splitlines()
+                           if "intake_retry" in line and "between the reads of their state and their terms" in line]
+        finally:
+            stop.set()
+            feeder.join(30)
+            updater.stdin.close()
+            updater.wait(timeout=30)
+            errors = updater.stderr.read()
+            updater.stderr.close()
+        self.assertEqual(updater.returncode, 0, errors)
+        self.assertTrue(retried, f"no batch of {sent} met a change between its two reads")
+        self.assertEqual(db_rows(self.db_url, f"SELECT count(*) FROM sales WHERE campaign_id = '{c['id']}'"),
+                         [[str(sent)]])
+        assert_market_consistent(self, self.db_url)
 
 if __name__ == "__main__":
     main()

@@ -7,6 +7,7 @@
 #include "util/time.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 
@@ -147,8 +148,47 @@ static void test_rfc3339(void)
     CHECK_CTX("%s", "");
 }
 
+/* Calendar arithmetic of a wall clock: known dates, then every 7,919 s over 1960..2100 against glibc's gmtime_r (a
+ * local time read as UTC is what lx_wall_clock_from_local_s takes). */
+static void test_wall_clock(void)
+{
+    static const struct {
+        int64_t local_s;
+        int64_t day;
+        int weekday, minute;
+    } known[] = {
+        {0, 0, 3, 0},                 /* 1970-01-01 00:00, a Thursday */
+        {-1, -1, 2, 1439},            /* 1969-12-31 23:59:59, a Wednesday */
+        {-86400, -1, 2, 0},           /* 1969-12-31 00:00 */
+        {-86401, -2, 1, 1439},        /* 1969-12-30 23:59:59 */
+        {951827640, 11016, 1, 754},   /* 2000-02-29 12:34, a Tuesday */
+        {1735516800, 20087, 0, 0},    /* 2024-12-30 00:00, a Monday */
+        {1735516799, 20086, 6, 1439}, /* 2024-12-29 23:59:59, a Sunday */
+        {1795564859, 20782, 2, 0},    /* 2026-11-25 00:00:59, a Wednesday */
+    };
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        CHECK_CTX("local_s %lld", (long long)known[i].local_s);
+        lx_wall_clock_t c = lx_wall_clock_from_local_s(known[i].local_s);
+        CHECK_EQ_INT(c.day, known[i].day);
+        CHECK_EQ_INT(c.weekday, known[i].weekday);
+        CHECK_EQ_INT(c.minute, known[i].minute);
+    }
+    for (int64_t s = -315619200; s < 4102444800; s += 7919) { /* 1960-01-01 .. 2100-01-01 */
+        CHECK_CTX("local_s %lld", (long long)s);
+        time_t t = (time_t)s;
+        struct tm tm;
+        CHECK(gmtime_r(&t, &tm) != NULL);
+        lx_wall_clock_t c = lx_wall_clock_from_local_s(s);
+        CHECK_EQ_INT(c.weekday, (tm.tm_wday + 6) % 7);
+        CHECK_EQ_INT(c.minute, tm.tm_hour * 60 + tm.tm_min);
+        CHECK_EQ_INT(c.day * 86400 + c.minute * 60 + tm.tm_sec, s);
+    }
+    CHECK_CTX("%s", "");
+}
+
 int main(void)
 {
+    test_wall_clock();
     test_good();
     test_bad();
     test_rfc3339();
