@@ -12,36 +12,40 @@
  * never split across transactions, so a batch submission and its
  * Idempotency-Key outcome commit together.
  *
- * One transaction, two round trips:
+ * One transaction, two round trips (three when the thread lacks some
+ * campaign terms):
  *   1. BEGIN; upsert a contact claim for every (niche, hash) of the batch in
  *      key order (taking over expired claims; live ones are only locked), read
  *      back who holds each, read the screening signals (velocity per source IP
- *      and sub_id, the contact in other niches, suppression);
+ *      and sub_id, the contact in other niches, suppression); add the batch's
+ *      velocity counts, read which buyers bought the batch's people before
+ *      (for campaigns that exclude them), and last, in one statement, the
+ *      active campaigns of active advertisers that bid in the batch's niches
+ *      and regions (their state, version and local wall time, not their
+ *      terms), then their buyers' balance rows. A first attempt reads them
+ *      without locks; a retry after a conflict locks them, the campaigns in
+ *      id order, then the balance rows in id order (DESIGN.md §5): last,
+ *      because a concurrent batch of the same niches waits on those rows.
+ *   (1b. only for campaign versions the thread has not cached: their terms,
+ *      at the version read; one changed meanwhile makes the attempt retry.)
  *   2. in C, in arrival order: suppressed -> rejected; a hash held by another
  *      live lead or by an earlier accepted lead of this batch -> duplicate;
  *      score under the niche's min_quality -> rejected; else accepted, and it
- *      holds the claims. Then release the claims no accepted lead holds,
- *      insert the leads and their wrapped keys, record Idempotency-Key
- *      outcomes, COMMIT.
- *   Step 1 also adds the batch's velocity counts, reads which buyers bought
- *   the batch's people before (for campaigns that exclude them), and last
- *   locks, in id order, the active campaigns of active advertisers that bid
- *   in the batch's niches and regions, then their buyers' balance rows
- *   (DESIGN.md §5 lock order): last, because a concurrent batch of the same
- *   niches waits on those rows until this one commits. Step 2 then runs the
- *   auction (market/auction.h) for each accepted lead in arrival order
- *   against the evolving campaign and balance state: sold or unsold. It
- *   writes the sales, one ledger transaction per sold lead (each buyer's
- *   balance -> the webmaster's pending payout + platform revenue,
- *   billing/ledger.h), the campaigns' spend and daily counts, in the same
- *   commit as the leads. Step 2 leaves in two parts of one round trip: the
- *   claims, leads, sales, ledger transactions and spend at once, then, once
- *   the thread has signed the receipts, the receipts, entries and COMMIT
- *   (db/pool.h lx_db_continue_partial): the database writes while the thread
- *   signs, and the campaign locks are held that much less.
- * Because step 2 walks the batch in arrival order against the claims and
- * campaigns it locked, a batch decides exactly what the same leads sent one by
- * one would. Concurrent batches on other threads or processes wait on the
+ *      holds the claims; then the auction (market/auction.h) for each accepted
+ *      lead against the evolving campaign and balance state: sold or unsold.
+ *      Then release the claims no accepted lead holds, insert the leads, the
+ *      sales, one ledger transaction per sold lead (each buyer's balance ->
+ *      the webmaster's pending payout + platform revenue, billing/ledger.h),
+ *      the campaigns' spend and daily counts (each only while its version is
+ *      the one the auction saw), the receipts, the Idempotency-Key outcomes,
+ *      COMMIT. Step 2 leaves in two parts of one round trip: the claims,
+ *      leads, sales and ledger transactions at once, then, once the thread has
+ *      signed the receipts, the spend, balance locks, receipts, entries and
+ *      COMMIT (db/pool.h lx_db_continue_partial): the database writes while
+ *      the thread signs, and the campaign locks are held that much less.
+ * Because step 2 walks the batch in arrival order against the claims it
+ * holds and the campaigns as they are when it writes (else it retries), a
+ * batch decides exactly what the same leads sent one by one would. Concurrent batches on other threads or processes wait on the
  * claim and campaign rows they share; a deadlock or serialisation failure
  * retries the whole batch. The database backs every decision with its
  * constraints (budget, daily cap, balance floor, one sale per slot and buyer).
