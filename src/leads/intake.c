@@ -332,7 +332,7 @@ typedef struct {
     int64_t config_version;                       /* of its terms, as read */
 } campaign_t;
 
-/* A buyer that bought item's person before: st_recent's rows, or a sale earlier in the batch. */
+/* A buyer that bought item's person before (st_recent's rows; auction_all adds the batch's own sales per lead). */
 typedef struct {
     size_t item, buyer; /* buyer: index into batch_t.buyers */
     int64_t age_s;
@@ -976,6 +976,15 @@ static void load_market(batch_t *b)
     qsort(b->recent, b->nrecent, sizeof(*b->recent), recent_row_cmp);
 }
 
+/* Empties the job for the batch's next step, on the connection holding its open transaction. */
+static void next_step(batch_t *b)
+{
+    lx_db_conn_t *reserved = b->job.conn;
+    lx_db_job_init(&b->job, on_step, b);
+    b->job.flags = LX_DB_RESERVE;
+    b->job.conn = reserved;
+}
+
 /* The step that fetches the terms the thread's cache lacks, on the open transaction. 0, or -1 (b->job says why). */
 static int send_terms(batch_t *b)
 {
@@ -987,10 +996,7 @@ static int send_terms(batch_t *b)
         lx_pgarr_int8(&cols[TERMS_VERSION], b->campaigns[k].config_version);
         lx_pgarr_int4(&cols[TERMS_INDEX], (int32_t)k);
     }
-    lx_db_conn_t *reserved = b->job.conn;
-    lx_db_job_init(&b->job, on_step, b);
-    b->job.flags = LX_DB_RESERVE;
-    b->job.conn = reserved;
+    next_step(b);
     bind_cols(lx_db_job_add(&b->job, &st_terms), cols, TERMS_NCOLS);
     b->step = STEP_TERMS;
     return lx_db_continue(&b->job);
@@ -1306,10 +1312,7 @@ static int send_step2(batch_t *b)
     lx_strbuf_puts(idem, "]");
     lx_strbuf_append(idem, "", 1); /* a text parameter */
 
-    lx_db_conn_t *reserved = b->job.conn; /* the connection holding the open transaction */
-    lx_db_job_init(&b->job, on_step, b);
-    b->job.flags = LX_DB_RESERVE;
-    b->job.conn = reserved;
+    next_step(b);
     if (nrel != 0) bind_cols(lx_db_job_add(&b->job, &st_release), rel, 2);
     if (nre != 0) bind_cols(lx_db_job_add(&b->job, &st_reassign), re, RE_NCOLS);
     bind_cols(lx_db_job_add(&b->job, &st_insert_leads), lc, LEAD_NCOLS);
@@ -1457,8 +1460,9 @@ static void on_step(lx_db_job_t *job)
         decide(b);
         load_market(b);
         int any_accepted = 0; /* the auction reads terms for accepted leads only */
-        for (size_t i = 0; i < b->n && !any_accepted; i++) any_accepted = b->items[i]->status == LX_LEAD_ACCEPTED;
-        if (b->nmissing_terms != 0 && any_accepted) {
+        for (size_t i = 0; i < b->n && b->nmissing_terms != 0 && !any_accepted; i++)
+            any_accepted = b->items[i]->status == LX_LEAD_ACCEPTED;
+        if (any_accepted) {
             if (send_terms(b) != 0) send_failed(b);
             return;
         }

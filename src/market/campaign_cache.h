@@ -6,7 +6,8 @@
  * 8 % of a server thread's time in the market bench (perf), for terms that change rarely. config_version
  * (migrations/0010) is bumped by the database on any change of a column the auction reads, whichever statement makes
  * it, so terms cached under a version are the terms of that version (campaign ids are never reused: the server
- * makes them, UUIDv7): a campaign read at another version is parsed again and replaces its entry.
+ * makes them, UUIDv7): a campaign read at another version has its terms fetched (src/leads/intake.c st_terms) and
+ * parsed again, and they replace its entry.
  *
  * Ownership: the cache holds one reference to each JSON value; a caller that keeps a value past its next call into
  * the cache takes its own (json_incref). One thread only (the intake batcher's loop thread), like lx_intake_t.
