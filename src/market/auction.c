@@ -10,10 +10,12 @@ int64_t lx_auction_fee(int64_t price, int fee_bps)
     return price / 10000 * fee_bps + price % 10000 * fee_bps / 10000;
 }
 
+/* One pass, no strlen: every lead is checked against each bid's regions, and most differ at the first letters. */
 static int region_covers(const char *bid_region, const char *lead_region)
 {
-    size_t n = strlen(bid_region);
-    if (strncmp(bid_region, lead_region, n) != 0) return 0;
+    size_t n = 0;
+    while (bid_region[n] != '\0' && bid_region[n] == lead_region[n]) n++;
+    if (bid_region[n] != '\0') return 0;
     /* "RU" covers "RU" and "RU-MOW"; "US-CA" covers only itself */
     return lead_region[n] == '\0' || (n == 2 && lead_region[n] == '-');
 }
@@ -106,9 +108,11 @@ int lx_auction_schedule_open(json_t *hours, int dow, int minute)
     return 0;
 }
 
-int lx_auction_eligible(const lx_auction_lead_t *lead, const lx_auction_bid_t *b, const lx_auction_buyer_t *buyers, int64_t price)
+/* The rules that do not depend on the price asked: the bid's campaign is active and its region, sources, earlier
+ * purchases, daily cap, schedule and filters allow the lead. */
+static int eligible_at_any_price(const lx_auction_lead_t *lead, const lx_auction_bid_t *b)
 {
-    if (!b->active || price <= 0) return 0;
+    if (!b->active) return 0;
     int region_ok = 0;
     for (size_t i = 0; i < b->nregions && !region_ok; i++) region_ok = region_covers(b->regions[i], lead->region);
     if (!region_ok) return 0;
@@ -119,10 +123,38 @@ int lx_auction_eligible(const lx_auction_lead_t *lead, const lx_auction_bid_t *b
         for (size_t i = 0; i < lead->nrecent; i++)
             if (lead->recent[i].buyer == b->buyer && lead->recent[i].age_s < (int64_t)b->exclude_bought_days * 86400) return 0;
     if (b->daily_cap > 0 && b->daily_count >= b->daily_cap) return 0;
-    if (b->budget > 0 && (b->spent > b->budget || price > b->budget - b->spent)) return 0;
-    if (buyers[b->buyer].available < price) return 0;
     if (!lx_auction_schedule_open(b->hours, b->local_dow, b->local_minute)) return 0;
     return lx_auction_filters_match(b->filters, lead);
+}
+
+/* The rules that do: the campaign's budget and its buyer's balance cover the price. */
+static int affordable(const lx_auction_bid_t *b, const lx_auction_buyer_t *buyers, int64_t price)
+{
+    if (price <= 0) return 0;
+    if (b->budget > 0 && (b->spent > b->budget || price > b->budget - b->spent)) return 0;
+    return buyers[b->buyer].available >= price;
+}
+
+int lx_auction_eligible(const lx_auction_lead_t *lead, const lx_auction_bid_t *b, const lx_auction_buyer_t *buyers, int64_t price)
+{
+    return affordable(b, buyers, price) && eligible_at_any_price(lead, b);
+}
+
+/* What one lx_auction_run knows of each bid's eligible_at_any_price: the exclusive option and every share of the shared
+ * one may ask about the same bid, and the answer cannot change within a lead. Bids past the first LX_AUCTION_MEMO are
+ * asked again each time (no allocation here; a niche's campaigns in one region are far fewer). */
+#define LX_AUCTION_MEMO 1024
+typedef struct {
+    uint8_t known[LX_AUCTION_MEMO]; /* 0: not asked yet, 1: eligible, 2: not */
+} memo_t;
+
+static int eligible(memo_t *m, const lx_auction_lead_t *lead, const lx_auction_bid_t *bids, size_t i,
+                    const lx_auction_buyer_t *buyers, int64_t price)
+{
+    if (!affordable(&bids[i], buyers, price)) return 0;
+    if (i >= LX_AUCTION_MEMO) return eligible_at_any_price(lead, &bids[i]);
+    if (m->known[i] == 0) m->known[i] = eligible_at_any_price(lead, &bids[i]) ? 1 : 2;
+    return m->known[i] == 1;
 }
 
 /* 1 when bid i beats bid j at these prices: the higher price, then the earlier-set bid, then the lower index. */
@@ -138,6 +170,8 @@ void lx_auction_run(const lx_auction_lead_t *lead, const lx_auction_bid_t *bids,
 {
     memset(out, 0, sizeof(*out));
     out->mode = LX_MODE_ANY;
+    memo_t memo;
+    memset(memo.known, 0, nbids < LX_AUCTION_MEMO ? nbids : LX_AUCTION_MEMO);
     int64_t floor_x = rules->floor_exclusive > 0 ? rules->floor_exclusive : 1;
     int64_t floor_s = rules->floor_shared > 0 ? rules->floor_shared : 1;
 
@@ -146,7 +180,7 @@ void lx_auction_run(const lx_auction_lead_t *lead, const lx_auction_bid_t *bids,
     if (lead->sale_mode != LX_MODE_SHARED)
         for (size_t i = 0; i < nbids; i++) {
             int64_t p = bids[i].price_exclusive;
-            if (p >= floor_x && lx_auction_eligible(lead, &bids[i], buyers, p) &&
+            if (p >= floor_x && eligible(&memo, lead, bids, i, buyers, p) &&
                 (best_x == SIZE_MAX || beats(bids, i, p, best_x, bids[best_x].price_exclusive)))
                 best_x = i;
         }
@@ -167,7 +201,7 @@ void lx_auction_run(const lx_auction_lead_t *lead, const lx_auction_bid_t *bids,
                 if (p < floor_s || (best != SIZE_MAX && !beats(bids, i, p, best, bids[best].price_shared))) continue;
                 int taken = 0;
                 for (size_t k = 0; k < nchosen && !taken; k++) taken = bids[chosen[k]].buyer == bids[i].buyer;
-                if (!taken && lx_auction_eligible(lead, &bids[i], buyers, p)) best = i;
+                if (!taken && eligible(&memo, lead, bids, i, buyers, p)) best = i;
             }
             if (best == SIZE_MAX) break;
             chosen[nchosen++] = best;

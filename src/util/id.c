@@ -79,41 +79,39 @@ void lx_uuid_format_hex(const lx_uuid_t *id, char out[LX_UUID_HEXLEN + 1])
     out[32] = '\0';
 }
 
-static int hexval(char c, int allow_upper)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (allow_upper && c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
+/* A digit's value plus one by byte (0: not a hex digit). Ids are parsed for every row the server sends the database
+ * (db/pgarr.h): a look-up per character and two characters a byte at fixed places keep that off the profile. */
+static const uint8_t hex_digit_values[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
 
-static int parse_hex_digits(const char *s, size_t len, int dashes, int allow_upper, lx_uuid_t *out)
+/* Where each byte's two digits start: the canonical 8-4-4-4-12 form, or 32 digits without dashes. */
+static const uint8_t dashed_offsets[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+
+static int parse_hex_digits(const char *s, int dashes, int allow_upper, lx_uuid_t *out)
 {
-    size_t nibble = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (dashes && (i == 8 || i == 13 || i == 18 || i == 23)) {
-            if (s[i] != '-') return -1;
-            continue;
-        }
-        int v = hexval(s[i], allow_upper);
-        if (v < 0) return -1;
-        if (nibble % 2 == 0)
-            out->b[nibble / 2] = (uint8_t)(v << 4);
-        else
-            out->b[nibble / 2] |= (uint8_t)v;
-        nibble++;
+    if (dashes && (s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')) return -1;
+    for (size_t k = 0; k < sizeof(out->b); k++) {
+        size_t at = dashes ? dashed_offsets[k] : 2 * k;
+        unsigned char hi = (unsigned char)s[at], lo = (unsigned char)s[at + 1];
+        int vh = hex_digit_values[hi] - 1, vl = hex_digit_values[lo] - 1;
+        if (vh < 0 || vl < 0) return -1;
+        if (!allow_upper && ((hi >= 'A' && hi <= 'F') || (lo >= 'A' && lo <= 'F'))) return -1;
+        out->b[k] = (uint8_t)(vh << 4 | vl);
     }
-    return nibble == 32 ? 0 : -1;
+    return 0;
 }
 
 int lx_uuid_parse(const char *s, size_t len, lx_uuid_t *out)
 {
     if (len != LX_UUID_STRLEN) return -1;
-    return parse_hex_digits(s, len, 1, 1, out);
+    return parse_hex_digits(s, 1, 1, out);
 }
 
 int lx_uuid_parse_hex(const char *s, size_t len, lx_uuid_t *out)
 {
     if (len != LX_UUID_HEXLEN) return -1;
-    return parse_hex_digits(s, len, 0, 0, out);
+    return parse_hex_digits(s, 0, 0, out);
 }

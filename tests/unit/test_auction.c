@@ -5,6 +5,7 @@
  */
 #include "market/auction.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -135,6 +136,14 @@ static void test_eligibility(void)
     lx_auction_lead_t rub = lead_in("RUS");
     b.regions = RU;
     CHECK_EQ_INT(lx_auction_eligible(&rub, &b, buyers, 900), 0); /* a prefix is not a country */
+    static const char *const MO[] = {"RU-MO"}, *const R[] = {"R"};
+    b.regions = MO;
+    CHECK_EQ_INT(lx_auction_eligible(&l, &b, buyers, 900), 0); /* a prefix is not a subdivision */
+    b.regions = R;
+    CHECK_EQ_INT(lx_auction_eligible(&l, &b, buyers, 900), 0);
+    lx_auction_lead_t mo = lead_in("RU-MO");
+    b.regions = MOW;
+    CHECK_EQ_INT(lx_auction_eligible(&mo, &b, buyers, 900), 0); /* nor the other way round */
 
     b = bid(0, 1, 900, 0);
     b.active = 0;
@@ -296,6 +305,115 @@ static void test_evolving_state(void)
     CHECK_EQ_INT(buyers[1].available, 900);
 }
 
+/* ---- the rule written another way, against random markets ---------------------------------------------------------
+ * The model asks lx_auction_eligible afresh for every bid and builds the shared option from each buyer's best eligible
+ * shared bid, sorted, where lx_auction_run scans the bids once per share and remembers what it learnt of each bid
+ * within the lead (and stops remembering past its memo's size: markets here reach 1,500 bids). */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+
+static uint64_t rng(uint64_t n)
+{
+    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17; /* xorshift64 */
+    return rng_state % n;
+}
+
+/* bid i before bid j: the higher price, the earlier-set bid, the lower index */
+static int model_before(const lx_auction_bid_t *b, size_t i, int64_t pi, size_t j, int64_t pj)
+{
+    if (pi != pj) return pi > pj;
+    if (b[i].set_seq != b[j].set_seq) return b[i].set_seq < b[j].set_seq;
+    return i < j;
+}
+
+static void model_run(const lx_auction_lead_t *l, const lx_auction_bid_t *b, size_t n, const lx_auction_rules_t *rules,
+                      lx_auction_result_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    size_t best_x = SIZE_MAX;
+    for (size_t i = 0; l->sale_mode != LX_MODE_SHARED && i < n; i++) {
+        int64_t p = b[i].price_exclusive;
+        if (p >= rules->floor_exclusive && lx_auction_eligible(l, &b[i], buyers, p) &&
+            (best_x == SIZE_MAX || model_before(b, i, p, best_x, b[best_x].price_exclusive)))
+            best_x = i;
+    }
+    size_t per_buyer[8], nb = 0; /* each buyer's best eligible shared bid, then sorted */
+    for (size_t buyer = 0; l->sale_mode != LX_MODE_EXCLUSIVE && buyer < 8; buyer++) {
+        size_t best = SIZE_MAX;
+        for (size_t i = 0; i < n; i++) {
+            int64_t p = b[i].price_shared;
+            if (b[i].buyer == buyer && p >= rules->floor_shared && lx_auction_eligible(l, &b[i], buyers, p) &&
+                (best == SIZE_MAX || model_before(b, i, p, best, b[best].price_shared)))
+                best = i;
+        }
+        if (best != SIZE_MAX) per_buyer[nb++] = best;
+    }
+    for (size_t i = 1; i < nb; i++)
+        for (size_t j = i; j > 0 && model_before(b, per_buyer[j], b[per_buyer[j]].price_shared, per_buyer[j - 1],
+                                                 b[per_buyer[j - 1]].price_shared);
+             j--) {
+            size_t t = per_buyer[j];
+            per_buyer[j] = per_buyer[j - 1], per_buyer[j - 1] = t;
+        }
+    if (nb > (size_t)rules->max_shares) nb = (size_t)rules->max_shares;
+    int64_t value_x = best_x == SIZE_MAX ? 0 : b[best_x].price_exclusive, value_s = 0;
+    for (size_t k = 0; k < nb; k++) value_s += b[per_buyer[k]].price_shared;
+    if (value_x == 0 && value_s == 0) return;
+    out->mode = value_x >= value_s ? LX_MODE_EXCLUSIVE : LX_MODE_SHARED;
+    out->value = out->mode == LX_MODE_EXCLUSIVE ? value_x : value_s;
+    out->nsales = out->mode == LX_MODE_EXCLUSIVE ? 1 : nb;
+    for (size_t k = 0; k < out->nsales; k++) out->sales[k].bid = out->mode == LX_MODE_EXCLUSIVE ? best_x : per_buyer[k];
+}
+
+static void test_against_model(void)
+{
+    static const char *const region_sets[][2] = {{"RU", NULL}, {"RU-MOW", NULL}, {"RU-SPE", "RU-MOW"}, {"US-CA", "RU-SPE"}};
+    static const size_t region_counts[] = {1, 1, 2, 2};
+    static const char *const lead_regions[] = {"RU-MOW", "RU-SPE", "RU", "US-CA"};
+    static const char *const sources[] = {"wm-1", "s1"};
+    static json_t *hours, *filters;
+    hours = json_pack("{s:[[s,s]]}", "mon", "09:00", "18:00");
+    filters = json_pack("{s:i}", "min_quality", 50);
+    static lx_auction_bid_t b[1500];
+    lx_auction_recent_t recent[2] = {{1, 3600}, {2, 40 * 86400}};
+    size_t sizes[] = {1, 2, 5, 20, 60, 1500};
+    for (size_t round = 0; round < 3000; round++) {
+        size_t n = sizes[round % (sizeof(sizes) / sizeof(sizes[0]))];
+        if (n == 1500 && round % 60 != 5) n = 300; /* a few rounds past the memo's 1,024 bids */
+        for (size_t i = 0; i < 8; i++) buyers[i].available = (int64_t)rng(12) * 100;
+        for (size_t i = 0; i < n; i++) {
+            b[i] = bid(rng(8), rng(5), rng(3) == 0 ? 0 : 300 + (int64_t)rng(8) * 100, rng(3) == 0 ? 0 : 100 + (int64_t)rng(11) * 50);
+            size_t rs = rng(4);
+            b[i].regions = region_sets[rs];
+            b[i].nregions = region_counts[rs];
+            b[i].active = rng(10) != 0;
+            if (rng(8) == 0) b[i].daily_cap = 5, b[i].daily_count = (int64_t)rng(7);
+            if (rng(8) == 0) b[i].budget = 1000, b[i].spent = (int64_t)rng(1200);
+            if (rng(10) == 0) b[i].excluded_sources = sources + rng(2), b[i].nexcluded_sources = 1;
+            if (rng(6) == 0) b[i].exclude_bought_days = 1 + (int)rng(60);
+            if (rng(6) == 0) b[i].hours = hours, b[i].local_dow = (int)rng(2), b[i].local_minute = (int)rng(1440);
+            if (rng(6) == 0) b[i].filters = filters;
+        }
+        lx_auction_lead_t l = lead_in(lead_regions[rng(4)]);
+        l.sale_mode = (lx_auction_mode_t)rng(3);
+        l.quality = (int)rng(100);
+        l.recent = recent, l.nrecent = rng(3);
+        lx_auction_rules_t rules = RULES;
+        rules.max_shares = 1 + (int)rng(4);
+        lx_auction_result_t got, want;
+        lx_auction_run(&l, b, n, buyers, &rules, &got);
+        model_run(&l, b, n, &rules, &want);
+        CHECK_CTX("random market %zu (%zu bids)", round, n);
+        CHECK_EQ_INT(got.mode, want.mode);
+        CHECK_EQ_INT(got.value, want.value);
+        if (CHECK_EQ_INT(got.nsales, want.nsales))
+            for (size_t k = 0; k < got.nsales; k++) CHECK_EQ_INT(got.sales[k].bid, want.sales[k].bid);
+    }
+    CHECK_CTX("%s", "");
+    json_decref(hours);
+    json_decref(filters);
+}
+
 int main(void)
 {
     test_options();
@@ -304,5 +422,6 @@ int main(void)
     test_filters();
     test_fees();
     test_evolving_state();
+    test_against_model();
     return check_summary();
 }
