@@ -382,7 +382,8 @@ static void test_against_model(void)
         if (n == 1500 && round % 60 != 5) n = 300; /* a few rounds past the memo's 1,024 bids */
         for (size_t i = 0; i < 8; i++) buyers[i].available = (int64_t)rng(12) * 100;
         for (size_t i = 0; i < n; i++) {
-            b[i] = bid(rng(8), rng(5), rng(3) == 0 ? 0 : 300 + (int64_t)rng(8) * 100, rng(3) == 0 ? 0 : 100 + (int64_t)rng(11) * 50);
+            b[i] =
+                bid(rng(8), rng(5), rng(3) == 0 ? 0 : 300 + (int64_t)rng(8) * 100, rng(3) == 0 ? 0 : 100 + (int64_t)rng(11) * 50);
             size_t rs = rng(4);
             b[i].regions = region_sets[rs];
             b[i].nregions = region_counts[rs];
