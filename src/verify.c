@@ -35,6 +35,7 @@
 #include "util/ed25519.h"
 #include "util/json.h"
 #include "util/time.h"
+#include "util/strbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -693,7 +694,7 @@ static lx_status_t check_head(lx_verify_t *v, lx_error_t *err, int input, size_t
         rec.tree_size = th.tree_size;
         memcpy(rec.root, th.root, 32);
         lx_b64url_encode(th.root, 32, rec.root_hash);
-        snprintf(rec.timestamp, sizeof(rec.timestamp), "%s", th.timestamp);
+        lx_str_copy(rec.timestamp, sizeof(rec.timestamp), th.timestamp);
         memcpy(rec.key_id, th.key_id, sizeof(rec.key_id));
         int cache = strlen(hs.signature) == LX_SIG_B64_LEN;
         if (cache) *(head_rec_t *)map_get(&v->heads, hs.signature, LX_SIG_B64_LEN, 1, NULL) = rec;

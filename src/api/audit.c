@@ -27,6 +27,7 @@
 #include "billing/tlog_nodes.h"
 #include "util/b64.h"
 #include "util/time.h"
+#include "util/strbuf.h"
 
 #include <inttypes.h>
 #include <sodium.h>
@@ -514,7 +515,7 @@ static void take_receipts(lx_req_t *lr, report_t *rp, const PGresult *r)
         if (lx_audit_receipt(&rp->au, &rp->ring, digest_key, &row)) rp->receipts_verified++;
         rp->receipts_checked++;
     }
-    if (PQntuples(r) > 0) snprintf(rp->last_receipt, sizeof(rp->last_receipt), "%s", PQgetvalue(r, PQntuples(r) - 1, 0));
+    if (PQntuples(r) > 0) lx_str_copy(rp->last_receipt, sizeof(rp->last_receipt), PQgetvalue(r, PQntuples(r) - 1, 0));
 }
 
 static void feed_head(report_t *rp, const PGresult *heads, int row)
@@ -585,7 +586,7 @@ static int on_report_step(lx_req_t *lr, lx_async_t *a)
     switch (a->step) {
     case STEP_START: {
         const PGresult *meta = a->job.results[2], *counts = a->job.results[3];
-        if (lx_ts_from_pg(PQgetvalue(meta, 0, 0), rp->checked_at) != 0) snprintf(rp->checked_at, sizeof(rp->checked_at), "%s", "");
+        if (lx_ts_from_pg(PQgetvalue(meta, 0, 0), rp->checked_at) != 0) lx_str_copy(rp->checked_at, sizeof(rp->checked_at), "");
         rp->log_state_size = PQgetisnull(meta, 0, 1) ? 0 : strtoull(PQgetvalue(meta, 0, 1), NULL, 10);
         rp->log_bound = strtoull(PQgetvalue(meta, 0, 2), NULL, 10);
         rp->have_head = !PQgetisnull(meta, 0, 3);

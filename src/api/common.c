@@ -1,6 +1,7 @@
 #include "api/common.h"
 #include "util/log.h"
 #include "util/time.h"
+#include "util/strbuf.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -203,8 +204,8 @@ void lx_idem_abandon(lx_worker_t *w, lx_req_t *lr, const lx_idem_t *idem)
 {
     abandon_t *ab = lx_calloc(1, sizeof(*ab));
     if (lr != NULL) lx_req_hold(lr, &ab->hold);
-    snprintf(ab->account_id, sizeof(ab->account_id), "%s", idem->account_id);
-    snprintf(ab->key, sizeof(ab->key), "%s", idem->key);
+    lx_str_copy(ab->account_id, sizeof(ab->account_id), idem->account_id);
+    lx_str_copy(ab->key, sizeof(ab->key), idem->key);
     lx_db_job_init(&ab->job, on_abandoned, ab);
     lx_db_call_t *c = lx_db_job_add(&ab->job, &idem_delete);
     lx_db_param(c, 0, ab->account_id);

@@ -22,6 +22,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/time.h"
+#include "util/strbuf.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -211,7 +212,7 @@ static void enqueue(submission_t *s, lx_idem_t *idem)
 {
     lx_intake_group_t *g = &s->group;
     memset(g, 0, sizeof(*g));
-    snprintf(g->account_id, sizeof(g->account_id), "%s", s->account_id);
+    lx_str_copy(g->account_id, sizeof(g->account_id), s->account_id);
     g->items = s->ptrs;
     g->nitems = s->nitems;
     g->done = on_group_done;
@@ -291,8 +292,8 @@ static void on_group_done(lx_intake_group_t *g)
             lx_db_job_t fake;
             memset(&fake, 0, sizeof(fake));
             fake.status = g->db_status;
-            snprintf(fake.sqlstate, sizeof(fake.sqlstate), "%s", g->sqlstate);
-            snprintf(fake.message, sizeof(fake.message), "%s", g->message);
+            lx_str_copy(fake.sqlstate, sizeof(fake.sqlstate), g->sqlstate);
+            lx_str_copy(fake.message, sizeof(fake.message), g->message);
             lx_respond_db_failure(s->lr, &fake);
         }
     } else {
@@ -445,7 +446,7 @@ static void start_submission(lx_req_t *lr, json_t *elements, int batch)
     s->batch = batch;
     s->elements = json_incref(elements);
     s->ntotal = batch ? json_array_size(elements) : 1;
-    snprintf(s->account_id, sizeof(s->account_id), "%s", lr->who.account_id_str);
+    lx_str_copy(s->account_id, sizeof(s->account_id), lr->who.account_id_str);
     s->niches = lx_calloc(s->ntotal, sizeof(lx_niche_t *));
     lr->handler_data = s;
     lr->on_dispose = on_request_gone;

@@ -25,6 +25,7 @@
 #include "billing/receipt.h"
 #include "util/log.h"
 #include "util/time.h"
+#include "util/strbuf.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -331,7 +332,7 @@ static int parse_filters(lx_req_t *lr, page_t *pg, const char *account, const ch
                                "kind must be one of deposit, sale, refund, settlement, payout, withdrawal.");
             return -1;
         }
-        snprintf(pg->kind, sizeof(pg->kind), "%s", kind);
+        lx_str_copy(pg->kind, sizeof(pg->kind), kind);
     }
     return lx_req_since(lr, since, pg->since);
 }

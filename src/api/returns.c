@@ -36,6 +36,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/time.h"
+#include "util/strbuf.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -353,7 +354,7 @@ static lx_status_t check_create(const lx_async_t *a, const ret_t *t, const char 
     }
     if (PQgetvalue(sale, 0, S_IN_WINDOW)[0] != 't') {
         char at[LX_TS_LEN + 1];
-        if (lx_ts_from_pg(PQgetvalue(sale, 0, S_WINDOW_END), at) != 0) snprintf(at, sizeof(at), "%s", "its end");
+        if (lx_ts_from_pg(PQgetvalue(sale, 0, S_WINDOW_END), at) != 0) lx_str_copy(at, sizeof(at), "its end");
         snprintf(detail, len, "The return window of this purchase closed at %s.", at);
         return LX_ERR_CONFLICT;
     }

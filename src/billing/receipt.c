@@ -26,6 +26,7 @@
 #include "util/ed25519.h"
 #include "util/json.h"
 #include "util/time.h"
+#include "util/strbuf.h"
 
 #include <inttypes.h>
 #include <sodium.h>
@@ -46,7 +47,7 @@ static lx_status_t bad(lx_error_t *err, const char *where, const char *member, c
     if (member[0] != '\0')
         lx_json_pointer(ptr, where, member);
     else
-        snprintf(ptr, sizeof(ptr), "%s", where);
+        lx_str_copy(ptr, sizeof(ptr), where);
     lx_error_field(err, ptr, "%s", msg);
     return lx_error_set(err, LX_ERR_VALIDATION, "%s: %s", ptr[0] ? ptr : "(document)", msg);
 }
@@ -527,7 +528,7 @@ lx_status_t lx_tree_head_verify(const json_t *head, const char *where, const lx_
     lx_strbuf_free(&c);
     if (ok != 1) return bad_sig(err, where, ok);
     out->tree_size = (uint64_t)json_integer_value(size);
-    snprintf(out->timestamp, sizeof(out->timestamp), "%s", ts);
+    lx_str_copy(out->timestamp, sizeof(out->timestamp), ts);
     memcpy(out->key_id, key->key_id, sizeof(out->key_id));
     return LX_OK;
 }

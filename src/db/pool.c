@@ -352,8 +352,8 @@ static void record_error(lx_db_job_t *job, const PGresult *r)
     job->status = LX_DB_ERR_QUERY;
     const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-    snprintf(job->sqlstate, sizeof(job->sqlstate), "%s", state ? state : "XX000");
-    snprintf(job->message, sizeof(job->message), "%s", msg ? msg : PQresStatus(PQresultStatus(r)));
+    lx_str_copy(job->sqlstate, sizeof(job->sqlstate), state ? state : "XX000");
+    lx_str_copy(job->message, sizeof(job->message), msg ? msg : PQresStatus(PQresultStatus(r)));
 }
 
 static void drain(lx_db_conn_t *c)

@@ -11,6 +11,7 @@
 #include "auth/account.h"
 #include "http/request.h"
 #include "util/log.h"
+#include "util/strbuf.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -113,7 +114,7 @@ static int on_key_loaded(lx_req_t *lr, lx_async_t *a)
     json_t *account = lx_account_json(r, 0, 6);
     const char *currency = json_string_value(json_object_get(account, "currency"));
     ok = ok && currency != NULL && strlen(currency) == 3;
-    if (currency != NULL) snprintf(e.who.currency, sizeof(e.who.currency), "%s", currency);
+    if (currency != NULL) lx_str_copy(e.who.currency, sizeof(e.who.currency), currency);
     e.account_json = json_dumps(account, JSON_COMPACT);
     json_decref(account);
     if (e.account_json == NULL) lx_oom();

@@ -254,8 +254,8 @@ void lx_intake_item_prepare(lx_intake_item_t *item, lx_lead_t *lead, lx_niche_t 
     lx_uuid_v7_fast(&id);
     lx_uuid_format(&id, item->id);
     item->created_us = now_us;
-    snprintf(item->webmaster_id, sizeof(item->webmaster_id), "%s", webmaster_id);
-    if (item->lead.sub_id != NULL) snprintf(item->sub_id, sizeof(item->sub_id), "%s", item->lead.sub_id);
+    lx_str_copy(item->webmaster_id, sizeof(item->webmaster_id), webmaster_id);
+    if (item->lead.sub_id != NULL) lx_str_copy(item->sub_id, sizeof(item->sub_id), item->lead.sub_id);
     item->lead.sub_id = NULL; /* it pointed into the request body */
     lx_pii_hash(dedupe_key, LX_PII_PHONE, item->lead.phone, strlen(item->lead.phone), item->phone_hash);
     lx_pii_hash(dedupe_key, LX_PII_EMAIL, item->lead.email_canon, strlen(item->lead.email_canon), item->email_hash);
@@ -327,7 +327,6 @@ typedef struct {
     char id[LX_UUID_STRLEN + 1], buyer_id[LX_UUID_STRLEN + 1], niche_id[LX_UUID_STRLEN + 1];
     json_t *regions, *excluded, *filters, *hours; /* a reference of ours to the thread's cached terms (in->terms) */
     int has_terms;                                /* set_terms has set the four above */
-    const char **region_list, **excluded_list;    /* point into the JSON above */
     int64_t spent_add, count_add;                 /* what this batch sold through it */
     int64_t config_version;                       /* of its terms, as read */
 } campaign_t;
@@ -373,6 +372,7 @@ typedef struct {
     campaign_t *campaigns;
     lx_auction_bid_t *bids;
     size_t ncampaigns;
+    const char **lists; /* the bids' regions and excluded sources (build_lists) */
     char (*buyer_ids)[LX_UUID_STRLEN + 1];
     lx_auction_buyer_t *buyers;
     size_t nbuyers;
@@ -736,8 +736,8 @@ static void decide(batch_t *b)
             if (p == NULL) continue;
             if (strcmp(PQgetvalue(claims, r, 2), b->items[p->first]->id) != 0) {
                 p->external = 1;
-                snprintf(p->ext_lead, sizeof(p->ext_lead), "%s", PQgetvalue(claims, r, 2));
-                snprintf(p->ext_webmaster, sizeof(p->ext_webmaster), "%s", PQgetvalue(claims, r, 3));
+                lx_str_copy(p->ext_lead, sizeof(p->ext_lead), PQgetvalue(claims, r, 2));
+                lx_str_copy(p->ext_webmaster, sizeof(p->ext_webmaster), PQgetvalue(claims, r, 3));
             }
         }
     }
@@ -787,12 +787,11 @@ static void decide(batch_t *b)
             if (p->external) {
                 dup = 1;
                 if (strcmp(p->ext_webmaster, it->webmaster_id) == 0)
-                    snprintf(it->duplicate_of, sizeof(it->duplicate_of), "%s", p->ext_lead);
+                    lx_str_copy(it->duplicate_of, sizeof(it->duplicate_of), p->ext_lead);
             } else if (p->holder >= 0) {
                 dup = 1;
                 const lx_intake_item_t *h = b->items[p->holder];
-                if (strcmp(h->webmaster_id, it->webmaster_id) == 0)
-                    snprintf(it->duplicate_of, sizeof(it->duplicate_of), "%s", h->id);
+                if (strcmp(h->webmaster_id, it->webmaster_id) == 0) lx_str_copy(it->duplicate_of, sizeof(it->duplicate_of), h->id);
             }
         }
         /* The score's own reasons first, then the intake's verdict (quality.h) */
@@ -826,15 +825,14 @@ static void campaigns_free(batch_t *b)
         json_decref(c->excluded);
         json_decref(c->filters);
         json_decref(c->hours);
-        free(c->region_list);
-        free(c->excluded_list);
     }
+    free(b->lists);
     free(b->campaigns);
     free(b->bids);
     free(b->buyer_ids);
     free(b->buyers);
     free(b->recent);
-    b->campaigns = NULL, b->bids = NULL, b->buyer_ids = NULL, b->buyers = NULL, b->recent = NULL;
+    b->campaigns = NULL, b->bids = NULL, b->buyer_ids = NULL, b->buyers = NULL, b->recent = NULL, b->lists = NULL;
     b->ncampaigns = b->nbuyers = b->nrecent = b->nmissing_terms = 0;
 }
 
@@ -844,17 +842,36 @@ static json_t *json_column(const PGresult *r, int row, int col)
     return json_loadb(PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col), JSON_DECODE_ANY, NULL);
 }
 
-/* The strings of a JSON array (pointing into it). */
-static const char **string_list(json_t *array, size_t *n)
+/* The strings of a JSON array (pointing into it) from `*next` on; returns how many. */
+static size_t string_list(json_t *array, const char ***next)
 {
-    size_t cap = json_array_size(array);
-    const char **list = lx_calloc(cap + 1, sizeof(*list));
-    *n = 0;
-    for (size_t i = 0; i < cap; i++) {
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(array); i++) {
         const char *v = json_string_value(json_array_get(array, i));
-        if (v != NULL) list[(*n)++] = v;
+        if (v != NULL) (*next)[n++] = v;
     }
-    return list;
+    *next += n;
+    return n;
+}
+
+/* Every campaign's regions and excluded sources as the auction's string lists, in one block for the batch (a list
+ * per campaign had been two allocations a campaign a batch: 500 campaigns in the market bench). Once all terms are
+ * in, before the auction. */
+static void build_lists(batch_t *b)
+{
+    size_t total = 0;
+    for (size_t k = 0; k < b->ncampaigns; k++)
+        total += json_array_size(b->campaigns[k].regions) + json_array_size(b->campaigns[k].excluded);
+    free(b->lists);
+    b->lists = lx_calloc(total + 1, sizeof(*b->lists));
+    const char **next = b->lists;
+    for (size_t k = 0; k < b->ncampaigns; k++) {
+        lx_auction_bid_t *bid = &b->bids[k];
+        bid->regions = next;
+        bid->nregions = string_list(b->campaigns[k].regions, &next);
+        bid->excluded_sources = next;
+        bid->nexcluded_sources = string_list(b->campaigns[k].excluded, &next);
+    }
 }
 
 static int uuid_str_cmp(const void *a, const void *b)
@@ -894,12 +911,8 @@ static void set_terms(campaign_t *c, lx_auction_bid_t *bid, const lx_campaign_te
     c->filters = json_incref(t->filters);
     c->hours = json_incref(t->hours);
     c->excluded = json_incref(t->excluded);
-    c->region_list = string_list(c->regions, &bid->nregions);
-    c->excluded_list = string_list(c->excluded, &bid->nexcluded_sources);
-    bid->regions = c->region_list;
     bid->filters = c->filters;
-    bid->hours = c->hours;
-    bid->excluded_sources = c->excluded_list;
+    bid->hours = c->hours; /* regions and excluded sources: build_lists */
 }
 
 /* Step 1's market rows (st_market: campaigns, read and locked only on a retry, then their buyers' balances) and past
@@ -918,7 +931,7 @@ static void load_market(batch_t *b)
     qsort(order, (size_t)n, sizeof(*order), campaign_row_cmp);
 
     b->buyer_ids = lx_calloc((size_t)n + 1, sizeof(*b->buyer_ids));
-    for (int i = 0; i < n; i++) snprintf(b->buyer_ids[i], sizeof(*b->buyer_ids), "%s", PQgetvalue(r, i, MK_OWNER));
+    for (int i = 0; i < n; i++) lx_str_copy(b->buyer_ids[i], sizeof(*b->buyer_ids), PQgetvalue(r, i, MK_OWNER));
     qsort(b->buyer_ids, (size_t)n, sizeof(*b->buyer_ids), uuid_str_cmp);
     b->nbuyers = 0;
     for (int i = 0; i < n; i++)
@@ -937,9 +950,9 @@ static void load_market(batch_t *b)
         int row = order[k].row;
         campaign_t *c = &b->campaigns[k];
         lx_auction_bid_t *bid = &b->bids[k];
-        snprintf(c->id, sizeof(c->id), "%s", PQgetvalue(r, row, MK_ID));
-        snprintf(c->buyer_id, sizeof(c->buyer_id), "%s", PQgetvalue(r, row, MK_OWNER));
-        snprintf(c->niche_id, sizeof(c->niche_id), "%s", PQgetvalue(r, row, MK_NICHE));
+        lx_str_copy(c->id, sizeof(c->id), PQgetvalue(r, row, MK_ID));
+        lx_str_copy(c->buyer_id, sizeof(c->buyer_id), PQgetvalue(r, row, MK_OWNER));
+        lx_str_copy(c->niche_id, sizeof(c->niche_id), PQgetvalue(r, row, MK_NICHE));
         c->config_version = strtoll(PQgetvalue(r, row, MK_VERSION), NULL, 10);
         const lx_campaign_terms_t *t = lx_campaign_cache_get(b->in->terms, c->id, c->config_version);
         if (t != NULL)
@@ -1043,6 +1056,7 @@ static void niche_range(const batch_t *b, const char *niche_id, size_t *start, s
 
 static void auction_all(batch_t *b)
 {
+    build_lists(b);
     int any_exclusion = 0;
     for (size_t k = 0; k < b->ncampaigns; k++) any_exclusion |= b->bids[k].exclude_bought_days > 0;
     size_t room = b->nrecent + 2 * LX_AUCTION_MAX_SHARES * b->n, next_recent = 0; /* b->recent is sorted by item */
@@ -1377,8 +1391,8 @@ static void finish(batch_t *b, lx_db_status_t st, const char *sqlstate, const ch
         lx_intake_group_t *next = g->next;
         g->next = NULL;
         g->db_status = st;
-        snprintf(g->sqlstate, sizeof(g->sqlstate), "%s", sqlstate);
-        snprintf(g->message, sizeof(g->message), "%s", message);
+        lx_str_copy(g->sqlstate, sizeof(g->sqlstate), sqlstate);
+        lx_str_copy(g->message, sizeof(g->message), message);
         g->done(g);
         g = next;
     }
@@ -1441,7 +1455,7 @@ static void send_failed(batch_t *b)
 {
     lx_db_status_t st = b->job.status;
     char message[256];
-    snprintf(message, sizeof(message), "%s", b->job.message);
+    lx_str_copy(message, sizeof(message), b->job.message);
     lx_db_release(&b->job);
     finish(b, st, "", message);
 }
@@ -1451,8 +1465,8 @@ static void on_step(lx_db_job_t *job)
     batch_t *b = job->data;
     if (job->status != LX_DB_OK) {
         char sqlstate[6], message[256];
-        snprintf(sqlstate, sizeof(sqlstate), "%s", job->sqlstate);
-        snprintf(message, sizeof(message), "%s", job->message);
+        lx_str_copy(sqlstate, sizeof(sqlstate), job->sqlstate);
+        lx_str_copy(message, sizeof(message), job->message);
         step_failed(b, job->status, sqlstate, message);
         return;
     }

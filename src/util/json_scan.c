@@ -40,7 +40,7 @@ int lx_json_scan_fail(lx_json_scan_t *s, const char *where, int syntax, const ch
         s->msg = msg;
         s->syntax = syntax;
         s->fail_at = s->p;
-        snprintf(s->where, sizeof(s->where), "%s", where);
+        lx_str_copy(s->where, sizeof(s->where), where);
     }
     return -1;
 }

@@ -201,3 +201,11 @@ int lx_utf8_valid(const char *s, size_t len)
     }
     return 1;
 }
+
+int lx_str_copy(char *dst, size_t size, const char *src)
+{
+    size_t len = src != NULL ? strlen(src) : 0, n = len < size ? len : size - 1;
+    if (n > 0) memcpy(dst, src, n);
+    dst[n] = '\0';
+    return n < len;
+}

@@ -25,6 +25,11 @@ void lx_strbuf_printf(lx_strbuf_t *sb, const char *fmt, ...) __attribute__((form
 /* Appends `s` as a quoted JSON string; bytes < 0x20, '"' and '\\' are escaped, others copied. */
 void lx_strbuf_append_json_string(lx_strbuf_t *sb, const char *s, size_t len);
 
+/* Copies `src` (NULL: "") into dst[size], cut to size - 1 bytes and NUL-terminated (size > 0); returns 1 when it
+ * was cut. What snprintf(dst, size, "%s", src) does, without the formatting machinery: the intake batch copies a few
+ * thousand ids a batch. */
+int lx_str_copy(char *dst, size_t size, const char *src);
+
 /* Length of the well-formed UTF-8 sequence at s[i] (no overlongs, no surrogates), or 0. */
 size_t lx_utf8_sequence_length(const char *s, size_t len, size_t i);
 /* 1 if all of s[0..len) is well-formed UTF-8. */

@@ -239,6 +239,22 @@ static void test_alloc_helpers(void)
     free(z);
 }
 
+static void test_str_copy(void)
+{
+    char d[5];
+    memset(d, 'x', sizeof(d));
+    CHECK_EQ_INT(lx_str_copy(d, sizeof(d), "abcd"), 0); /* fits exactly */
+    CHECK_EQ_STR(d, "abcd");
+    CHECK_EQ_INT(lx_str_copy(d, sizeof(d), "abcdef"), 1); /* cut, still terminated */
+    CHECK_EQ_STR(d, "abcd");
+    CHECK_EQ_INT(lx_str_copy(d, sizeof(d), ""), 0);
+    CHECK_EQ_STR(d, "");
+    CHECK_EQ_INT(lx_str_copy(d, sizeof(d), NULL), 0);
+    CHECK_EQ_STR(d, "");
+    CHECK_EQ_INT(lx_str_copy(d, 1, "a"), 1);
+    CHECK_EQ_STR(d, "");
+}
+
 int main(void)
 {
     test_cap();
@@ -246,5 +262,6 @@ int main(void)
     test_json_string();
     test_utf8();
     test_alloc_helpers();
+    test_str_copy();
     return check_summary();
 }
