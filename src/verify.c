@@ -34,8 +34,8 @@
 #include "util/canon.h"
 #include "util/ed25519.h"
 #include "util/json.h"
-#include "util/time.h"
 #include "util/strbuf.h"
+#include "util/time.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -26,8 +26,8 @@
 #include "billing/merkle.h"
 #include "billing/tlog_nodes.h"
 #include "util/b64.h"
-#include "util/time.h"
 #include "util/strbuf.h"
+#include "util/time.h"
 
 #include <inttypes.h>
 #include <sodium.h>

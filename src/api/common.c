@@ -1,7 +1,7 @@
 #include "api/common.h"
 #include "util/log.h"
-#include "util/time.h"
 #include "util/strbuf.h"
+#include "util/time.h"
 
 #include <sodium.h>
 #include <stdio.h>

@@ -21,8 +21,8 @@
 #include "leads/pii.h"
 #include "util/json.h"
 #include "util/log.h"
-#include "util/time.h"
 #include "util/strbuf.h"
+#include "util/time.h"
 
 #include <sodium.h>
 #include <stdio.h>

@@ -24,8 +24,8 @@
 #include "api/log.h"
 #include "billing/receipt.h"
 #include "util/log.h"
-#include "util/time.h"
 #include "util/strbuf.h"
+#include "util/time.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -35,8 +35,8 @@
 #include "billing/returns.h"
 #include "util/json.h"
 #include "util/log.h"
-#include "util/time.h"
 #include "util/strbuf.h"
+#include "util/time.h"
 
 #include <inttypes.h>
 #include <stdio.h>

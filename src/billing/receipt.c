@@ -25,8 +25,8 @@
 #include "util/canon.h"
 #include "util/ed25519.h"
 #include "util/json.h"
-#include "util/time.h"
 #include "util/strbuf.h"
+#include "util/time.h"
 
 #include <inttypes.h>
 #include <sodium.h>

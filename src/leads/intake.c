@@ -372,7 +372,7 @@ typedef struct {
     campaign_t *campaigns;
     lx_auction_bid_t *bids;
     size_t ncampaigns;
-    const char **lists; /* the bids' regions and excluded sources (build_lists) */
+    const char **lists; /* the bids' regions and excluded sources (set_bid_terms) */
     char (*buyer_ids)[LX_UUID_STRLEN + 1];
     lx_auction_buyer_t *buyers;
     size_t nbuyers;
@@ -854,10 +854,10 @@ static size_t string_list(json_t *array, const char ***next)
     return n;
 }
 
-/* Every campaign's regions and excluded sources as the auction's string lists, in one block for the batch (a list
- * per campaign had been two allocations a campaign a batch: 500 campaigns in the market bench). Once all terms are
- * in, before the auction. */
-static void build_lists(batch_t *b)
+/* Every bid's terms from its campaign's: filters and schedule as they are, regions and excluded sources as the
+ * auction's string lists, all in one block for the batch (a list per campaign had been two allocations a campaign a
+ * batch: 500 campaigns in the market bench). Once all terms are in, before the auction. */
+static void set_bid_terms(batch_t *b)
 {
     size_t total = 0;
     for (size_t k = 0; k < b->ncampaigns; k++)
@@ -866,11 +866,14 @@ static void build_lists(batch_t *b)
     b->lists = lx_calloc(total + 1, sizeof(*b->lists));
     const char **next = b->lists;
     for (size_t k = 0; k < b->ncampaigns; k++) {
+        const campaign_t *c = &b->campaigns[k];
         lx_auction_bid_t *bid = &b->bids[k];
+        bid->filters = c->filters;
+        bid->hours = c->hours;
         bid->regions = next;
-        bid->nregions = string_list(b->campaigns[k].regions, &next);
+        bid->nregions = string_list(c->regions, &next);
         bid->excluded_sources = next;
-        bid->nexcluded_sources = string_list(b->campaigns[k].excluded, &next);
+        bid->nexcluded_sources = string_list(c->excluded, &next);
     }
 }
 
@@ -903,16 +906,15 @@ static int recent_row_cmp(const void *x, const void *y)
     return (a->item > b->item) - (a->item < b->item);
 }
 
-/* A campaign's terms (the thread's cache holds them; the campaign takes its own references) into it and its bid. */
-static void set_terms(campaign_t *c, lx_auction_bid_t *bid, const lx_campaign_terms_t *t)
+/* A campaign's terms (the thread's cache holds them; the campaign takes its own references; its bid gets them in
+ * set_bid_terms). */
+static void set_terms(campaign_t *c, const lx_campaign_terms_t *t)
 {
     c->has_terms = 1;
     c->regions = json_incref(t->regions);
     c->filters = json_incref(t->filters);
     c->hours = json_incref(t->hours);
     c->excluded = json_incref(t->excluded);
-    bid->filters = c->filters;
-    bid->hours = c->hours; /* regions and excluded sources: build_lists */
 }
 
 /* Step 1's market rows (st_market: campaigns, read and locked only on a retry, then their buyers' balances) and past
@@ -956,7 +958,7 @@ static void load_market(batch_t *b)
         c->config_version = strtoll(PQgetvalue(r, row, MK_VERSION), NULL, 10);
         const lx_campaign_terms_t *t = lx_campaign_cache_get(b->in->terms, c->id, c->config_version);
         if (t != NULL)
-            set_terms(c, bid, t);
+            set_terms(c, t);
         else
             b->nmissing_terms++;
         lx_wall_clock_t now = lx_wall_clock_from_local_s(strtoll(PQgetvalue(r, row, MK_LOCAL_S), NULL, 10));
@@ -1026,7 +1028,7 @@ static int fill_terms(batch_t *b)
         campaign_t *c = &b->campaigns[k];
         lx_campaign_terms_t parsed = {json_column(r, row, 1), json_column(r, row, 2), json_column(r, row, 3),
                                       json_column(r, row, 4)};
-        set_terms(c, &b->bids[k], lx_campaign_cache_put(b->in->terms, c->id, c->config_version, parsed));
+        set_terms(c, lx_campaign_cache_put(b->in->terms, c->id, c->config_version, parsed));
         b->nmissing_terms--;
     }
     return b->nmissing_terms == 0 ? 0 : -1;
@@ -1056,7 +1058,7 @@ static void niche_range(const batch_t *b, const char *niche_id, size_t *start, s
 
 static void auction_all(batch_t *b)
 {
-    build_lists(b);
+    set_bid_terms(b);
     int any_exclusion = 0;
     for (size_t k = 0; k < b->ncampaigns; k++) any_exclusion |= b->bids[k].exclude_bought_days > 0;
     size_t room = b->nrecent + 2 * LX_AUCTION_MAX_SHARES * b->n, next_recent = 0; /* b->recent is sorted by item */

@@ -45,8 +45,9 @@
  *      the thread signs, and the campaign locks are held that much less.
  * Because step 2 walks the batch in arrival order against the claims it
  * holds and the campaigns as they are when it writes (else it retries), a
- * batch decides exactly what the same leads sent one by one would. Concurrent batches on other threads or processes wait on the
- * claim and campaign rows they share; a deadlock or serialisation failure
+ * batch decides exactly what the same leads sent one by one would.
+ * Concurrent batches on other threads or processes wait on the claim and
+ * campaign rows they share; a deadlock or serialisation failure
  * retries the whole batch. The database backs every decision with its
  * constraints (budget, daily cap, balance floor, one sale per slot and buyer).
  */

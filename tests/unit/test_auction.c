@@ -371,9 +371,8 @@ static void test_against_model(void)
     static const size_t region_counts[] = {1, 1, 2, 2};
     static const char *const lead_regions[] = {"RU-MOW", "RU-SPE", "RU", "US-CA"};
     static const char *const sources[] = {"wm-1", "s1"};
-    static json_t *hours, *filters;
-    hours = json_pack("{s:[[s,s]]}", "mon", "09:00", "18:00");
-    filters = json_pack("{s:i}", "min_quality", 50);
+    json_t *hours = json_pack("{s:[[s,s]]}", "mon", "09:00", "18:00");
+    json_t *filters = json_pack("{s:i}", "min_quality", 50);
     static lx_auction_bid_t b[1500];
     lx_auction_recent_t recent[2] = {{1, 3600}, {2, 40 * 86400}};
     size_t sizes[] = {1, 2, 5, 20, 60, 1500};
