@@ -29,6 +29,9 @@
 #       src/billing/receipts.c, copied from the source on every run, in the server's order and in its two pipelined
 #       round trips): "per-lead design" with 1 lead a transaction, "limit" with PG_BATCH (256, the server's
 #       --intake-batch-max) leads a transaction
+#   (f) the same transaction's PostgreSQL time statement by statement, pgbench with one client at COST_SIZES leads
+#       a transaction (50 and PG_BATCH), split into a fixed cost per transaction and a cost per lead (batch_costs;
+#       needs pg_stat_statements, which deploy/pg.sh's clusters load)
 # Every measured run (leadgen's and pgbench's) starts after a VACUUM of the tables each sale updates (campaigns,
 # balance rows), so runs compare; see vacuum_hot.
 # The database is a dedicated one on the private cluster (DBNAME, default leadx_bench_market), dropped and made
@@ -41,7 +44,7 @@
 #
 # Environment: RUNS (3), DURATION seconds per run (10), WARMUP seconds (2), PRIME seconds of load before the first
 # scenario (5), RATE leads/s for (c) (5000),
-# PG_BATCH (LEADX_INTAKE_BATCH_MAX or 256), SALE_MODE (mix), MARKET_SETUP (auto|api|sql), LEADX_BIN (build/leadx), DBNAME, KEEP_DB.
+# PG_BATCH (LEADX_INTAKE_BATCH_MAX or 256), COST_SIZES ("50 PG_BATCH"), SALE_MODE (mix), MARKET_SETUP (auto|api|sql), LEADX_BIN (build/leadx), DBNAME, KEEP_DB.
 # WITHOUT_RECEIPTS=1 (tests/bench/receipts.sh's other side): LEADX_BIN must be built with -DLEADX_BENCH_WITHOUT_RECEIPTS=ON
 # (its real-time sales issue no receipts); the bench database's lx_ledger_post then loses its receipts check
 # (invariant 5; the rest of the function as the latest migration defines it) and the pgbench copy of the server's SQL
@@ -61,6 +64,7 @@ PRIME=${PRIME:-5} # seconds of load after the set-up that no figure includes
 RATE=${RATE:-5000}
 PG_BATCH=${PG_BATCH:-${LEADX_INTAKE_BATCH_MAX:-256}} # the server's batch size (leadx serve --intake-batch-max)
 PG_TEMPLATES_1=600 PG_TEMPLATES_BATCH=16 # pgbench's parameter templates (see pgbench_prepare)
+COST_SIZES=${COST_SIZES:-50 $PG_BATCH} # leads a transaction for batch_costs (50: about a batch at 5,000 leads/s here)
 SALE_MODE=${SALE_MODE:-mix}
 MARKET_SETUP=${MARKET_SETUP:-auto}
 CONNS=16 STREAMS=16                     # (a), (c) and the pgbench clients
@@ -482,7 +486,8 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # (CONDITIONS): every lead has a new contact, a source IP and a sub_id and no Idempotency-Key, so the claims and
 # the velocity counts always run, no claim is released or reassigned, st_idem never runs, and the sale statements
 # run when the template sells (templates that sell are numbered first: \if :t < :s). A statement, parameter or
-# condition the bench does not know stops the run before its first measurement.
+# condition the bench does not know stops the run before its first measurement. Each statement but BEGIN and COMMIT
+# ends with its name in a comment (/* st_market */), which pg_stat_statements keeps (batch_costs).
 # The documents are templates made by pgbench_prepare that stand in for the server's C (the auction included),
 # with ids, contact hashes and source IPs made unique per transaction (see there), and the auction's outcome from
 # leadx_bench.plan: for every (niche, region, sale_mode), the sales the auction makes with these campaigns (the
@@ -831,7 +836,8 @@ for step, fname in ((1, "send_step1"), (2, "send_step2")):
             in_sold = sold
         sql, used = bench_sql(name, bound)
         settings += [s for s in used if s not in settings]
-        lines.append(sql + ";")
+        # the statement's name in a trailing comment: pg_stat_statements keeps it, batch_costs reads it
+        lines.append(sql + ("" if sql in ("BEGIN", "COMMIT") else f" /* {name} */") + ";")
     if in_sold:
         lines.append("\\endif")
     setup = f"SELECT leadx_bench.setup(:r, :n, :t, '{{{','.join(settings)}}}');"
@@ -1097,6 +1103,46 @@ pgbench_market() {
   $PY -c 'import sys; t, n, l, s = map(float, sys.argv[1:5]); print(f"{t:.1f} {t * n:.0f} {s / l if l else 0:.2f}")' \
     "$tps" "$n" "$sold" "$sales" >"$tmp/pgbench.$name"
 }
+# batch_costs: where a batch transaction's PostgreSQL time goes, statement by statement. pgbench with one client
+# (nothing else runs, so a statement's time is its own work, not a wait for the CPU) runs the server's transaction
+# at each of COST_SIZES leads; pg_stat_statements gives each statement's time (its name from the trailing comment
+# pgbench_script adds; a trigger's statements count in the statement that fires it), and the line through the
+# first and last size splits it into a fixed cost per transaction and a cost per lead. leadx_bench.setup, which
+# stands in for the server's C, is left out, as are BEGIN and COMMIT: pgbench's latency, shown beside, has them
+# and the commit's WAL flush. Needs pg_stat_statements loaded (deploy/pg.sh's clusters load it from their next
+# start); writes "n transactions latency_ms" and then "n name ms_per_transaction" lines to $tmp/costs.
+batch_costs() {
+  local n k s out=$tmp/pgbench.costs.out prepared=$PG_BATCH tx lat
+  : >"$tmp/costs"
+  [ "$(sql -c "SELECT count(*) FROM pg_settings WHERE name = 'shared_preload_libraries'
+    AND setting ~ 'pg_stat_statements'")" = 1 ] || return 0
+  sql -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' >/dev/null
+  for n in $(printf '%s\n' $COST_SIZES | sort -nr); do # the server's batch size first: its documents are made
+    if [ "$n" != "$prepared" ]; then
+      PG_BATCH=$n pgbench_prepare
+      prepared=$n
+    fi
+    k=$([ "$n" = 1 ] && echo $PG_TEMPLATES_1 || echo $PG_TEMPLATES_BATCH)
+    s=$(sql -c "SELECT count(*) FROM leadx_bench.doc WHERE n = $n AND sales <> '[]'")
+    vacuum_hot
+    sql -c 'SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)' >/dev/null
+    if ! "$PGBENCH" -n -M prepared -c 1 -j 1 -T "$DURATION" --max-tries=5 -f "$tmp/market.pgbench" \
+      -D n="$n" -D k="$k" -D s="$s" "$LEADX_DATABASE_URL" >"$out" 2>&1; then
+      echo "bench: pgbench (statement costs, $n leads a transaction) failed:" >&2
+      tail -8 "$out" >&2
+      failed=1
+      : >"$tmp/costs"
+      return 0
+    fi
+    tx=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
+    lat=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' "$out")
+    echo "$n $tx $lat" >>"$tmp/costs"
+    sql -F ' ' -c "SELECT $n, substring(s.query FROM '/\* ([a-z_0-9]+) \*/\$'), sum(s.total_exec_time) / $tx
+      FROM pg_stat_statements s WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND s.query ~ '/\* [a-z_0-9]+ \*/\$' GROUP BY 2" >>"$tmp/costs"
+  done
+}
+
 # =====================================================================================================================
 
 # Smoke tests: one lead on each route, so a missing route or a rejected body stops here with its answer.
@@ -1221,6 +1267,48 @@ echo
 printf '%-44s %9s %9s %8s\n' "pgbench, $CONNS clients, prepared, pipelined" tps leads/s buyers
 [ -z "${pl_tps:-}" ] || printf '%-44s %9.1f %9.0f %8.2f\n' "per-lead design: 1 lead a transaction" "$pl_tps" "$pl_lps" "$pl_buyers"
 [ -z "${lim_tps:-}" ] || printf '%-44s %9.1f %9.0f %8.2f\n' "limit: $PG_BATCH leads a transaction" "$lim_tps" "$lim_lps" "$lim_buyers"
+batch_costs
+if [ -s "$tmp/costs" ]; then
+  echo
+  $PY - "$tmp/costs" "$tmp/market.pgbench" "$RATE" <<'PYEOF'
+import re, sys
+costs, script, rate = sys.argv[1], sys.argv[2], float(sys.argv[3])
+order = re.findall(r"/\* ([a-z_0-9]+) \*/;", open(script).read())
+runs, ms = {}, {}
+for line in open(costs):
+    f = line.split()
+    if len(f) == 3 and f[1].isdigit():
+        runs[int(f[0])] = (int(f[1]), float(f[2]))
+    elif len(f) == 3:
+        ms[(int(f[0]), f[1])] = float(f[2])
+sizes = sorted(runs)
+lo, hi = sizes[0], sizes[-1]
+names = [n for n in order if any((s, n) for s in sizes if (s, n) in ms)]
+def fit(a, b):  # (fixed ms a transaction, µs a lead) through the first and last size
+    per = (b - a) / (hi - lo) if hi != lo else 0.0
+    return a - per * lo, per * 1000
+head = "".join(f"{str(s) + ' leads':>11}" for s in sizes)
+print(f"PostgreSQL time of the server's transaction by statement, ms a transaction (pgbench, 1 client, prepared,")
+print(f"pipelined; pg_stat_statements), and the line through {lo} and {hi} leads: fixed ms a transaction, µs a lead")
+print(f"  {'statement':<26}{head}{'fixed ms':>10}{'µs a lead':>11}")
+total = {s: 0.0 for s in sizes}
+for n in names:
+    row = [ms.get((s, n), 0.0) for s in sizes]
+    for s, v in zip(sizes, row):
+        total[s] += v
+    fixed, per = fit(row[0], row[-1])
+    print(f"  {n:<26}" + "".join(f"{v:>11.3f}" for v in row) + f"{fixed:>10.2f}{per:>11.1f}")
+fixed, per = fit(total[lo], total[hi])
+print(f"  {'all statements':<26}" + "".join(f"{total[s]:>11.3f}" for s in sizes) + f"{fixed:>10.2f}{per:>11.1f}")
+print(f"  {'pgbench latency':<26}" + "".join(f"{runs[s][1]:>11.3f}" for s in sizes)
+      + "   (+ BEGIN, COMMIT and its WAL flush, round trips, the stand-in's set-up)")
+print(f"  transactions a run: " + ", ".join(f"{runs[s][0]} at {s} leads" for s in sizes))
+if hi != lo and lo > 1:
+    print(f"  at {rate:.0f} leads/s in transactions of {lo} leads: {rate / lo * fixed + rate * per / 1000:.0f} ms of"
+          f" PostgreSQL time a second ({rate / lo * fixed:.0f} of it the fixed costs); of {hi}:"
+          f" {rate / hi * fixed + rate * per / 1000:.0f} ms")
+PYEOF
+fi
 
 echo
 echo "summary (targets on the 2-core machine: >= 10,000 sold leads/s with synchronous commit, >= 3x per-lead,"
