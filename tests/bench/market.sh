@@ -30,8 +30,8 @@
 #       round trips): "per-lead design" with 1 lead a transaction, "limit" with PG_BATCH (256, the server's
 #       --intake-batch-max) leads a transaction
 #   (f) the same transaction's PostgreSQL time statement by statement, pgbench with one client at COST_SIZES leads
-#       a transaction (50 and PG_BATCH), split into a fixed cost per transaction and a cost per lead (batch_costs;
-#       needs pg_stat_statements, which deploy/pg.sh's clusters load)
+#       a transaction (25, 50, 100 and PG_BATCH), the fastest of COST_ROUNDS rounds, split into a fixed cost per
+#       transaction and a cost per lead (batch_costs; needs pg_stat_statements, which deploy/pg.sh's clusters load)
 # Every measured run (leadgen's and pgbench's) starts after a VACUUM of the tables each sale updates (campaigns,
 # balance rows), so runs compare; see vacuum_hot.
 # The database is a dedicated one on the private cluster (DBNAME, default leadx_bench_market), dropped and made
@@ -44,7 +44,7 @@
 #
 # Environment: RUNS (3), DURATION seconds per run (10), WARMUP seconds (2), PRIME seconds of load before the first
 # scenario (5), RATE leads/s for (c) (5000),
-# PG_BATCH (LEADX_INTAKE_BATCH_MAX or 256), COST_SIZES ("50 PG_BATCH"), SALE_MODE (mix), MARKET_SETUP (auto|api|sql), LEADX_BIN (build/leadx), DBNAME, KEEP_DB.
+# PG_BATCH (LEADX_INTAKE_BATCH_MAX or 256), COST_SIZES ("25 50 100 PG_BATCH"), COST_ROUNDS (2), SALE_MODE (mix), MARKET_SETUP (auto|api|sql), LEADX_BIN (build/leadx), DBNAME, KEEP_DB.
 # WITHOUT_RECEIPTS=1 (tests/bench/receipts.sh's other side): LEADX_BIN must be built with -DLEADX_BENCH_WITHOUT_RECEIPTS=ON
 # (its real-time sales issue no receipts); the bench database's lx_ledger_post then loses its receipts check
 # (invariant 5; the rest of the function as the latest migration defines it) and the pgbench copy of the server's SQL
@@ -64,7 +64,8 @@ PRIME=${PRIME:-5} # seconds of load after the set-up that no figure includes
 RATE=${RATE:-5000}
 PG_BATCH=${PG_BATCH:-${LEADX_INTAKE_BATCH_MAX:-256}} # the server's batch size (leadx serve --intake-batch-max)
 PG_TEMPLATES_1=600 PG_TEMPLATES_BATCH=16 # pgbench's parameter templates (see pgbench_prepare)
-COST_SIZES=${COST_SIZES:-50 $PG_BATCH} # leads a transaction for batch_costs (50: about a batch at 5,000 leads/s here)
+COST_SIZES=${COST_SIZES:-25 50 100 $PG_BATCH} # leads a transaction for batch_costs (a batch at 5,000 leads/s here: 40-50)
+COST_ROUNDS=${COST_ROUNDS:-2}
 SALE_MODE=${SALE_MODE:-mix}
 MARKET_SETUP=${MARKET_SETUP:-auto}
 CONNS=16 STREAMS=16                     # (a), (c) and the pgbench clients
@@ -864,7 +865,7 @@ pgbench_prepare() {
   case $SALE_MODE in any) mix=0 ;; exclusive) mix=1 ;; shared) mix=2 ;; *) mix=-1 ;; esac
   sql -v slugs="{$NICHE_SLUGS}" -v regions="{$REGION_CODES}" -v wm="$wm_id" -v mix="$mix" -v k1=$PG_TEMPLATES_1 \
     -v columns="$tmp/market.columns.sql" \
-    -v nbatch="$PG_BATCH" -v kbatch=$PG_TEMPLATES_BATCH <<'SQL' >/dev/null
+    -v sizes="{$(echo $PG_BATCH $COST_SIZES | tr ' ' ,)}" -v kbatch=$PG_TEMPLATES_BATCH <<'SQL' >/dev/null
 SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS leadx_bench CASCADE;
 CREATE SCHEMA leadx_bench;
@@ -1028,7 +1029,9 @@ CREATE FUNCTION leadx_bench.make_doc(t int, n int, mix int, wm uuid) RETURNS voi
       WHERE r.amount <> 0)::text, '[]')
 $$;
 SELECT leadx_bench.make_doc(t, 1, :mix, :'wm') FROM generate_series(0, :k1 - 1) AS t;
-SELECT leadx_bench.make_doc(t, :nbatch, :mix, :'wm') FROM generate_series(0, :kbatch - 1) AS t WHERE :nbatch <> 1;
+-- and K of each batch size: the server's (PG_BATCH) and batch_costs' (COST_SIZES)
+SELECT leadx_bench.make_doc(t, s.n, :mix, :'wm')
+  FROM (SELECT DISTINCT n FROM unnest(:'sizes'::int[]) AS s (n) WHERE n <> 1) AS s, generate_series(0, :kbatch - 1) AS t;
 -- The templates that sell first, numbered 0 to s - 1 (pgbench_market passes s): the server adds the sale statements
 -- only for a batch that sold, the script only for t < s.
 UPDATE leadx_bench.doc d SET t = -1 - o.k
@@ -1104,42 +1107,59 @@ pgbench_market() {
     "$tps" "$n" "$sold" "$sales" >"$tmp/pgbench.$name"
 }
 # batch_costs: where a batch transaction's PostgreSQL time goes, statement by statement. pgbench with one client
-# (nothing else runs, so a statement's time is its own work, not a wait for the CPU) runs the server's transaction
-# at each of COST_SIZES leads; pg_stat_statements gives each statement's time (its name from the trailing comment
-# pgbench_script adds; a trigger's statements count in the statement that fires it), and the line through the
-# first and last size splits it into a fixed cost per transaction and a cost per lead. leadx_bench.setup, which
-# stands in for the server's C, is left out, as are BEGIN and COMMIT: pgbench's latency, shown beside, has them
-# and the commit's WAL flush. Needs pg_stat_statements loaded (deploy/pg.sh's clusters load it from their next
-# start); writes "n transactions latency_ms" and then "n name ms_per_transaction" lines to $tmp/costs.
+# (nothing else runs, so a statement's time is its own work, not a wait for a core) runs the server's transaction
+# at each of COST_SIZES leads, COST_ROUNDS rounds of DURATION s in turn; pg_stat_statements gives each statement's
+# time (its name from the trailing comment pgbench_script adds; a trigger's statements count in the statement that
+# fires it). The report takes each figure's fastest round, the least disturbed by the rest of the machine, and
+# the least-squares line through the sizes splits it into a fixed cost per transaction and a cost per lead.
+# leadx_bench.setup, which stands in for the server's C, is left out, as are BEGIN and COMMIT: pgbench's latency,
+# shown beside, has them and the commit's WAL flush. Needs pg_stat_statements loaded (deploy/pg.sh's clusters load
+# it from their next start); writes "n round transactions latency_ms" and "n round name ms_per_transaction" lines
+# to $tmp/costs, or sets costs_skipped to why not.
 batch_costs() {
-  local n k s out=$tmp/pgbench.costs.out prepared=$PG_BATCH tx lat
+  local n k s round out=$tmp/pgbench.costs.out tx lat
   : >"$tmp/costs"
-  [ "$(sql -c "SELECT count(*) FROM pg_settings WHERE name = 'shared_preload_libraries'
-    AND setting ~ 'pg_stat_statements'")" = 1 ] || return 0
-  sql -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' >/dev/null
-  for n in $(printf '%s\n' $COST_SIZES | sort -nr); do # the server's batch size first: its documents are made
-    if [ "$n" != "$prepared" ]; then
-      PG_BATCH=$n pgbench_prepare
-      prepared=$n
-    fi
-    k=$([ "$n" = 1 ] && echo $PG_TEMPLATES_1 || echo $PG_TEMPLATES_BATCH)
-    s=$(sql -c "SELECT count(*) FROM leadx_bench.doc WHERE n = $n AND sales <> '[]'")
-    vacuum_hot
-    sql -c 'SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)' >/dev/null
-    if ! "$PGBENCH" -n -M prepared -c 1 -j 1 -T "$DURATION" --max-tries=5 -f "$tmp/market.pgbench" \
-      -D n="$n" -D k="$k" -D s="$s" "$LEADX_DATABASE_URL" >"$out" 2>&1; then
-      echo "bench: pgbench (statement costs, $n leads a transaction) failed:" >&2
-      tail -8 "$out" >&2
-      failed=1
-      : >"$tmp/costs"
-      return 0
-    fi
-    tx=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
-    lat=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' "$out")
-    echo "$n $tx $lat" >>"$tmp/costs"
-    sql -F ' ' -c "SELECT $n, substring(s.query FROM '/\* ([a-z_0-9]+) \*/\$'), sum(s.total_exec_time) / $tx
-      FROM pg_stat_statements s WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-      AND s.query ~ '/\* [a-z_0-9]+ \*/\$' GROUP BY 2" >>"$tmp/costs"
+  costs_skipped=
+  if [ "$(sql -c "SELECT count(*) FROM pg_settings WHERE name = 'shared_preload_libraries'
+    AND setting ~ 'pg_stat_statements'")" != 1 ]; then
+    costs_skipped="the cluster does not load pg_stat_statements (deploy/pg.sh's do, from their next start)"
+    return 0
+  fi
+  if ! sql -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' >/dev/null 2>"$tmp/costs.err"; then
+    costs_skipped="CREATE EXTENSION pg_stat_statements failed: $(head -1 "$tmp/costs.err")"
+    return 0
+  fi
+  for round in $(seq "$COST_ROUNDS"); do
+    for n in $COST_SIZES; do
+      k=$([ "$n" = 1 ] && echo $PG_TEMPLATES_1 || echo $PG_TEMPLATES_BATCH)
+      s=$(sql -c "SELECT count(*) FROM leadx_bench.doc WHERE n = $n AND sales <> '[]'")
+      vacuum_hot
+      if ! sql -c 'SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)' \
+        >/dev/null 2>"$tmp/costs.err"; then
+        costs_skipped="pg_stat_statements_reset failed: $(head -1 "$tmp/costs.err")"
+        : >"$tmp/costs"
+        return 0
+      fi
+      if ! "$PGBENCH" -n -M prepared -c 1 -j 1 -T "$DURATION" --max-tries=5 -f "$tmp/market.pgbench" \
+        -D n="$n" -D k="$k" -D s="$s" "$LEADX_DATABASE_URL" >"$out" 2>&1; then
+        echo "bench: pgbench (statement costs, $n leads a transaction) failed:" >&2
+        tail -8 "$out" >&2
+        failed=1
+        : >"$tmp/costs"
+        return 0
+      fi
+      tx=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
+      lat=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' "$out")
+      if [ "${tx:-0}" -eq 0 ] || [ -z "$lat" ]; then
+        costs_skipped="no transaction of $n leads completed in ${DURATION} s"
+        : >"$tmp/costs"
+        return 0
+      fi
+      echo "$n $round $tx $lat" >>"$tmp/costs"
+      sql -F ' ' -c "SELECT $n, $round, substring(s.query FROM '/\* ([a-z_0-9]+) \*/\$'), sum(s.total_exec_time) / $tx
+        FROM pg_stat_statements s WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND s.query ~ '/\* [a-z_0-9]+ \*/\$' GROUP BY 3" >>"$tmp/costs"
+    done
   done
 }
 
@@ -1268,45 +1288,51 @@ printf '%-44s %9s %9s %8s\n' "pgbench, $CONNS clients, prepared, pipelined" tps 
 [ -z "${pl_tps:-}" ] || printf '%-44s %9.1f %9.0f %8.2f\n' "per-lead design: 1 lead a transaction" "$pl_tps" "$pl_lps" "$pl_buyers"
 [ -z "${lim_tps:-}" ] || printf '%-44s %9.1f %9.0f %8.2f\n' "limit: $PG_BATCH leads a transaction" "$lim_tps" "$lim_lps" "$lim_buyers"
 batch_costs
+[ -z "$costs_skipped" ] || printf '\nstatement costs skipped: %s\n' "$costs_skipped"
 if [ -s "$tmp/costs" ]; then
   echo
-  $PY - "$tmp/costs" "$tmp/market.pgbench" "$RATE" <<'PYEOF'
+  $PY - "$tmp/costs" "$tmp/market.pgbench" "$RATE" "$COST_ROUNDS" <<'PYEOF'
 import re, sys
-costs, script, rate = sys.argv[1], sys.argv[2], float(sys.argv[3])
+costs, script, rate, rounds = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
 order = re.findall(r"/\* ([a-z_0-9]+) \*/;", open(script).read())
-runs, ms = {}, {}
+runs, ms = {}, {}  # the fastest round of each: size -> (transactions, latency ms); (size, name) -> ms
 for line in open(costs):
     f = line.split()
-    if len(f) == 3 and f[1].isdigit():
-        runs[int(f[0])] = (int(f[1]), float(f[2]))
-    elif len(f) == 3:
-        ms[(int(f[0]), f[1])] = float(f[2])
+    if len(f) == 4 and f[2].isdigit():
+        n, tx, lat = int(f[0]), int(f[2]), float(f[3])
+        if n not in runs or lat < runs[n][1]:
+            runs[n] = (tx, lat)
+    elif len(f) == 4:
+        key = (int(f[0]), f[2])
+        ms[key] = min(ms.get(key, float(f[3])), float(f[3]))
 sizes = sorted(runs)
 lo, hi = sizes[0], sizes[-1]
-names = [n for n in order if any((s, n) for s in sizes if (s, n) in ms)]
-def fit(a, b):  # (fixed ms a transaction, µs a lead) through the first and last size
-    per = (b - a) / (hi - lo) if hi != lo else 0.0
-    return a - per * lo, per * 1000
+mean_n = sum(sizes) / len(sizes)
+var_n = sum((s - mean_n) ** 2 for s in sizes)
+names = [n for n in dict.fromkeys(order) if any((s, n) in ms for s in sizes)]
+def fit(ys):  # (fixed ms a transaction, µs a lead): the least-squares line through (size, ms)
+    mean_y = sum(ys) / len(ys)
+    per = sum((s - mean_n) * (y - mean_y) for s, y in zip(sizes, ys)) / var_n if var_n else 0.0
+    return mean_y - per * mean_n, per * 1000
 head = "".join(f"{str(s) + ' leads':>11}" for s in sizes)
-print(f"PostgreSQL time of the server's transaction by statement, ms a transaction (pgbench, 1 client, prepared,")
-print(f"pipelined; pg_stat_statements), and the line through {lo} and {hi} leads: fixed ms a transaction, µs a lead")
+print("PostgreSQL time of the server's transaction by statement, ms a transaction (pgbench, 1 client, prepared,")
+print(f"pipelined; pg_stat_statements; each figure the fastest of {rounds} rounds), and the least-squares line through")
+print("the sizes: fixed ms a transaction, µs a lead")
 print(f"  {'statement':<26}{head}{'fixed ms':>10}{'µs a lead':>11}")
 total = {s: 0.0 for s in sizes}
 for n in names:
     row = [ms.get((s, n), 0.0) for s in sizes]
     for s, v in zip(sizes, row):
         total[s] += v
-    fixed, per = fit(row[0], row[-1])
+    fixed, per = fit(row)
     print(f"  {n:<26}" + "".join(f"{v:>11.3f}" for v in row) + f"{fixed:>10.2f}{per:>11.1f}")
-fixed, per = fit(total[lo], total[hi])
+fixed, per = fit([total[s] for s in sizes])
 print(f"  {'all statements':<26}" + "".join(f"{total[s]:>11.3f}" for s in sizes) + f"{fixed:>10.2f}{per:>11.1f}")
 print(f"  {'pgbench latency':<26}" + "".join(f"{runs[s][1]:>11.3f}" for s in sizes)
       + "   (+ BEGIN, COMMIT and its WAL flush, round trips, the stand-in's set-up)")
-print(f"  transactions a run: " + ", ".join(f"{runs[s][0]} at {s} leads" for s in sizes))
-if hi != lo and lo > 1:
-    print(f"  at {rate:.0f} leads/s in transactions of {lo} leads: {rate / lo * fixed + rate * per / 1000:.0f} ms of"
-          f" PostgreSQL time a second ({rate / lo * fixed:.0f} of it the fixed costs); of {hi}:"
-          f" {rate / hi * fixed + rate * per / 1000:.0f} ms")
+if hi != lo:
+    print(f"  so at {rate:.0f} leads/s, ms of PostgreSQL time a second (of it the fixed costs), in transactions of "
+          + ", ".join(f"{s} leads {rate / s * fixed + rate * per / 1000:.0f} ({rate / s * fixed:.0f})" for s in sizes))
 PYEOF
 fi
 
