@@ -87,7 +87,7 @@ static const uint8_t hex_digit_values[256] = {
     ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
 };
 
-/* Where each byte's two digits start: the canonical 8-4-4-4-12 form, or 32 digits without dashes. */
+/* Where each byte's two digits start in the canonical 8-4-4-4-12 form (without dashes, byte k's start at 2 k). */
 static const uint8_t dashed_offsets[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
 
 static int parse_hex_digits(const char *s, int dashes, int allow_upper, lx_uuid_t *out)

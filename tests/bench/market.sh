@@ -1078,23 +1078,28 @@ $$;
 SQL
 }
 
-# pgbench_market <leads a transaction> <name>: writes "tps leads/s buyers" to $tmp/pgbench.<name> (buyers: sales
-# rows per sold lead the transactions wrote, from the database), or nothing if pgbench failed (then $failed is set
-# and the reason shown).
-pgbench_market() {
-  local n=$1 name=$2 k s out=$tmp/pgbench.$2.out t0 t1
-  : >"$tmp/pgbench.$name"
+# pgbench_run <leads a transaction> <clients> <output file>: the server's transaction (market.pgbench) for DURATION s
+# after a vacuum_hot, pgbench's report in the file; 1 if pgbench failed (then $failed is set and the reason shown).
+pgbench_run() {
+  local n=$1 clients=$2 out=$3 k s
   k=$([ "$n" = 1 ] && echo $PG_TEMPLATES_1 || echo $PG_TEMPLATES_BATCH)
   s=$(sql -c "SELECT count(*) FROM leadx_bench.doc WHERE n = $n AND sales <> '[]'") # templates 0 to s - 1 sell
   vacuum_hot
+  "$PGBENCH" -n -M prepared -c "$clients" -j $((clients < 2 ? clients : 2)) -T "$DURATION" --max-tries=5 \
+    -f "$tmp/market.pgbench" -D n="$n" -D k="$k" -D s="$s" "$LEADX_DATABASE_URL" >"$out" 2>&1 && return 0
+  echo "bench: pgbench ($n leads a transaction, $clients clients) failed:" >&2
+  grep -v '^pgbench: client [0-9]* \(executing\|receiving\|sending\)' "$out" | tail -8 >&2
+  failed=1
+  return 1
+}
+
+# pgbench_market <leads a transaction> <name>: writes "tps leads/s buyers" to $tmp/pgbench.<name> (buyers: sales
+# rows per sold lead the transactions wrote, from the database), or nothing if pgbench failed (pgbench_run).
+pgbench_market() {
+  local n=$1 name=$2 out=$tmp/pgbench.$2.out t0 t1
+  : >"$tmp/pgbench.$name"
   t0=$(db_now)
-  if ! "$PGBENCH" -n -M prepared -c "$CONNS" -j 2 -T "$DURATION" --max-tries=5 -f "$tmp/market.pgbench" \
-    -D n="$n" -D k="$k" -D s="$s" "$LEADX_DATABASE_URL" >"$out" 2>&1; then
-    echo "bench: pgbench ($name) failed:" >&2
-    grep -v '^pgbench: client [0-9]* \(executing\|receiving\|sending\)' "$out" | tail -8 >&2
-    failed=1
-    return 0
-  fi
+  pgbench_run "$n" "$CONNS" "$out" || return 0
   t1=$(db_now)
   local tps sold sales retried lost
   tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$out")
@@ -1106,6 +1111,7 @@ pgbench_market() {
   $PY -c 'import sys; t, n, l, s = map(float, sys.argv[1:5]); print(f"{t:.1f} {t * n:.0f} {s / l if l else 0:.2f}")' \
     "$tps" "$n" "$sold" "$sales" >"$tmp/pgbench.$name"
 }
+
 # batch_costs: where a batch transaction's PostgreSQL time goes, statement by statement. pgbench with one client
 # (nothing else runs, so a statement's time is its own work, not a wait for a core) runs the server's transaction
 # at each of COST_SIZES leads, COST_ROUNDS rounds of DURATION s in turn; pg_stat_statements gives each statement's
@@ -1114,10 +1120,10 @@ pgbench_market() {
 # the least-squares line through the sizes splits it into a fixed cost per transaction and a cost per lead.
 # leadx_bench.setup, which stands in for the server's C, is left out, as are BEGIN and COMMIT: pgbench's latency,
 # shown beside, has them and the commit's WAL flush. Needs pg_stat_statements loaded (deploy/pg.sh's clusters load
-# it from their next start); writes "n round transactions latency_ms" and "n round name ms_per_transaction" lines
-# to $tmp/costs, or sets costs_skipped to why not.
+# it from their next start); writes "run n round transactions latency_ms" and "statement n round name
+# ms_per_transaction" lines to $tmp/costs, or sets costs_skipped to why not.
 batch_costs() {
-  local n k s round out=$tmp/pgbench.costs.out tx lat
+  local n round out=$tmp/pgbench.costs.out tx lat
   : >"$tmp/costs"
   costs_skipped=
   if [ "$(sql -c "SELECT count(*) FROM pg_settings WHERE name = 'shared_preload_libraries'
@@ -1131,20 +1137,13 @@ batch_costs() {
   fi
   for round in $(seq "$COST_ROUNDS"); do
     for n in $COST_SIZES; do
-      k=$([ "$n" = 1 ] && echo $PG_TEMPLATES_1 || echo $PG_TEMPLATES_BATCH)
-      s=$(sql -c "SELECT count(*) FROM leadx_bench.doc WHERE n = $n AND sales <> '[]'")
-      vacuum_hot
       if ! sql -c 'SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)' \
         >/dev/null 2>"$tmp/costs.err"; then
         costs_skipped="pg_stat_statements_reset failed: $(head -1 "$tmp/costs.err")"
         : >"$tmp/costs"
         return 0
       fi
-      if ! "$PGBENCH" -n -M prepared -c 1 -j 1 -T "$DURATION" --max-tries=5 -f "$tmp/market.pgbench" \
-        -D n="$n" -D k="$k" -D s="$s" "$LEADX_DATABASE_URL" >"$out" 2>&1; then
-        echo "bench: pgbench (statement costs, $n leads a transaction) failed:" >&2
-        tail -8 "$out" >&2
-        failed=1
+      if ! pgbench_run "$n" 1 "$out"; then
         : >"$tmp/costs"
         return 0
       fi
@@ -1155,10 +1154,10 @@ batch_costs() {
         : >"$tmp/costs"
         return 0
       fi
-      echo "$n $round $tx $lat" >>"$tmp/costs"
-      sql -F ' ' -c "SELECT $n, $round, substring(s.query FROM '/\* ([a-z_0-9]+) \*/\$'), sum(s.total_exec_time) / $tx
+      echo "run $n $round $tx $lat" >>"$tmp/costs"
+      sql -F ' ' -c "SELECT 'statement', $n, $round, substring(s.query FROM '/\* ([a-z_0-9]+) \*/\$'), sum(s.total_exec_time) / $tx
         FROM pg_stat_statements s WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-        AND s.query ~ '/\* [a-z_0-9]+ \*/\$' GROUP BY 3" >>"$tmp/costs"
+        AND s.query ~ '/\* [a-z_0-9]+ \*/\$' GROUP BY 4" >>"$tmp/costs"
     done
   done
 }
@@ -1297,16 +1296,12 @@ costs, script, rate, rounds = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.
 order = re.findall(r"/\* ([a-z_0-9]+) \*/;", open(script).read())
 runs, ms = {}, {}  # the fastest round of each: size -> (transactions, latency ms); (size, name) -> ms
 for line in open(costs):
-    f = line.split()
-    if len(f) == 4 and f[2].isdigit():
-        n, tx, lat = int(f[0]), int(f[2]), float(f[3])
-        if n not in runs or lat < runs[n][1]:
-            runs[n] = (tx, lat)
-    elif len(f) == 4:
-        key = (int(f[0]), f[2])
-        ms[key] = min(ms.get(key, float(f[3])), float(f[3]))
+    kind, n, _, x, y = line.split()
+    if kind == "run" and (int(n) not in runs or float(y) < runs[int(n)][1]):
+        runs[int(n)] = (int(x), float(y))
+    elif kind == "statement":
+        ms[(int(n), x)] = min(ms.get((int(n), x), float(y)), float(y))
 sizes = sorted(runs)
-lo, hi = sizes[0], sizes[-1]
 mean_n = sum(sizes) / len(sizes)
 var_n = sum((s - mean_n) ** 2 for s in sizes)
 names = [n for n in dict.fromkeys(order) if any((s, n) in ms for s in sizes)]
@@ -1316,7 +1311,8 @@ def fit(ys):  # (fixed ms a transaction, µs a lead): the least-squares line thr
     return mean_y - per * mean_n, per * 1000
 head = "".join(f"{str(s) + ' leads':>11}" for s in sizes)
 print("PostgreSQL time of the server's transaction by statement, ms a transaction (pgbench, 1 client, prepared,")
-print(f"pipelined; pg_stat_statements; each figure the fastest of {rounds} rounds), and the least-squares line through")
+each = "from one round" if rounds == "1" else f"the fastest of {rounds} rounds"
+print(f"pipelined; pg_stat_statements; each figure {each}), and the least-squares line through")
 print("the sizes: fixed ms a transaction, µs a lead")
 print(f"  {'statement':<26}{head}{'fixed ms':>10}{'µs a lead':>11}")
 total = {s: 0.0 for s in sizes}
@@ -1330,7 +1326,7 @@ fixed, per = fit([total[s] for s in sizes])
 print(f"  {'all statements':<26}" + "".join(f"{total[s]:>11.3f}" for s in sizes) + f"{fixed:>10.2f}{per:>11.1f}")
 print(f"  {'pgbench latency':<26}" + "".join(f"{runs[s][1]:>11.3f}" for s in sizes)
       + "   (+ BEGIN, COMMIT and its WAL flush, round trips, the stand-in's set-up)")
-if hi != lo:
+if len(sizes) > 1:
     print(f"  so at {rate:.0f} leads/s, ms of PostgreSQL time a second (of it the fixed costs), in transactions of "
           + ", ".join(f"{s} leads {rate / s * fixed + rate * per / 1000:.0f} ({rate / s * fixed:.0f})" for s in sizes))
 PYEOF
