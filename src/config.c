@@ -72,6 +72,9 @@ static const setting_t settings[] = {
     S("settle-interval-ms", T_INT, settle_interval_ms, "5000", 10, 3600000, "ms", LX_CFG_SERVE,
       "how often settlement moves payouts whose return window has passed from pending to available (a full round of "
       "1,000 sales goes on at once)"),
+    S("claim-sweep-interval-ms", T_INT, claim_sweep_interval_ms, "10000", 10, 3600000, "ms", LX_CFG_SERVE,
+      "how often the sweep of expired dedupe claims deletes those of its next stretch of the claims table (at least 1,024 "
+      "pages, and enough for a whole pass in 360 rounds: an hour at the default)"),
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 

@@ -39,6 +39,7 @@ typedef struct st_lx_config_t {
     int64_t batch_max_body_bytes;
     int64_t sequencer_interval_ms;
     int64_t settle_interval_ms;
+    int64_t claim_sweep_interval_ms;
 } lx_config_t;
 
 /* Which sub-commands read a setting (for --help). */

@@ -4,6 +4,7 @@
 #include "billing/keywatch.h"
 #include "billing/settlement.h"
 #include "db/listen.h"
+#include "leads/claim_sweep.h"
 #include "http/request.h"
 #include "util/log.h"
 
@@ -475,6 +476,7 @@ int lx_server_run(const lx_config_t *cfg, lx_keys_t *keys, const lx_regions_t *r
     srv->sequencer = lx_sequencer_start(cfg->database_url, keys, cfg->sequencer_interval_ms);
     lx_settlement_t *settlement = lx_settlement_start(cfg->database_url, keys, cfg->settle_interval_ms);
     lx_keywatch_t *keywatch = lx_keywatch_start(cfg->database_url, cfg->key_dir, keys); /* rotations while serving */
+    srv->claim_sweep = lx_claim_sweep_start(cfg->database_url, cfg->claim_sweep_interval_ms);
     srv->nworkers = (size_t)lx_config_threads(cfg);
     srv->workers = lx_calloc(srv->nworkers, sizeof(*srv->workers));
     h2o_barrier_init(&srv->started, srv->nworkers + 1);
@@ -503,9 +505,10 @@ int lx_server_run(const lx_config_t *cfg, lx_keys_t *keys, const lx_regions_t *r
     for (size_t i = 0; i < srv->nworkers; i++)
         h2o_multithread_send_message(&srv->workers[i].shutdown_rcv, lx_calloc(1, sizeof(h2o_multithread_message_t)));
     for (size_t i = 0; i < srv->nworkers; i++) pthread_join(srv->workers[i].tid, NULL);
-    lx_sequencer_stop(srv->sequencer); /* a round in flight is cancelled and rolls back */
-    lx_settlement_stop(settlement);    /* likewise */
-    lx_keywatch_stop(keywatch);        /* before `keys` goes: it adopts into them */
+    lx_sequencer_stop(srv->sequencer);     /* a round in flight is cancelled and rolls back */
+    lx_settlement_stop(settlement);        /* likewise */
+    lx_claim_sweep_stop(srv->claim_sweep); /* likewise */
+    lx_keywatch_stop(keywatch);            /* before `keys` goes: it adopts into them */
     lx_log(LX_LOG_INFO, "stopped", "leadx stopped");
     rc = 0;
     for (size_t i = 0; i < srv->nworkers; i++) free(srv->workers[i].metrics);
@@ -548,4 +551,5 @@ void lx_server_render_metrics(lx_server_t *srv, lx_strbuf_t *out)
                      (unsigned long long)ready, (unsigned long long)busy, (unsigned long long)connecting, (unsigned long long)down,
                      (unsigned long long)queue, (unsigned long long)queries);
     if (srv->sequencer != NULL) lx_sequencer_render_metrics(srv->sequencer, out);
+    if (srv->claim_sweep != NULL) lx_claim_sweep_render_metrics(srv->claim_sweep, out);
 }

@@ -29,6 +29,7 @@
 typedef struct st_lx_server_t lx_server_t;
 typedef struct st_lx_listener_t lx_listener_t;
 typedef struct st_lx_sequencer_t lx_sequencer_t;
+typedef struct st_lx_claim_sweep_t lx_claim_sweep_t;
 
 typedef struct st_lx_worker_t {
     h2o_context_t ctx;
@@ -76,7 +77,8 @@ struct st_lx_server_t {
     size_t nroutes;
     lx_metrics_route_label_t *labels; /* [nroutes + 1]; the last is "unmatched" */
     lx_listener_t *listener;
-    lx_sequencer_t *sequencer; /* the receipt log's sequencer thread (billing/sequencer.h) */
+    lx_sequencer_t *sequencer;     /* the receipt log's sequencer thread (billing/sequencer.h) */
+    lx_claim_sweep_t *claim_sweep; /* the sweep of expired dedupe claims (leads/claim_sweep.h) */
     h2o_barrier_t started;
     atomic_int auth_cache_enabled; /* 0 while NOTIFY delivery is not guaranteed */
 };

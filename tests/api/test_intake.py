@@ -475,6 +475,79 @@ class DuplicateRace(LeadTestCase):
                                                "WHERE status = 'unsold' GROUP BY 1, 2 HAVING count(*) > 1) d"), 0)
 
 
+class ClaimSweep(LeadTestCase):
+    """Expired dedupe claims are deleted in the background (src/leads/claim_sweep.h), live ones never, whatever their
+    place in the table; the sweep races intake batches taking the same expired claims over without a duplicate let in
+    or a deadlock."""
+    server_env = {"LEADX_CLAIM_SWEEP_INTERVAL_MS": "50"}
+
+    def claims_of(self, lead_ids):
+        ids = ",".join(f"'{i}'" for i in lead_ids)
+        return db_count(self.db_url, f"SELECT count(*) FROM contact_claims WHERE lead_id IN ({ids})")
+
+    def metric(self, name):
+        for line in self.h2.get("/metrics").text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        self.fail(f"/metrics has no {name}")
+
+    def test_expired_claims_go_live_ones_stay(self):
+        bodies = [self.lead() for _ in range(6)]
+        docs = [self.submit(b).json() for b in bodies]
+        self.assertEqual([d["status"] for d in docs], ["unsold"] * 6)
+        old, live = [d["id"] for d in docs[:3]], [d["id"] for d in docs[3:]]
+        self.assertEqual(self.claims_of(old + live), 12)  # a phone and an e-mail each
+        deleted_before = self.metric("leadx_claims_deleted_total")
+        psql(self.db_url, "UPDATE contact_claims SET expires_at = now() - interval '1 second' WHERE lead_id IN ("
+                          + ",".join(f"'{i}'" for i in old) + ")")
+        wait_for(lambda: self.claims_of(old) == 0, 10, interval=0.05, what="the expired claims deleted")
+        self.assertEqual(self.claims_of(live), 6)
+        self.assertGreaterEqual(self.metric("leadx_claims_deleted_total") - deleted_before, 6)
+        # The leads themselves are untouched; the contacts of the expired claims are free again, the others not.
+        ids = ",".join(f"'{d['id']}'" for d in docs)
+        self.assertEqual(db_count(self.db_url, f"SELECT count(*) FROM leads WHERE id IN ({ids}) AND status = 'unsold' "
+                                               "AND contact_ct IS NOT NULL"), 6)
+        again = self.submit(self.lead(phone=bodies[0]["contact"]["phone"])).json()
+        self.assertEqual(again["status"], "unsold")
+        self.assertEqual(self.submit(self.lead(email=bodies[5]["contact"]["email"])).json()["status"], "duplicate")
+
+    def test_whole_table_in_stretches(self):
+        """A table of several stretches (at least 1,024 pages each) is swept to its end and started over: expired
+        claims on its first and its last pages go, the live ones between them stay."""
+        fake_niche = "00000000-0000-7000-8000-00000000c1a1"
+        psql(self.db_url, "INSERT INTO contact_claims (niche_id, hash, lead_id, webmaster_id, expires_at) "
+                          f"SELECT '{fake_niche}', sha256(g::text::bytea), gen_random_uuid(), gen_random_uuid(), "
+                          "CASE WHEN g % 7 = 0 THEN now() - interval '1 day' ELSE now() + interval '1 day' END "
+                          "FROM generate_series(1, 250000) g")
+        try:
+            pages = db_count(self.db_url, "SELECT pg_relation_size('contact_claims') / 8192")
+            self.assertGreater(pages, 2 * 1024)
+            passes = self.metric("leadx_claim_sweep_passes_total")
+            count = f"SELECT count(*) FROM contact_claims WHERE niche_id = '{fake_niche}'"
+            wait_for(lambda: db_count(self.db_url, count + " AND expires_at <= now()") == 0, 30, interval=0.1,
+                     what="every expired claim deleted")
+            self.assertEqual(db_count(self.db_url, count), 250000 - 250000 // 7)
+            wait_for(lambda: self.metric("leadx_claim_sweep_passes_total") >= passes + 1, 10, interval=0.1,
+                     what="a pass completed")
+        finally:
+            psql(self.db_url, f"DELETE FROM contact_claims WHERE niche_id = '{fake_niche}'")
+
+    def test_sweep_races_intake_taking_expired_claims_over(self):
+        """Expired claims taken over by 8 racing clients while the sweep deletes them: each contact is accepted
+        exactly once, and no transaction deadlocks or fails."""
+        contacts = [self.lead() for _ in range(24)]
+        first = [self.submit(b).json()["id"] for b in contacts]
+        psql(self.db_url, "UPDATE contact_claims SET expires_at = now() - interval '1 second' WHERE lead_id IN ("
+                          + ",".join(f"'{i}'" for i in first) + ")")
+        for b in contacts:
+            phone, email = b["contact"]["phone"], b["contact"]["email"]
+            statuses = race(self, [self.server], self.wm_token, lambda i: self.lead(phone=phone, email=email), n=8)
+            self.assertEqual(sorted(statuses), ["duplicate"] * 7 + ["unsold"], statuses)
+        err = self.server.read_stderr()
+        for event in ("claims_failed", "intake_retry", "deadlock"):
+            self.assertNotIn(event, err)
+
+
 class PrepareFailureRetried(LeadTestCase):
     """A statement prepared lazily inside the open intake transaction whose PREPARE times out (a lock wait past
     statement_timeout) aborts the transaction; the batch is retried and the lead stored, not answered 500."""
