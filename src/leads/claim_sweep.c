@@ -24,12 +24,13 @@ struct st_lx_claim_sweep_t {
     _Atomic uint64_t deleted_total, passes_total;
 };
 
-/* $1 the stretch's first page, $2 the page after its last. The TID range scan reads only the stretch's pages; the
- * ctid = ANY (...) delete takes the rows the scan locked, by TID. */
+/* $1 the stretch's first page, $2 the page after its last, $3 the most claims one statement deletes. The TID range
+ * scan reads only the stretch's pages; the ctid = ANY (...) delete takes the rows the scan locked, by TID. */
 static const char SQL_SWEEP[] =
     "WITH gone AS (DELETE FROM contact_claims c WHERE c.ctid = ANY (ARRAY("
     "SELECT x.ctid FROM contact_claims x WHERE x.ctid >= format('(%s,0)', $1::bigint)::tid "
-    "AND x.ctid < format('(%s,0)', $2::bigint)::tid AND x.expires_at <= now() FOR UPDATE SKIP LOCKED)) RETURNING 1) "
+    "AND x.ctid < format('(%s,0)', $2::bigint)::tid AND x.expires_at <= now() LIMIT $3::int FOR UPDATE SKIP LOCKED)) "
+    "RETURNING 1) "
     "SELECT (SELECT count(*) FROM gone), pg_relation_size('contact_claims') / current_setting('block_size')::bigint";
 
 uint64_t lx_claim_sweep_stretch(uint64_t table_pages)
@@ -43,17 +44,20 @@ static int round_cb(void *ctx, lx_bgjob_t *job, PGconn *pg)
     lx_claim_sweep_t *s = ctx;
     uint64_t first = s->next_page, end = first + lx_claim_sweep_stretch(s->table_pages);
     if (end > LAST_BLOCK) end = LAST_BLOCK;
-    char p1[24], p2[24];
+    char p1[24], p2[24], p3[24];
     snprintf(p1, sizeof(p1), "%" PRIu64, first);
     snprintf(p2, sizeof(p2), "%" PRIu64, end);
-    const char *params[] = {p1, p2};
-    PGresult *r = lx_bgjob_run(job, pg, "sweep", SQL_SWEEP, 2, params, PGRES_TUPLES_OK);
+    snprintf(p3, sizeof(p3), "%d", LX_CLAIM_SWEEP_DELETE_MAX);
+    const char *params[] = {p1, p2, p3};
+    PGresult *r = lx_bgjob_run(job, pg, "sweep", SQL_SWEEP, 3, params, PGRES_TUPLES_OK);
     if (r == NULL) return -1;
     int64_t deleted = strtoll(PQgetvalue(r, 0, 0), NULL, 10), pages = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
     PQclear(r);
     s->table_pages = pages > 0 ? (uint64_t)pages : 0;
     atomic_fetch_add(&s->deleted_total, (uint64_t)deleted);
-    if (end >= s->table_pages || end == LAST_BLOCK) {
+    if (deleted >= LX_CLAIM_SWEEP_DELETE_MAX) {
+        /* the same stretch again at once (the bgjob goes on when a round returns batch_max): it may hold more */
+    } else if (end >= s->table_pages || end == LAST_BLOCK) {
         s->next_page = 0;
         atomic_fetch_add(&s->passes_total, 1);
     } else {
@@ -62,14 +66,13 @@ static int round_cb(void *ctx, lx_bgjob_t *job, PGconn *pg)
     if (deleted > 0)
         lx_log(LX_LOG_DEBUG, "claims_swept", "pages %" PRIu64 "-%" PRIu64 ": %" PRId64 " expired claims deleted", first, end - 1,
                deleted);
-    return (int)(deleted < 1000000 ? deleted : 1000000);
+    return (int)deleted;
 }
 
 lx_claim_sweep_t *lx_claim_sweep_start(const char *conninfo, int64_t interval_ms)
 {
     lx_claim_sweep_t *s = lx_calloc(1, sizeof(*s));
-    /* batch_max INT_MAX: a round is never followed by the next at once, whatever it deleted (a stretch is the work). */
-    lx_bgjob_config_t cfg = {"claims", interval_ms, 0x7fffffff, round_cb, s};
+    lx_bgjob_config_t cfg = {"claims", interval_ms, LX_CLAIM_SWEEP_DELETE_MAX, round_cb, s};
     lx_bgjob_start(&s->job, conninfo, &cfg);
     return s;
 }
