@@ -177,6 +177,42 @@ class Inventory(MarketCase):
         for key in ("contact", "phone", "email", "consent", "source", "webmaster"):
             self.assertNotIn(f'"{key}', text)
 
+    def test_look_back_is_the_longest_ttl_the_niche_had(self):
+        """The listing reads only leads whose ids are younger than the longest inventory TTL their niche has had
+        (migrations/0016), so a TTL lowered by PATCH keeps the leads taken under the longer one listed until they
+        expire, and nothing older is read at all. The API cannot backdate a lead: the old ones here are copies of a
+        real one with an id (UUIDv7: its first 48 bits are the time) and times set hours back."""
+        niche = self.new_niche(inventory_ttl_hours=5)
+        slug = niche["slug"]
+        lead = self.new_lead(niche=slug)
+        r = self.h2.patch(f"/v1/niches/{slug}", json={"inventory_ttl_hours": 1}, headers=bearer(self.op))
+        self.assertEqual(r.status_code, 200, r.text)
+        horizon = f"SELECT inventory_ttl_hours, inventory_ttl_hours_max FROM niches WHERE slug = '{slug}'"
+        self.assertEqual(rows(self.db_url, horizon), [["1", "5"]])
+        psql(self.db_url, f"UPDATE niches SET inventory_ttl_hours_max = 1 WHERE slug = '{slug}'")  # never lowered
+        self.assertEqual(rows(self.db_url, horizon), [["1", "5"]])
+
+        def backdated(hours_ago):
+            return psql(self.db_url,
+                        "INSERT INTO leads SELECT * FROM jsonb_populate_record(NULL::leads, (SELECT to_jsonb(l) || "
+                        "jsonb_build_object('id', (substr(lx_uuid_v7_floor(now() - make_interval(hours => "
+                        f"{hours_ago}))::text, 1, 14) || '7' || substr(gen_random_uuid()::text, 16))::uuid, "
+                        f"'created_at', now() - make_interval(hours => {hours_ago}), "
+                        "'expires_at', now() + interval '1 hour') "
+                        f"FROM leads l WHERE l.id = '{lead['id']}')) RETURNING id")
+
+        under_longer_ttl, past_every_ttl = backdated(3), backdated(6)
+        _, adv = self.advertiser()
+        self.assertEqual(self.market_ids(adv, niche=slug), [under_longer_ttl, lead["id"]])
+        # Across niches the look-back is the longest of them all (others here have longer TTLs): still listed.
+        self.assertEqual([i for i in self.market_ids(adv) if i in (under_longer_ttl, lead["id"])],
+                         [under_longer_ttl, lead["id"]])
+        # Raised again, the longest TTL follows.
+        r = self.h2.patch(f"/v1/niches/{slug}", json={"inventory_ttl_hours": 8}, headers=bearer(self.op))
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual(rows(self.db_url, horizon), [["8", "8"]])
+        self.assertEqual(self.market_ids(adv, niche=slug), [past_every_ttl, under_longer_ttl, lead["id"]])
+
     def test_floor_zero_costs_one(self):
         niche = self.new_niche(floor_exclusive=0, floor_shared=0)
         lead = self.new_lead(niche=niche["slug"])
