@@ -7,15 +7,17 @@
 -- server's statement_timeout. Lead ids are UUIDv7, their first 48 bits the intake's clock in ms, from the same clock
 -- as created_at; so a lead still in the inventory has an id no older than now() minus the longest TTL its niche had
 -- when it arrived (the id's clock lags created_at by a few ms at most). The listing now starts there
--- (lx_uuid_v7_floor, with a minute to spare) and reads only the leads of that window, whatever the table's history.
+-- (lx_uuid_v7_floor, with a second to spare) and reads only the leads of that window, whatever the table's history.
 --
 -- inventory_ttl_hours_max is the longest inventory_ttl_hours the niche has had while any lead it then took may still
 -- be in the inventory: it only grows (a server may still stamp leads with a TTL from its niche cache for a moment
 -- after a PATCH lowers it, and leads keep the TTL they arrived with). The trigger keeps it so on every write, and
 -- the CHECK makes the rule visible. Existing niches start at the longest TTL of their leads still in date.
 
+-- The smallest UUIDv7 of time t (ms), clamped to what 48 bits hold: every id made at or after t sorts at or above it.
 CREATE FUNCTION lx_uuid_v7_floor(t timestamptz) RETURNS uuid LANGUAGE sql STABLE PARALLEL SAFE AS $$
-  SELECT (lpad(to_hex(greatest(0, floor(extract(epoch FROM t) * 1000))::bigint), 12, '0') || repeat('0', 20))::uuid
+  SELECT (lpad(to_hex(least(greatest(0, floor(extract(epoch FROM t) * 1000)), 281474976710655)::bigint), 12, '0')
+          || repeat('0', 20))::uuid
 $$;
 
 ALTER TABLE niches ADD COLUMN inventory_ttl_hours_max integer;

@@ -222,7 +222,7 @@ LX_DB_STMT(market_list, 6,
            "AND ($2::text IS NULL OR n.slug = $2) "
            "AND ($3::text IS NULL OR l.region = $3 OR (length($3) = 2 AND l.region LIKE $3 || '-%')) "
            "AND ($4::int IS NULL OR l.quality_score >= $4::int) AND ($5::uuid IS NULL OR l.id > $5::uuid) "
-           "AND l.id >= (SELECT lx_uuid_v7_floor(now() - make_interval(hours => max(h.inventory_ttl_hours_max), mins => 1)) "
+           "AND l.id >= (SELECT lx_uuid_v7_floor(now() - make_interval(hours => max(h.inventory_ttl_hours_max), secs => 1)) "
            "FROM niches h WHERE h.currency = (SELECT a.currency FROM accounts a WHERE a.id = $1::uuid) "
            "AND ($2::text IS NULL OR h.slug = $2)) "
            "ORDER BY l.id LIMIT $6::int");

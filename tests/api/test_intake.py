@@ -91,6 +91,14 @@ class Intake(LeadTestCase):
         self.assertEqual(len(by_niche.json()["items"]), 7)
         future = self.h2.get("/v1/leads?since=2999-01-01T00:00:00Z", headers=bearer(wm)).json()["items"]
         self.assertEqual(future, [])
+        # `since` and status=unsold also bound the ids scanned (UUIDv7): a lead made at `since` itself is in.
+        first = self.h2.get(f"/v1/leads/{ids[0]}", headers=bearer(wm)).json()
+        since = self.h2.get("/v1/leads", params={"since": first["created_at"]}, headers=bearer(wm)).json()["items"]
+        self.assertEqual([i["id"] for i in since], seen)
+        unsold = self.h2.get("/v1/leads?status=unsold", headers=bearer(wm)).json()["items"]
+        self.assertEqual([i["id"] for i in unsold], [i for i in seen if i != dup["id"]])
+        old = self.h2.get(f"/v1/leads?status=unsold&niche={self.slug}&since=1970-01-01T00:00:00Z", headers=bearer(wm))
+        self.assertEqual([i["id"] for i in old.json()["items"]], [i for i in seen if i != dup["id"]])
         problem(self.h2.get("/v1/leads?status=sold-out", headers=bearer(wm)), 400, "invalid_parameter", "query.status")
         problem(self.h2.get("/v1/leads?since=yesterday", headers=bearer(wm)), 400, "invalid_parameter", "query.since")
         problem(self.h2.get("/v1/leads?niche=Bad%20Slug", headers=bearer(wm)), 400, "invalid_parameter", "query.niche")
