@@ -33,7 +33,8 @@ static const char SQL_SWEEP[] =
     "RETURNING 1) "
     "SELECT (SELECT count(*) FROM gone), pg_relation_size('contact_claims') / current_setting('block_size')::bigint";
 
-uint64_t lx_claim_sweep_stretch(uint64_t table_pages)
+/* The pages of the next stretch for a table of `table_pages` pages. */
+static uint64_t stretch_pages(uint64_t table_pages)
 {
     uint64_t even = (table_pages + LX_CLAIM_SWEEP_ROUNDS_PER_PASS - 1) / LX_CLAIM_SWEEP_ROUNDS_PER_PASS;
     return even > LX_CLAIM_SWEEP_MIN_PAGES ? even : LX_CLAIM_SWEEP_MIN_PAGES;
@@ -42,7 +43,7 @@ uint64_t lx_claim_sweep_stretch(uint64_t table_pages)
 static int round_cb(void *ctx, lx_bgjob_t *job, PGconn *pg)
 {
     lx_claim_sweep_t *s = ctx;
-    uint64_t first = s->next_page, end = first + lx_claim_sweep_stretch(s->table_pages);
+    uint64_t first = s->next_page, end = first + stretch_pages(s->table_pages);
     if (end > LAST_BLOCK) end = LAST_BLOCK;
     char p1[24], p2[24], p3[24];
     snprintf(p1, sizeof(p1), "%" PRIu64, first);
@@ -88,19 +89,20 @@ void lx_claim_sweep_render_metrics(lx_claim_sweep_t *s, lx_strbuf_t *out)
 {
     lx_bgjob_stats_t st;
     lx_bgjob_stats(s->job, &st);
-    lx_strbuf_printf(out,
-                     "# HELP leadx_claims_deleted_total Expired dedupe claims this process's sweep deleted.\n"
-                     "# TYPE leadx_claims_deleted_total counter\nleadx_claims_deleted_total %llu\n"
-                     "# HELP leadx_claim_sweep_passes_total Passes this process's sweep completed over the claims table.\n"
-                     "# TYPE leadx_claim_sweep_passes_total counter\nleadx_claim_sweep_passes_total %llu\n"
-                     "# HELP leadx_claim_sweep_rounds_total Claim sweep rounds (one stretch of pages each).\n"
-                     "# TYPE leadx_claim_sweep_rounds_total counter\nleadx_claim_sweep_rounds_total %llu\n"
-                     "# HELP leadx_claim_sweep_errors_total Claim sweep rounds that failed (rolled back, tried again).\n"
-                     "# TYPE leadx_claim_sweep_errors_total counter\nleadx_claim_sweep_errors_total %llu\n"
-                     "# HELP leadx_claim_sweep_seconds_total Time spent in claim sweep rounds.\n"
-                     "# TYPE leadx_claim_sweep_seconds_total counter\nleadx_claim_sweep_seconds_total %.6f\n"
-                     "# HELP leadx_claim_sweep_connected 1 while the claim sweep's database connection is up.\n"
-                     "# TYPE leadx_claim_sweep_connected gauge\nleadx_claim_sweep_connected %d\n",
-                     (unsigned long long)atomic_load(&s->deleted_total), (unsigned long long)atomic_load(&s->passes_total),
-                     (unsigned long long)st.rounds, (unsigned long long)st.errors, (double)st.round_us / 1e6, st.connected);
+    lx_strbuf_printf(
+        out,
+        "# HELP leadx_claims_deleted_total Expired dedupe claims this process's sweep deleted.\n"
+        "# TYPE leadx_claims_deleted_total counter\nleadx_claims_deleted_total %llu\n"
+        "# HELP leadx_claim_sweep_passes_total Passes this process's sweep completed over the claims table.\n"
+        "# TYPE leadx_claim_sweep_passes_total counter\nleadx_claim_sweep_passes_total %llu\n"
+        "# HELP leadx_claim_sweep_rounds_total Claim sweep rounds (a stretch of pages, or 10,000 of its claims, each).\n"
+        "# TYPE leadx_claim_sweep_rounds_total counter\nleadx_claim_sweep_rounds_total %llu\n"
+        "# HELP leadx_claim_sweep_errors_total Claim sweep rounds that failed (rolled back, tried again).\n"
+        "# TYPE leadx_claim_sweep_errors_total counter\nleadx_claim_sweep_errors_total %llu\n"
+        "# HELP leadx_claim_sweep_seconds_total Time spent in claim sweep rounds.\n"
+        "# TYPE leadx_claim_sweep_seconds_total counter\nleadx_claim_sweep_seconds_total %.6f\n"
+        "# HELP leadx_claim_sweep_connected 1 while the claim sweep's database connection is up.\n"
+        "# TYPE leadx_claim_sweep_connected gauge\nleadx_claim_sweep_connected %d\n",
+        (unsigned long long)atomic_load(&s->deleted_total), (unsigned long long)atomic_load(&s->passes_total),
+        (unsigned long long)st.rounds, (unsigned long long)st.errors, (double)st.round_us / 1e6, st.connected);
 }

@@ -36,9 +36,6 @@
 
 typedef struct st_lx_claim_sweep_t lx_claim_sweep_t;
 
-/* The pages of the next stretch for a table of `table_pages` pages. */
-uint64_t lx_claim_sweep_stretch(uint64_t table_pages);
-
 /* Starts the thread: a round every `interval_ms`. Never fails (the thread connects and reconnects on its own). */
 lx_claim_sweep_t *lx_claim_sweep_start(const char *conninfo, int64_t interval_ms);
 /* Cancels a round in flight (its statement rolls back), joins the thread and frees `s`. NULL is a no-op. */
