@@ -97,7 +97,10 @@ CONF
 # 1 GB of the WAL files it frees for reuse (PostgreSQL's default, 80 MB, deletes the rest): at intake rates a WAL
 # file fills every second or two, and each new one is zero-filled while every commit waits (45-60 ms here).
 # pg_stat_statements is loaded so that every database can say where its time goes, statement by statement
-# (CREATE EXTENSION pg_stat_statements to read it; tests/bench/market.sh's statement costs do).
+# (CREATE EXTENSION pg_stat_statements to read it; tests/bench/market.sh's statement costs do). pg_prewarm's
+# autoprewarm worker records which pages the shared buffers hold (at stop and every 5 minutes) and reads them back
+# after a start: the intake's random index pages otherwise come back one miss at a time, and on a large database the
+# first minutes after a restart took a fraction of the usual leads a second.
 write_tuning() {
   local mem_kb buffers_mb
   mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null || echo 1048576)
@@ -108,7 +111,7 @@ write_tuning() {
     echo "include_if_exists = 'leadx-tuning.conf'" | as tee -a "$DATA/postgresql.conf" >/dev/null
   printf '%s\n' "# written by deploy/pg.sh at every start" "shared_buffers = ${buffers_mb}MB" "max_wal_size = 4GB" \
     "min_wal_size = 1GB" "checkpoint_timeout = 15min" "huge_pages = try" \
-    "shared_preload_libraries = 'pg_stat_statements'" | as tee "$DATA/leadx-tuning.conf" >/dev/null
+    "shared_preload_libraries = 'pg_stat_statements, pg_prewarm'" | as tee "$DATA/leadx-tuning.conf" >/dev/null
 }
 
 # Huge pages for the shared buffers. The intake's keyed-hash indexes are read and written at random pages across
