@@ -8,6 +8,9 @@
 -- as created_at; so a lead still in the inventory has an id no older than now() minus the longest TTL its niche had
 -- when it arrived (the id's clock lags created_at by a few ms at most). The listing now starts there
 -- (lx_uuid_v7_floor, with a second to spare) and reads only the leads of that window, whatever the table's history.
+-- This holds because only the intake writes leads and makes their ids (src/leads/intake.c); a lead inserted by hand
+-- with an id older than its created_at would be missed by these listings. No CHECK states it: it would cost every
+-- lead about a microsecond, to guard against writers the server does not have.
 --
 -- inventory_ttl_hours_max is the longest inventory_ttl_hours the niche has had while any lead it then took may still
 -- be in the inventory: it only grows (a server may still stamp leads with a TTL from its niche cache for a moment
