@@ -32,6 +32,16 @@ void lx_lead_view_render(lx_strbuf_t *sb, const lx_lead_view_t *v);
 /* A lead left unsold past its niche's inventory TTL is expired: derived when read, so nothing rewrites old rows. */
 #define LX_LEAD_STATUS_SQL "(CASE WHEN l.status = 'unsold' AND l.expires_at <= now() THEN 'expired' ELSE l.status END)"
 
+/* The smallest lead id made at or after time TS. Lead ids are UUIDv7 made by the intake from the clock created_at is
+ * read from, a few ms after it at most (migrations/0016), so listings in id order bound their scan with this; the
+ * second to spare is far more than that lag. */
+#define LX_LEAD_ID_FLOOR_SQL(ts) "lx_uuid_v7_floor((" ts ") - interval '1 second')"
+/* The lowest id a lead still in the inventory can have, among the niches (alias h) that WHERE selects: now minus the
+ * longest inventory TTL they have had (niches.inventory_ttl_hours_max, migrations/0016). NULL when none is selected. */
+#define LX_LEAD_LOOK_BACK_SQL(where)                                                                                               \
+    "(SELECT " LX_LEAD_ID_FLOOR_SQL(                                                                                               \
+        "now() - make_interval(hours => max(h.inventory_ttl_hours_max))") " FROM niches h WHERE " where ")"
+
 /* The columns lx_lead_view_render_row reads (LX_LEAD_NCOLS of them), with LX_LEAD_FROM's aliases l and n. */
 #define LX_LEAD_COLS                                                                                                               \
     "l.id, n.slug, l.region, l.sale_mode, " LX_LEAD_STATUS_SQL ", l.quality_score, l.temperature, array_to_json(l.reasons), "      \

@@ -524,17 +524,16 @@ void lx_api_leads_batch(lx_req_t *lr)
 
 LX_DB_STMT(lead_get, 2,
            "SELECT " LX_LEAD_COLS LX_LEAD_FROM "WHERE l.id = $1::uuid AND ($2::uuid IS NULL OR l.webmaster_id = $2::uuid)");
-/* Lead ids are UUIDv7 from the clock created_at is read from (src/api/leads.c, a few ms apart at most), so `since`
- * and `status=unsold` (in date: see migrations/0016 for the niches' look-back) also bound the id, which the scan in
- * id order starts from instead of the account's first lead. */
+/* `since` and `status=unsold` (in date) also bound the id (api/lead_view.h), which the scan in id order starts from
+ * instead of the account's first lead. */
+#define LEAD_LIST_SINCE_FLOOR  LX_LEAD_ID_FLOOR_SQL("coalesce($5::timestamptz, '-infinity')")
+#define LEAD_LIST_UNSOLD_FLOOR LX_LEAD_LOOK_BACK_SQL("$4::text IS NULL OR h.slug = $4")
 LX_DB_STMT(lead_list, 6,
            "SELECT " LX_LEAD_COLS LX_LEAD_FROM
            "WHERE ($1::uuid IS NULL OR l.webmaster_id = $1::uuid) AND ($2::uuid IS NULL OR l.id > $2::uuid) "
            "AND ($3::text IS NULL OR " LX_LEAD_STATUS_SQL " = $3) AND ($4::text IS NULL OR n.slug = $4) "
            "AND ($5::timestamptz IS NULL OR l.created_at >= $5::timestamptz) "
-           "AND l.id >= greatest(lx_uuid_v7_floor(coalesce($5::timestamptz, '-infinity') - interval '1 second'), "
-           "CASE WHEN $3::text = 'unsold' THEN (SELECT lx_uuid_v7_floor(now() - make_interval(hours => "
-           "max(h.inventory_ttl_hours_max), secs => 1)) FROM niches h WHERE $4::text IS NULL OR h.slug = $4) END) "
+           "AND l.id >= greatest(" LEAD_LIST_SINCE_FLOOR ", CASE WHEN $3::text = 'unsold' THEN " LEAD_LIST_UNSOLD_FLOOR " END) "
            "ORDER BY l.id LIMIT $6::int");
 
 /* Operators see every lead; a webmaster its own; other roles none (404 either way). */

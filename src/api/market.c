@@ -207,9 +207,12 @@ void lx_api_purchases_list(lx_req_t *lr)
 
 /* ---- the inventory ------------------------------------------------------------------------------------------ */
 
-/* The leads_market index's predicate, plus the rest of the inventory's rules. The first id bound is the inventory's
- * look-back (migrations/0016): no lead older than the longest TTL its niche has had can still be in date, so the
- * scan starts there instead of at the first lead ever taken. */
+/* The leads_market index's predicate, plus the rest of the inventory's rules. The last id bound is the inventory's
+ * look-back (api/lead_view.h): no lead older than the longest TTL its niche has had can still be in date, so the scan
+ * starts there instead of at the first lead ever taken. */
+#define INVENTORY_ID_FLOOR                                                                                                         \
+    LX_LEAD_LOOK_BACK_SQL("h.currency = (SELECT a.currency FROM accounts a WHERE a.id = $1::uuid) AND ($2::text IS NULL OR "       \
+                          "h.slug = $2)")
 LX_DB_STMT(market_list, 6,
            "SELECT l.id, n.slug, l.region, l.attributes, l.quality_score, l.temperature, l.created_at, l.expires_at, "
            "l.sale_mode, l.sold_mode, l.shares_sold, l.max_shares, n.floor_exclusive, n.floor_shared, n.currency, "
@@ -222,10 +225,7 @@ LX_DB_STMT(market_list, 6,
            "AND ($2::text IS NULL OR n.slug = $2) "
            "AND ($3::text IS NULL OR l.region = $3 OR (length($3) = 2 AND l.region LIKE $3 || '-%')) "
            "AND ($4::int IS NULL OR l.quality_score >= $4::int) AND ($5::uuid IS NULL OR l.id > $5::uuid) "
-           "AND l.id >= (SELECT lx_uuid_v7_floor(now() - make_interval(hours => max(h.inventory_ttl_hours_max), secs => 1)) "
-           "FROM niches h WHERE h.currency = (SELECT a.currency FROM accounts a WHERE a.id = $1::uuid) "
-           "AND ($2::text IS NULL OR h.slug = $2)) "
-           "ORDER BY l.id LIMIT $6::int");
+           "AND l.id >= " INVENTORY_ID_FLOOR " ORDER BY l.id LIMIT $6::int");
 
 static json_t *preview_json(const PGresult *r, int i, void *ctx)
 {

@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* A block number is 32 bits; a stretch never runs past the last one. */
+/* A block number is 32 bits, so a table has at most this many pages; a stretch never runs past the last one. */
 #define LAST_BLOCK UINT64_C(0xFFFFFFFF)
 
 struct st_lx_claim_sweep_t {
@@ -58,7 +58,7 @@ static int round_cb(void *ctx, lx_bgjob_t *job, PGconn *pg)
     atomic_fetch_add(&s->deleted_total, (uint64_t)deleted);
     if (deleted >= LX_CLAIM_SWEEP_DELETE_MAX) {
         /* the same stretch again at once (the bgjob goes on when a round returns batch_max): it may hold more */
-    } else if (end >= s->table_pages || end == LAST_BLOCK) {
+    } else if (end >= s->table_pages) {
         s->next_page = 0;
         atomic_fetch_add(&s->passes_total, 1);
     } else {
