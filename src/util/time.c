@@ -126,8 +126,11 @@ int lx_ts_parse_rfc3339(const char *s, size_t len, int64_t *out_us)
         ss = 59;
         frac_us = 999999;
     }
+    /* The instant itself, in UTC, must fall in 1970..9999 as the local date does: an offset can carry
+     * 9999-12-31T23:59-01:00 into the year 10000, which no four-digit form (lx_ts_format_us, PostgreSQL's input)
+     * can name. */
     int64_t secs = days_from_civil(year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss - offset_s;
-    if (secs < 0) return -1;
+    if (secs < 0 || secs > LX_TS_MAX_S) return -1;
     *out_us = secs * 1000000 + frac_us;
     return 0;
 }

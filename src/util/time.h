@@ -13,7 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LX_TS_LEN 27 /* without the NUL */
+#define LX_TS_LEN   27                    /* without the NUL */
+#define LX_TS_MAX_S INT64_C(253402300799) /* 9999-12-31T23:59:59Z, the last second RFC 3339's four-digit year names */
 
 /* Converts PostgreSQL's ISO text of a UTC timestamptz. Returns 0, or -1 if `pg` is not in that form. */
 int lx_ts_from_pg(const char *pg, char out[LX_TS_LEN + 1]);
@@ -22,7 +23,8 @@ json_t *lx_ts_json(const PGresult *r, int row, int col);
 
 /*
  * Parses an RFC 3339 date-time from outside ("2026-11-23T10:00:00Z", "...T10:00:00.5+03:00"; 'T'/'t' and 'Z'/'z';
- * up to 9 fractional digits, kept to the microsecond; leap second 60 read as 59.999999; years 1970..9999).
+ * up to 9 fractional digits, kept to the microsecond; leap second 60 read as 59.999999; years 1970..9999, and so
+ * is the instant in UTC: from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z).
  * `len` bytes, no NUL needed. Returns 0 and Unix microseconds (UTC) in *out_us, or -1.
  */
 int lx_ts_parse_rfc3339(const char *s, size_t len, int64_t *out_us);

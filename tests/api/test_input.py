@@ -219,6 +219,26 @@ class BadInput(ServerTestCase):
                 pass
         self.assertEqual(self.h1.get("/healthz").status_code, 200)
 
+    def test_instants_beyond_the_year_9999_are_400(self):
+        """A valid RFC 3339 local time whose offset carries the instant past 9999-12-31T23:59:59.999999Z in UTC names
+        a time no four-digit year can: 400 naming the parameter, on every route that takes one (it once reached
+        PostgreSQL as the year 0000: 500, and a broken stream on the export)."""
+        wm_acc, wm = self.create_account("webmaster", currency="RUB")
+        _, adv = self.create_account("advertiser", currency="RUB")
+        self.before = self.count_accounts()
+        late, last = "9999-12-31T23:59:59-01:00", "9999-12-31T23:59:59.999999+00:00"
+        routes = [("/v1/leads", wm, "since"), ("/v1/ledger", wm, "since"), ("/v1/receipts", wm, "since"),
+                  ("/v1/receipts/export", wm, "since"), ("/v1/purchases", adv, "since"), ("/v1/leads", self.op, "since"),
+                  ("/v1/audit/actions", self.op, "since"), (f"/v1/accounts/{wm_acc['id']}/statement", wm, "from"),
+                  (f"/v1/accounts/{wm_acc['id']}/statement", wm, "to")]
+        for path, token, name in routes:
+            for c in (self.h2, self.h1):
+                with self.subTest(path=path, param=name, http2=c is self.h2):
+                    problem(c.get(path, params={name: late}, headers=bearer(token)), 400, "invalid_parameter",
+                            f"query.{name}")
+                    ok = {"from": "9999-12-31T23:59:58Z", "to": last} if name == "from" else {name: last}
+                    self.assertEqual(c.get(path, params=ok, headers=bearer(token)).status_code, 200)
+
     def test_413_before_authentication(self):
         r = self.h2.post("/v1/accounts", content=self.big_body(1536 * 1024), headers=JSON)
         problem(r, 413, "payload_too_large")
