@@ -135,10 +135,23 @@ static int begin_response(lx_req_t *lr, int status, const char *content_type, si
     return 0;
 }
 
+/* HEAD is answered as GET without the content (RFC 9110 §9.3.2; the router routes it as GET): the same status and
+ * headers, Content-Length included where GET would have one, and no DATA. */
+static int is_head(const h2o_req_t *req)
+{
+    return h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+}
+
 int lx_respond_stream(lx_req_t *lr, int status, const char *content_type, h2o_generator_t *gen)
 {
+    static h2o_generator_t no_content = {NULL, NULL};
     if (lr->responded || lr->hold != NULL) return -1;
     if (begin_response(lr, status, content_type, SIZE_MAX, 0) != 0) return -1;
+    if (is_head(lr->req)) { /* the headers are the answer: the caller stops as if the client had gone */
+        h2o_start_response(lr->req, &no_content);
+        h2o_send(lr->req, NULL, 0, H2O_SEND_STATE_FINAL);
+        return -1;
+    }
     h2o_start_response(lr->req, gen);
     return 0;
 }
@@ -160,7 +173,7 @@ static void finish(lx_req_t *lr, int status, const char *content_type, const cha
     h2o_req_t *req = lr->req;
     h2o_start_response(req, &generator);
     h2o_iovec_t buf = h2o_iovec_init(body, len);
-    h2o_send(req, &buf, len ? 1 : 0, H2O_SEND_STATE_FINAL);
+    h2o_send(req, &buf, len != 0 && !is_head(req) ? 1 : 0, H2O_SEND_STATE_FINAL);
 }
 
 void lx_req_hold(lx_req_t *lr, lx_req_hold_t *h)

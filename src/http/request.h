@@ -89,7 +89,8 @@ void lx_respond_problem(lx_req_t *lr, lx_status_t status, const char *field, con
  * A body sent piece by piece (GET /v1/receipts/export): sends the status and headers now (no Content-Length: chunked
  * on HTTP/1.1) and counts the request as answered (metrics; access log with bytes 0). The caller then sends with
  * h2o_send(lr->req, ...): a non-final piece must stay valid until gen->proceed runs, the final one until the request's
- * pool goes; gen->stop runs if the client goes away first. -1 (nothing sent) when already answered, held or gone.
+ * pool goes; gen->stop runs if the client goes away first. -1 (nothing sent) when already answered, held or gone,
+ * and -1 after sending the headers alone to a HEAD request: the caller stops there as for a client gone.
  */
 int lx_respond_stream(lx_req_t *lr, int status, const char *content_type, h2o_generator_t *gen);
 /* Maps a failed database job: unavailable/lost -> 503, queue full -> 503, query error -> 500 (logged). */

@@ -41,17 +41,37 @@ static int allow_has(const char *allow, const char *method, size_t ml)
     return 0;
 }
 
+/* Appends `method` to the Allow list unless it is there already. */
+static void allow_add(lx_route_match_t *m, size_t *allow_len, const char *method)
+{
+    size_t ml = strlen(method);
+    if (allow_has(m->allow, method, ml) || *allow_len + ml + 3 >= sizeof(m->allow)) return;
+    if (*allow_len != 0) {
+        memcpy(m->allow + *allow_len, ", ", 2);
+        *allow_len += 2;
+    }
+    memcpy(m->allow + *allow_len, method, ml);
+    *allow_len += ml;
+    m->allow[*allow_len] = '\0';
+}
+
 lx_status_t lx_router_match(const lx_route_t *routes, size_t nroutes, const char *method, size_t method_len, const char *path,
                             size_t path_len, lx_route_match_t *m)
 {
     lx_route_match_t probe;
-    size_t allow_len = 0;
+    size_t allow_len = 0, fewest = LX_ROUTE_MAX_PARAMS + 1;
     m->route = NULL;
     m->allow[0] = '\0';
+    /* HEAD is GET without the content (RFC 9110 §9.3.2): routed as GET; the HTTP layer sends the headers only. */
+    if (method_len == 4 && memcmp(method, "HEAD", 4) == 0) method = "GET", method_len = 3;
     /* A trailing slash names the same resource: "/v1/me/" == "/v1/me". */
     if (path_len > 1 && path[path_len - 1] == '/') path_len--;
+    /* Of the patterns a path matches, the most literal (fewest parameters) name its resource: "/v1/leads/batch" is
+     * not a lead whose id is "batch", so GET on it is 405 with Allow: POST, not a 404 for a malformed id. */
+    for (size_t i = 0; i < nroutes; i++)
+        if (match_pattern(routes[i].pattern, path, path_len, &probe) && probe.nparams < fewest) fewest = probe.nparams;
     for (size_t i = 0; i < nroutes; i++) {
-        if (!match_pattern(routes[i].pattern, path, path_len, &probe)) continue;
+        if (!match_pattern(routes[i].pattern, path, path_len, &probe) || probe.nparams != fewest) continue;
         size_t ml = strlen(routes[i].method);
         if (ml == method_len && memcmp(routes[i].method, method, ml) == 0) {
             *m = probe;
@@ -60,15 +80,8 @@ lx_status_t lx_router_match(const lx_route_t *routes, size_t nroutes, const char
             return LX_OK;
         }
         /* Collect every method this path answers to, once each. */
-        if (!allow_has(m->allow, routes[i].method, ml) && allow_len + ml + 3 < sizeof(m->allow)) {
-            if (allow_len != 0) {
-                memcpy(m->allow + allow_len, ", ", 2);
-                allow_len += 2;
-            }
-            memcpy(m->allow + allow_len, routes[i].method, ml);
-            allow_len += ml;
-            m->allow[allow_len] = '\0';
-        }
+        allow_add(m, &allow_len, routes[i].method);
+        if (strcmp(routes[i].method, "GET") == 0) allow_add(m, &allow_len, "HEAD");
     }
     return allow_len != 0 ? LX_ERR_METHOD_NOT_ALLOWED : LX_ERR_NOT_FOUND;
 }

@@ -4,8 +4,10 @@
  * Patterns are literal segments and {name} parameters matching one non-empty
  * segment: "/v1/accounts/{id}/keys/{key_id}". A path that matches some pattern
  * but under another method yields LX_ERR_METHOD_NOT_ALLOWED with the Allow
- * list; no pattern at all yields LX_ERR_NOT_FOUND. Routes are tried in table
- * order, so put literal routes before parameterised siblings when they overlap.
+ * list; no pattern at all yields LX_ERR_NOT_FOUND. Of the patterns a path
+ * matches, only those with the fewest parameters count ("/v1/leads/batch" over
+ * "/v1/leads/{id}"), whatever the method. HEAD is routed as GET, and the Allow
+ * list names HEAD wherever it names GET.
  */
 #ifndef LX_HTTP_ROUTER_H
 #define LX_HTTP_ROUTER_H

@@ -236,10 +236,12 @@ class Contract:
         """(template, path item) of the path, or (None, None). A trailing slash names the same resource."""
         if len(path) > 1 and path.endswith("/"):
             path = path[:-1]
-        for rx, template, item in self.routes:
-            if rx.match(path):
-                return template, item
-        return None, None
+        # The most literal template names the resource (the server's router): /v1/leads/batch, not /v1/leads/{id}.
+        found = [(template.count("{"), template, item) for rx, template, item in self.routes if rx.match(path)]
+        if not found:
+            return None, None
+        _, template, item = min(found, key=lambda f: f[0])
+        return template, item
 
     def check(self, method, path, status, headers, body):
         """Checks one response; raises AssertionError describing every mismatch.
@@ -258,7 +260,9 @@ class Contract:
         assert 1 <= len(rid) <= 128, f"X-Request-Id {rid!r} is not 1-128 characters"
         ctype = headers.get("content-type", "")
         template, item = self.find(path)
-        op = item.get(method.lower()) if item else None
+        # HEAD is GET without the content: GET's statuses and headers, and an empty body.
+        head = method.upper() == "HEAD"
+        op = item.get("get" if head else method.lower()) if item else None
         if op is None:
             # Unknown route or method: only the generic answers, as Problem.
             allowed = {404, 431} if item is None else {405, 431}
@@ -267,7 +271,11 @@ class Contract:
                 allow = headers.get("allow")
                 assert allow, "405 without Allow"
                 want = {m.upper() for m in item if m in ("get", "post", "put", "patch", "delete")}
+                want |= {"HEAD"} if "get" in item else set()
                 assert set(allow.split(", ")) == want, f"Allow {allow!r}, expected {sorted(want)}"
+            if head:
+                assert body == b"", "a HEAD answer with content"
+                return
             self._check_problem(status, ctype, headers, body, None)
             return
         responses = op["responses"]
@@ -283,8 +291,8 @@ class Contract:
                 pat = h["schema"].get("pattern")
                 assert pat is None or re.search(pat, value), f"header {name}: {value!r} does not match {pat}"
         content = resp.get("content")
-        if not content:
-            assert body == b"", f"{status} must have no body"
+        if not content or head:
+            assert body == b"", f"{status} must have no body" if not head else "a HEAD answer with content"
             return
         media = None
         for key in content:

@@ -191,17 +191,46 @@ class RoutingErrors(ServerTestCase):
             problem(c.post("/v1/nope", json={}, headers=bearer(self.op)), 404, "not_found")
 
     def test_wrong_method_405_with_allow(self):
-        cases = [("DELETE", "/v1/accounts", {"GET", "POST"}), ("PUT", "/v1/me", {"GET"}),
-                 ("POST", "/healthz", {"GET"}), ("PUT", "/v1/accounts/00000000-0000-7000-8000-000000000000",
-                                                {"GET", "PATCH"}),
+        cases = [("DELETE", "/v1/accounts", {"GET", "HEAD", "POST"}), ("PUT", "/v1/me", {"GET", "HEAD"}),
+                 ("POST", "/healthz", {"GET", "HEAD"}), ("PUT", "/v1/accounts/00000000-0000-7000-8000-000000000000",
+                                                        {"GET", "HEAD", "PATCH"}),
                  ("GET", "/v1/accounts/00000000-0000-7000-8000-000000000000/keys/x", {"DELETE"}),
-                 ("DELETE", "/v1/accounts/x/keys", {"GET", "POST"})]
+                 ("HEAD", "/v1/accounts/00000000-0000-7000-8000-000000000000/keys/x", {"DELETE"}),
+                 ("DELETE", "/v1/accounts/x/keys", {"GET", "HEAD", "POST"}),
+                 # a literal segment names its own resource: "batch" is not a lead id
+                 ("GET", "/v1/leads/batch", {"POST"}), ("HEAD", "/v1/leads/batch", {"POST"})]
         for c in (self.h2, self.h1):
             for method, path, allow in cases:
                 with self.subTest(method=method, path=path, proto=c.expect_version):
                     r = c.request(method, path, headers=bearer(self.op))
-                    problem(r, 405, "method_not_allowed")
+                    if method == "HEAD":
+                        self.assertEqual((r.status_code, r.content), (405, b""))
+                    else:
+                        problem(r, 405, "method_not_allowed")
                     self.assertEqual(set(r.headers["allow"].split(", ")), allow)
+
+    def test_head_is_get_without_content(self):
+        """RFC 9110 §9.3.2: HEAD answers with GET's status and headers and no content, on both protocols, and an
+        HTTP/1.1 connection stays in step for the next request (a HEAD answer once carried a body, read by the client
+        as the next response)."""
+        export = "/v1/receipts/export"
+        cases = [("/healthz", None, 200), ("/v1/me", self.op, 200), ("/v1/accounts?limit=2", self.op, 200),
+                 ("/v1/me", None, 401), ("/v1/accounts?limit=0", self.op, 400), ("/v1/nope", self.op, 404),
+                 (export, self.op, 200)]
+        for c in (self.h2, self.h1):
+            for path, token, status in cases:
+                with self.subTest(path=path, proto=c.expect_version):
+                    headers = bearer(token) if token else {}
+                    get = c.get(path, headers=headers)
+                    head = c.head(path, headers=headers)
+                    self.assertEqual((get.status_code, head.status_code), (status, status))
+                    self.assertEqual(head.content, b"")
+                    self.assertEqual(head.headers["content-type"], get.headers["content-type"])
+                    self.assertIn("x-request-id", head.headers)
+                    if path != export:  # a streamed body has no length to announce
+                        self.assertEqual(head.headers["content-length"], str(len(get.content)))
+                    # the same connection answers the next request in step
+                    self.assertEqual(c.get("/healthz").json(), {"status": "ok"})
 
     def test_405_comes_before_authentication(self):
         r = self.h2.put("/v1/me")

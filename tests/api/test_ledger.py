@@ -520,7 +520,7 @@ class CreditLimitAndStatus(MarketTestCase):
         problem(self.patch_account("nope", {"status": "active"}), 404, "not_found", field="path.id")
         r = self.h2.put(f"/v1/accounts/{self.adv['id']}", json={"status": "active"}, headers=bearer(self.op))
         problem(r, 405, "method_not_allowed")
-        self.assertEqual(r.headers["allow"], "GET, PATCH")
+        self.assertEqual(r.headers["allow"], "GET, HEAD, PATCH")
 
     def test_limit_cannot_go_below_debt(self):
         self.assertEqual(self.patch_account(self.adv["id"], {"credit_limit": 10_000}).status_code, 200)

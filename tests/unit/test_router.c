@@ -83,12 +83,14 @@ static const case_t cases[] = {
     {"GET", "//healthz", LX_ERR_NOT_FOUND, -1, "", NULL, NULL, NULL, NULL},
     {"GET", "/v1", LX_ERR_NOT_FOUND, -1, "", NULL, NULL, NULL, NULL},
     {"GET", "/v2/me", LX_ERR_NOT_FOUND, -1, "", NULL, NULL, NULL, NULL},
-    /* a literal segment beside a parameter: the literal's row comes first */
+    /* a literal segment beside a parameter names its own resource, whatever the method: "batch" is no lead id */
     {"POST", "/v1/leads/batch", LX_OK, 27, "", NULL, NULL, NULL, NULL},
-    {"GET", "/v1/leads/batch", LX_OK, 29, "", "id", "batch", NULL, NULL},
-    {"DELETE", "/v1/leads/batch", LX_ERR_METHOD_NOT_ALLOWED, -1, "POST, GET", NULL, NULL, NULL, NULL},
+    {"GET", "/v1/leads/batch", LX_ERR_METHOD_NOT_ALLOWED, -1, "POST", NULL, NULL, NULL, NULL},
+    {"HEAD", "/v1/leads/batch", LX_ERR_METHOD_NOT_ALLOWED, -1, "POST", NULL, NULL, NULL, NULL},
+    {"DELETE", "/v1/leads/batch", LX_ERR_METHOD_NOT_ALLOWED, -1, "POST", NULL, NULL, NULL, NULL},
+    {"GET", "/v1/leads/batch2", LX_OK, 29, "", "id", "batch2", NULL, NULL},
     {"PATCH", "/v1/niches/loans", LX_OK, 18, "", "slug", "loans", NULL, NULL},
-    {"DELETE", "/v1/niches/loans", LX_ERR_METHOD_NOT_ALLOWED, -1, "GET, PATCH", NULL, NULL, NULL, NULL},
+    {"DELETE", "/v1/niches/loans", LX_ERR_METHOD_NOT_ALLOWED, -1, "GET, HEAD, PATCH", NULL, NULL, NULL, NULL},
     {"DELETE", "/v1/leads/x/contact", LX_OK, 30, "", "id", "x", NULL, NULL},
     {"GET", "/v1/leads/x/contact", LX_ERR_METHOD_NOT_ALLOWED, -1, "DELETE", NULL, NULL, NULL, NULL},
     /* parameters */
@@ -106,18 +108,26 @@ static const case_t cases[] = {
     {"DELETE", "/v1/accounts/a/keys//", LX_ERR_NOT_FOUND, -1, "", NULL, NULL, NULL, NULL},
     {"DELETE", "/v1/accounts//keys/k", LX_ERR_NOT_FOUND, -1, "", NULL, NULL, NULL, NULL},
     {"GET", "/v1/accounts/a/keys/k/extra", LX_ERR_NOT_FOUND, -1, "", NULL, NULL, NULL, NULL},
-    /* 405 with Allow in table order */
-    {"POST", "/healthz", LX_ERR_METHOD_NOT_ALLOWED, -1, "GET", NULL, NULL, NULL, NULL},
-    {"DELETE", "/v1/accounts", LX_ERR_METHOD_NOT_ALLOWED, -1, "POST, GET", NULL, NULL, NULL, NULL},
-    {"PUT", "/v1/accounts/abc", LX_ERR_METHOD_NOT_ALLOWED, -1, "GET, PATCH", NULL, NULL, NULL, NULL},
-    {"PATCH", "/v1/accounts/abc/keys", LX_ERR_METHOD_NOT_ALLOWED, -1, "GET, POST", NULL, NULL, NULL, NULL},
-    {"DELETE", "/v1/accounts/abc/keys", LX_ERR_METHOD_NOT_ALLOWED, -1, "GET, POST", NULL, NULL, NULL, NULL},
+    /* 405 with Allow in table order, HEAD after each GET */
+    {"POST", "/healthz", LX_ERR_METHOD_NOT_ALLOWED, -1, "GET, HEAD", NULL, NULL, NULL, NULL},
+    {"DELETE", "/v1/accounts", LX_ERR_METHOD_NOT_ALLOWED, -1, "POST, GET, HEAD", NULL, NULL, NULL, NULL},
+    {"PUT", "/v1/accounts/abc", LX_ERR_METHOD_NOT_ALLOWED, -1, "GET, HEAD, PATCH", NULL, NULL, NULL, NULL},
+    {"PATCH", "/v1/accounts/abc/keys", LX_ERR_METHOD_NOT_ALLOWED, -1, "GET, HEAD, POST", NULL, NULL, NULL, NULL},
+    {"DELETE", "/v1/accounts/abc/keys", LX_ERR_METHOD_NOT_ALLOWED, -1, "GET, HEAD, POST", NULL, NULL, NULL, NULL},
     {"GET", "/v1/accounts/a/keys/k", LX_ERR_METHOD_NOT_ALLOWED, -1, "DELETE", NULL, NULL, NULL, NULL},
+    /* HEAD is routed as GET, and only where GET is */
+    {"HEAD", "/healthz", LX_OK, 0, "", NULL, NULL, NULL, NULL},
+    {"HEAD", "/v1/accounts/abc/keys", LX_OK, 7, "", "id", "abc", NULL, NULL},
+    {"HEAD", "/v1/accounts/a/keys/k", LX_ERR_METHOD_NOT_ALLOWED, -1, "DELETE", NULL, NULL, NULL, NULL},
+    {"HEAD", "/v1/erasures", LX_ERR_METHOD_NOT_ALLOWED, -1, "POST", NULL, NULL, NULL, NULL},
+    {"HEAD", "/nowhere", LX_ERR_NOT_FOUND, -1, "", NULL, NULL, NULL, NULL},
     /* methods are case-sensitive and compared by length */
-    {"get", "/healthz", LX_ERR_METHOD_NOT_ALLOWED, -1, "GET", NULL, NULL, NULL, NULL},
-    {"GE", "/healthz", LX_ERR_METHOD_NOT_ALLOWED, -1, "GET", NULL, NULL, NULL, NULL},
-    {"GETS", "/healthz", LX_ERR_METHOD_NOT_ALLOWED, -1, "GET", NULL, NULL, NULL, NULL},
-    {"", "/healthz", LX_ERR_METHOD_NOT_ALLOWED, -1, "GET", NULL, NULL, NULL, NULL},
+    {"get", "/healthz", LX_ERR_METHOD_NOT_ALLOWED, -1, "GET, HEAD", NULL, NULL, NULL, NULL},
+    {"head", "/healthz", LX_ERR_METHOD_NOT_ALLOWED, -1, "GET, HEAD", NULL, NULL, NULL, NULL},
+    {"HEADS", "/healthz", LX_ERR_METHOD_NOT_ALLOWED, -1, "GET, HEAD", NULL, NULL, NULL, NULL},
+    {"GE", "/healthz", LX_ERR_METHOD_NOT_ALLOWED, -1, "GET, HEAD", NULL, NULL, NULL, NULL},
+    {"GETS", "/healthz", LX_ERR_METHOD_NOT_ALLOWED, -1, "GET, HEAD", NULL, NULL, NULL, NULL},
+    {"", "/healthz", LX_ERR_METHOD_NOT_ALLOWED, -1, "GET, HEAD", NULL, NULL, NULL, NULL},
 };
 
 static void check_param(const lx_route_match_t *m, const char *name, const char *want, const char *path, size_t path_len)
@@ -200,7 +210,7 @@ static void test_real_table(void)
     CHECK_CTX("%s", "");
     lx_route_match_t m;
     CHECK_EQ_INT(lx_router_match(routes, n, "DELETE", 6, "/v1/accounts", 12, &m), LX_ERR_METHOD_NOT_ALLOWED);
-    CHECK_EQ_STR(m.allow, "POST, GET");
+    CHECK_EQ_STR(m.allow, "POST, GET, HEAD");
 }
 
 /* method_len and path_len bound the comparison: the bytes after them are not part of the request. */
@@ -238,27 +248,31 @@ static void test_param_lookup(void)
     CHECK_EQ_INT(len, 0);
 }
 
-/* Literal before parameterised sibling wins; the Allow list collects each method once, in table order. */
+/* The most literal patterns a path matches name its resource, in whatever order the table lists them: a literal
+ * segment beats a parameterised sibling for every method, and two parameters lose to one. The Allow list collects
+ * each method once, in table order. */
 static void test_overlap_and_allow_dedup(void)
 {
     static const lx_route_t t[] = {
-        {"GET", "/v1/items/new", NULL},  {"POST", "/v1/items/{id}", NULL}, {"GET", "/v1/items/{id}", NULL},
-        {"PUT", "/v1/items/{id}", NULL}, {"GET", "/v1/items/{id}", NULL},  {"POST", "/v1/items/{id}", NULL},
-        {"DELETE", "/v1/other", NULL},
+        {"POST", "/v1/items/{id}", NULL}, {"GET", "/v1/items/new", NULL},  {"GET", "/v1/items/{id}", NULL},
+        {"PUT", "/v1/items/{id}", NULL},  {"GET", "/v1/items/{id}", NULL}, {"POST", "/v1/items/{id}", NULL},
+        {"DELETE", "/v1/other", NULL},    {"GET", "/v1/{a}/{b}/x", NULL},  {"PUT", "/v1/{a}/b/x", NULL},
     };
     size_t n = sizeof(t) / sizeof(t[0]);
     lx_route_match_t m;
     CHECK_EQ_INT(lx_router_match(t, n, "GET", 3, "/v1/items/new", 13, &m), LX_OK);
-    CHECK(m.route == &t[0]);
+    CHECK(m.route == &t[1]);
     CHECK_EQ_INT(m.nparams, 0);
     CHECK_EQ_INT(lx_router_match(t, n, "GET", 3, "/v1/items/old", 13, &m), LX_OK);
     CHECK(m.route == &t[2]);
-    CHECK_EQ_INT(lx_router_match(t, n, "POST", 4, "/v1/items/new", 13, &m), LX_OK);
-    CHECK(m.route == &t[1]);
-    CHECK_EQ_INT(lx_router_match(t, n, "DELETE", 6, "/v1/items/new", 13, &m), LX_ERR_METHOD_NOT_ALLOWED);
-    CHECK_EQ_STR(m.allow, "GET, POST, PUT");
+    CHECK_EQ_INT(lx_router_match(t, n, "POST", 4, "/v1/items/new", 13, &m), LX_ERR_METHOD_NOT_ALLOWED);
+    CHECK_EQ_STR(m.allow, "GET, HEAD");
     CHECK_EQ_INT(lx_router_match(t, n, "DELETE", 6, "/v1/items/x", 11, &m), LX_ERR_METHOD_NOT_ALLOWED);
-    CHECK_EQ_STR(m.allow, "POST, GET, PUT");
+    CHECK_EQ_STR(m.allow, "POST, GET, HEAD, PUT");
+    CHECK_EQ_INT(lx_router_match(t, n, "GET", 3, "/v1/a/b/x", 9, &m), LX_ERR_METHOD_NOT_ALLOWED);
+    CHECK_EQ_STR(m.allow, "PUT");
+    CHECK_EQ_INT(lx_router_match(t, n, "GET", 3, "/v1/a/c/x", 9, &m), LX_OK);
+    CHECK(m.route == &t[7]);
     /* an empty table routes nothing */
     CHECK_EQ_INT(lx_router_match(t, 0, "GET", 3, "/v1/items/new", 13, &m), LX_ERR_NOT_FOUND);
     CHECK_EQ_STR(m.allow, "");
