@@ -77,7 +77,12 @@ LX_DB_STMT(campaign_list, 5,
 LX_DB_STMT(campaign_for_patch, 2,
            "SELECT n.*, " CAMPAIGN_COLS " FROM campaigns c JOIN (SELECT " LX_NICHE_COLS
            " FROM niches) n ON n.id = c.niche_id WHERE c.id = $1::uuid AND ($2::uuid IS NULL OR c.advertiser_id = $2::uuid)");
-#define NEW_TZ "(CASE WHEN $3::int & 32 <> 0 THEN $9::text ELSE c.tz END)"
+#define NEW_TZ     "(CASE WHEN $3::int & 32 <> 0 THEN $9::text ELSE c.tz END)"
+#define TZ_CHANGED "($3::int & 32 <> 0 AND $9::text IS DISTINCT FROM c.tz)"
+#define NEW_CAP    "(CASE WHEN $3::int & 128 <> 0 THEN $11::int ELSE c.daily_cap END)"
+/* The new zone's last midnight as a timestamptz; the sale ids (UUIDv7, made by the intake a moment before its
+ * transaction's now()) bound the scan of the buyer's sales, a day to spare. */
+#define NEW_MIDNIGHT "(date_trunc('day', now() AT TIME ZONE " NEW_TZ ") AT TIME ZONE " NEW_TZ ")"
 /* $16: the operator making the change (NULL: the advertiser), whose action is logged with details $17. */
 /* clang-format off */
 LX_DB_STMT(campaign_update, 17,
@@ -89,7 +94,7 @@ LX_DB_STMT(campaign_update, 17,
            "filters = CASE WHEN $3::int & 16 <> 0 THEN $8::jsonb ELSE c.filters END, "
            "tz = " NEW_TZ ", "
            "hours = CASE WHEN $3::int & 64 <> 0 THEN $10::jsonb ELSE c.hours END, "
-           "daily_cap = CASE WHEN $3::int & 128 <> 0 THEN $11::int ELSE c.daily_cap END, "
+           "daily_cap = " NEW_CAP ", "
            "budget = CASE WHEN $3::int & 256 <> 0 THEN $12::bigint ELSE c.budget END, "
            "exclude_sources = CASE WHEN $3::int & 512 <> 0 THEN $13::text[] ELSE c.exclude_sources END, "
            "exclude_bought_contacts_days = CASE WHEN $3::int & 1024 <> 0 THEN $14::int ELSE c.exclude_bought_contacts_days END, "
@@ -98,8 +103,14 @@ LX_DB_STMT(campaign_update, 17,
            "bid_seq = CASE WHEN ($3::int & 4 <> 0 AND $6::bigint IS DISTINCT FROM c.price_exclusive) OR "
            "($3::int & 8 <> 0 AND $7::bigint IS DISTINCT FROM c.price_shared) THEN nextval('campaign_bid_seq') ELSE c.bid_seq END, "
            /* a count of an earlier local day is zero today (the intake reads it so); saying so lets the cap's CHECK judge
-              a new cap by today's count only */
-           "daily_count = CASE WHEN c.daily_day = (now() AT TIME ZONE " NEW_TZ ")::date THEN c.daily_count ELSE 0 END, "
+              a new cap by today's count only. A new zone starts its day elsewhere: today's count is then the campaign's
+              sales since the new zone's midnight, refunded ones too, as the intake counts them (zeroing it let a change
+              of zone and back buy past the cap; a count above the cap stops the campaign for the day) */
+           "daily_count = CASE WHEN " TZ_CHANGED " THEN least((SELECT count(*) FROM sales s "
+           "WHERE s.buyer_id = c.advertiser_id AND s.campaign_id = c.id AND s.created_at >= " NEW_MIDNIGHT " "
+           "AND s.id >= lx_uuid_v7_floor(" NEW_MIDNIGHT " - interval '1 day')), coalesce(" NEW_CAP ", 2147483647))::int "
+           "WHEN c.daily_day = (now() AT TIME ZONE " NEW_TZ ")::date THEN c.daily_count ELSE 0 END, "
+           "daily_day = CASE WHEN " TZ_CHANGED " THEN (now() AT TIME ZONE " NEW_TZ ")::date ELSE c.daily_day END, "
            "updated_at = now() "
            "FROM niches n WHERE c.id = $1::uuid AND n.id = c.niche_id AND c.status <> 'archived' "
            "AND ($2::uuid IS NULL OR c.advertiser_id = $2::uuid) AND (now() AT TIME ZONE " NEW_TZ ") IS NOT NULL "

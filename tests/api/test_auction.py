@@ -498,6 +498,48 @@ class TermsCachedAcrossBatches(MarketSetup, ServerTestCase):
 
 
 
+class DailyCapAcrossZoneChanges(MarketSetup, ServerTestCase):
+    """A campaign's day starts at midnight in its zone; moving it to another zone carries over the sales made since
+    that zone's midnight. Zeroing the count on a change of zone let a change there and back buy past the cap."""
+
+    PRICE = 50000
+
+    def post(self, wm, slug):
+        r = self.h2.post("/v1/leads", json=lead(niche=slug, region="RU-MOW"), headers=bearer(wm))
+        self.assertEqual(r.status_code, 201, r.text)
+        return r.json()["status"]
+
+    def patch(self, token, cid, body):
+        r = self.h2.patch(f"/v1/campaigns/{cid}", json=body, headers=bearer(token))
+        self.assertEqual(r.status_code, 200, r.text)
+        return r.json()
+
+    def test_the_cap_holds_through_a_change_of_zone_and_back(self):
+        slug = self.niche()
+        _, wm = self.account("webmaster")
+        _, adv = self.account("advertiser", deposit=100 * self.PRICE)
+        c = self.campaign(adv, niche=slug, regions=["RU"], price_exclusive=self.PRICE, daily_cap=1,
+                          schedule={"tz": "UTC"})
+        self.assertEqual(self.post(wm, slug), "sold")
+        self.assertEqual(self.post(wm, slug), "unsold")  # the cap
+        # a zone whose date is not UTC's now (UTC-11 before 11:00 UTC, UTC+14 from 10:00), whose midnight therefore
+        # lies before the sale just made
+        away = "Pacific/Pago_Pago" if datetime.datetime.now(datetime.timezone.utc).hour < 10 else "Pacific/Kiritimati"
+        self.assertEqual(self.patch(adv, c["id"], {"schedule": {"tz": away}})["today_count"], 1)
+        self.assertEqual(self.post(wm, slug), "unsold")
+        self.assertEqual(self.patch(adv, c["id"], {"schedule": {"tz": "UTC"}})["today_count"], 1)
+        self.assertEqual(self.post(wm, slug), "unsold")
+        # sales of an earlier day of the new zone do not count: moved to yesterday's day in UTC terms, then back
+        psql(self.db_url, f"UPDATE sales SET created_at = created_at - interval '2 days' WHERE campaign_id = '{c['id']}'")
+        self.assertEqual(self.patch(adv, c["id"], {"schedule": {"tz": away}})["today_count"], 0)
+        self.assertEqual(self.post(wm, slug), "sold")
+        # a cap raised in the same change counts against today in the new zone
+        self.assertEqual(self.patch(adv, c["id"], {"schedule": {"tz": "UTC"}, "daily_cap": 2})["today_count"], 1)
+        self.assertEqual(self.post(wm, slug), "sold")
+        self.assertEqual(self.post(wm, slug), "unsold")
+        assert_market_consistent(self, self.db_url)
+
+
 class TermsChangedBetweenReads(MarketSetup, ServerTestCase):
     """A batch reads its campaigns' state and versions (st_market of src/leads/intake.c), then, in the same
     transaction, the terms of the versions its thread has not cached (st_terms). A change committed in between must
