@@ -4,7 +4,7 @@
  *
  * The inventory is the leads with something left to buy (the leads_market index: sold or unsold, not sold
  * exclusive, a shared slot free), not expired, with their contact still there, in a niche of the buyer's currency
- * and not already held by the buyer. Advertisers see anonymised previews only: never contact data, never the
+ * and neither held nor returned by the buyer. Advertisers see anonymised previews only: never contact data, never the
  * supplier. One rule (offered()) decides which modes a lead offers, for the previews and for the purchase alike.
  *
  * Price: the niche's floor for the mode (floor_exclusive or floor_shared), at least 1 minor unit. There is no aging
@@ -94,7 +94,7 @@ static void put_ts(lx_strbuf_t *sb, const char *key, const PGresult *r, int row,
         lx_strbuf_printf(sb, "\"%s\"", at);
 }
 
-/* A purchase read with PURCHASE_COLS; its lead as its buyer sees it (contact opened, consent evidence, no sale
+/* A purchase read with PURCHASE_COLS; its lead as its buyer sees it (contact opened unless refunded, consent evidence, no sale
  * summary). Every value but the lead's comes from a typed column (uuid, integer, enum, char(3)) and needs no escaping. */
 static void render_purchase(lx_strbuf_t *sb, const PGresult *r, int row, const lx_keys_t *keys)
 {
@@ -111,7 +111,8 @@ static void render_purchase(lx_strbuf_t *sb, const PGresult *r, int row, const l
         lx_strbuf_puts(sb, "null");
     put_ts(sb, ",\"refunded_at\":", r, row, 9);
     lx_strbuf_puts(sb, ",\"lead\":");
-    lx_lead_view_render_row(sb, r, row, PURCHASE_NCOLS, keys, LX_LEAD_VIEW_BUYER);
+    /* A refund gives the lead back: the purchase no longer opens its contact (another buyer may hold it now). */
+    lx_lead_view_render_row(sb, r, row, PURCHASE_NCOLS, PQgetisnull(r, row, 9) ? keys : NULL, LX_LEAD_VIEW_BUYER);
     lx_strbuf_puts(sb, "}");
 }
 
@@ -222,6 +223,7 @@ LX_DB_STMT(market_list, 6,
            "AND l.expires_at > now() AND l.contact_ct IS NOT NULL AND NOT l.resale_blocked "
            "AND n.currency = (SELECT a.currency FROM accounts a WHERE a.id = $1::uuid) "
            "AND NOT EXISTS (SELECT 1 FROM sales s WHERE s.lead_id = l.id AND s.buyer_id = $1::uuid AND s.refunded_at IS NULL) "
+           "AND NOT EXISTS (SELECT 1 FROM sales s WHERE s.lead_id = l.id AND s.buyer_id = $1::uuid AND s.refunded_at IS NOT NULL) "
            "AND ($2::text IS NULL OR n.slug = $2) "
            "AND ($3::text IS NULL OR l.region = $3 OR (length($3) = 2 AND l.region LIKE $3 || '-%')) "
            "AND ($4::int IS NULL OR l.quality_score >= $4::int) AND ($5::uuid IS NULL OR l.id > $5::uuid) "
@@ -306,8 +308,11 @@ LX_DB_STMT(lock_lead, 1,
            "FROM leads l JOIN niches n ON n.id = l.niche_id WHERE l.id = $1::uuid FOR UPDATE OF l");
 LX_DB_STMT(lock_balance, 1,
            "SELECT balance - min_balance, currency FROM ledger_accounts WHERE owner = $1::uuid AND book = 'balance' FOR UPDATE");
+/* Whether the buyer holds the lead, and whether it returned it (migrations/0017: a returned lead is not sold to the
+ * same buyer again). Two look-ups, each by the partial index of its predicate. */
 LX_DB_STMT(buyer_holds, 2,
-           "SELECT EXISTS (SELECT 1 FROM sales WHERE lead_id = $1::uuid AND buyer_id = $2::uuid AND refunded_at IS NULL)");
+           "SELECT EXISTS (SELECT 1 FROM sales WHERE lead_id = $1::uuid AND buyer_id = $2::uuid AND refunded_at IS NULL), "
+           "EXISTS (SELECT 1 FROM sales WHERE lead_id = $1::uuid AND buyer_id = $2::uuid AND refunded_at IS NOT NULL)");
 LX_DB_STMT(mark_lead, 3,
            "UPDATE leads SET status = 'sold', sold_mode = $2, shares_sold = shares_sold + 1, "
            "payout_total = payout_total + $3::bigint WHERE id = $1::uuid");
@@ -373,6 +378,10 @@ static lx_status_t decide(const lx_async_t *a, const purchase_t *p, int64_t *pri
     *field = "path.id";
     if (PQgetvalue(holds, 0, 0)[0] == 't') {
         *detail = "You already hold this lead.";
+        return LX_ERR_CONFLICT;
+    }
+    if (PQgetvalue(holds, 0, 1)[0] == 't') {
+        *detail = "You returned this lead; a returned lead is not sold to the same buyer again.";
         return LX_ERR_CONFLICT;
     }
     *field = "/mode";

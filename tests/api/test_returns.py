@@ -75,6 +75,31 @@ class Returns(MarketCase):
         # Repeated: 409; refunded purchases cannot be returned again.
         problem(self.ret(p["id"], adv), 409, "conflict", "path.id")
 
+    def test_a_returned_lead_is_not_the_returners_again(self):
+        """A buyer that returned a lead gets its money back and gives the lead back: its purchase shows no contact any
+        more, its inventory leaves the lead out and buying it again is 409, while other buyers may buy it. (Before, it
+        could win the lead in the auction, return it as a duplicate and buy it back at the floor.)"""
+        niche, acct, adv, lead, p = self.setup_sale()
+        self.assertIsNotNone(p["lead"]["contact"])
+        self.assertEqual(self.ret(p["id"], adv, "duplicate").json()["status"], "accepted")
+        for token in (adv, self.op):
+            got = self.h2.get(f"/v1/purchases/{p['id']}", headers=bearer(token)).json()
+            self.assertIsNotNone(got["refunded_at"])
+            self.assertEqual((got["lead"]["contact"], got["lead"]["contact_erased"]), (None, False))
+            listed = [i for i in self.h2.get("/v1/purchases", headers=bearer(token)).json()["items"] if i["id"] == p["id"]]
+            self.assertEqual(listed[0]["lead"]["contact"], None)
+        self.assertNotIn(lead["id"], self.market_ids(adv, niche=niche["slug"]))
+        for mode in ("exclusive", "shared"):
+            problem(self.buy(lead["id"], mode, adv), 409, "conflict", "path.id")
+        _, other = self.advertiser(funds=10**6)
+        self.assertIn(lead["id"], self.market_ids(other, niche=niche["slug"]))
+        q = self.bought(lead["id"], "exclusive", other)
+        self.assertIsNotNone(q["lead"]["contact"])
+        # the returned sale stays what it was: refunded, its contact closed
+        self.assertIsNone(self.h2.get(f"/v1/purchases/{p['id']}", headers=bearer(adv)).json()["lead"]["contact"])
+        self.assertEqual(self.sales_of(lead["id"]), [[self.h2.get("/v1/me", headers=bearer(other)).json()["account"]["id"],
+                                                     "exclusive", "0", str(q["price"])]])
+
     def test_fake_keeps_the_lead_off_the_market(self):
         niche, acct, adv, lead, p = self.setup_sale()
         r = self.ret(p["id"], adv, "fake")

@@ -1,0 +1,13 @@
+-- A lead a buyer returned is not sold to that buyer again (src/api/market.c).
+--
+-- A refund gives the buyer its money back and reopens the lead for the market, and a purchase's contact is shown only
+-- while it is not refunded. Before, the inventory offered the lead to the buyer that returned it too: a buyer could win
+-- a lead at its bid in the auction, return it as a duplicate and buy it back from the inventory at the niche's floor,
+-- and so pay the floor for a lead the webmaster was paid its bid for, then reversed. Now the inventory leaves out the
+-- leads the buyer returned, and a purchase of one is 409.
+--
+-- Both look up the buyer's refunded sales of a lead. Refunds are few and every sale is inserted unrefunded, so this
+-- partial index holds only the refunded ones and the sales path never writes to it. The purchase decides under the
+-- lead's row lock (FOR UPDATE), the one place a lead already in the inventory is sold, so two purchases of the lead
+-- cannot both miss each other; the intake's auction sells only the leads it is taking in.
+CREATE INDEX sales_returned ON sales (lead_id, buyer_id) WHERE refunded_at IS NOT NULL;
