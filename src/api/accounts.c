@@ -109,12 +109,18 @@ void lx_api_accounts_get(lx_req_t *lr)
  * advertiser's balance row when the limit changes (lock order: balance rows, then accounts), so the guard in the
  * second ("the new limit still covers what is owed") and the change see the same balance; the balance row's CHECK
  * (balance >= -credit_limit, kept in step by the accounts_credit_limit trigger) stays the last word: 23514 is 409 too.
+ * A suspension is a cut-off (migrations/0018): it first locks the advertiser's active campaigns, in id order, then its
+ * balance row (DESIGN.md §5's order), so it waits for every intake batch and inventory purchase already selling to it,
+ * and the accounts_suspended trigger bumps those campaigns' versions, which fails any batch that decided before.
  * updated_at moves only when something changed, and so does the accounts_notify NOTIFY that drops cached keys. The
  * operator action log row is written by the same statement, only when the account row was updated.
  */
-LX_DB_STMT(acct_patch_read, 2,
-           "WITH b AS (SELECT balance FROM ledger_accounts WHERE owner = $1::uuid AND book = 'balance' AND $2::bigint IS NOT NULL "
-           "FOR NO KEY UPDATE) SELECT role, (SELECT balance FROM b) FROM accounts WHERE id = $1::uuid");
+LX_DB_STMT(acct_patch_read, 3,
+           "WITH c AS (SELECT id FROM campaigns WHERE advertiser_id = $1::uuid AND status = 'active' AND $3::text = 'suspended' "
+           "ORDER BY id FOR NO KEY UPDATE), "
+           "b AS (SELECT balance FROM ledger_accounts WHERE owner = $1::uuid AND book = 'balance' "
+           "AND ($2::bigint IS NOT NULL OR $3::text = 'suspended') AND (SELECT count(*) FROM c) >= 0 FOR NO KEY UPDATE) "
+           "SELECT role, (SELECT balance FROM b) FROM accounts WHERE id = $1::uuid");
 /* clang-format off */
 LX_DB_STMT(acct_patch, 5,
            "WITH u AS (UPDATE accounts a SET credit_limit = coalesce($2::bigint, a.credit_limit), status = coalesce($3, a.status), "
@@ -200,6 +206,7 @@ void lx_api_accounts_update(lx_req_t *lr)
     lx_db_call_t *c = lx_db_job_add(&a->job, &acct_patch_read);
     lx_db_param(c, 0, id_p);
     lx_db_param(c, 1, limit_p);
+    lx_db_param(c, 2, has_status ? statuses[status] : NULL);
     c = lx_db_job_add(&a->job, &acct_patch);
     lx_db_param(c, 0, id_p);
     lx_db_param(c, 1, limit_p);

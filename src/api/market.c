@@ -308,11 +308,14 @@ LX_DB_STMT(lock_lead, 1,
            "FROM leads l JOIN niches n ON n.id = l.niche_id WHERE l.id = $1::uuid FOR UPDATE OF l");
 LX_DB_STMT(lock_balance, 1,
            "SELECT balance - min_balance, currency FROM ledger_accounts WHERE owner = $1::uuid AND book = 'balance' FOR UPDATE");
-/* Whether the buyer holds the lead, and whether it returned it (migrations/0017: a returned lead is not sold to the
- * same buyer again). Two look-ups, each by the partial index of its predicate. */
+/* Whether the buyer holds the lead, whether it returned it (migrations/0017: a returned lead is not sold to the same
+ * buyer again; two look-ups, each by the partial index of its predicate), and whether its account is still active:
+ * read after its balance row's lock was granted, which a suspension takes too (migrations/0018), so a purchase
+ * either commits before a suspension or sees it. */
 LX_DB_STMT(buyer_holds, 2,
            "SELECT EXISTS (SELECT 1 FROM sales WHERE lead_id = $1::uuid AND buyer_id = $2::uuid AND refunded_at IS NULL), "
-           "EXISTS (SELECT 1 FROM sales WHERE lead_id = $1::uuid AND buyer_id = $2::uuid AND refunded_at IS NOT NULL)");
+           "EXISTS (SELECT 1 FROM sales WHERE lead_id = $1::uuid AND buyer_id = $2::uuid AND refunded_at IS NOT NULL), "
+           "EXISTS (SELECT 1 FROM accounts WHERE id = $2::uuid AND status = 'active')");
 LX_DB_STMT(mark_lead, 3,
            "UPDATE leads SET status = 'sold', sold_mode = $2, shares_sold = shares_sold + 1, "
            "payout_total = payout_total + $3::bigint WHERE id = $1::uuid");
@@ -375,6 +378,10 @@ static lx_status_t decide(const lx_async_t *a, const purchase_t *p, int64_t *pri
     long sold = col_long(lead, 0, 3), max = col_long(lead, 0, 4);
     if (strcmp(status, "rejected") == 0 || strcmp(status, "duplicate") == 0) return not_found(field, detail);
     if (PQntuples(bal) != 1 || strcmp(PQgetvalue(bal, 0, 1), PQgetvalue(lead, 0, 9)) != 0) return not_found(field, detail);
+    if (PQgetvalue(holds, 0, 2)[0] != 't') {
+        *detail = "The account is suspended.";
+        return LX_ERR_FORBIDDEN;
+    }
     *field = "path.id";
     if (PQgetvalue(holds, 0, 0)[0] == 't') {
         *detail = "You already hold this lead.";

@@ -22,7 +22,8 @@ import threading
 import time
 import unittest
 
-from harness import (PgLock, Server, ServerTestCase, TwoServerTestCase, bearer, create_operator, main, new_database, psql,
+from harness import (PgLock, Server, ServerTestCase, TwoServerTestCase, bearer, create_operator, main, new_database, problem,
+                     psql,
                      wait_for)
 from leads_common import JSON, lead, niche_body
 from market_common import assert_ledger_consistent
@@ -537,6 +538,80 @@ class DailyCapAcrossZoneChanges(MarketSetup, ServerTestCase):
         self.assertEqual(self.patch(adv, c["id"], {"schedule": {"tz": "UTC"}, "daily_cap": 2})["today_count"], 1)
         self.assertEqual(self.post(wm, slug), "sold")
         self.assertEqual(self.post(wm, slug), "unsold")
+        assert_market_consistent(self, self.db_url)
+
+
+class SuspensionIsACutOff(MarketSetup, ServerTestCase):
+    """Suspending an advertiser is a cut-off: a sale in flight commits before the suspension does, or not at all
+    (migrations/0018). Before, the batch read the account's status in its snapshot and committed sales after a
+    suspension that had committed meanwhile."""
+
+    PRICE = 50000
+
+    def lock_waiters(self):
+        return int(psql(self.db_url, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                     "AND datname = current_database() AND application_name LIKE 'leadx%'"))
+
+    def in_thread(self, fn):
+        out = {}
+        t = threading.Thread(target=lambda: out.setdefault("r", fn()))
+        t.start()
+        return t, out
+
+    def suspend(self, acct):
+        c = self.server.client(http2=True)
+        return c.patch(f"/v1/accounts/{acct['id']}", json={"status": "suspended"}, headers=bearer(self.op))
+
+    def hold_balance(self, acct):
+        return PgLock(self.db_url, "ledger_accounts", sql=f"SELECT 1 FROM ledger_accounts WHERE owner = '{acct['id']}' "
+                                                          "AND book = 'balance' FOR UPDATE")
+
+    def test_a_sale_in_flight_commits_before_the_suspension_answers(self):
+        slug = self.niche()
+        _, wm = self.account("webmaster")
+        acct, adv = self.account("advertiser", deposit=100 * self.PRICE)
+        self.campaign(adv, niche=slug, regions=["RU"], price_exclusive=self.PRICE)
+        c = self.server.client(http2=True)
+        post = lambda: c.post("/v1/leads", json=lead(niche=slug, region="RU-MOW"), headers=bearer(wm))
+        with self.hold_balance(acct) as held:
+            # the batch decided on the active advertiser and now waits for its balance row, holding its campaign
+            sale, sold = self.in_thread(post)
+            wait_for(lambda: self.lock_waiters() >= 1, 10, what="the batch to wait for the balance row")
+            suspension, suspended = self.in_thread(lambda: self.suspend(acct))
+            wait_for(lambda: self.lock_waiters() >= 2, 10, what="the suspension to wait for the batch")
+            time.sleep(0.3)
+            self.assertTrue(suspension.is_alive(), "the suspension answered while a sale to the advertiser was in flight")
+            held.release()
+            sale.join(30)
+            suspension.join(30)
+        self.assertEqual(sold["r"].status_code, 201, sold["r"].text)
+        self.assertEqual(sold["r"].json()["status"], "sold")
+        self.assertEqual(suspended["r"].status_code, 200, suspended["r"].text)
+        self.assertEqual(post().json()["status"], "unsold")  # nothing of a suspended advertiser sells
+        assert_market_consistent(self, self.db_url)
+
+    def test_a_purchase_behind_the_suspension_is_refused(self):
+        slug = self.niche()
+        _, wm = self.account("webmaster")
+        acct, adv = self.account("advertiser", deposit=100 * self.PRICE)
+        self.campaign(adv, niche=slug, regions=["RU-MOW"], price_exclusive=self.PRICE)
+        c = self.server.client(http2=True)
+        r = c.post("/v1/leads", json=lead(niche=slug, region="RU-SPE"), headers=bearer(wm))
+        self.assertEqual(r.json()["status"], "unsold", r.text)
+        lead_id = r.json()["id"]
+        with self.hold_balance(acct) as held:
+            # the suspension waits for the balance row first, then the purchase behind it
+            suspension, suspended = self.in_thread(lambda: self.suspend(acct))
+            wait_for(lambda: self.lock_waiters() >= 1, 10, what="the suspension to wait for the balance row")
+            purchase, bought = self.in_thread(lambda: c.post(f"/v1/market/leads/{lead_id}/purchase",
+                                                             json={"mode": "exclusive"}, headers=bearer(adv)))
+            wait_for(lambda: self.lock_waiters() >= 2, 10, what="the purchase to wait for the balance row")
+            held.release()
+            suspension.join(30)
+            purchase.join(30)
+        self.assertEqual(suspended["r"].status_code, 200, suspended["r"].text)
+        problem(bought["r"], 403, "forbidden")
+        self.assertEqual(db_rows(self.db_url, f"SELECT count(*) FROM sales WHERE lead_id = '{lead_id}'"), [["0"]])
         assert_market_consistent(self, self.db_url)
 
 
