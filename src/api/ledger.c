@@ -80,6 +80,8 @@ static const movement_kind_t PAYOUT = {"payout", "webmaster",      "payouts go t
 LX_DB_STMT(movement_target, 1, "SELECT role, currency FROM accounts WHERE id = $1::uuid");
 /* Locks the book and refuses (23514 on ledger_accounts) an amount above its balance: money going out. */
 LX_DB_STMT(movement_guard, 4, "SELECT lx_require_funds($1::uuid, $2, $3, $4::bigint)");
+/* Locks the book and refuses (22003) an amount that would take it past 2^53 - 1: money coming in (migrations/0019). */
+LX_DB_STMT(movement_room, 4, "SELECT lx_require_room($1::uuid, $2, $3, $4::bigint)");
 /* The resource, read through indexed rows only (the transaction, its one receipt, the book's balance row). Inside the
  * posting transaction `balance` is the book's balance right after this movement; read later (an idempotent replay)
  * it is the balance now. */
@@ -135,8 +137,9 @@ static int on_movement(lx_req_t *lr, lx_async_t *a)
             strcmp(table, "ledger_accounts") == 0)
             lx_respond_problem(lr, LX_ERR_PAYMENT_REQUIRED, "/amount", "The account's %s book does not hold %" PRId64 " %s.",
                                lx_book_name(m->k->book), m->amount, m->currency);
-        else if (strcmp(a->job.sqlstate, "22003") == 0) /* bigint out of range: the balance would pass 2^63 - 1 */
-            lx_respond_problem(lr, LX_ERR_VALIDATION, "/amount", "would take the balance beyond the largest amount");
+        else if (strcmp(a->job.sqlstate, "22003") == 0) /* lx_require_room: the book would pass 2^53 - 1 */
+            lx_respond_problem(lr, LX_ERR_VALIDATION, "/amount", "would take the balance beyond the largest amount (%" PRId64 ")",
+                               LX_AMOUNT_MAX);
         else
             lx_respond_db_failure(lr, &a->job);
         return 0;
@@ -178,10 +181,10 @@ static void movement_fresh(lx_req_t *lr, lx_idem_t *idem)
                               .reference = m->reference,
                               .share_index = -1};
     lx_receipts_add(&receipts, lx_keys_signer(lr->worker->server->keys), k->book, &body, NULL);
-    if (k->sign < 0) {
+    {
         char amount_s[24];
         snprintf(amount_s, sizeof(amount_s), "%" PRId64, m->amount);
-        lx_db_call_t *c = lx_db_job_add(&a->job, &movement_guard);
+        lx_db_call_t *c = lx_db_job_add(&a->job, k->sign < 0 ? &movement_guard : &movement_room);
         lx_db_param(c, 0, m->account_id);
         lx_db_param(c, 1, lx_book_name(k->book));
         lx_db_param(c, 2, m->currency);
@@ -573,9 +576,19 @@ void lx_api_statement_get(lx_req_t *lr)
 
 /* The platform's books have no balance row (no single row every sale would update): their balances are the sums of
  * their entries, read here through the (ledger_account_id, id) index. */
+/* The sums are numeric: the cash book's is the negated sum of every deposit in the currency, over all accounts, which
+ * no per-account bound keeps inside 64 bits. They are answered exactly, as the decimal integers PostgreSQL gives. */
 LX_DB_STMT(platform_books, 1,
-           "SELECT la.book, coalesce((SELECT sum(e.amount) FROM ledger_entries e WHERE e.ledger_account_id = la.id), 0)::bigint "
+           "SELECT la.book, coalesce((SELECT sum(e.amount) FROM ledger_entries e WHERE e.ledger_account_id = la.id), 0) "
            "FROM ledger_accounts la WHERE la.owner IS NULL AND la.currency = $1");
+
+/* An integer in PostgreSQL's text (an optional minus, digits), else NULL. */
+static const char *integer_text(const PGresult *r, int row, int col)
+{
+    const char *v = PQgetvalue(r, row, col);
+    const char *d = v + (*v == '-');
+    return *d != '\0' && strspn(d, "0123456789") == strlen(d) ? v : NULL;
+}
 
 static int on_platform(lx_req_t *lr, lx_async_t *a)
 {
@@ -584,18 +597,20 @@ static int on_platform(lx_req_t *lr, lx_async_t *a)
         return 0;
     }
     PGresult *r = a->job.results[0];
-    json_t *revenue = NULL, *cash = NULL;
+    const char *revenue = NULL, *cash = NULL;
     for (int i = 0; i < PQntuples(r); i++) {
-        if (strcmp(PQgetvalue(r, i, 0), lx_book_name(LX_BOOK_REVENUE)) == 0) revenue = int_json(r, i, 1);
-        if (strcmp(PQgetvalue(r, i, 0), lx_book_name(LX_BOOK_CASH)) == 0) cash = int_json(r, i, 1);
+        if (strcmp(PQgetvalue(r, i, 0), lx_book_name(LX_BOOK_REVENUE)) == 0) revenue = integer_text(r, i, 1);
+        if (strcmp(PQgetvalue(r, i, 0), lx_book_name(LX_BOOK_CASH)) == 0) cash = integer_text(r, i, 1);
     }
     if (revenue == NULL || cash == NULL) {
-        json_decref(revenue);
-        json_decref(cash);
         lx_respond_problem(lr, LX_ERR_INVALID_PARAMETER, "query.currency", "currency is not in the ISO 4217 catalogue.");
         return 0;
     }
-    lx_respond_json(lr, 200, json_pack("{s:s, s:o, s:o}", "currency", (const char *)a->user, "revenue", revenue, "cash", cash));
+    lx_strbuf_t sb;
+    lx_strbuf_init(&sb, 4096);
+    lx_strbuf_printf(&sb, "{\"currency\":\"%.3s\",\"revenue\":%s,\"cash\":%s}", (const char *)a->user, revenue, cash);
+    lx_respond_body(lr, 200, "application/json", sb.base, sb.len);
+    lx_strbuf_free(&sb);
     return 0;
 }
 
