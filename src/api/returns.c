@@ -585,6 +585,21 @@ static void create_replay(lx_req_t *lr, int status, const char *resource_id)
     lx_async_submit(a);
 }
 
+/* A comment or note (1 to NOTE_CHARS characters, `flags` as lx_json_string's): 1 and *out when given, 0 when absent
+ * (or null, if NULLABLE), -1 on an error added to err. One made only of white space says nothing and is refused, as
+ * blank names and references are. */
+static int note_member(json_t *body, const char *key, unsigned flags, const char **out, lx_error_t *err)
+{
+    int rc = lx_json_string(body, "", key, flags, 1, NOTE_CHARS, out, err);
+    if (rc == 1 && (*out)[strspn(*out, " \t\r\n")] == '\0') {
+        char ptr[LX_JSON_POINTER_MAX];
+        lx_json_pointer(ptr, "", key);
+        lx_error_field(err, ptr, "must not be blank");
+        return -1;
+    }
+    return rc;
+}
+
 void lx_api_purchases_return(lx_req_t *lr)
 {
     create_req_t *in = h2o_mem_alloc_pool(&lr->req->pool, sizeof(*in));
@@ -603,7 +618,7 @@ void lx_api_purchases_return(lx_req_t *lr)
                  (in->reason = lx_return_reason_parse(json_string_value(reason), json_string_length(reason))) < 0)
             lx_error_field(&err, "/reason", "must be one of invalid_contact, duplicate, out_of_region, fake, other");
         const char *comment;
-        if (lx_json_string(lr->body, "", "comment", LX_JF_NULLABLE, 1, NOTE_CHARS, &comment, &err) == 1)
+        if (note_member(lr->body, "comment", LX_JF_NULLABLE, &comment, &err) == 1)
             in->comment = h2o_strdup(&lr->req->pool, comment, SIZE_MAX).base;
     }
     if (err.nfields != 0) {
@@ -631,7 +646,7 @@ void lx_api_returns_decide(lx_req_t *lr)
     if (lx_json_expect_object(lr->body, "", &err) == 0) {
         lx_json_reject_unknown(lr->body, "", allowed, &err);
         lx_json_enum(lr->body, "", "decision", LX_JF_REQUIRED, decisions, &decision, &err);
-        if (lx_json_string(lr->body, "", "note", LX_JF_NULLABLE, 1, NOTE_CHARS, &note, &err) != 1) note = NULL;
+        if (note_member(lr->body, "note", LX_JF_NULLABLE, &note, &err) != 1) note = NULL;
     }
     if (err.nfields != 0) {
         lx_error_set(&err, LX_ERR_VALIDATION, "The decision is not valid.");
@@ -687,7 +702,7 @@ void lx_api_returns_contest(lx_req_t *lr)
     const char *note = NULL;
     if (lx_json_expect_object(lr->body, "", &err) == 0) {
         lx_json_reject_unknown(lr->body, "", allowed, &err);
-        lx_json_string(lr->body, "", "note", LX_JF_REQUIRED, 1, NOTE_CHARS, &note, &err);
+        note_member(lr->body, "note", LX_JF_REQUIRED, &note, &err);
     }
     if (err.nfields != 0) {
         lx_error_set(&err, LX_ERR_VALIDATION, "The contest is not valid.");

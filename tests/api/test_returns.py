@@ -100,6 +100,27 @@ class Returns(MarketCase):
         self.assertEqual(self.sales_of(lead["id"]), [[self.h2.get("/v1/me", headers=bearer(other)).json()["account"]["id"],
                                                      "exclusive", "0", str(q["price"])]])
 
+    def test_blank_and_null_notes(self):
+        """A comment or note of white space only says nothing: 422 naming it, nothing written; null is none."""
+        niche, acct, adv, lead, p = self.setup_sale(auto=())
+        for blank in (" ", "\n\t ", "\r\n"):
+            with self.subTest(blank=blank):
+                problem(self.ret(p["id"], adv, body={"reason": "other", "comment": blank}), 422, "validation_failed",
+                        "/comment")
+        self.assertEqual(psql(self.db_url, f"SELECT count(*) FROM returns WHERE sale_id = '{p['id']}'"), "0")
+        r = self.ret(p["id"], adv, body={"reason": "other", "comment": None})
+        self.assertEqual((r.status_code, r.json()["comment"], r.json()["status"]), (201, None, "pending"), r.text)
+        ret_id = r.json()["id"]
+        c = self.h2.post(f"/v1/returns/{ret_id}/contest", json={"note": "  "}, headers=bearer(self.wm_token))
+        problem(c, 422, "validation_failed", "/note")
+        problem(self.h2.post(f"/v1/returns/{ret_id}/decision", json={"decision": "reject", "note": " \n"},
+                             headers=bearer(self.op)), 422, "validation_failed", "/note")
+        self.assertEqual(psql(self.db_url, f"SELECT status, contest_note IS NULL FROM returns WHERE id = '{ret_id}'"),
+                         "pending|t")
+        r = self.h2.post(f"/v1/returns/{ret_id}/decision", json={"decision": "reject", "note": None},
+                         headers=bearer(self.op))
+        self.assertEqual((r.status_code, r.json()["status"]), (200, "rejected"), r.text)
+
     def test_fake_keeps_the_lead_off_the_market(self):
         niche, acct, adv, lead, p = self.setup_sale()
         r = self.ret(p["id"], adv, "fake")
