@@ -345,8 +345,12 @@ int lx_req_query(lx_req_t *lr, const char *const names[], const char *values[])
             const char *name_end = eq ? eq : seg_end;
             char *name = url_decode(&req->pool, p, (size_t)(name_end - p));
             char *value = eq ? url_decode(&req->pool, eq + 1, (size_t)(seg_end - eq - 1)) : (char *)"";
+            /* The name as the field, cut to 80 bytes at a character boundary (never through a UTF-8 sequence). */
             char field[96];
-            snprintf(field, sizeof(field), "query.%.80s", name ? name : "?");
+            const char *shown = name ? name : "?";
+            size_t cut = strnlen(shown, 80);
+            while (cut > 0 && ((unsigned char)shown[cut] & 0xC0) == 0x80) cut--;
+            snprintf(field, sizeof(field), "query.%.*s", (int)cut, shown);
             if (name == NULL || value == NULL || !lx_utf8_valid(name, strlen(name)) || !lx_utf8_valid(value, strlen(value))) {
                 lx_respond_problem(lr, LX_ERR_INVALID_PARAMETER, field, "Malformed query parameter encoding.");
                 return -1;

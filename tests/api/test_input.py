@@ -239,6 +239,14 @@ class BadInput(ServerTestCase):
                     ok = {"from": "9999-12-31T23:59:58Z", "to": last} if name == "from" else {name: last}
                     self.assertEqual(c.get(path, params=ok, headers=bearer(token)).status_code, 200)
 
+    def test_a_long_unknown_parameter_is_named_whole_characters(self):
+        """The field names at most 80 bytes of the parameter, cut between characters, never through one."""
+        for name, want in (("ж" * 50, "ж" * 40), ("a" + "ж" * 50, "a" + "ж" * 39), ("x" * 100, "x" * 80), ("€", "€")):
+            with self.subTest(name=name[:3]):
+                r = self.h2.get("/v1/accounts", params={name: "1"}, headers=bearer(self.op))
+                problem(r, 400, "invalid_parameter", f"query.{want}")
+                self.assertNotIn("\ufffd", r.text)
+
     def test_413_before_authentication(self):
         r = self.h2.post("/v1/accounts", content=self.big_body(1536 * 1024), headers=JSON)
         problem(r, 413, "payload_too_large")
