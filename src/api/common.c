@@ -144,12 +144,27 @@ void lx_idem_start(lx_req_t *lr, const char *operation, lx_idem_fresh_cb fresh, 
                            "Idempotency-Key must be 1 to 255 printable ASCII characters.");
         return;
     }
-    /* The request hash binds the key to this exact request: operation, path and body bytes. */
+    /* The request hash binds the key to this request: the operation, the resource it names and the body bytes. The
+     * resource is the route's parameters, an id in its canonical form: the path's spelling is not the request (a
+     * trailing slash, an id in upper case or a bare "?" name the same resource, and a retry so spelt is a replay). */
     uint8_t h[32];
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, sizeof(h));
     crypto_generichash_update(&st, (const uint8_t *)operation, strlen(operation) + 1);
-    crypto_generichash_update(&st, (const uint8_t *)lr->req->path.base, lr->req->path.len);
+    for (size_t i = 0; i < lr->match.nparams; i++) {
+        const lx_route_param_t *p = &lr->match.params[i];
+        lx_uuid_t id;
+        char canon[LX_UUID_STRLEN + 1];
+        crypto_generichash_update(&st, (const uint8_t *)p->name, p->name_len);
+        crypto_generichash_update(&st, (const uint8_t *)"=", 1);
+        if (lx_uuid_parse(p->value, p->value_len, &id) == 0) {
+            lx_uuid_format(&id, canon);
+            crypto_generichash_update(&st, (const uint8_t *)canon, LX_UUID_STRLEN);
+        } else {
+            crypto_generichash_update(&st, (const uint8_t *)p->value, p->value_len);
+        }
+        crypto_generichash_update(&st, (const uint8_t *)"\n", 1);
+    }
     crypto_generichash_update(&st, (const uint8_t *)"\n", 1);
     if (lr->req->entity.base != NULL) crypto_generichash_update(&st, (const uint8_t *)lr->req->entity.base, lr->req->entity.len);
     crypto_generichash_final(&st, h, sizeof(h));

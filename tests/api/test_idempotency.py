@@ -57,6 +57,24 @@ class Idempotency(ServerTestCase):
                 field="header.idempotency-key")
         self.assertEqual(self.count_accounts(), n)
 
+    def test_the_resource_not_the_path_spelling(self):
+        """The key binds the resource a path names, not its spelling: a retry with a trailing slash, the id in upper
+        case or a bare "?" is a replay; the same key and body on another resource is 422."""
+        r = self.create(self.body(role="advertiser"), None)
+        a, b = r.json()["account"]["id"], self.create(self.body(role="advertiser"), None).json()["account"]["id"]
+        key, body = "dep-" + secrets.token_hex(8), {"amount": 700, "currency": "USD", "reference": "wire 1"}
+        headers = {**bearer(self.op), **JSON, "Idempotency-Key": key}
+        first = self.h2.post(f"/v1/accounts/{a}/deposits", json=body, headers=headers)
+        self.assertEqual(first.status_code, 201, first.text)
+        for path in (f"/v1/accounts/{a}/deposits/", f"/v1/accounts/{a.upper()}/deposits", f"/v1/accounts/{a}/deposits?"):
+            with self.subTest(path=path):
+                again = self.h2.post(path, json=body, headers=headers)
+                self.assertEqual((again.status_code, again.json()["id"]), (201, first.json()["id"]), again.text)
+        problem(self.h2.post(f"/v1/accounts/{b}/deposits", json=body, headers=headers), 422, "idempotency_key_reused",
+                field="header.idempotency-key")
+        self.assertEqual(psql(self.db_url, f"SELECT balance FROM ledger_accounts WHERE owner = '{a}' AND book = 'balance'"),
+                         "700")
+
     def test_without_a_key_every_request_creates(self):
         body = self.body()
         a, b = self.create(body, None), self.create(body, None)
