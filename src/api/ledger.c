@@ -380,7 +380,11 @@ void lx_api_balance_get(lx_req_t *lr)
  */
 #define STATEMENT_LINES_MAX 10000
 
-LX_DB_STMT(statement_account, 1, "SELECT role, currency FROM accounts WHERE id = $1::uuid");
+/* Column 2: whether the period is final. A receipt becomes visible within the hour after its issued_at or never (the
+ * posting trigger's commit window, migrations/0020), so a period that ended more than that, and a minute for the
+ * commit's own flush, before now (the database's clock, the window's) has all its lines. */
+LX_DB_STMT(statement_account, 2,
+           "SELECT role, currency, $2::timestamptz <= now() - interval '61 minutes' FROM accounts WHERE id = $1::uuid");
 LX_DB_STMT(statement_opening, 2,
            "SELECT x.book, sum(x.amount)::bigint FROM ("
            "SELECT book, amount FROM receipts WHERE account_id = $1::uuid AND issued_at < $2::timestamptz "
@@ -503,11 +507,11 @@ static int on_statement(lx_req_t *lr, lx_async_t *a)
         json_object_set_new(t, "count", json_integer(json_integer_value(json_object_get(t, "count")) + 1));
         add_to(t, "amount", amount);
     }
-    lx_respond_json(lr, 200,
-                    json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o}", "account_id", s->account_id, "role",
-                              PQgetvalue(acc, 0, 0), "currency", PQgetvalue(acc, 0, 1), "from",
-                              s->from[0] ? json_string(s->from) : json_null(), "to", s->to, "opening", opening, "lines", items,
-                              "totals", totals, "closing", closing));
+    lx_respond_json(
+        lr, 200,
+        json_pack("{s:s, s:s, s:s, s:o, s:s, s:b, s:o, s:o, s:o, s:o}", "account_id", s->account_id, "role", PQgetvalue(acc, 0, 0),
+                  "currency", PQgetvalue(acc, 0, 1), "from", s->from[0] ? json_string(s->from) : json_null(), "to", s->to, "final",
+                  PQgetvalue(acc, 0, 2)[0] == 't', "opening", opening, "lines", items, "totals", totals, "closing", closing));
     return 0;
 }
 
@@ -560,7 +564,9 @@ void lx_api_statement_get(lx_req_t *lr)
     a->user = s;
     char limit_s[16];
     snprintf(limit_s, sizeof(limit_s), "%d", STATEMENT_LINES_MAX + 1);
-    lx_db_param(lx_db_job_add(&a->job, &statement_account), 0, s->account_id);
+    lx_db_call_t *acc = lx_db_job_add(&a->job, &statement_account);
+    lx_db_param(acc, 0, s->account_id);
+    lx_db_param(acc, 1, s->to);
     lx_db_call_t *c = lx_db_job_add(&a->job, &statement_opening);
     lx_db_param(c, 0, s->account_id);
     lx_db_param(c, 1, s->from[0] ? s->from : NULL);

@@ -80,11 +80,12 @@ def assert_ledger_consistent(db_url):
 
 
 def post_txn(db_url, kind, currency, entries, reference=None, lead_id=None, created_by=None, check=True,
-             receipts=True):
+             receipts=True, issued_at="now()"):
     """Posts one ledger transaction straight into the database, through the same INSERT shapes as
     src/billing/ledger.c, in one transaction. entries: [(owner account id or None for the platform, book, amount)].
     With receipts=True, each owned (account, book) gets a receipt row matching its entries (unsigned stand-ins, never
-    queued for the log: the database checks receipts against entries, not signatures). Returns the transaction id;
+    queued for the log: the database checks receipts against entries, not signatures), issued at the SQL expression
+    `issued_at`. Returns the transaction id;
     with check=False returns (txn id, CompletedProcess) so a refusal can be inspected."""
     txn_id = uuid7()
     txns = [{"id": txn_id, "kind": kind, "currency": currency, "reference": reference, "lead_id": lead_id,
@@ -109,7 +110,7 @@ def post_txn(db_url, kind, currency, entries, reference=None, lead_id=None, crea
         "INSERT INTO receipts (id, account_id, kind, book, ledger_txn, amount, currency, lead_id, sale_id, reverses, "
         "issued_at, body, key_id, signature) "
         "SELECT x.id, x.account_id, x.kind, x.book, x.ledger_txn, x.amount, x.currency, x.lead_id, x.sale_id, "
-        "x.reverses, now(), '{}', '0000000000000000', repeat('A', 86) "
+        f"x.reverses, {issued_at}, '{{}}', '0000000000000000', repeat('A', 86) "
         "FROM jsonb_to_recordset(:'receipts'::jsonb) AS x(id uuid, account_id uuid, kind text, book text, "
         "ledger_txn uuid, amount bigint, currency text, lead_id uuid, sale_id uuid, reverses uuid);\n"
         "INSERT INTO ledger_entries (txn_id, ledger_account_id, account_id, book, amount, currency) "

@@ -659,6 +659,25 @@ class ReceiptsCoverEntries(unittest.TestCase):
         self.assertEqual(assert_ledger_consistent(url), 1)
 
 
+class ReceiptsCommitWithinTheHour(unittest.TestCase):
+    """A posting whose receipts are more than an hour old when it ends is refused (serialization_failure: the poster
+    signs anew and retries), so a statement of a period that ended more than 61 minutes ago is final
+    (migrations/0020)."""
+
+    def test_old_receipts_are_refused(self):
+        url = new_database()
+        run_cli(["migrate"], env={"LEADX_DATABASE_URL": url})
+        adv = uuid7()
+        psql(url, f"INSERT INTO accounts (id, role, name, currency) VALUES ('{adv}', 'advertiser', 'a', 'USD')")
+        deposit = [(None, "cash", -1_000), (adv, "balance", 1_000)]
+        _, p = post_txn(url, "deposit", "USD", deposit, check=False, issued_at="now() - interval '61 minutes'")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("older than the hour a posting may take", p.stderr)
+        self.assertEqual(psql(url, "SELECT count(*) FROM ledger_txns"), "0")
+        post_txn(url, "deposit", "USD", deposit, issued_at="now() - interval '59 minutes'")
+        self.assertEqual(psql(url, f"SELECT balance FROM ledger_accounts WHERE owner = '{adv}'"), "1000")
+
+
 class ConsistencyCheckSelfTest(unittest.TestCase):
     """assert_ledger_consistent itself: it passes on a sound ledger and names each kind of damage. Runs on a database
     of its own (migrated, no server), damaged on purpose behind the triggers' back."""

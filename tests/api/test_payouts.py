@@ -195,6 +195,15 @@ class Statements(PayoutCase):
                                    csv_text(line["reference"] or "")])
         return rows
 
+    def test_a_period_is_final_an_hour_after_it_ended(self):
+        wm, wm_token, available = self.funded_webmaster(1)
+        now = self.statement(wm["id"], token=wm_token).json()
+        self.assertFalse(now["final"])
+        to = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=62)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        past = self.statement(wm["id"], token=wm_token, to=to).json()
+        self.assertTrue(past["final"])
+        self.assertEqual(past["lines"], [])
+
     def test_webmaster_statement_closes_on_the_balance(self):
         wm, wm_token, available = self.funded_webmaster(2)
         r = self.move("payouts", wm["id"], 700, reference='ref, with "quotes"')

@@ -99,9 +99,12 @@ defs = [(path, m.group(0)) for path in sorted(glob.glob(sys.argv[1] + "/migratio
 if not defs:
     sys.exit("bench: no migration defines lx_ledger_post()")
 path, body = defs[-1]
-block = re.compile(r"\n  -- Invariant 5:.*?\n  ELSIF FOUND THEN\n.*?\n  END IF;", re.S)
+# from '-- Invariant 5:' to the statement that keeps the oldest receipt's time (0020: the commit window then checks
+# nothing, oldest staying NULL), or, in an earlier definition, to the END IF after its ELSIF
+block = re.compile(r"\n  -- Invariant 5:.*?\n  oldest := [^\n]*;" if "\n  oldest := " in body else
+                   r"\n  -- Invariant 5:.*?\n  ELSIF FOUND THEN\n.*?\n  END IF;", re.S)
 if len(block.findall(body)) != 1:
-    sys.exit(f"bench: {path}: lx_ledger_post's receipts check (from '-- Invariant 5:' to the END IF after its ELSIF) not found once")
+    sys.exit(f"bench: {path}: lx_ledger_post's receipts check (from '-- Invariant 5:' to 'oldest :=', or to the END IF after its ELSIF) not found once")
 print(re.sub(r"^CREATE (?:OR REPLACE )?FUNCTION", "CREATE OR REPLACE FUNCTION", block.sub("", body)))
 PYEOF
   sql -f "$tmp/post_without_receipts.sql"
