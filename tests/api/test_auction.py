@@ -566,12 +566,16 @@ class SuspensionIsACutOff(MarketSetup, ServerTestCase):
         return PgLock(self.db_url, "ledger_accounts", sql=f"SELECT 1 FROM ledger_accounts WHERE owner = '{acct['id']}' "
                                                           "AND book = 'balance' FOR UPDATE")
 
-    def test_a_sale_in_flight_commits_before_the_suspension_answers(self):
+    def market_of_one(self, regions):
+        """A niche, a webmaster, and an advertiser with money and a campaign bidding in `regions`; and a client."""
         slug = self.niche()
         _, wm = self.account("webmaster")
         acct, adv = self.account("advertiser", deposit=100 * self.PRICE)
-        self.campaign(adv, niche=slug, regions=["RU"], price_exclusive=self.PRICE)
-        c = self.server.client(http2=True)
+        self.campaign(adv, niche=slug, regions=regions, price_exclusive=self.PRICE)
+        return slug, wm, acct, adv, self.server.client(http2=True)
+
+    def test_a_sale_in_flight_commits_before_the_suspension_answers(self):
+        slug, wm, acct, adv, c = self.market_of_one(["RU"])
         post = lambda: c.post("/v1/leads", json=lead(niche=slug, region="RU-MOW"), headers=bearer(wm))
         with self.hold_balance(acct) as held:
             # the batch decided on the active advertiser and now waits for its balance row, holding its campaign
@@ -591,11 +595,7 @@ class SuspensionIsACutOff(MarketSetup, ServerTestCase):
         assert_market_consistent(self, self.db_url)
 
     def test_a_purchase_behind_the_suspension_is_refused(self):
-        slug = self.niche()
-        _, wm = self.account("webmaster")
-        acct, adv = self.account("advertiser", deposit=100 * self.PRICE)
-        self.campaign(adv, niche=slug, regions=["RU-MOW"], price_exclusive=self.PRICE)
-        c = self.server.client(http2=True)
+        slug, wm, acct, adv, c = self.market_of_one(["RU-MOW"])
         r = c.post("/v1/leads", json=lead(niche=slug, region="RU-SPE"), headers=bearer(wm))
         self.assertEqual(r.json()["status"], "unsold", r.text)
         lead_id = r.json()["id"]
