@@ -83,9 +83,8 @@ int lx_can_see_account(const lx_req_t *lr, const lx_uuid_t *id)
 /* ---- idempotency ------------------------------------------------------------ */
 
 LX_DB_STMT(idem_claim, 4, "SELECT state, status_code, resource_id FROM lx_idem_claim($1::uuid, $2, $3, $4)");
-LX_DB_STMT(idem_record, 4,
-           "UPDATE idempotency_keys SET status_code = $3::int, resource_id = $4::uuid, completed_at = now() "
-           "WHERE account_id = $1::uuid AND key = $2");
+/* Only while the key is not completed (migrations/0021): LXI01 after a takeover, rolling back the execution. */
+LX_DB_STMT(idem_record, 4, "SELECT lx_idem_complete($1::uuid, $2, $3::int, $4::uuid)");
 LX_DB_STMT(idem_delete, 2, "DELETE FROM idempotency_keys WHERE account_id = $1::uuid AND key = $2 AND status_code IS NULL");
 
 typedef struct {

@@ -268,6 +268,11 @@ void lx_respond_db_failure(lx_req_t *lr, const lx_db_job_t *job)
         lx_respond_problem(lr, LX_ERR_OVERLOADED, NULL, "Too many database requests are waiting; retry shortly.");
         return;
     case LX_DB_ERR_QUERY:
+        if (strcmp(job->sqlstate, "LXI01") == 0) { /* migrations/0021: another execution completed the key */
+            lx_respond_problem(lr, LX_ERR_IDEMPOTENCY_IN_PROGRESS, "header.idempotency-key",
+                               "Another request with this Idempotency-Key completed it; retry to read its outcome.");
+            return;
+        }
         lx_log(LX_LOG_ERROR, "db_query_failed", "request %s: %s %s", lr->request_id, job->sqlstate, job->message);
         lx_respond_problem(lr, LX_ERR_INTERNAL, NULL, "The request failed; it was not applied. Request id %s.", lr->request_id);
         return;

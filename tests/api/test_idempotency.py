@@ -176,6 +176,37 @@ class Idempotency(ServerTestCase):
         self.assertEqual(again.json()["account"], first["r"].json()["account"])
         self.assertIsNone(again.json()["key"]["token"])
 
+    def test_a_takeover_still_executes_once(self):
+        """A claim left in progress for more than 60 s may be taken over by a retry (its server may have died), but if
+        the first execution is still working, only one of the two commits: the second to record its outcome is 409
+        and rolls back (before migrations/0021 both committed: two accounts under one key)."""
+        for c in (self.h2, self.h1):
+            self.assertEqual(self.me(self.op, client=c).status_code, 200)
+        key, body = "takeover-" + secrets.token_hex(6), self.body()
+        n = self.count_accounts()
+        out = {}
+        waiting = lambda k: lambda: psql(self.db_url, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                                                      "'Lock' AND query LIKE 'INSERT INTO api_keys%'") == k
+        lock = PgLock(self.db_url, "api_keys")  # both executions wait to insert the account's key
+        try:
+            t1 = threading.Thread(target=lambda: out.setdefault("first", self.create(body, key, client=self.h1)))
+            t1.start()
+            wait_for(waiting("1"), 10, interval=0.05, what="the first execution to wait on the lock")
+            psql(self.db_url, f"UPDATE idempotency_keys SET created_at = now() - interval '61 seconds' WHERE key = '{key}'")
+            t2 = threading.Thread(target=lambda: out.setdefault("second", self.create(body, key)))
+            t2.start()
+            wait_for(waiting("2"), 10, interval=0.05, what="the retry to take the claim over and wait on the lock")
+        finally:
+            lock.release()
+        t1.join(15)
+        t2.join(15)
+        answers = sorted((out["first"], out["second"]), key=lambda r: r.status_code)
+        self.assertEqual(answers[0].status_code, 201, answers[0].text)
+        problem(answers[1], 409, "idempotency_in_progress", field="header.idempotency-key")
+        self.assertEqual(self.count_accounts(), n + 1, "the two executions both committed")
+        again = self.create(body, key)
+        self.assertEqual((again.status_code, again.json()["account"]), (201, answers[0].json()["account"]))
+
     def test_concurrent_duplicates_create_one_account(self):
         key, body = "race-" + secrets.token_hex(6), self.body()
         n = self.count_accounts()
