@@ -591,16 +591,37 @@ static int parse_filters(json_t *body, const lx_niche_t *niche, lx_campaign_t *o
 
 /* ---- schedule ------------------------------------------------------------------------------------ */
 
+/* Whether `s` is `len` bytes equal to the NUL-terminated `t`. */
+static int same(const char *s, size_t len, const char *t)
+{
+    return strlen(t) == len && memcmp(s, t, len) == 0;
+}
+
 int lx_campaign_tz_syntax_valid(const char *s, size_t len)
 {
     if (len < 1 || len > LX_CAMPAIGN_TZ_MAX || s[0] == '/') return 0;
+    int digits = 0, slash = 0;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         /* no '.' at all, so no ".." either: the name never walks out of the zone directory */
         if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '+' || c == '-' ||
               c == '/'))
             return 0;
+        digits |= c >= '0' && c <= '9';
+        slash |= c == '/';
     }
+    /* PostgreSQL reads a name it has no zone file for as a POSIX TZ rule ("UTC+25", "STD-167": an abbreviation and an
+     * offset); a rule holds no '/', and of the single-word IANA names only these few hold digits. Not zones at all:
+     * "Factory" (offset -00), "localtime" and "posixrules" (the database server's own settings). */
+    static const char *const with_digits[] = {"EST5EDT", "CST6CDT", "MST7MDT", "PST8PDT", "GMT0", "GMT+0", "GMT-0", NULL};
+    static const char *const not_zones[] = {"Factory", "localtime", "posixrules", NULL};
+    if (!slash && digits) {
+        for (const char *const *n = with_digits; *n != NULL; n++)
+            if (same(s, len, *n)) return 1;
+        return 0;
+    }
+    for (const char *const *n = not_zones; *n != NULL; n++)
+        if (same(s, len, *n)) return 0;
     return 1;
 }
 

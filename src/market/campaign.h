@@ -94,8 +94,9 @@ const char *lx_campaign_status_name(lx_campaign_status_t s);
 /* The niche slug a create body names, or NULL when absent, not a string or not a valid slug (the parse reports it). */
 const char *lx_campaign_niche_slug(json_t *body);
 
-/* 1 when `s` (`len` bytes) has the syntax of a time-zone name: 1..LX_CAMPAIGN_TZ_MAX of [A-Za-z0-9_+-/], no leading
- * '/', no "..". Whether PostgreSQL knows the zone is another matter (see above). */
+/* 1 when `s` (`len` bytes) can be an IANA time-zone name: 1..LX_CAMPAIGN_TZ_MAX of [A-Za-z0-9_+-/], no leading '/',
+ * no ".."; not a POSIX TZ rule (a single word with digits, such as "UTC+25", but for EST5EDT and its kind), nor
+ * "Factory", "localtime" or "posixrules". Whether PostgreSQL knows the zone is another matter (see above). */
 int lx_campaign_tz_syntax_valid(const char *s, size_t len);
 
 /*

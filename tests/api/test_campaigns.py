@@ -244,6 +244,12 @@ class Create(CampaignApi):
             ({"schedule": {"tz": "Europe/Moscow time"}}, "/schedule/tz"),
             ({"schedule": {"tz": ""}}, "/schedule/tz"),
             ({"schedule": {"tz": "Z" * 65}}, "/schedule/tz"),
+            # POSIX TZ rules and non-zones that PostgreSQL would take: not IANA names
+            ({"schedule": {"tz": "UTC+25"}}, "/schedule/tz"),
+            ({"schedule": {"tz": "STD-167"}}, "/schedule/tz"),
+            ({"schedule": {"tz": "+1"}}, "/schedule/tz"),
+            ({"schedule": {"tz": "Factory"}}, "/schedule/tz"),
+            ({"schedule": {"tz": "localtime"}}, "/schedule/tz"),
             ({"schedule": {"hours": {"mon": [["09:00", "18:00"]]}}}, "/schedule/tz"),
             ({"schedule": {"tz": "UTC", "hours": {"monday": [["09:00", "18:00"]]}}}, "/schedule/hours/monday"),
             ({"schedule": {"tz": "UTC", "hours": {"mon": [["24:00", "24:00"]]}}}, "/schedule/hours/mon/0/0"),

@@ -1072,10 +1072,23 @@ static void test_caps(void)
 
 static void test_tz_syntax(void)
 {
-    static const char *const good[] = {
-        "UTC", "Europe/Moscow", "America/Argentina/Buenos_Aires", "Etc/GMT+3", "Etc/GMT-14", "EST5EDT", "a"};
-    static const char *const bad[] = {"",      "/UTC",           "../etc",  "Europe/../Moscow", "Europe/Moscow.", "Europe Moscow",
-                                      "UTC:3", "Europe\\Moscow", "\xc3\xa9"};
+    static const char *const good[] = {"UTC",
+                                       "Europe/Moscow",
+                                       "America/Argentina/Buenos_Aires",
+                                       "Etc/GMT+3",
+                                       "Etc/GMT-14",
+                                       "EST5EDT",
+                                       "PST8PDT",
+                                       "GMT-0",
+                                       "NZ-CHAT",
+                                       "W-SU",
+                                       "a",
+                                       "posix/Europe/Moscow"};
+    static const char *const bad[] = {
+        "",        "/UTC",           "../etc",   "Europe/../Moscow", "Europe/Moscow.", "Europe Moscow",
+        "UTC:3",   "Europe\\Moscow", "\xc3\xa9", "UTC+25",           "STD-167",        "1e9",
+        "+1",      "EST5",           "GMT+3",    "Factory",          "localtime",      "posixrules",
+        "EST5EDT4"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         CHECK_CTX("tz %s", good[i]);
         CHECK(lx_campaign_tz_syntax_valid(good[i], strlen(good[i])));
