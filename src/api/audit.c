@@ -202,29 +202,40 @@ LX_DB_STMT(audit_chk_balances, 1,
                   "OR l.min_balance <> 0)) OR o.role = 'operator'"));
 
 /* (c) Every ledger transaction has its receipts (one per owned account it touches), every receipt its transaction,
- * every sale its buyer's and supplier's receipts (and a refunded sale its refund receipt). */
-LX_DB_STMT(audit_chk_cover, 1,
-           CHECKS("SELECT jsonb_build_object('check', 'receipts_cover_ledger', 'detail', format('ledger transaction %s moves "
-                  "the books of account %s without a receipt', e.txn_id, e.account_id), 'txn_id', e.txn_id, 'account_id', "
-                  "e.account_id) FROM (SELECT DISTINCT txn_id, account_id FROM ledger_entries WHERE account_id IS NOT NULL) e "
-                  "WHERE NOT EXISTS (SELECT 1 FROM receipts r WHERE r.ledger_txn = e.txn_id AND r.account_id = e.account_id) "
-                  "UNION ALL SELECT jsonb_build_object('check', 'receipts_cover_ledger', 'detail', CASE WHEN t.id IS NULL "
-                  "THEN format('receipt %s names ledger transaction %s, which does not exist', r.id, r.ledger_txn) "
-                  "ELSE format('receipt %s is a %s receipt in %s, its ledger transaction a %s in %s', r.id, r.kind, "
-                  "r.currency, t.kind, t.currency) END, 'receipt_id', r.id, 'txn_id', r.ledger_txn) FROM receipts r "
-                  "LEFT JOIN ledger_txns t ON t.id = r.ledger_txn WHERE t.id IS NULL OR t.kind <> r.kind OR "
-                  "t.currency <> r.currency "
-                  "UNION ALL SELECT jsonb_build_object('check', 'receipts_cover_ledger', 'detail', format('sale %s has no %s "
-                  "receipt of its amount', x.id, v.side), 'sale_id', x.id, 'txn_id', x.ledger_txn, 'account_id', v.account) "
-                  "FROM (SELECT s.id, s.ledger_txn, s.buyer_id, s.webmaster_id, s.payout, s.refunded_at, "
-                  "bool_or(r.kind = 'sale' AND r.account_id = s.buyer_id AND r.amount = -s.price) AS buyer, "
-                  "bool_or(r.kind = 'sale' AND r.account_id = s.webmaster_id AND r.amount = s.payout) AS supplier, "
-                  "bool_or(r.kind = 'refund' AND r.account_id = s.buyer_id AND r.amount = s.price) AS refund "
-                  "FROM sales s LEFT JOIN receipts r ON r.sale_id = s.id GROUP BY s.id) x "
-                  "CROSS JOIN LATERAL (VALUES ('buyer''s', x.buyer_id, coalesce(x.buyer, false)), "
-                  "('supplier''s', x.webmaster_id, coalesce(x.supplier, false) OR x.payout = 0), "
-                  "('refund', x.buyer_id, x.refunded_at IS NULL OR coalesce(x.refund, false))) AS v(side, account, ok) "
-                  "WHERE NOT v.ok"));
+ * every sale its buyer's and supplier's receipts naming its lead, and a sale is refunded exactly when it has a refund
+ * receipt (moving a sale to another lead, or un-refunding it, in SQL would otherwise pass: a money-path review). */
+LX_DB_STMT(
+    audit_chk_cover, 1,
+    CHECKS("SELECT jsonb_build_object('check', 'receipts_cover_ledger', 'detail', format('ledger transaction %s moves "
+           "the books of account %s without a receipt', e.txn_id, e.account_id), 'txn_id', e.txn_id, 'account_id', "
+           "e.account_id) FROM (SELECT DISTINCT txn_id, account_id FROM ledger_entries WHERE account_id IS NOT NULL) e "
+           "WHERE NOT EXISTS (SELECT 1 FROM receipts r WHERE r.ledger_txn = e.txn_id AND r.account_id = e.account_id) "
+           "UNION ALL SELECT jsonb_build_object('check', 'receipts_cover_ledger', 'detail', CASE WHEN t.id IS NULL "
+           "THEN format('receipt %s names ledger transaction %s, which does not exist', r.id, r.ledger_txn) "
+           "ELSE format('receipt %s is a %s receipt in %s, its ledger transaction a %s in %s', r.id, r.kind, "
+           "r.currency, t.kind, t.currency) END, 'receipt_id', r.id, 'txn_id', r.ledger_txn) FROM receipts r "
+           "LEFT JOIN ledger_txns t ON t.id = r.ledger_txn WHERE t.id IS NULL OR t.kind <> r.kind OR "
+           "t.currency <> r.currency "
+           "UNION ALL SELECT jsonb_build_object('check', 'receipts_cover_ledger', 'detail', format(v.say, x.id, "
+           "x.lead_id), 'sale_id', x.id, 'txn_id', x.ledger_txn, 'account_id', v.account) "
+           "FROM (SELECT s.id, s.lead_id, s.ledger_txn, s.buyer_id, s.webmaster_id, s.payout, s.refunded_at, "
+           "bool_or(r.kind = 'sale' AND r.account_id = s.buyer_id AND r.amount = -s.price AND r.lead_id = s.lead_id) AS buyer, "
+           "bool_or(r.kind = 'sale' AND r.account_id = s.webmaster_id AND r.amount = s.payout AND r.lead_id = s.lead_id) "
+           "AS supplier, "
+           "bool_or(r.kind = 'refund' AND r.account_id = s.buyer_id AND r.amount = s.price AND r.lead_id = s.lead_id) "
+           "AS refund, bool_or(r.kind = 'refund') AS any_refund "
+           "FROM sales s LEFT JOIN receipts r ON r.sale_id = s.id GROUP BY s.id) x "
+           /* each side's receipt names the sale's lead; a refund receipt, and only it, makes a sale refunded */
+           "CROSS JOIN LATERAL (VALUES "
+           "('sale %s of lead %s has no buyer''s receipt of its amount for that lead', x.buyer_id, "
+           "coalesce(x.buyer, false)), "
+           "('sale %s of lead %s has no supplier''s receipt of its amount for that lead', x.webmaster_id, "
+           "coalesce(x.supplier, false) OR x.payout = 0), "
+           "('sale %s of lead %s is refunded without a refund receipt of its amount for that lead', x.buyer_id, "
+           "x.refunded_at IS NULL OR coalesce(x.refund, false)), "
+           "('sale %s of lead %s has a refund receipt but is not refunded', x.buyer_id, "
+           "x.refunded_at IS NOT NULL OR NOT coalesce(x.any_refund, false))) AS v(say, account, ok) "
+           "WHERE NOT v.ok"));
 
 /* (d) Receipts reproduce the ledger: per transaction, account and book, receipt amounts = entry sums. A settlement's
  * receipt states the available book's movement; its pending movement is implied (the same amount, negated), so the

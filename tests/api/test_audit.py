@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 import unittest
+import uuid
 
 import httpx
 
@@ -457,6 +458,32 @@ class AuditReport(ServerTestCase):
                      "UPDATE sales SET mode = 'shared' WHERE id = :'sid';",
                      [("lead_sales", {"lead_id": lead_id, "source": "sales"}), ("lead_state", {"lead_id": lead_id})],
                      sid=sid)
+
+    def test_sale_moved_to_another_lead(self):
+        """A sale's signed receipts name its lead: a sale moved to a lead nobody bought (its buyer would read a contact
+        it never paid for) is listed."""
+        (sid, lead_id, buyer), = rows(self.db_url, "SELECT id, lead_id, buyer_id FROM sales WHERE refunded_at IS NULL "
+                                                   "ORDER BY id LIMIT 1")
+        (other,), = rows(self.db_url, "SELECT l.id FROM leads l WHERE NOT EXISTS (SELECT 1 FROM sales s "
+                                      "WHERE s.lead_id = l.id) ORDER BY l.id LIMIT 1")
+        self.corrupt("UPDATE sales SET lead_id = :'other' WHERE id = :'sid';",
+                     "UPDATE sales SET lead_id = :'lead' WHERE id = :'sid';",
+                     [("receipts_cover_ledger", {"sale_id": sid, "account_id": buyer})], sid=sid, other=other, lead=lead_id)
+
+    def test_refund_receipt_of_a_sale_not_refunded(self):
+        """A sale is refunded exactly when it has a refund receipt: one marked unrefunded again in SQL (its buyer would
+        hold both the refund and the lead) is listed."""
+        (sid, lead_id, buyer, price, txn, rid), = rows(self.db_url, """
+            SELECT s.id, s.lead_id, s.buyer_id, s.price, s.ledger_txn, r.id FROM sales s
+              JOIN receipts r ON r.sale_id = s.id AND r.account_id = s.buyer_id
+             WHERE s.refunded_at IS NULL ORDER BY s.id LIMIT 1""")
+        fake = str(uuid.uuid4())
+        self.corrupt("INSERT INTO receipts (id, account_id, kind, book, ledger_txn, amount, currency, lead_id, sale_id, "
+                     "reverses, issued_at, body, key_id, signature) SELECT :'fake', account_id, 'refund', book, ledger_txn, "
+                     "-amount, currency, lead_id, sale_id, id, now(), '{}', key_id, signature FROM receipts "
+                     "WHERE id = :'rid';",
+                     "DELETE FROM receipts WHERE id = :'fake';",
+                     [("receipts_cover_ledger", {"sale_id": sid, "account_id": buyer})], fake=fake, rid=rid)
 
     def test_campaign_spend(self):
         (cid,), = rows(self.db_url, "SELECT id FROM campaigns WHERE spent > 0 ORDER BY id LIMIT 1")
