@@ -203,8 +203,9 @@ struct st_lx_verify_t {
     /* log */
     lx_hash_t *leaves;
     uint64_t nleaves, leaves_cap;
-    map_t counts; /* digest(43) mode(1) share_index(4) -> count_rec_t */
-    uint64_t log_kinds[K__COUNT];
+    map_t counts; /* digest(43) mode(1) share_index(4) -> count_rec_t, of the entries a signed head covers */
+    map_t hashes; /* receipt_hash(43) -> seen_rec_t (its log index): an honest log holds a receipt once */
+    uint64_t log_kinds[K__COUNT], log_uncovered;
     /* receipts */
     map_t ids;     /* receipt id -> seen_rec_t */
     map_t stmts;   /* account(36) currency(3) -> stmt_rec_t */
@@ -222,6 +223,7 @@ lx_verify_t *lx_verify_new(void)
     map_init(&v->heads, LX_SIG_B64_LEN, sizeof(head_rec_t));
     map_init(&v->sizes, 8, sizeof(size_rec_t));
     map_init(&v->counts, LX_HASH_B64_LEN + 5, sizeof(count_rec_t));
+    map_init(&v->hashes, LX_HASH_B64_LEN, sizeof(seen_rec_t));
     map_init(&v->ids, 64, sizeof(seen_rec_t));
     map_init(&v->stmts, 64 + 8, sizeof(stmt_rec_t));
     map_init(&v->own, LX_HASH_B64_LEN, sizeof(seen_rec_t));
@@ -243,6 +245,7 @@ void lx_verify_free(lx_verify_t *v)
     map_free(&v->heads);
     map_free(&v->sizes);
     map_free(&v->counts);
+    map_free(&v->hashes);
     map_free(&v->ids);
     map_free(&v->stmts);
     map_free(&v->own);
@@ -617,6 +620,20 @@ static lx_status_t log_line(lx_verify_t *v, size_t line, scan_t *s, lx_error_t *
     }
     lx_merkle_leaf_hash(v->scratch.base, v->scratch.len, &v->leaves[v->nleaves++]);
     v->log_kinds[e->kind]++;
+    int first;
+    seen_rec_t *held = map_get(&v->hashes, e->receipt_hash, LX_HASH_B64_LEN, 1, &first);
+    if (!first)
+        return fail(v, err, LX_VERIFY_LOG, line, (seen & 3) ? "/entry/receipt_hash" : "/receipt_hash",
+                    "receipt_hash %.*s is in the log twice (log indexes %zu and %" PRIu64
+                    "): an honest log holds each receipt once",
+                    LX_HASH_B64_LEN, e->receipt_hash, held->line, x.index);
+    held->line = (size_t)x.index;
+    /* Only entries a signed head covers are evidence (the heads input is read before the log): one beyond the newest
+     * head is signed by nobody, and a refund there could hide a second sale. */
+    if (x.index >= v->max_tree_size) {
+        v->log_uncovered++;
+        return LX_OK;
+    }
     if (e->has_digest) {
         char key[LX_HASH_B64_LEN + 5];
         memcpy(key, e->lead_digest, LX_HASH_B64_LEN);
@@ -1129,6 +1146,9 @@ lx_status_t lx_verify_finish(lx_verify_t *v, lx_error_t *err)
     if (!v->have_keys) return fail(v, err, LX_VERIFY_KEYS, 0, NULL, "no keys given");
     v->finished = 1;
     if (!v->given[LX_VERIFY_LOG]) return LX_OK;
+    if (!v->given[LX_VERIFY_HEADS])
+        return fail(v, err, LX_VERIFY_LOG, 0, NULL,
+                    "the log's entries are evidence only under signed heads: give the heads (--heads heads.jsonl)");
     if (check_roots(v, err) != LX_OK) return err->status;
     return check_sales(v, &v->digests, err);
 }
@@ -1195,6 +1215,9 @@ void lx_verify_summary(const lx_verify_t *v, lx_strbuf_t *out)
         put_kinds(out, v->log_kinds);
         lx_strbuf_printf(out, "); the root of every head's tree size (%" PRIu64 " sizes) recomputed and equal\n",
                          v->log_sizes_checked);
+        if (v->log_uncovered)
+            lx_strbuf_printf(out, "log: %" PRIu64 " entries after the newest signed head, not counted (no head signs them)\n",
+                             v->log_uncovered);
     } else {
         lx_strbuf_puts(out, "log: not given (--log entries.jsonl recomputes the heads' roots and counts sales)\n");
     }
@@ -1243,12 +1266,13 @@ static void verify_usage(FILE *f)
                "  --heads FILE     signed tree heads, one per line (GET /v1/log/heads items, any order); every receipt's\n"
                "                   head must be one of them\n"
                "  --log FILE       log entries, one {\"log_index\", \"entry\"} per line (GET /v1/log/entries items), in\n"
-               "                   order from log_index 0 up to at least the largest head's tree size\n\n"
+               "                   order from log_index 0 up to at least the largest head's tree size; needs --heads\n\n"
                "Checks: every receipt's Ed25519 signature by a published key valid at its issued_at (strict: non-canonical\n"
                "base64 or JSON, unknown or duplicate members fail); each line's log entry is the one its receipt makes; its\n"
                "inclusion proof against its signed head; heads of equal size have equal roots; with --log, the root of\n"
-               "every head's tree size recomputed from the entries, and the sales of every lead digest counted from the\n"
-               "log (an exclusive sale at most once unrefunded, never exclusive and shared at once). Prints a summary\n"
+               "every head's tree size recomputed from the entries, no receipt twice in the log, and the sales of every\n"
+               "lead digest counted from the entries the newest signed head covers (an exclusive sale at most once\n"
+               "unrefunded, never exclusive and shared at once; entries after that head are named, not counted). Prints a summary\n"
                "with a statement per account and currency.\n\n"
                "Exit status: 0 all verified; 1 a failure, named on stderr as FILE:LINE: JSON-POINTER: what failed;\n"
                "2 usage error (or a file that cannot be read).\n");

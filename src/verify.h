@@ -11,7 +11,8 @@
  *   keys      GET /v1/receipts/keys: {"keys": [{"key_id", "public_key", "not_before", "not_after"}]}
  *   heads     GET /v1/log/heads items: one signed tree head per line, any order
  *   log       GET /v1/log/entries items: {"log_index": n, "entry": {...}} per line (or a bare entry), in order,
- *             contiguous from log_index 0
+ *             contiguous from log_index 0; needs the heads input, and only the entries the newest of its heads covers
+ *             are counted as sales (an entry no head signs is evidence of nothing); no receipt_hash twice
  *   receipts  GET /v1/receipts/export: {"receipt", "entry", "log_index", "inclusion_proof", "head"} per line,
  *             or a bare receipt object {"body", "key_id", "signature"}
  *

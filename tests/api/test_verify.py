@@ -34,6 +34,7 @@ import tempfile
 import threading
 import time
 import unittest
+import uuid
 from pathlib import Path
 
 from harness import (LEADX_BIN, SANITIZER_MARKERS, Server, bearer, create_operator, free_port, main, new_database, run_cli,
@@ -625,6 +626,97 @@ class Rotation(unittest.TestCase):
         r = d.h2.get("/v1/audit/report", headers=bearer(d.op))
         self.assertEqual(r.status_code, 200, r.text)
         self.assertTrue(r.json()["ok"], json.dumps(r.json()["discrepancies"][:10], indent=1))
+
+
+class LogEvidence(unittest.TestCase):
+    """Sales are counted only from log entries a signed head covers, each receipt at most once in the log, and the
+    log needs heads at all: unsigned entries past the newest head (two made-up refunds) or a refund pair logged twice
+    once hid a lead sold exclusively twice. Files made here with a test key: the verifier trusts nothing else."""
+
+    def setUp(self):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        import log_verifier as V
+        self.V, self.sk = V, Ed25519PrivateKey.generate()
+        pk = self.sk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        self.kid = hashlib.blake2b(pk, digest_size=32).hexdigest()[:16]
+        self.keys = {"keys": [{"key_id": self.kid, "public_key": V.b64e(pk), "not_before": "2026-01-01T00:00:00Z",
+                               "not_after": None}]}
+        self.ts, self.digest, self.lead_id = "2026-11-20T10:00:00.000000Z", V.b64e(os.urandom(32)), str(uuid.uuid4())
+        self.n = 0
+
+    def receipt(self, kind, account, amount):
+        V = self.V
+        self.n += 1
+        body = {"v": 1, "id": f"00000000-0000-7000-8000-{self.n:012d}", "kind": kind, "issued_at": self.ts,
+                "account": account, "ledger_txn": str(uuid.uuid4()), "amount": amount, "currency": "RUB",
+                "lead_id": self.lead_id, "lead_digest": self.digest, "niche": "loans", "region": "RU-MOW",
+                "mode": "exclusive", "share_index": 0, "sale_id": str(uuid.uuid4())}
+        if kind == "refund":
+            body["reverses"] = str(uuid.uuid4())
+        return {"body": body, "key_id": self.kid, "signature": V.b64e(self.sk.sign(b"leadx-receipt-v1\n" + V.jcs_bytes(body)))}
+
+    def verify(self, receipts, entries, signed, heads=True):
+        """leadx verify of `receipts` proven under one head of the first `signed` entries, the log being `entries`."""
+        V = self.V
+        leaves = [V.leaf_hash(V.jcs_bytes(e)) for e in entries[:signed]]
+        root = V.b64e(V.mth(leaves))
+        head = {"tree_size": signed, "root_hash": root, "timestamp": self.ts, "key_id": self.kid}
+        head["signature"] = V.b64e(self.sk.sign(b"leadx-tree-head-v1\n" + V.jcs_bytes(
+            {"root_hash": root, "timestamp": self.ts, "tree_size": signed})))
+        d = Path(tempfile.mkdtemp(prefix="lx-evidence-"))
+        self.addCleanup(shutil.rmtree, d)
+        lines = [{"receipt": r, "entry": entries[i], "log_index": i, "head": head,
+                  "inclusion_proof": {"log_index": i, "tree_size": signed,
+                                      "hashes": [V.b64e(x) for x in V.ref_path(i, leaves)]}}
+                 for i, r in enumerate(receipts) if i < signed]
+        (d / "keys.json").write_text(json.dumps(self.keys))
+        (d / "export.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+        (d / "heads.jsonl").write_text(json.dumps(head) + "\n")
+        (d / "entries.jsonl").write_text("".join(json.dumps({"log_index": i, "entry": e}) + "\n"
+                                                 for i, e in enumerate(entries)))
+        args = ["verify", "--keys", str(d / "keys.json"), "--receipts", str(d / "export.jsonl"), "--log",
+                str(d / "entries.jsonl")] + (["--heads", str(d / "heads.jsonl")] if heads else [])
+        return run_cli(args, check=False)
+
+    def sold_twice(self):
+        a, b, wm = (str(uuid.uuid4()) for _ in range(3))
+        rs = [self.receipt("sale", a, -1000), self.receipt("sale", wm, 850), self.receipt("sale", b, -1000),
+              self.receipt("sale", wm, 850)]
+        return rs, [self.V.entry_of(r) for r in rs]
+
+    def test_a_double_sale_under_a_head_fails(self):
+        rs, es = self.sold_twice()
+        p = self.verify(rs, es, 4)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("sold exclusively 2 times", p.stderr)
+
+    def test_entries_past_the_newest_head_are_not_counted(self):
+        rs, es = self.sold_twice()
+        fake = [{"kind": "refund", "receipt_hash": self.V.b64e(os.urandom(32)), "lead_digest": self.digest,
+                 "mode": "exclusive", "share_index": 0} for _ in range(2)]
+        p = self.verify(rs, es + fake, 4)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("sold exclusively 2 times", p.stderr)
+        # an honest log a little longer than its newest head: verified, the rest named and not counted
+        p = self.verify(rs[:2], es[:2] + es[2:], 2)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("2 entries after the newest signed head, not counted", p.stdout)
+
+    def test_a_receipt_logged_twice_fails(self):
+        a, b, wm = (str(uuid.uuid4()) for _ in range(3))
+        rs = [self.receipt("sale", a, -1000), self.receipt("sale", wm, 850), self.receipt("refund", a, 1000),
+              self.receipt("refund", wm, -850), self.receipt("sale", b, -1000), self.receipt("sale", wm, 850)]
+        es = [self.V.entry_of(r) for r in rs]
+        p = self.verify(rs, es + es[2:4], 8)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("is in the log twice", p.stderr)
+
+    def test_the_log_needs_heads(self):
+        rs, es = self.sold_twice()
+        p = self.verify(rs[:2], es[:2], 2, heads=False)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("give the heads", p.stderr)
 
 
 if __name__ == "__main__":
