@@ -399,16 +399,31 @@ static void batch_replay(lx_req_t *lr, int status, const char *resource_id)
 
 LX_DB_STMT(niches_by_slug, 1, "SELECT " LX_NICHE_COLS " FROM niches WHERE slug = ANY($1::text[])");
 
+/* The single route's answer to a lead that does not validate (s->problems[0]); a claimed key is given up, so the
+ * key stays free for a corrected request. */
+static void fresh_invalid(lx_req_t *lr, lx_idem_t *idem)
+{
+    submission_t *s = lr->handler_data;
+    if (idem != NULL) lx_idem_abandon(lr->worker, lr, idem);
+    char *text = json_dumps(s->problems[0], JSON_COMPACT);
+    lr->error_code = json_string_value(json_object_get(s->problems[0], "code"));
+    lx_respond_body(lr, problem_status(s->problems[0]), "application/problem+json", text, strlen(text));
+    free(text);
+}
+
 static void proceed(submission_t *s)
 {
     validate_all(s);
     lx_req_t *lr = s->lr;
     if (!s->batch && s->problems[0] != NULL) {
-        /* The single route answers the problem itself. */
-        char *text = json_dumps(s->problems[0], JSON_COMPACT);
-        lr->error_code = json_string_value(json_object_get(s->problems[0], "code"));
-        lx_respond_body(lr, problem_status(s->problems[0]), "application/problem+json", text, strlen(text));
-        free(text);
+        /* The single route answers the problem itself, but only after the key: a retry of a lead that was stored is
+         * a replay even when the niche has changed since so that the body would not validate now (paused, an
+         * attribute made required), never a 422 saying nothing was stored. */
+        size_t klen;
+        if (lx_req_header(lr, "idempotency-key", &klen) == NULL)
+            fresh_invalid(lr, NULL);
+        else
+            lx_idem_start(lr, "leads.create", fresh_invalid, single_replay);
         return;
     }
     lx_idem_start(lr, s->batch ? "leads.batch" : "leads.create", fresh, s->batch ? batch_replay : single_replay);

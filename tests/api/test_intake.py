@@ -401,6 +401,24 @@ class Intake(LeadTestCase):
         self.assertIsNone(replay["contact"])
         self.assertEqual(db_count(self.db_url, f"SELECT count(*) FROM leads WHERE id = '{first.json()['id']}'"), 1)
 
+    def test_a_retry_replays_after_the_niche_changed(self):
+        """A retry of a stored lead replays it even when the niche changed since so that its body would not validate
+        now (it once got 422 validation_failed, "nothing stored", for a lead stored and perhaps sold); an invalid
+        lead under a fresh key is 422 and leaves the key free."""
+        slug = self.h2.post("/v1/niches", json=niche_body(), headers=bearer(self.op)).json()["slug"]
+        key, body = "lead-" + secrets.token_hex(6), self.lead(niche=slug)
+        first = self.submit(body, key=key)
+        self.assertEqual(first.status_code, 201, first.text)
+        r = self.h2.patch(f"/v1/niches/{slug}", json={"status": "paused"}, headers=bearer(self.op))
+        self.assertEqual(r.status_code, 200, r.text)
+        wait_for(lambda: self.submit(self.lead(niche=slug)).status_code == 422, 10, what="the pause to reach the server")
+        for c in (self.h1, self.h2):
+            again = self.submit(body, key=key, client=c)
+            self.assertEqual((again.status_code, again.json()["id"]), (201, first.json()["id"]), again.text)
+        fresh_key = "lead-" + secrets.token_hex(6)
+        problem(self.submit(self.lead(niche=slug), key=fresh_key), 422, "validation_failed", "/niche")
+        self.assertEqual(self.submit(self.lead(), key=fresh_key).status_code, 201)
+
     def test_idempotent_batch(self):
         key = "batch-" + secrets.token_hex(6)
         leads = [self.lead(), self.lead(region="XX"), self.lead()]
