@@ -440,8 +440,30 @@ static void take_check_rows(report_t *rp, const PGresult *r)
     json_decref(seen);
 }
 
-/* The published keys as GET /v1/receipts/keys shows them, parsed by the same code `leadx verify --keys` uses. */
-static void take_keys(report_t *rp, const PGresult *r)
+/* Lists every published key that is not the key directory's: a row of receipt_keys this server's registry
+ * (receipt-keys.json, the newest it adopted) lacks, or holds with another public key or window. The table is what
+ * GET /v1/receipts/keys serves and what the signatures below are checked against, but the keys live in files
+ * (DESIGN.md §5): a key inserted in the database alone would make receipts signed with it verify, here and offline. */
+static void compare_with_registry(report_t *rp, const lx_keyring_t *published, const lx_keyring_t *registry)
+{
+    for (size_t i = 0; i < published->n; i++) {
+        const lx_pubkey_t *k = &published->keys[i], *r = NULL;
+        for (size_t j = 0; j < registry->n && r == NULL; j++)
+            if (strcmp(registry->keys[j].key_id, k->key_id) == 0) r = &registry->keys[j];
+        if (r == NULL)
+            lx_audit_add(&rp->au, "receipt_keys", json_pack("{s:s}", "key_id", k->key_id),
+                         "receipt key %s is published in the database but is not in the key directory's registry", k->key_id);
+        else if (sodium_memcmp(r->pk, k->pk, 32) != 0 || r->not_before_us != k->not_before_us || r->not_after_us != k->not_after_us)
+            lx_audit_add(&rp->au, "receipt_keys", json_pack("{s:s}", "key_id", k->key_id),
+                         "receipt key %s is published with another public key or validity than the key directory's registry "
+                         "holds",
+                         k->key_id);
+    }
+}
+
+/* The published keys as GET /v1/receipts/keys shows them, parsed by the same code `leadx verify --keys` uses, and
+ * compared with the key directory's registry. */
+static void take_keys(report_t *rp, const PGresult *r, const lx_keyring_t *registry)
 {
     json_t *keys = json_array();
     for (int i = 0, n = PQntuples(r); i < n; i++)
@@ -455,6 +477,7 @@ static void take_keys(report_t *rp, const PGresult *r)
     lx_error_init(&err);
     if (text != NULL && lx_keyring_parse(text, strlen(text), &rp->ring, &err) == LX_OK) {
         rp->have_ring = 1;
+        compare_with_registry(rp, &rp->ring, registry);
     } else {
         lx_audit_add(&rp->au, "receipt_keys", NULL, "the published receipt keys do not read: %s %s", err.detail,
                      err.nfields ? err.fields[0].field : "");
@@ -607,7 +630,7 @@ static int on_report_step(lx_req_t *lr, lx_async_t *a)
         if (!rp->have_head) lx_audit_add(&rp->au, "action_chain", NULL, "the operator action chain's head row is missing");
         for (int i = 0; count_names[i] != NULL; i++) set_count(rp, count_names[i], strtoull(PQgetvalue(counts, 0, i), NULL, 10));
         set_count(rp, "log_tree_size", rp->log_state_size);
-        take_keys(rp, a->job.results[4]);
+        take_keys(rp, a->job.results[4], &lx_keys_newest(lr->worker->server->keys)->registry);
         for (size_t i = 5; i < a->job.ncalls; i++) take_check_rows(rp, a->job.results[i]);
         /* The remaining SQL checks, then the pages. */
         a->job.ncalls = 0;

@@ -17,6 +17,7 @@
 import base64
 import hashlib
 import json
+import os
 import random
 import secrets
 import shutil
@@ -484,6 +485,18 @@ class AuditReport(ServerTestCase):
                      "WHERE id = :'rid';",
                      "DELETE FROM receipts WHERE id = :'fake';",
                      [("receipts_cover_ledger", {"sale_id": sid, "account_id": buyer})], fake=fake, rid=rid)
+
+    def test_key_published_outside_the_key_directory(self):
+        """Keys live in files: a receipt key inserted in the database alone (receipts signed with it would verify
+        against GET /v1/receipts/keys) is listed, and so is a published key whose window was widened."""
+        raw = os.urandom(32)  # any 32 bytes: the check is about where the key comes from, not its signatures
+        kid, pk = hashlib.blake2b(raw, digest_size=32).hexdigest()[:16], base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        self.corrupt("INSERT INTO receipt_keys (key_id, public_key, not_before) VALUES (:'kid', :'pk', now());",
+                     "DELETE FROM receipt_keys WHERE key_id = :'kid';", [("receipt_keys", {"key_id": kid})], kid=kid, pk=pk)
+        (kid, before), = rows(self.db_url, "SELECT key_id, not_before FROM receipt_keys ORDER BY not_before LIMIT 1")
+        self.corrupt("UPDATE receipt_keys SET not_before = not_before - interval '1 year' WHERE key_id = :'kid';",
+                     "UPDATE receipt_keys SET not_before = :'before' WHERE key_id = :'kid';",
+                     [("receipt_keys", {"key_id": kid})], kid=kid, before=before)
 
     def test_campaign_spend(self):
         (cid,), = rows(self.db_url, "SELECT id FROM campaigns WHERE spent > 0 ORDER BY id LIMIT 1")
