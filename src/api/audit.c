@@ -165,7 +165,8 @@ void lx_api_audit_actions(lx_req_t *lr)
     "SELECT d::text, n FROM (SELECT d, count(*) OVER w AS n, row_number() OVER w AS k FROM (" body ") AS u(d) "                    \
     "WINDOW w AS (PARTITION BY d->>'check')) AS x WHERE k <= $1::int"
 
-/* (a) Every ledger transaction sums to zero per currency; entries match their transaction and book. */
+/* (a) Every ledger transaction sums to zero per currency; entries match their transaction and book; every deposit,
+ * payout and withdrawal has its operator action. */
 LX_DB_STMT(audit_chk_ledger, 1,
            CHECKS("SELECT jsonb_build_object('check', 'ledger_balanced', 'detail', format('ledger transaction %s does not sum "
                   "to zero in %s (sum %s)', txn_id, currency, sum(amount)), 'txn_id', txn_id, 'currency', currency, 'sum', "
@@ -181,7 +182,13 @@ LX_DB_STMT(audit_chk_ledger, 1,
                   "match its book (owner, book or currency)', e.id), 'entry_id', e.id, 'txn_id', e.txn_id, "
                   "'ledger_account_id', e.ledger_account_id) FROM ledger_entries e "
                   "LEFT JOIN ledger_accounts a ON a.id = e.ledger_account_id WHERE a.id IS NULL OR a.owner IS DISTINCT FROM "
-                  "e.account_id OR a.book <> e.book OR a.currency <> e.currency"));
+                  "e.account_id OR a.book <> e.book OR a.currency <> e.currency "
+                  /* money moved by an operator is in the action log (api/action_log.h): a deposit, payout or
+                     withdrawal without its action row was made around the API */
+                  "UNION ALL SELECT jsonb_build_object('check', 'money_actions', 'detail', format('the %s %s has no %s.create "
+                  "row in the operator action log', t.kind, t.id, t.kind), 'txn_id', t.id) FROM ledger_txns t "
+                  "WHERE t.kind IN ('deposit', 'payout', 'withdrawal') AND NOT EXISTS (SELECT 1 FROM operator_actions o "
+                  "WHERE o.action = t.kind || '.create' AND o.details->>'txn_id' = t.id::text)"));
 
 /* (b) Every balance row equals the sum of its entries; (h) balances at or above their floors, the floors as set. */
 LX_DB_STMT(audit_chk_balances, 1,

@@ -37,7 +37,7 @@ from leads_common import JSON, lead, niche_body
 CHECKS = {"ledger_balanced", "ledger_entries", "balance_entries", "balance_floor", "receipts_cover_ledger",
           "receipts_reproduce_ledger", "receipt_signature", "receipt_body", "receipt_keys", "log_membership", "log_entry",
           "log_node", "log_size", "log_head_signature", "log_head_root", "lead_sales", "lead_state",
-          "campaign_limits", "campaign_spend", "action_chain", "audit"}
+          "campaign_limits", "campaign_spend", "action_chain", "money_actions", "audit"}
 
 
 def rows(db_url, sql):
@@ -497,6 +497,14 @@ class AuditReport(ServerTestCase):
         self.corrupt("UPDATE receipt_keys SET not_before = not_before - interval '1 year' WHERE key_id = :'kid';",
                      "UPDATE receipt_keys SET not_before = :'before' WHERE key_id = :'kid';",
                      [("receipt_keys", {"key_id": kid})], kid=kid, before=before)
+
+    def test_money_moved_without_its_action(self):
+        """A deposit, payout or withdrawal has its operator action row: one made around the API is listed."""
+        (seq, txn), = rows(self.db_url, "SELECT seq, details->>'txn_id' FROM operator_actions WHERE action = 'deposit.create' "
+                                        "ORDER BY seq LIMIT 1")
+        self.corrupt("UPDATE operator_actions SET action = 'deposit.made' WHERE seq = :'seq';",
+                     "UPDATE operator_actions SET action = 'deposit.create' WHERE seq = :'seq';",
+                     [("money_actions", {"txn_id": txn})], seq=seq)
 
     def test_campaign_spend(self):
         (cid,), = rows(self.db_url, "SELECT id FROM campaigns WHERE spent > 0 ORDER BY id LIMIT 1")
