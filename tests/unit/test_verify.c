@@ -344,15 +344,22 @@ static void test_named_failures(void)
         inputs_t in3 = {keys, NULL, cut, exp};
         CHECK_FAILS_WITH(&in3, "export.jsonl:34: /log_index: 33 is beyond entries.jsonl (33 entries)");
         free(cut);
-        /* entry 9 replaced by entry 10 (with index 9): the roots differ */
-        char *e10 = line_of(log, 11);
+        /* entries 9 and 10 swapped (indexes kept): the roots differ */
+        char *e9 = line_of(log, 10), *e10 = line_of(log, 11);
         char *e10as9 = subst(e10, "{\"log_index\":10,", "{\"log_index\":9,");
-        l = replace_line(log, 10, e10as9);
+        char *e9as10 = subst(e9, "{\"log_index\":9,", "{\"log_index\":10,");
+        char *half = replace_line(log, 10, e10as9);
+        l = replace_line(half, 11, e9as10);
         inputs_t in4 = {keys, heads, l, NULL};
         CHECK_FAILS_WITH(&in4, "heads.jsonl:2: the root of the first 16 entries of entries.jsonl is not");
         inputs_t in5 = {keys, NULL, l, exp};
         CHECK_FAILS_WITH(&in5, "export.jsonl:10: /entry: differs from the entry at log_index 9 in entries.jsonl");
-        free(l), free(e10), free(e10as9);
+        /* entry 9 replaced by entry 10: a receipt in the log twice */
+        char *dup = replace_line(log, 10, e10as9);
+        inputs_t in7 = {keys, heads, dup, NULL};
+        CHECK_FAILS_WITH(&in7, "entries.jsonl:11: /entry/receipt_hash: receipt_hash");
+        CHECK(contains(last_failure, "is in the log twice (log indexes 9 and 10)"));
+        free(l), free(half), free(dup), free(e9), free(e10), free(e10as9), free(e9as10);
         /* a bare entry per line is accepted */
         lx_strbuf_t bare;
         lx_strbuf_init(&bare, 1 << 24);
@@ -369,8 +376,8 @@ static void test_named_failures(void)
     fx_free(&fx);
 }
 
-/* A log of hand-made entries for one lead digest. */
-static char *sales_log(const char *spec)
+/* A log of hand-made entries for one lead digest; their tree goes into `fx` (fx_head signs a head of it). */
+static char *sales_log(const char *spec, fx_t *fx)
 {
     lx_strbuf_t sb, e;
     lx_strbuf_init(&sb, 1 << 20);
@@ -385,6 +392,9 @@ static char *sales_log(const char *spec)
         lx_b64url_encode(raw, 32, hash);
         lx_strbuf_reset(&e);
         lx_log_entry_canon(p[0] == 'S' ? "sale" : "refund", hash, digest, p[1] == 'E' ? "exclusive" : "shared", p[2] - '0', &e);
+        lx_hash_t leaf;
+        lx_merkle_leaf_hash(e.base, e.len, &leaf);
+        lx_merkle_frontier_append(&fx->frontier, &leaf, fx_emit, fx);
         lx_strbuf_printf(&sb, "{\"log_index\":%" PRIu64 ",\"entry\":%.*s}\n", i++, (int)e.len, e.base);
     }
     lx_strbuf_append(&sb, "", 1);
@@ -413,8 +423,15 @@ static void test_sale_counts(void)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         CHECK_CTX("sales %s", cases[i].spec);
-        char *log = sales_log(cases[i].spec);
-        inputs_t in = {keys, NULL, log, NULL};
+        fx_t tree; /* the same key as fx (seeded), a tree of this log alone */
+        fx_init(&tree, 1);
+        char *log = sales_log(cases[i].spec, &tree);
+        lx_strbuf_t head; /* the log is evidence only under a signed head (src/verify.h) */
+        lx_strbuf_init(&head, 4096);
+        fx_head(&tree, strlen(cases[i].spec) / 3, FX_T0_US + 1000000, &head);
+        lx_strbuf_puts(&head, "\n");
+        char *heads = z(&head);
+        inputs_t in = {keys, heads, log, NULL};
         if (cases[i].failure == NULL) {
             CHECK(run(&in) == 0);
             if (last_failure[0]) fprintf(stderr, "  failure: %s\n", last_failure);
@@ -422,7 +439,28 @@ static void test_sale_counts(void)
             CHECK_FAILS_WITH(&in, cases[i].failure);
             CHECK(contains(last_failure, "entries.jsonl: lead_digest ZGlnZXN0"));
         }
-        free(log);
+        free(log), free(heads);
+        lx_strbuf_free(&head);
+        fx_free(&tree);
+    }
+    CHECK_CTX("sales: the log needs heads, and counts only what they cover");
+    {
+        fx_t tree;
+        fx_init(&tree, 1);
+        char *log = sales_log("SE0SE0SE0SE0", &tree); /* sold exclusively twice */
+        inputs_t bare = {keys, NULL, log, NULL};
+        CHECK_FAILS_WITH(&bare, "give the heads (--heads heads.jsonl)");
+        lx_strbuf_t head;
+        lx_strbuf_init(&head, 4096);
+        fx_head(&tree, 2, FX_T0_US + 1000000, &head); /* a head of the first sale only */
+        lx_strbuf_puts(&head, "\n");
+        char *heads = z(&head);
+        inputs_t first = {keys, heads, log, NULL};
+        CHECK(run(&first) == 0);
+        CHECK(contains(last_summary.base, "2 entries after the newest signed head, not counted"));
+        free(log), free(heads);
+        lx_strbuf_free(&head);
+        fx_free(&tree);
     }
     free(keys);
     fx_free(&fx);
