@@ -454,9 +454,7 @@ static void take_check_rows(report_t *rp, const PGresult *r)
 static void compare_with_registry(report_t *rp, const lx_keyring_t *published, const lx_keyring_t *registry)
 {
     for (size_t i = 0; i < published->n; i++) {
-        const lx_pubkey_t *k = &published->keys[i], *r = NULL;
-        for (size_t j = 0; j < registry->n && r == NULL; j++)
-            if (strcmp(registry->keys[j].key_id, k->key_id) == 0) r = &registry->keys[j];
+        const lx_pubkey_t *k = &published->keys[i], *r = lx_keyring_find(registry, k->key_id, strlen(k->key_id));
         if (r == NULL)
             lx_audit_add(&rp->au, "receipt_keys", json_pack("{s:s}", "key_id", k->key_id),
                          "receipt key %s is published in the database but is not in the key directory's registry", k->key_id);

@@ -181,15 +181,14 @@ static void movement_fresh(lx_req_t *lr, lx_idem_t *idem)
                               .reference = m->reference,
                               .share_index = -1};
     lx_receipts_add(&receipts, lx_keys_signer(lr->worker->server->keys), k->book, &body, NULL);
-    {
-        char amount_s[24];
-        snprintf(amount_s, sizeof(amount_s), "%" PRId64, m->amount);
-        lx_db_call_t *c = lx_db_job_add(&a->job, k->sign < 0 ? &movement_guard : &movement_room);
-        lx_db_param(c, 0, m->account_id);
-        lx_db_param(c, 1, lx_book_name(k->book));
-        lx_db_param(c, 2, m->currency);
-        lx_db_param(c, 3, lx_async_dup(a, amount_s, strlen(amount_s)));
-    }
+    /* The book, locked: money going out must be there, money coming in must fit */
+    char amount_s[24];
+    snprintf(amount_s, sizeof(amount_s), "%" PRId64, m->amount);
+    lx_db_call_t *guard = lx_db_job_add(&a->job, k->sign < 0 ? &movement_guard : &movement_room);
+    lx_db_param(guard, 0, m->account_id);
+    lx_db_param(guard, 1, lx_book_name(k->book));
+    lx_db_param(guard, 2, m->currency);
+    lx_db_param(guard, 3, lx_async_dup(a, amount_s, strlen(amount_s)));
     lx_async_post(a, &ledger, &receipts);
     lx_ledger_rows_free(&ledger);
     lx_receipts_free(&receipts);

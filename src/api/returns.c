@@ -586,12 +586,16 @@ static void create_replay(lx_req_t *lr, int status, const char *resource_id)
 }
 
 /* A comment or note (1 to NOTE_CHARS characters, `flags` as lx_json_string's): 1 and *out when given, 0 when absent
- * (or null, if NULLABLE), -1 on an error added to err. One made only of white space says nothing and is refused, as
- * blank names and references are. */
+ * (or null, if NULLABLE), -1 on an error added to err. One made only of blanks (lx_text_trim's: spaces, tabs, line
+ * breaks, no-break spaces) says nothing and is refused, as blank names and references are. */
 static int note_member(json_t *body, const char *key, unsigned flags, const char **out, lx_error_t *err)
 {
     int rc = lx_json_string(body, "", key, flags, 1, NOTE_CHARS, out, err);
-    if (rc == 1 && (*out)[strspn(*out, " \t\r\n")] == '\0') {
+    if (rc != 1) return rc;
+    const char *text = *out;
+    size_t len = strlen(text);
+    lx_text_trim(&text, &len);
+    if (len == 0) {
         char ptr[LX_JSON_POINTER_MAX];
         lx_json_pointer(ptr, "", key);
         lx_error_field(err, ptr, "must not be blank");

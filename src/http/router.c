@@ -58,30 +58,45 @@ static void allow_add(lx_route_match_t *m, size_t *allow_len, const char *method
 lx_status_t lx_router_match(const lx_route_t *routes, size_t nroutes, const char *method, size_t method_len, const char *path,
                             size_t path_len, lx_route_match_t *m)
 {
-    lx_route_match_t probe;
+    lx_route_match_t probe, hit;
     size_t allow_len = 0, fewest = LX_ROUTE_MAX_PARAMS + 1;
+    const lx_route_t *found = NULL;
     m->route = NULL;
     m->allow[0] = '\0';
     /* HEAD is GET without the content (RFC 9110 §9.3.2): routed as GET; the HTTP layer sends the headers only. */
     if (method_len == 4 && memcmp(method, "HEAD", 4) == 0) method = "GET", method_len = 3;
     /* A trailing slash names the same resource: "/v1/me/" == "/v1/me". */
     if (path_len > 1 && path[path_len - 1] == '/') path_len--;
-    /* Of the patterns a path matches, the most literal (fewest parameters) name its resource: "/v1/leads/batch" is
-     * not a lead whose id is "batch", so GET on it is 405 with Allow: POST, not a 404 for a malformed id. */
-    for (size_t i = 0; i < nroutes; i++)
-        if (match_pattern(routes[i].pattern, path, path_len, &probe) && probe.nparams < fewest) fewest = probe.nparams;
+    /* One pass. Of the patterns a path matches, the most literal (fewest parameters) name its resource:
+     * "/v1/leads/batch" is not a lead whose id is "batch", so GET on it is 405 with Allow: POST, not a 404 for a
+     * malformed id. A match with fewer parameters than any before starts the answer and the Allow list over; among
+     * equals, the first in table order with the method wins. */
     for (size_t i = 0; i < nroutes; i++) {
-        if (!match_pattern(routes[i].pattern, path, path_len, &probe) || probe.nparams != fewest) continue;
+        if (!match_pattern(routes[i].pattern, path, path_len, &probe) || probe.nparams > fewest) continue;
+        if (probe.nparams < fewest) {
+            fewest = probe.nparams;
+            found = NULL;
+            allow_len = 0;
+            m->allow[0] = '\0';
+        }
         size_t ml = strlen(routes[i].method);
         if (ml == method_len && memcmp(routes[i].method, method, ml) == 0) {
-            *m = probe;
-            m->route = &routes[i];
-            m->allow[0] = '\0';
-            return LX_OK;
+            if (found == NULL) {
+                found = &routes[i];
+                hit = probe;
+            }
+            continue;
         }
         /* Collect every method this path answers to, once each. */
         allow_add(m, &allow_len, routes[i].method);
         if (strcmp(routes[i].method, "GET") == 0) allow_add(m, &allow_len, "HEAD");
+    }
+    if (found != NULL) {
+        m->nparams = hit.nparams;
+        memcpy(m->params, hit.params, sizeof(m->params));
+        m->route = found;
+        m->allow[0] = '\0';
+        return LX_OK;
     }
     return allow_len != 0 ? LX_ERR_METHOD_NOT_ALLOWED : LX_ERR_NOT_FOUND;
 }
